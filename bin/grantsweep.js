@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// Launcher only: registers the TypeScript loader and hands over to the CLI's error boundary.
+import { register } from 'tsx/esm/api';
+register();
+await import('../src/cli/index.ts');
