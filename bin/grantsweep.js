@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // Launcher only: registers the TypeScript loader and hands over to the CLI's error boundary.
 import { register } from 'tsx/esm/api';
+
 register();
-await import('../src/cli/index.ts');
+const { cli } = await import('../src/cli/index.ts');
+await cli();

@@ -1,0 +1,29 @@
+import { maskRedisUrl, type Config } from './schema.ts';
+
+const MASK = '***';
+
+/**
+ * The configuration as `config print` and the run log show it: every setting, with the
+ * API token and private key replaced by *** and a Redis password masked in its URL.
+ * Builds a new object field by field, so a secret added later is left out, not leaked.
+ */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const c = config.credentials;
+  return {
+    orgUrl: config.orgUrl,
+    credentials:
+      c === null ? null
+      : c.kind === 'apiToken' ? { kind: c.kind, apiToken: MASK }
+      : { kind: c.kind, clientId: c.clientId, privateKey: MASK, keyId: c.keyId },
+    redisUrl: config.redisUrl === null ? null : maskRedisUrl(config.redisUrl),
+    home: config.home,
+    logLevel: config.logLevel,
+    concurrency: config.concurrency,
+    rateShare: config.rateShare,
+    maxInFlight: config.maxInFlight,
+    requestTimeoutMs: config.requestTimeoutMs,
+    attempts: config.attempts,
+    maxRateLimitDeferrals: config.maxRateLimitDeferrals,
+    runId: config.runId,
+  };
+}

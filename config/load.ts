@@ -1,0 +1,146 @@
+import { resolve } from 'node:path';
+import { UsageError } from '../src/errors.ts';
+import { DEFAULTS } from './defaults.ts';
+import {
+  credentialsExactlyOneWay,
+  keyIdMatchesJwk,
+  orgUrlNotAdminConsole,
+  privateKeyParses,
+  readPrivateKeyFile,
+  requiredForCommand,
+  unescapeKeyNewlines,
+  type CredentialEnv,
+  type Problem,
+} from './rules.ts';
+import { configSchema, credentialsSchema, type Config, type Credentials, type OktaConfig } from './schema.ts';
+
+export { describeConfig } from './describe.ts';
+export type { Config, Credentials, LogLevel, OktaConfig } from './schema.ts';
+export type { Problem } from './rules.ts';
+
+/** Every problem found, one `NAME: problem` line each. Exit 2: nothing was started. */
+export class ConfigError extends UsageError {
+  constructor(readonly problems: readonly Problem[]) {
+    super(problems.map((p) => `${p.name}: ${p.message}`).join('\n'));
+  }
+}
+
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>;
+  /** Commander's options object (camelCase keys, values possibly strings); unknown keys are ignored. */
+  flags?: Record<string, unknown>;
+  /** What the command needs: `status` needs nothing but Redis; `run` needs okta and credentials. */
+  need?: { okta?: boolean; credentials?: boolean };
+  /** Base for a relative GRANTSWEEP_HOME. Default process.cwd(). */
+  cwd?: string;
+}
+
+type Setting = Exclude<keyof Config, 'credentials'>;
+
+const ENV_NAME: Partial<Record<Setting, string>> = {
+  orgUrl: 'OKTA_ORG_URL',
+  redisUrl: 'REDIS_URL',
+  home: 'GRANTSWEEP_HOME',
+  logLevel: 'LOG_LEVEL',
+};
+
+const SETTINGS: readonly Setting[] = [
+  'orgUrl', 'redisUrl', 'home', 'logLevel', 'concurrency', 'rateShare', 'maxInFlight',
+  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'runId',
+];
+
+// Secrets on a command line end up in `ps`, shell history and CI logs: refuse them by name.
+const SECRET_FLAGS: Record<string, string> = { apiToken: 'OKTA_API_TOKEN', token: 'OKTA_API_TOKEN', privateKey: 'OKTA_PRIVATE_KEY' };
+
+const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * Reads defaults < environment < flags into one normalised Config, or throws a ConfigError
+ * listing every problem. Only what `need` asks for is read: an unused, stale OKTA_ORG_URL
+ * must not stop `status`. Credentials come from the environment only, never from flags
+ * (`--client-id` is a run's target filter, not the service app).
+ */
+export function loadConfig(opts: LoadConfigOptions & { need: { credentials: true } }): OktaConfig;
+export function loadConfig(opts: LoadConfigOptions & { need: { okta: true } }): Config & { orgUrl: string };
+export function loadConfig(opts?: LoadConfigOptions): Config;
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = cleanEnv(opts.env ?? process.env);
+  const flags = opts.flags ?? {};
+  const needCredentials = opts.need?.credentials === true;
+  const needOkta = opts.need?.okta === true || needCredentials;
+  const problems: Problem[] = [];
+
+  for (const [key, variable] of Object.entries(SECRET_FLAGS)) {
+    if (flags[key] !== undefined) {
+      problems.push({ name: flagName(key), message: `secrets are not accepted as flags (they show in ps and shell history); set ${variable}` });
+    }
+  }
+
+  const take = <K extends Setting>(key: K): Config[K] => {
+    const flag = flags[key];
+    const variable = ENV_NAME[key];
+    const [value, name] =
+      flag !== undefined && flag !== null ? [flag, flagName(key)]
+      : variable !== undefined && env[variable] !== undefined ? [env[variable], variable]
+      : [undefined, ''];
+    if (value === undefined) return DEFAULTS[key];
+    const parsed = configSchema.shape[key].safeParse(value);
+    if (parsed.success) return parsed.data as Config[K];
+    problems.push(...parsed.error.issues.map((i) => ({ name, message: i.message })));
+    return DEFAULTS[key];
+  };
+
+  const settings = Object.fromEntries(SETTINGS.map((k) => [k, take(k)])) as Omit<Config, 'credentials'>;
+  const orgUrlName = flags.orgUrl !== undefined ? '--org-url' : 'OKTA_ORG_URL';
+  const orgUrl = needOkta ? settings.orgUrl : null;
+  const orgUrlFailed = problems.some((p) => p.name === orgUrlName);
+  if (needOkta && !orgUrlFailed) {
+    problems.push(...requiredForCommand(orgUrl !== null, orgUrlName, 'https://<your-org>.okta.com'));
+    problems.push(...orgUrlNotAdminConsole(orgUrl, orgUrlName));
+  }
+  const credentials = needCredentials ? loadCredentials(env, problems) : null;
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...settings, orgUrl, credentials, home: resolve(opts.cwd ?? process.cwd(), settings.home) };
+}
+
+/** Values are trimmed (a token pasted with a trailing newline), and an empty one counts as unset. */
+function cleanEnv(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) {
+    const t = v?.trim();
+    if (t) out[k] = t;
+  }
+  return out;
+}
+
+function loadCredentials(env: CredentialEnv, problems: Problem[]): Credentials | null {
+  const oneWay = credentialsExactlyOneWay(env);
+  if (oneWay.length > 0) return void problems.push(...oneWay), null;
+
+  if (env.OKTA_API_TOKEN !== undefined) {
+    return parseCredentials({ kind: 'apiToken', apiToken: env.OKTA_API_TOKEN }, { apiToken: 'OKTA_API_TOKEN' }, problems);
+  }
+  const keyName = env.OKTA_PRIVATE_KEY !== undefined ? 'OKTA_PRIVATE_KEY' : 'OKTA_PRIVATE_KEY_FILE';
+  const read = env.OKTA_PRIVATE_KEY !== undefined ? { text: env.OKTA_PRIVATE_KEY } : readPrivateKeyFile(env.OKTA_PRIVATE_KEY_FILE ?? '');
+  if ('problem' in read) return void problems.push(read.problem), null;
+  const privateKey = unescapeKeyNewlines(read.text);
+  const key = privateKeyParses(privateKey, keyName);
+  if ('problem' in key) return void problems.push(key.problem), null;
+  const mismatch = keyIdMatchesJwk(env.OKTA_KEY_ID, key.kid);
+  if (mismatch.length > 0) return void problems.push(...mismatch), null;
+  return parseCredentials(
+    { kind: 'privateKey', clientId: env.OKTA_CLIENT_ID, privateKey, keyId: env.OKTA_KEY_ID ?? key.kid },
+    { clientId: 'OKTA_CLIENT_ID', privateKey: keyName, keyId: 'OKTA_KEY_ID' },
+    problems,
+  );
+}
+
+function parseCredentials(input: unknown, names: Record<string, string>, problems: Problem[]): Credentials | null {
+  const parsed = credentialsSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    problems.push({ name: names[String(issue.path[0])] ?? 'credentials', message: issue.message });
+  }
+  return null;
+}

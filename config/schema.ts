@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * Every setting grantsweep reads, its form and its range. Messages say what was expected
+ * and what was given, never which variable or flag: load.ts prefixes the name of the place
+ * the value came from. Secrets (apiToken, privateKey) are never echoed back.
+ */
+
+/** A value as it may appear in a message: strings quoted and cut short, others by type. */
+export function shown(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v !== 'string') return v === null ? 'null' : typeof v;
+  return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+}
+
+// Flags arrive from commander as strings; "8" is 8, but "", "0x10" and "8 workers" are refused as typed.
+const NUMERIC = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
+function coerceNumeric(v: unknown): unknown {
+  return typeof v === 'string' && NUMERIC.test(v.trim()) ? Number(v.trim()) : v;
+}
+
+function intIn(min: number, max: number) {
+  const error = (iss: { input?: unknown }) => `expected an integer in ${min}..${max}, got ${shown(iss.input)}`;
+  return z.preprocess(coerceNumeric, z.number({ error }).int({ error }).gte(min, { error }).lte(max, { error }));
+}
+
+function fractionOfOne() {
+  const error = (iss: { input?: unknown }) => `expected a number in (0, 1], got ${shown(iss.input)}`;
+  return z.preprocess(coerceNumeric, z.number({ error }).gt(0, { error }).lte(1, { error }));
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** The org's origin: https (http only for a simulator on this machine), no path, no trailing slash. */
+export const orgUrlSchema = z.string().transform((raw, ctx) => {
+  const fail = (message: string) => (ctx.issues.push({ code: 'custom', message, input: raw }), z.NEVER);
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return fail(`expected a URL like https://example.okta.com, got ${shown(raw)}`);
+  }
+  // Credentials are sent to this origin: never echo a user:password someone pasted into it.
+  if (u.username || u.password) return fail('must not contain a user name or password');
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
+    return fail(`must be https (plain http only for localhost, 127.0.0.1 or [::1]), got ${u.protocol}//${u.host}`);
+  }
+  if (u.pathname !== '/' || u.search || u.hash) {
+    return fail(`must be the org's base URL without a path or query (like https://example.okta.com), got ${shown(u.href)}`);
+  }
+  return u.origin;
+});
+
+/** Redis URL with the password replaced, for messages and `config print`. */
+export function maskRedisUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+}
+
+export const redisUrlSchema = z.string().transform((raw, ctx) => {
+  const fail = (message: string) => (ctx.issues.push({ code: 'custom', message, input: raw }), z.NEVER);
+  if (raw.startsWith('unix://')) {
+    return raw.length > 'unix://'.length ? raw : fail('expected unix:///path/to/redis.sock, got a unix:// URL with no path');
+  }
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return fail(`expected redis://host:port, rediss://host:port or unix:///path, got ${shown(maskRedisUrl(raw))}`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+    return fail(`must start with redis://, rediss:// or unix://, got ${u.protocol}//`);
+  }
+  if (u.hostname === '') return fail(`names no host, got ${shown(maskRedisUrl(raw))}`);
+  return raw;
+});
+
+// Tokens and ids pasted from a terminal often carry a line break; say so without showing the value.
+const opaque = (what: string) =>
+  z
+    .string()
+    .min(1, `is empty; expected ${what}`)
+    .regex(/^\S+$/, `must not contain whitespace or line breaks (was ${what} pasted with one?)`);
+
+export const credentialsSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('apiToken'),
+    apiToken: opaque('an Okta API token').describe('Okta API token (OKTA_API_TOKEN), sent as `Authorization: SSWS …`.'),
+  }),
+  z.object({
+    kind: z.literal('privateKey'),
+    clientId: opaque('the service app client id').describe('Client id of the Okta service app (OKTA_CLIENT_ID).'),
+    privateKey: z
+      .string()
+      .min(1, 'is empty; expected a PEM or JWK private key')
+      .describe('Private key text, PEM or JWK JSON (OKTA_PRIVATE_KEY, or read from OKTA_PRIVATE_KEY_FILE).'),
+    keyId: opaque('a key id').nullable().describe('`kid` of the key (OKTA_KEY_ID); defaults to the JWK\'s own kid.'),
+  }),
+]);
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z.object({
+  orgUrl: orgUrlSchema.nullable().describe('Okta org base URL (OKTA_ORG_URL), e.g. https://example.okta.com.'),
+  credentials: credentialsSchema
+    .nullable()
+    .describe('Either an API token, or a service app client id with its private key; exactly one way.'),
+  redisUrl: redisUrlSchema
+    .nullable()
+    .describe('REDIS_URL: redis://, rediss:// or unix:///path. Unset: an embedded redis-server under home.'),
+  home: z.string().min(1, 'is empty; expected a directory').describe('GRANTSWEEP_HOME: where runs, reports and the embedded Redis live. Default ./.grantsweep.'),
+  logLevel: z.preprocess(
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+    z.enum(LOG_LEVELS, { error: (iss) => `expected one of ${LOG_LEVELS.join(', ')}, got ${shown(iss.input)}` }),
+  ).describe('LOG_LEVEL: pino level. Default info.'),
+  concurrency: intIn(1, 75).describe('Requests in flight per worker process. Default 8.'),
+  rateShare: fractionOfOne().describe("Fraction F of each Okta rate limit this run may use, 0 < F <= 1. Default 0.5: leave room for the org's other clients."),
+  maxInFlight: intIn(1, 75).describe("Global cap on requests in flight across all processes (Okta's concurrency limit is per org). Default 10."),
+  requestTimeoutMs: intIn(100, 600_000).describe('Timeout of one HTTP request, in milliseconds. Default 10000.'),
+  attempts: intIn(1, 20).describe('Attempts per target before it is recorded as failed (429 deferrals do not count). Default 5.'),
+  maxRateLimitDeferrals: intIn(0, 10_000).describe('Times one target may be put back because of a 429 before it fails. Default 50.'),
+  runId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: (iss) => `expected 1 to 64 of A-Z a-z 0-9 _ . -, got ${shown(iss.input)}` })
+    .nullable()
+    .describe('Name of the run (letters, digits, _ . -; at most 64). Default: generated.'),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type Credentials = NonNullable<Config['credentials']>;
+export type LogLevel = Config['logLevel'];
+/** A Config for commands that talk to Okta (see loadConfig's `need`). */
+export type OktaConfig = Config & { orgUrl: string; credentials: Credentials };

@@ -1,0 +1,44 @@
+import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { SharedBudget } from '../../queue/budget.ts';
+import { orgKeys } from '../../runs/keys.ts';
+import { openContext } from '../context.ts';
+import { onSignals, startHost } from '../host.ts';
+import { err, out, type CliIO } from '../io.ts';
+import { checkRunId } from '../run-options.ts';
+import { exitCodeFor, plainProgress, summaryText, waitForRun } from '../watch-run.ts';
+
+/**
+ * `grantsweep retry <runId>`: put the failed targets back (and, for a halted or
+ * cancelled run, the ones it left pending), then with --wait process them here.
+ */
+export async function retryCommand(io: CliIO, runId: string, flags: { wait?: boolean; concurrency?: string }): Promise<ExitCode> {
+  checkRunId(runId, 'runId');
+  const ctx = await openContext(io, flags, { okta: !!flags.wait, credentials: !!flags.wait });
+  try {
+    const meta = await ctx.store.requireMeta(runId);
+    if (flags.wait && ctx.config.orgUrl && new URL(ctx.config.orgUrl).origin !== meta.orgUrl) {
+      throw new UsageError(`run ${runId} belongs to ${meta.orgUrl}, but OKTA_ORG_URL is ${ctx.config.orgUrl}`);
+    }
+    const stopped = meta.state === 'halted' || meta.state === 'cancelled';
+    const budget = new SharedBudget(ctx.redis, { orgKey: meta.orgKey, maxInFlight: 1, leaseMs: 1 });
+    if (stopped) await budget.resumeRun(runId);
+    const n = await ctx.store.requeue(runId, stopped);
+    await ctx.redis.sadd(orgKeys(meta.orgKey).active, runId);
+    err(io, `${n} targets of ${runId} requeued\n`);
+    if (!flags.wait) return EXIT.ok;
+    const host = startHost(ctx);
+    const interrupted = new AbortController();
+    const off = onSignals(() => interrupted.abort(), () => void host.close(true));
+    try {
+      await waitForRun(ctx.store, runId, { onTick: plainProgress(io), signal: interrupted.signal });
+      await host.close();
+      const final = { meta: await ctx.store.requireMeta(runId), counts: await ctx.store.getCounts(runId) };
+      await out(io, summaryText(final.meta, final.counts));
+      return exitCodeFor(final.meta, final.counts);
+    } finally {
+      off();
+    }
+  } finally {
+    await ctx.resources.releaseAll();
+  }
+}

@@ -1,0 +1,38 @@
+import { WorkerHost } from '../queue/worker-host.ts';
+import { authFrom, type CliContext } from './context.ts';
+
+/** A worker host for the configured org, registered for release with the command's resources. */
+export function startHost(ctx: CliContext, opts: { concurrency?: number; scopes?: string[] } = {}): WorkerHost {
+  const { config } = ctx;
+  const host = new WorkerHost(ctx.redis, {
+    redisUrl: ctx.redisUrl,
+    orgUrl: config.orgUrl!,
+    auth: authFrom(config, opts.scopes),
+    concurrency: opts.concurrency ?? config.concurrency,
+    maxInFlight: config.maxInFlight,
+    requestTimeoutMs: config.requestTimeoutMs,
+    log: ctx.log,
+  });
+  ctx.resources.add('worker', host, (h) => h.close());
+  host.start();
+  return host;
+}
+
+/**
+ * SIGINT/SIGTERM: the first finishes what is in flight and stops; the second stops at
+ * once (targets in flight return to the queue when their lock expires).
+ */
+export function onSignals(first: () => void, second: () => void): () => void {
+  let count = 0;
+  const handler = () => {
+    count++;
+    if (count === 1) first();
+    else second();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}

@@ -1,0 +1,83 @@
+import { createInterface } from 'node:readline/promises';
+import { CommanderError } from 'commander';
+import pkg from '../../package.json' with { type: 'json' };
+import { EXIT, ExitError, type ExitCode } from '../errors.ts';
+import { InvalidIdError } from '../okta/ids.ts';
+import { OktaApiError, OktaNetworkError } from '../okta/errors.ts';
+import { drained, type CliIO } from './io.ts';
+import { buildProgram } from './program.ts';
+
+/**
+ * The error boundary: every error that ends a command becomes one clear line on
+ * stderr and a documented exit code. Nothing here prints a stack for an expected
+ * error, and no message carries a credential (errors are built without headers).
+ */
+export async function main(argv: string[], io: CliIO): Promise<ExitCode> {
+  const result: { code: ExitCode } = { code: EXIT.ok };
+  const program = buildProgram(io, result);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return result.code;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+export function reportError(io: CliIO, err: unknown): ExitCode {
+  if (err instanceof CommanderError) {
+    // Help and version exit 0; usage mistakes were already printed by commander.
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (err instanceof ExitError) {
+    io.stderr.write(`grantsweep: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof InvalidIdError) {
+    io.stderr.write(`grantsweep: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof OktaApiError) {
+    const hint =
+      err.kind === 'unauthorized' ? ': credentials rejected; check OKTA_API_TOKEN, or the service app\'s client id, key and scopes'
+      : err.kind === 'forbidden' ? ': permission missing; the token needs okta.users.read/okta.users.manage (and okta.groups.read / okta.apps.read for those sources) and an admin role for these users'
+      : '';
+    io.stderr.write(`grantsweep: Okta answered ${err.status} ${err.errorCode ?? ''} ${err.errorSummary ?? ''}${hint}\n`);
+    return err.kind === 'invalid_request' || err.kind === 'not_found' ? EXIT.usage : EXIT.halted;
+  }
+  if (err instanceof OktaNetworkError) {
+    io.stderr.write(`grantsweep: Okta could not be reached: ${err.message}\n`);
+    return EXIT.halted;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  io.stderr.write(
+    `grantsweep: unexpected error (this is a bug; please report it with the line below, grantsweep ${pkg.version}, node ${process.version})\n${e.stack ?? e.message}\n`,
+  );
+  return EXIT.failures;
+}
+
+function processIO(): CliIO {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdinIsTTY: !!process.stdin.isTTY,
+    env: process.env,
+    confirm: async (question) => {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return /^y(es)?$/i.test((await rl.question(question)).trim());
+      } finally {
+        rl.close();
+      }
+    },
+  };
+}
+
+/** The process entry point, called by bin/grantsweep.js. */
+export async function cli(): Promise<void> {
+  const io = processIO();
+  const code = await main(process.argv.slice(2), io);
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exitCode = code;
+  // Whatever keeps the loop alive after this (a socket in close) must not hang the command.
+  setTimeout(() => process.exit(code), 3_000).unref();
+}

@@ -1,0 +1,74 @@
+import { Command, Option } from 'commander';
+import pkg from '../../package.json' with { type: 'json' };
+import type { ExitCode } from '../errors.ts';
+import type { CliIO } from './io.ts';
+import { registerSimCommand } from '../sim/cli.ts';
+import { addRunOptions, type RunFlags } from './run-options.ts';
+
+/**
+ * The command registry: names, descriptions, examples and options. Each action
+ * lazily imports its command module, so `grantsweep status` loads no BullMQ worker.
+ * An action stores its exit code in `result.code` for the error boundary.
+ */
+export function buildProgram(io: CliIO, result: { code: ExitCode }): Command {
+  const program = new Command('grantsweep')
+    .description('Revoke Okta OAuth consent grants in bulk, within the org\'s rate limits, with a result for every target.')
+    .version(pkg.version)
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride();
+
+  const set = (p: Promise<ExitCode>) => p.then((code) => void (result.code = code));
+
+  addRunOptions(
+    program.command('run').description('enqueue a run and process it here until every target is final')
+      .addHelpText('after', `
+Examples:
+  grantsweep run --csv leavers.csv --snapshot --reason "offboarding 2026-11-27"
+  grantsweep run --filter 'status eq "ACTIVE"' --client 0oa1compromised --rate-share 0.8 --yes
+  grantsweep run --search 'status eq "DEPROVISIONED"' --dry-run`),
+  ).action((flags: RunFlags) => set(import('./commands/run.ts').then((m) => m.runCommand(io, flags))));
+
+  addRunOptions(
+    program.command('enqueue').description('enqueue a run for the workers; prints the run id alone on stdout')
+      .addHelpText('after', `
+Example:
+  RUN=$(grantsweep enqueue --group 00g1leavers --yes) && grantsweep status "$RUN" --json`),
+  ).action((flags: RunFlags) => set(import('./commands/enqueue.ts').then((m) => m.enqueueCommand(io, flags))));
+
+  program.command('worker').description('process queued runs until SIGTERM/SIGINT; finishes in-flight work before it exits')
+    .option('--concurrency <n>', 'Okta requests in flight from this process (default 8)')
+    .action((flags) => set(import('./commands/worker.ts').then((m) => m.workerCommand(io, flags))));
+
+  program.command('status').argument('<runId>').description('state and counts so far')
+    .option('--json', 'one JSON object')
+    .action((runId: string, flags) => set(import('./commands/status.ts').then((m) => m.statusCommand(io, runId, flags))));
+
+  program.command('report').argument('<runId>').description("every target's result")
+    .addOption(new Option('--format <format>', 'json or csv').default('json'))
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action((runId: string, flags) => set(import('./commands/report.ts').then((m) => m.reportCommand(io, runId, flags))));
+
+  program.command('retry').argument('<runId>').description('re-enqueue the targets whose result is failed')
+    .option('--wait', 'process them here, like run')
+    .option('--concurrency <n>', 'with --wait: Okta requests in flight from this process')
+    .action((runId: string, flags) => set(import('./commands/retry.ts').then((m) => m.retryCommand(io, runId, flags))));
+
+  program.command('cancel').argument('<runId>').description('no new Okta request is made for the run after this returns')
+    .action((runId: string) => set(import('./commands/cancel.ts').then((m) => m.cancelCommand(io, runId))));
+
+  program.command('runs').description('list runs, newest first')
+    .option('--json', 'a JSON array')
+    .action((flags) => set(import('./commands/runs.ts').then((m) => m.runsCommand(io, flags))));
+
+  program.command('demo').description('start a simulated org, write a sample CSV of its users, offboard them, print the report')
+    .option('--users <n>', 'users in the simulated org', '500')
+    .option('--count <n>', 'leavers in the sample CSV', '50')
+    .action((flags) => set(import('./commands/demo.ts').then((m) => m.demoCommand(io, flags))));
+
+  program.command('redis').argument('<action>', 'status | stop').description('the embedded Redis kept in GRANTSWEEP_HOME')
+    .action((action: string) => set(import('./commands/redis.ts').then((m) => m.redisCommand(io, action))));
+
+  registerSimCommand(program);
+  return program;
+}

@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { InvalidIdError, validatePathId } from '../okta/ids.ts';
+import type { SourceDescription } from '../sources/target.ts';
+
+/** The flags `run`, `enqueue` and `schedule add` share: what to revoke, from where, how. */
+export interface RunFlags {
+  csv?: string;
+  search?: string;
+  filter?: string;
+  group?: string;
+  app?: string;
+  client?: string;
+  scope?: string;
+  dryRun?: boolean;
+  snapshot?: boolean;
+  reason?: string;
+  runId?: string;
+  concurrency?: string;
+  rateShare?: string;
+  skipInvalid?: boolean;
+  yes?: boolean;
+}
+
+export function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option('--csv <file>', 'targets from a CSV file: userId or login, optional clientId, scopeId, grantId')
+    .option('--search <expr>', 'users from GET /api/v1/users?search=EXPR')
+    .option('--filter <expr>', 'users from GET /api/v1/users?filter=EXPR')
+    .option('--group <groupId>', 'members of an Okta group')
+    .option('--app <appId>', 'users assigned to an app')
+    .option('--client <clientId>', "only that client's grants")
+    .option('--scope <scopeId>', 'only grants for that scope')
+    .option('--dry-run', 'list what would be revoked, revoke nothing')
+    .option('--snapshot', "list each target's grants before revoking and keep them as evidence")
+    .option('--reason <text>', 'kept with the run, shown in reports')
+    .option('--run-id <id>', 'the run id ([A-Za-z0-9_.-]{1,64}); default generated')
+    .option('--concurrency <n>', 'Okta requests in flight from this process (default 8)')
+    .option('--rate-share <f>', 'fraction of each Okta rate-limit bucket this run may use, 0 < F <= 1 (default 0.5)')
+    .option('--skip-invalid', 'enqueue the valid rows of a file with invalid rows, and report the invalid ones')
+    .option('--yes', 'do not ask for confirmation before a real revocation');
+}
+
+function checkId(kind: Parameters<typeof validatePathId>[0], flag: string, value: string): string {
+  try {
+    return validatePathId(kind, value);
+  } catch (err) {
+    if (err instanceof InvalidIdError) throw new UsageError(`${flag}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Exactly one source; ids checked before anything is opened. */
+export function parseSource(f: RunFlags): SourceDescription {
+  const given = (['csv', 'search', 'filter', 'group', 'app'] as const).filter((k) => f[k] !== undefined);
+  if (given.length !== 1) {
+    throw new UsageError(
+      given.length === 0
+        ? 'a source is required: one of --csv FILE, --search EXPR, --filter EXPR, --group GROUP_ID, --app APP_ID'
+        : `only one source at a time: got ${given.map((g) => `--${g}`).join(' and ')}`,
+    );
+  }
+  const kind = given[0]!;
+  const value = f[kind]!;
+  if (kind === 'group') return { kind, value: checkId('groupId', '--group', value) };
+  if (kind === 'app') return { kind, value: checkId('appId', '--app', value) };
+  if (value.trim() === '') throw new UsageError(`--${kind}: must not be empty`);
+  return { kind, value };
+}
+
+export function parseTarget(f: RunFlags): { clientId: string | null; scopeId: string | null } {
+  return {
+    clientId: f.client === undefined ? null : checkId('clientId', '--client', f.client),
+    scopeId: f.scope === undefined ? null : checkId('scopeId', '--scope', f.scope),
+  };
+}
+
+const RUN_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function newRunId(prefix = 'run'): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${prefix}-${t}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export function checkRunId(id: string, flag = '--run-id'): string {
+  if (!RUN_ID.test(id)) throw new UsageError(`${flag}: expected [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id.slice(0, 80))}`);
+  return id;
+}

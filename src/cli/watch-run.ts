@@ -1,0 +1,60 @@
+import { EXIT, type ExitCode } from '../errors.ts';
+import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
+import type { RunCounts, RunStore } from '../runs/run-store.ts';
+import { err, type CliIO } from './io.ts';
+
+export interface WatchOptions {
+  intervalMs?: number;
+  /** Called on every poll; `run` uses it to draw progress. */
+  onTick?: (meta: RunMeta, counts: RunCounts) => void;
+  signal?: AbortSignal;
+}
+
+/** Polls the run store until the run is final (or the signal aborts); returns the last view. */
+export async function waitForRun(store: RunStore, runId: string, opts: WatchOptions = {}) {
+  for (;;) {
+    const meta = await store.requireMeta(runId);
+    const counts = await store.getCounts(runId);
+    opts.onTick?.(meta, counts);
+    if (FINAL_RUN_STATES.includes(meta.state) || opts.signal?.aborted) return { meta, counts };
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
+  }
+}
+
+export function exitCodeFor(meta: RunMeta, counts: RunCounts): ExitCode {
+  if (meta.state === 'halted') return EXIT.halted;
+  if (meta.state === 'cancelled') return EXIT.failures;
+  if (meta.state === 'completed') return counts.failed > 0 ? EXIT.failures : EXIT.ok;
+  return EXIT.failures; // interrupted before the end
+}
+
+export function countsLine(counts: RunCounts): string {
+  const done = counts.total - counts.pending;
+  const parts = [`${done}/${counts.total} done`];
+  for (const s of ['revoked', 'would_revoke', 'nothing_to_revoke', 'user_not_found', 'invalid', 'failed'] as const) {
+    if (counts[s] > 0) parts.push(`${s} ${counts[s]}`);
+  }
+  parts.push(`requests ${counts.requests}`);
+  if (counts.rateLimited > 0) parts.push(`429s ${counts.rateLimited}`);
+  return parts.join(' · ');
+}
+
+/** A plain progress line every few seconds (a later version draws a bar on a terminal). */
+export function plainProgress(io: CliIO, everyMs = 2_000) {
+  let last = 0;
+  return (meta: RunMeta, counts: RunCounts) => {
+    const now = Date.now();
+    if (now - last < everyMs && !FINAL_RUN_STATES.includes(meta.state)) return;
+    last = now;
+    err(io, `${meta.runId} ${meta.state}: ${countsLine(counts)}\n`);
+  };
+}
+
+export function summaryText(meta: RunMeta, counts: RunCounts): string {
+  const lines = [
+    `run ${meta.runId}: ${meta.state}${meta.stateReason ? ` (${meta.stateReason})` : ''}${meta.dryRun ? ' [dry run]' : ''}`,
+    `  ${countsLine(counts)}`,
+  ];
+  if (counts.failed > 0) lines.push(`  failed targets: grantsweep report ${meta.runId} --format csv | grep ,failed,   retry: grantsweep retry ${meta.runId} --wait`);
+  return `${lines.join('\n')}\n`;
+}

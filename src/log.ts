@@ -1,0 +1,45 @@
+import pino, { type Logger } from 'pino';
+
+/**
+ * Logs are JSON lines on stderr (stdout belongs to a command's output), pretty on a
+ * terminal. Redaction is a second line of defence: no code logs a credential, and
+ * errors are built without request headers.
+ */
+export const REDACT_PATHS = [
+  'authorization',
+  'Authorization',
+  '*.authorization',
+  '*.Authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'token',
+  '*.token',
+  'apiToken',
+  '*.apiToken',
+  'privateKey',
+  '*.privateKey',
+  'accessToken',
+  '*.accessToken',
+  'access_token',
+  '*.access_token',
+  'client_assertion',
+  '*.client_assertion',
+  'password',
+  '*.password',
+  'secret',
+  '*.secret',
+];
+
+export function createLogger(opts: { level?: string; pretty?: boolean; destination?: number } = {}): Logger {
+  const level = opts.level ?? process.env.LOG_LEVEL ?? 'info';
+  const pretty = opts.pretty ?? (process.stderr.isTTY && !process.env.CI);
+  const redact = { paths: REDACT_PATHS, censor: '[redacted]' };
+  if (pretty) {
+    return pino({
+      level,
+      redact,
+      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname' } },
+    });
+  }
+  return pino({ level, redact, base: { pid: process.pid } }, pino.destination({ dest: opts.destination ?? 2, sync: false }));
+}

@@ -1,0 +1,226 @@
+import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
+import { SignJWT } from 'jose';
+import { UsageError } from '../errors.ts';
+import { errorFromResponse, OktaResponseError } from './errors.ts';
+import { createTransport, parseOrgUrl, type Transport } from './http.ts';
+import { parseRateHeaders } from './rate-headers.ts';
+
+/**
+ * Where the Authorization header comes from. Implementations keep the secret in private
+ * fields and define toJSON / toString / inspect so that logging the object (pino, an
+ * error's `cause`) cannot print it.
+ */
+export interface OktaAuth {
+  header(): Promise<string>;
+  /**
+   * Drop the cached credential (the client calls this on a 401, then retries once).
+   * Pass the header that was rejected: a late 401 then keeps a token fetched since.
+   */
+  invalidate(rejected?: string): void;
+  readonly kind: 'ssws' | 'oauth';
+  /** Releases sockets the auth opened itself. */
+  close?(): Promise<void>;
+}
+
+const INVISIBLE = /[\s\p{Cc}\p{Cf}]/u;
+
+/** `Authorization: SSWS <token>`. A rejected API token cannot be renewed, so invalidate is a no-op. */
+export class ApiTokenAuth implements OktaAuth {
+  readonly kind = 'ssws' as const;
+  readonly #header: string;
+
+  constructor(token: string) {
+    const t = typeof token === 'string' ? token.trim() : '';
+    if (t === '') throw new UsageError('OKTA_API_TOKEN is empty');
+    if (INVISIBLE.test(t)) throw new UsageError('OKTA_API_TOKEN contains whitespace or control characters');
+    this.#header = `SSWS ${t}`;
+  }
+
+  header(): Promise<string> {
+    return Promise.resolve(this.#header);
+  }
+  invalidate(): void {}
+  toJSON() {
+    return { kind: this.kind };
+  }
+  toString(): string {
+    return 'ApiTokenAuth(SSWS [hidden])';
+  }
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+export interface PrivateKeyJwtOptions {
+  orgUrl: string;
+  clientId: string;
+  /** PEM (PKCS#8, PKCS#1 or SEC1, unencrypted) or a private JWK as JSON. */
+  privateKey: string;
+  /** `kid` for the assertion header; defaults to the JWK's kid. */
+  keyId?: string;
+  scopes: string[];
+  /** Transport for the token request; by default the auth opens its own (see close()). */
+  fetchToken?: Pick<Transport, 'send'>;
+  now?: () => number;
+}
+
+/** Refetch this long before the token expires, so no request goes out with a token about to lapse. */
+const REFRESH_MARGIN_MS = 60_000;
+const ASSERTION_LIFETIME_S = 300;
+const KEY_ERROR =
+  'OKTA_PRIVATE_KEY does not parse as a PEM or JWK private key (expected an unencrypted PKCS#8/PKCS#1/SEC1 PEM or a private JWK)';
+const CURVE_ALG: Record<string, 'ES256' | 'ES384' | 'ES512'> = {
+  prime256v1: 'ES256',
+  secp384r1: 'ES384',
+  secp521r1: 'ES512',
+};
+
+function parsePrivateKey(text: string): { key: KeyObject; kid?: string } {
+  try {
+    const trimmed = typeof text === 'string' ? text.trim() : '';
+    if (trimmed.startsWith('{')) {
+      const jwk = JSON.parse(trimmed) as Record<string, unknown>;
+      const key = createPrivateKey({ key: jwk, format: 'jwk' });
+      return { key, kid: typeof jwk.kid === 'string' ? jwk.kid : undefined };
+    }
+    // A PEM squeezed into one env var line usually arrives with literal "\n" sequences.
+    return { key: createPrivateKey(trimmed.includes('\n') ? trimmed : trimmed.replace(/\\n/g, '\n')) };
+  } catch {
+    // No cause attached: crypto's message could quote part of the input.
+    throw new UsageError(KEY_ERROR);
+  }
+}
+
+function algorithmFor(key: KeyObject): 'RS256' | 'ES256' | 'ES384' | 'ES512' {
+  if (key.asymmetricKeyType === 'rsa') {
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+      throw new UsageError('OKTA_PRIVATE_KEY is an RSA key shorter than 2048 bits');
+    }
+    return 'RS256';
+  }
+  const alg = key.asymmetricKeyType === 'ec' ? CURVE_ALG[key.asymmetricKeyDetails?.namedCurve ?? ''] : undefined;
+  if (!alg) throw new UsageError('OKTA_PRIVATE_KEY must be an RSA key or an EC key on P-256, P-384 or P-521');
+  return alg;
+}
+
+/**
+ * OAuth 2.0 client credentials with a private_key_jwt assertion against the org
+ * authorization server (the only flow Okta allows for Okta-scoped service tokens).
+ */
+export class PrivateKeyJwtAuth implements OktaAuth {
+  readonly kind = 'oauth' as const;
+  readonly clientId: string;
+  readonly tokenUrl: string;
+  readonly scopes: readonly string[];
+  readonly #key: KeyObject;
+  readonly #alg: 'RS256' | 'ES256' | 'ES384' | 'ES512';
+  readonly #kid: string | undefined;
+  readonly #now: () => number;
+  #transport: Pick<Transport, 'send'> | null;
+  #ownTransport: Transport | null = null;
+  #cached: { header: string; refreshAt: number } | null = null;
+  #inflight: Promise<string> | null = null;
+
+  constructor(opts: PrivateKeyJwtOptions) {
+    if (typeof opts.clientId !== 'string' || opts.clientId === '' || INVISIBLE.test(opts.clientId)) {
+      throw new UsageError('OKTA_CLIENT_ID must be a non-empty client_id without whitespace');
+    }
+    if (!Array.isArray(opts.scopes) || opts.scopes.length === 0) throw new UsageError('OAuth scopes must not be empty');
+    for (const s of opts.scopes) {
+      if (typeof s !== 'string' || s === '' || INVISIBLE.test(s)) throw new UsageError(`invalid OAuth scope "${String(s)}"`);
+    }
+    this.clientId = opts.clientId;
+    this.scopes = [...opts.scopes];
+    this.tokenUrl = new URL('/oauth2/v1/token', parseOrgUrl(opts.orgUrl)).href;
+    const { key, kid } = parsePrivateKey(opts.privateKey);
+    this.#key = key;
+    this.#alg = algorithmFor(key);
+    this.#kid = opts.keyId ?? kid;
+    this.#now = opts.now ?? Date.now;
+    this.#transport = opts.fetchToken ?? null;
+  }
+
+  header(): Promise<string> {
+    const cached = this.#cached;
+    if (cached && this.#now() < cached.refreshAt) return Promise.resolve(cached.header);
+    // Concurrent callers share one token request instead of each minting a token.
+    this.#inflight ??= this.#fetchToken().finally(() => {
+      this.#inflight = null;
+    });
+    return this.#inflight;
+  }
+
+  invalidate(rejected?: string): void {
+    if (rejected === undefined || this.#cached?.header === rejected) this.#cached = null;
+  }
+
+  async close(): Promise<void> {
+    await this.#ownTransport?.close();
+    this.#ownTransport = null;
+  }
+
+  toJSON() {
+    return { kind: this.kind, clientId: this.clientId, tokenUrl: this.tokenUrl, scopes: this.scopes, keyId: this.#kid ?? null };
+  }
+  toString(): string {
+    return `PrivateKeyJwtAuth(clientId=${this.clientId}, key [hidden])`;
+  }
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  async #fetchToken(): Promise<string> {
+    const startedAt = this.#now();
+    const nowS = Math.floor(startedAt / 1000);
+    const assertion = await new SignJWT({})
+      .setProtectedHeader(this.#kid ? { alg: this.#alg, kid: this.#kid } : { alg: this.#alg })
+      .setIssuer(this.clientId)
+      .setSubject(this.clientId)
+      .setAudience(this.tokenUrl)
+      .setIssuedAt(nowS)
+      .setExpirationTime(nowS + ASSERTION_LIFETIME_S)
+      .setJti(randomUUID())
+      .sign(this.#key);
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      scope: this.scopes.join(' '),
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+    }).toString();
+    this.#transport ??= this.#ownTransport = createTransport({ connections: 1, timeoutMs: 10_000 });
+    const res = await this.#transport.send({
+      method: 'POST',
+      url: this.tokenUrl,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body,
+    });
+    const rate = parseRateHeaders((name) => res.headers[name], res.status);
+    if (res.status < 200 || res.status >= 300) {
+      throw errorFromResponse({ status: res.status, body: res.body, rate, method: 'POST', url: this.tokenUrl });
+    }
+    const parsed = parseTokenResponse(res.body);
+    if (!parsed) throw new OktaResponseError('token endpoint returned no usable access_token', 'POST', this.tokenUrl);
+    // Okta fixes service-token lifetime at one hour; trust expires_in when present.
+    this.#cached = {
+      header: `Bearer ${parsed.token}`,
+      refreshAt: startedAt + (parsed.expiresIn ?? 3600) * 1000 - REFRESH_MARGIN_MS,
+    };
+    return this.#cached.header;
+  }
+}
+
+function parseTokenResponse(body: string): { token: string; expiresIn: number | null } | null {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const token = json?.access_token;
+  // A DPoP-bound token would need a proof on every call, which this client does not send.
+  const type = typeof json?.token_type === 'string' ? json.token_type.toLowerCase() : 'bearer';
+  if (typeof token !== 'string' || token === '' || INVISIBLE.test(token) || type !== 'bearer') return null;
+  const exp = json.expires_in;
+  return { token, expiresIn: typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp : null };
+}

@@ -1,0 +1,270 @@
+import pkg from '../../package.json' with { type: 'json' };
+import { UsageError } from '../errors.ts';
+import type { OktaAuth } from './auth.ts';
+import { errorFromResponse, OktaResponseError, pathOnly, type HttpMethod } from './errors.ts';
+import { createTransport, parseOrgUrl, type Transport, type TransportResponse } from './http.ts';
+import { pathSegment } from './ids.ts';
+import { nextLink } from './link-header.ts';
+import { parseRateHeaders } from './rate-headers.ts';
+import type { AppUser, BucketName, Grant, OAuthClientRef, OktaUser, RequestDescriptor, RequestGate, ResponseMeta } from './types.ts';
+
+export interface OktaClientOptions {
+  /** The org's origin, e.g. https://example.okta.com (http only for localhost). */
+  orgUrl: string;
+  auth: OktaAuth;
+  /** Connect, response-headers and body timeouts, each. Default 10 000. */
+  timeoutMs?: number;
+  /** Keep-alive sockets; match the number of requests this process runs at once. Default 8. */
+  connections?: number;
+  /** The shared budget: every request, retries included, takes a lease from it. */
+  gate?: RequestGate;
+  userAgent?: string;
+}
+
+export interface RequestContext {
+  runId?: string;
+  /** Called once per HTTP response (each page, each 401 retry), after the gate's release. */
+  onResponse?: (req: RequestDescriptor, meta: ResponseMeta) => void;
+}
+
+export interface ListGrantsOptions {
+  scopeId?: string;
+  expand?: 'scope';
+  limit?: number;
+}
+
+/** Which rate-limit bucket a request falls in (see BucketName for why these groups). */
+export function bucketFor(method: HttpMethod, path: string): BucketName {
+  const [, api, v1, collection, id, sub] = path.split('/');
+  if (api !== 'api' || v1 !== 'v1') return 'other';
+  if (collection === 'users') {
+    if (id === undefined) return method === 'GET' ? 'users-list' : 'other';
+    if (sub === undefined) return method === 'GET' ? 'user-get' : 'other';
+    return sub === 'grants' || sub === 'clients' ? 'user-grants' : 'other';
+  }
+  if (collection === 'groups') return 'groups';
+  if (collection === 'apps') return 'apps';
+  return 'other';
+}
+
+function checkLimit(what: string, value: number | undefined, fallback: number, max: number): string {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1 || v > max) {
+    throw new RangeError(`${what}: limit must be an integer from 1 to ${max}, got ${String(value)}`);
+  }
+  return String(v);
+}
+
+function checkExpand(expand: unknown): void {
+  if (expand !== undefined && expand !== 'scope') throw new RangeError(`expand must be "scope", got ${String(expand)}`);
+}
+
+/** A query value (it goes through URLSearchParams, so only emptiness and invisible characters matter). */
+function checkQueryValue(what: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '' || /\p{Cc}/u.test(value)) {
+    throw new UsageError(`${what} must be a non-empty string without control characters`);
+  }
+  return value;
+}
+
+/**
+ * Okta Management API calls used by grantsweep. The client sends each request once
+ * (plus one retry on an OAuth 401) and never sleeps on or retries a 429 or a 5xx: the
+ * queue does that, so that every process sharing the org's budget backs off together.
+ */
+export class OktaClient {
+  readonly orgUrl: string;
+  readonly #auth: OktaAuth;
+  readonly #gate: RequestGate | undefined;
+  readonly #transport: Transport;
+  readonly #userAgent: string;
+
+  constructor(opts: OktaClientOptions) {
+    this.orgUrl = parseOrgUrl(opts.orgUrl).origin;
+    this.#auth = opts.auth;
+    this.#gate = opts.gate;
+    this.#userAgent = opts.userAgent ?? `grantsweep/${pkg.version}`;
+    this.#transport = createTransport({ connections: opts.connections ?? 8, timeoutMs: opts.timeoutMs ?? 10_000 });
+  }
+
+  listUserGrants(userId: string, opts: ListGrantsOptions = {}, ctx?: RequestContext): AsyncIterable<Grant> {
+    const path = `/api/v1/users/${pathSegment('userId', userId)}/grants`;
+    const q = new URLSearchParams();
+    if (opts.scopeId !== undefined) q.set('scopeId', checkQueryValue('scopeId', opts.scopeId));
+    checkExpand(opts.expand);
+    if (opts.expand) q.set('expand', opts.expand);
+    q.set('limit', checkLimit('listUserGrants', opts.limit, 200, 200));
+    return this.#paginate<Grant>(this.#url(path, q), ctx);
+  }
+
+  listUserClientGrants(
+    userId: string,
+    clientId: string,
+    opts: Omit<ListGrantsOptions, 'scopeId'> = {},
+    ctx?: RequestContext,
+  ): AsyncIterable<Grant> {
+    const path = `/api/v1/users/${pathSegment('userId', userId)}/clients/${pathSegment('clientId', clientId)}/grants`;
+    const q = new URLSearchParams();
+    checkExpand(opts.expand);
+    if (opts.expand) q.set('expand', opts.expand);
+    q.set('limit', checkLimit('listUserClientGrants', opts.limit, 200, 200));
+    return this.#paginate<Grant>(this.#url(path, q), ctx);
+  }
+
+  async getUserGrant(userId: string, grantId: string, opts: { expand?: 'scope' } = {}, ctx?: RequestContext): Promise<Grant> {
+    const path = `/api/v1/users/${pathSegment('userId', userId)}/grants/${pathSegment('grantId', grantId)}`;
+    checkExpand(opts.expand);
+    return this.#getObject<Grant>(this.#url(path, new URLSearchParams(opts.expand ? { expand: opts.expand } : {})), ctx);
+  }
+
+  async revokeUserGrant(userId: string, grantId: string, ctx?: RequestContext): Promise<void> {
+    const path = `/api/v1/users/${pathSegment('userId', userId)}/grants/${pathSegment('grantId', grantId)}`;
+    await this.#call('DELETE', this.#url(path), ctx);
+  }
+
+  async revokeUserClientGrants(userId: string, clientId: string, ctx?: RequestContext): Promise<void> {
+    const path = `/api/v1/users/${pathSegment('userId', userId)}/clients/${pathSegment('clientId', clientId)}/grants`;
+    await this.#call('DELETE', this.#url(path), ctx);
+  }
+
+  async revokeUserGrants(userId: string, ctx?: RequestContext): Promise<void> {
+    await this.#call('DELETE', this.#url(`/api/v1/users/${pathSegment('userId', userId)}/grants`), ctx);
+  }
+
+  listUserClients(userId: string, ctx?: RequestContext): AsyncIterable<OAuthClientRef> {
+    return this.#paginate<OAuthClientRef>(this.#url(`/api/v1/users/${pathSegment('userId', userId)}/clients`), ctx);
+  }
+
+  /** By id, or by login when the value contains "@" (logins allow longer values). */
+  async getUser(idOrLogin: string, ctx?: RequestContext): Promise<OktaUser> {
+    const kind = typeof idOrLogin === 'string' && idOrLogin.includes('@') ? 'login' : 'userId';
+    return this.#getObject<OktaUser>(this.#url(`/api/v1/users/${pathSegment(kind, idOrLogin)}`), ctx);
+  }
+
+  listUsers(opts: { search?: string; filter?: string; limit?: number } = {}, ctx?: RequestContext): AsyncIterable<OktaUser> {
+    if (opts.search !== undefined && opts.filter !== undefined) {
+      throw new UsageError('listUsers takes a search or a filter expression, not both');
+    }
+    const q = new URLSearchParams();
+    if (opts.search !== undefined) q.set('search', checkQueryValue('search', opts.search));
+    if (opts.filter !== undefined) q.set('filter', checkQueryValue('filter', opts.filter));
+    q.set('limit', checkLimit('listUsers', opts.limit, 200, 200));
+    return this.#paginate<OktaUser>(this.#url('/api/v1/users', q), ctx);
+  }
+
+  listGroupUsers(groupId: string, opts: { limit?: number } = {}, ctx?: RequestContext): AsyncIterable<OktaUser> {
+    const path = `/api/v1/groups/${pathSegment('groupId', groupId)}/users`;
+    // The maximum is UNCONFIRMED; 1000 is Okta's own default, so it is known to be accepted.
+    const q = new URLSearchParams({ limit: checkLimit('listGroupUsers', opts.limit, 200, 1000) });
+    return this.#paginate<OktaUser>(this.#url(path, q), ctx);
+  }
+
+  listAppUsers(appId: string, opts: { limit?: number } = {}, ctx?: RequestContext): AsyncIterable<AppUser> {
+    const path = `/api/v1/apps/${pathSegment('appId', appId)}/users`;
+    const q = new URLSearchParams({ limit: checkLimit('listAppUsers', opts.limit, 500, 500) });
+    return this.#paginate<AppUser>(this.#url(path, q), ctx);
+  }
+
+  /** Closes this client's sockets; the auth is the caller's to close (it may be shared). */
+  close(): Promise<void> {
+    return this.#transport.close();
+  }
+
+  #url(path: string, query?: URLSearchParams): string {
+    const qs = query?.toString();
+    return `${this.orgUrl}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  async #getObject<T>(url: string, ctx: RequestContext | undefined): Promise<T> {
+    const value = parseJson(await this.#call('GET', url, ctx), url);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new OktaResponseError('expected a JSON object', 'GET', url);
+    }
+    return value as T;
+  }
+
+  async *#paginate<T>(firstUrl: string, ctx: RequestContext | undefined): AsyncGenerator<T> {
+    const seen = new Set<string>();
+    let url: string | null = firstUrl;
+    while (url !== null) {
+      seen.add(url);
+      const res = await this.#call('GET', url, ctx);
+      const items = parseJson(res, url);
+      if (!Array.isArray(items)) throw new OktaResponseError('expected a JSON array', 'GET', url);
+      const next = nextLink(res.headers['link']);
+      const nextUrl: string | null = next === null ? null : this.#checkNext(next, url);
+      if (nextUrl !== null && seen.has(nextUrl)) {
+        throw new OktaResponseError('the next link points to a page already read', 'GET', url);
+      }
+      yield* items as T[];
+      url = nextUrl;
+    }
+  }
+
+  /**
+   * Next links are followed as sent (the cursor is Okta's business), but only on the
+   * org's own origin: the request carries the Authorization header, and a link to any
+   * other host would hand it the token.
+   */
+  #checkNext(next: string, current: string): string {
+    let u: URL;
+    try {
+      u = new URL(next, current);
+    } catch {
+      throw new OktaResponseError('the next link is not a URL', 'GET', current);
+    }
+    if (u.origin !== this.orgUrl || u.username !== '' || u.password !== '') {
+      throw new OktaResponseError(`refusing a next link to ${u.origin}: requests go only to ${this.orgUrl}`, 'GET', current);
+    }
+    return u.href;
+  }
+
+  async #call(method: HttpMethod, url: string, ctx: RequestContext | undefined): Promise<TransportResponse> {
+    const path = pathOnly(url);
+    const desc: RequestDescriptor = { method, path, bucket: bucketFor(method, path) };
+    if (ctx?.runId !== undefined) desc.runId = ctx.runId;
+    for (let attempt = 1; ; attempt++) {
+      const lease = this.#gate ? await this.#gate.acquire(desc) : undefined;
+      let res: TransportResponse;
+      let authorization: string;
+      let started = 0;
+      try {
+        authorization = await this.#auth.header();
+        started = performance.now();
+        res = await this.#transport.send({
+          method,
+          url,
+          headers: { authorization, accept: 'application/json', 'user-agent': this.#userAgent },
+        });
+      } catch (err) {
+        lease?.release(null);
+        throw err;
+      }
+      const meta: ResponseMeta = {
+        status: res.status,
+        rate: parseRateHeaders((name) => res.headers[name], res.status),
+        durationMs: performance.now() - started,
+      };
+      lease?.release(meta);
+      ctx?.onResponse?.(desc, meta);
+      // An OAuth token can expire or be revoked before its expires_in; one fresh token
+      // settles it. An API token cannot be renewed, so its 401 is final.
+      if (res.status === 401 && this.#auth.kind === 'oauth' && attempt === 1) {
+        this.#auth.invalidate(authorization);
+        continue;
+      }
+      if (res.status < 200 || res.status >= 300) {
+        throw errorFromResponse({ status: res.status, body: res.body, rate: meta.rate, method, url });
+      }
+      return res;
+    }
+  }
+}
+
+function parseJson(res: TransportResponse, url: string): unknown {
+  try {
+    return JSON.parse(res.body);
+  } catch {
+    throw new OktaResponseError(`HTTP ${res.status} body is not JSON`, 'GET', url);
+  }
+}

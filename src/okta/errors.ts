@@ -1,0 +1,177 @@
+import type { RateInfo } from './types.ts';
+
+/** What the caller should do about a failure; the retry policy is keyed by it. */
+export type OktaErrorKind =
+  | 'rate_limited'
+  | 'concurrency_limited'
+  | 'not_found'
+  | 'forbidden'
+  | 'unauthorized'
+  | 'invalid_request'
+  | 'transient'
+  | 'other';
+
+export type HttpMethod = 'GET' | 'DELETE' | 'POST';
+
+/** OAuth token-endpoint codes that mean "these credentials are not accepted". */
+const TOKEN_AUTH_CODES = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant']);
+
+export function classify(status: number, errorCode: string | null, rate: RateInfo | null): OktaErrorKind {
+  if (status === 429) return rate?.concurrency ? 'concurrency_limited' : 'rate_limited';
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'not_found';
+  if (status === 400) {
+    // The token endpoint answers bad client credentials with 400 invalid_client or
+    // invalid_grant, and a scope the app was never granted with 400 invalid_scope.
+    if (errorCode !== null && TOKEN_AUTH_CODES.has(errorCode)) return 'unauthorized';
+    if (errorCode === 'invalid_scope') return 'forbidden';
+    return 'invalid_request';
+  }
+  if (status >= 500 || status === 408) return 'transient';
+  return 'other';
+}
+
+/** `/api/v1/users/x` from a URL or path: the query may hold search expressions (emails). */
+export function pathOnly(urlOrPath: string): string {
+  try {
+    return new URL(urlOrPath).pathname;
+  } catch {
+    return urlOrPath.split(/[?#]/, 1)[0] ?? '';
+  }
+}
+
+export interface OktaApiErrorInit {
+  status: number;
+  errorCode: string | null;
+  errorSummary: string;
+  errorId: string | null;
+  errorCauses: Array<{ errorSummary: string }>;
+  rate: RateInfo | null;
+  method: HttpMethod;
+  /** A URL or a path; only the path is kept. */
+  url: string;
+}
+
+/**
+ * A non-2xx answer from Okta. Holds what the response said and which request it was,
+ * never the request's headers (they carry the credential).
+ */
+export class OktaApiError extends Error {
+  readonly status: number;
+  readonly errorCode: string | null;
+  readonly errorSummary: string;
+  readonly errorId: string | null;
+  readonly errorCauses: Array<{ errorSummary: string }>;
+  readonly requestId: string | null;
+  readonly kind: OktaErrorKind;
+  readonly rate: RateInfo | null;
+  readonly method: HttpMethod;
+  readonly path: string;
+
+  constructor(init: OktaApiErrorInit) {
+    const path = pathOnly(init.url);
+    const code = init.errorCode === null ? '' : ` ${init.errorCode}`;
+    super(`Okta HTTP ${init.status}${code} ${init.errorSummary} (${init.method} ${path})`);
+    this.name = 'OktaApiError';
+    this.status = init.status;
+    this.errorCode = init.errorCode;
+    this.errorSummary = init.errorSummary;
+    this.errorId = init.errorId;
+    this.errorCauses = init.errorCauses;
+    this.requestId = init.rate?.requestId ?? null;
+    this.kind = classify(init.status, init.errorCode, init.rate);
+    this.rate = init.rate;
+    this.method = init.method;
+    this.path = path;
+  }
+}
+
+/** The request never got an HTTP answer (timeout, reset, refused): worth retrying. */
+export class OktaNetworkError extends Error {
+  readonly kind = 'transient' as const;
+  readonly path: string;
+  constructor(
+    readonly code: string,
+    readonly method: HttpMethod,
+    url: string,
+    detail?: string,
+  ) {
+    const path = pathOnly(url);
+    super(`Okta request failed: ${method} ${path}: ${code}${detail ? ` (${detail})` : ''}`);
+    this.name = 'OktaNetworkError';
+    this.path = path;
+  }
+}
+
+/**
+ * Okta answered 2xx but the answer is unusable (not JSON, not a list, a next link to a
+ * foreign origin). Retrying would get the same answer.
+ */
+export class OktaResponseError extends Error {
+  readonly kind = 'other' as const;
+  readonly path: string;
+  constructor(
+    message: string,
+    readonly method: HttpMethod,
+    url: string,
+  ) {
+    const path = pathOnly(url);
+    super(`${message} (${method} ${path})`);
+    this.name = 'OktaResponseError';
+    this.path = path;
+  }
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+/**
+ * Builds the error for a non-2xx response. Reads Okta's ModelError
+ * ({errorCode, errorSummary, errorId, errorCauses}) and the token endpoint's OAuth form
+ * ({error, error_description}). Any other body is ignored (it may be an HTML page from a
+ * proxy) and the status alone decides.
+ */
+export function errorFromResponse(args: {
+  status: number;
+  body: string;
+  rate: RateInfo | null;
+  method: HttpMethod;
+  url: string;
+}): OktaApiError {
+  let parsed: Record<string, unknown> = {};
+  try {
+    const json: unknown = JSON.parse(args.body);
+    if (json !== null && typeof json === 'object' && !Array.isArray(json)) parsed = json as Record<string, unknown>;
+  } catch {
+    // not JSON: classified by status below
+  }
+  const errorCode = str(parsed.errorCode) ?? str(parsed.error);
+  const errorSummary =
+    str(parsed.errorSummary) ?? str(parsed.error_description) ?? str(parsed.error) ?? `HTTP ${args.status}`;
+  const causes = Array.isArray(parsed.errorCauses) ? parsed.errorCauses : [];
+  return new OktaApiError({
+    status: args.status,
+    errorCode,
+    errorSummary,
+    errorId: str(parsed.errorId),
+    errorCauses: causes
+      .map((c: unknown) => str((c as { errorSummary?: unknown } | null)?.errorSummary))
+      .filter((s): s is string => s !== null)
+      .map((errorSummary) => ({ errorSummary })),
+    rate: args.rate,
+    method: args.method,
+    url: args.url,
+  });
+}
+
+/**
+ * True for Okta's "Not found: Resource not found: <id> (User)". UNCONFIRMED: that text is
+ * documented for GET /api/v1/users/{id} only; what the grant endpoints say for an unknown
+ * user (vs an unknown grant) is not. A false here means "some 404", so callers must
+ * treat a plain 404 on revoke as "already gone" anyway.
+ */
+export function isUserNotFound(err: unknown): boolean {
+  return err instanceof OktaApiError && err.status === 404 && /\(User\)\s*$/.test(err.errorSummary);
+}

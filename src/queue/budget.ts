@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { resetDelayMs } from '../okta/rate-headers.ts';
+import type { BucketName, GateLease, RequestDescriptor, RequestGate, ResponseMeta } from '../okta/types.ts';
+import { callScript, defineScripts } from '../redis/scripts.ts';
+import { orgKeys } from '../runs/keys.ts';
+import { RunStoppedError } from './errors.ts';
+
+const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
+
+export interface BudgetOptions {
+  orgKey: string;
+  /** Requests in flight across every process of the org (Okta's org-wide cap is 75, shared). */
+  maxInFlight: number;
+  /** How long a lease outlives its request: the request timeout plus a margin. */
+  leaseMs: number;
+  /** Okta's windows are 60 s; the headers do not say, so it is configuration. */
+  windowMs?: number;
+  /** What to assume of a bucket before its first response says (conservative). */
+  defaultLimit?: number;
+  /** Under the share, so that clock skew and network jitter never tip a window over. */
+  safety?: number;
+  /** When Remaining falls to this fraction of the limit, stop until the reset: leave the rest to the org's other integrations. */
+  reserveFraction?: number;
+  /** Default share when a run has not said its own. */
+  defaultShare?: number;
+}
+
+/**
+ * The org's rate budget, shared through Redis by every worker in every process.
+ * It is the RequestGate the Okta client passes each request through.
+ */
+export class SharedBudget implements RequestGate {
+  private readonly keys;
+  private readonly shares = new Map<string, number>();
+  private readonly opts: Required<BudgetOptions>;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: BudgetOptions,
+  ) {
+    defineScripts(redis, SCRIPTS);
+    this.opts = {
+      windowMs: 60_000,
+      defaultLimit: 100,
+      safety: 0.99,
+      reserveFraction: 0.02,
+      defaultShare: 0.5,
+      ...opts,
+    };
+    this.keys = orgKeys(opts.orgKey);
+  }
+
+  /** The run's --rate-share: its requests are paced to that fraction of each bucket. */
+  setShare(runId: string, share: number): void {
+    this.shares.set(runId, share);
+  }
+
+  async acquire(req: RequestDescriptor): Promise<GateLease> {
+    const leaseId = randomUUID();
+    const share = (req.runId ? this.shares.get(req.runId) : undefined) ?? this.opts.defaultShare;
+    for (;;) {
+      const [code, value] = await callScript<[number, number | string]>(
+        this.redis,
+        'acquire',
+        [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
+        [
+          leaseId,
+          req.runId ?? '',
+          this.opts.maxInFlight,
+          this.opts.leaseMs,
+          share * this.opts.safety,
+          this.opts.defaultLimit,
+          this.opts.windowMs,
+          5_000,
+        ],
+      );
+      if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));
+      if (code === 1) {
+        if (Number(value) > 0) await sleep(Number(value));
+        return { release: (meta) => void this.release(leaseId, req.bucket, meta) };
+      }
+      await sleep(Number(value));
+    }
+  }
+
+  private async release(leaseId: string, bucket: BucketName, meta: ResponseMeta | null): Promise<void> {
+    let limit = '';
+    let pauseBucket = 0;
+    if (meta && !meta.rate.concurrency && meta.rate.limit !== null && meta.rate.limit > 0) {
+      limit = String(meta.rate.limit);
+      const { remaining } = meta.rate;
+      const reserve = Math.max(1, Math.floor(meta.rate.limit * this.opts.reserveFraction));
+      if (meta.status === 429 || (remaining !== null && remaining <= reserve)) {
+        pauseBucket = resetDelayMs(meta.rate, Date.now()) + jitter(500);
+      }
+    }
+    await this.releaseRaw(leaseId, bucket, limit, pauseBucket, 0);
+  }
+
+  private releaseRaw(leaseId: string, bucket: string, limit: string, pauseBucket: number, pauseOrg: number) {
+    return callScript<number>(this.redis, 'release', [this.keys.inflight, this.keys.bucket(bucket), this.keys.org], [
+      leaseId,
+      limit,
+      Math.round(pauseBucket),
+      Math.round(pauseOrg),
+    ]).catch(() => {
+      // A lost release only keeps one in-flight slot until its lease expires.
+    });
+  }
+
+  /** Every worker of the org stops sending for `ms` (a concurrency 429). */
+  async pauseOrg(ms: number): Promise<void> {
+    await this.releaseRaw('-', 'other', '', 0, ms);
+  }
+
+  /** Every worker stops sending to this bucket for `ms` (a 429). */
+  async pauseBucket(bucket: BucketName, ms: number): Promise<void> {
+    await this.releaseRaw('-', bucket, '', ms, 0);
+  }
+
+  /** No new request is made for the run after this returns, by any process. */
+  async stopRun(runId: string, reason: string): Promise<void> {
+    await this.redis.hset(this.keys.stopped, runId, reason);
+  }
+
+  async resumeRun(runId: string): Promise<void> {
+    await this.redis.hdel(this.keys.stopped, runId);
+  }
+
+  async stoppedReason(runId: string): Promise<string | null> {
+    return this.redis.hget(this.keys.stopped, runId);
+  }
+}
+
+export function jitter(maxMs: number): number {
+  return Math.floor(Math.random() * maxMs);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { REVOKE_TARGET, jobIdOf, type RevokeTargetData } from '../../jobs/revoke-target.ts';
+import { orgKeys, runKeys } from '../runs/keys.ts';
+import { FINAL_RUN_STATES } from '../runs/run-meta.ts';
+import type { RunStore } from '../runs/run-store.ts';
+
+export interface FeederOptions {
+  orgKey: string;
+  /** Top up when fewer jobs than this wait in the queue. */
+  lowWater?: number;
+  /** Jobs added per top-up. */
+  batch?: number;
+  intervalMs?: number;
+}
+
+/**
+ * Feeds the queue from the runs' compact target lists a window at a time, so that a
+ * million-target run costs Redis a compact record per target, not a BullMQ job per
+ * target. Every worker process runs one; a lock per run lets one feed at a time.
+ * Crash-safe: the list is read, the jobs added, and only then the position moved;
+ * a crash in between adds the same job ids again, which BullMQ ignores while they
+ * wait and the processor skips once their result is final.
+ */
+export class Feeder {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private readonly lowWater: number;
+  private readonly batch: number;
+  private readonly intervalMs: number;
+  private readonly token = randomUUID();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly store: RunStore,
+    private readonly queue: Queue<RevokeTargetData>,
+    private readonly log: Logger,
+    private readonly opts: FeederOptions,
+  ) {
+    this.lowWater = opts.lowWater ?? 1_000;
+    this.batch = opts.batch ?? 1_000;
+    this.intervalMs = opts.intervalMs ?? 200;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick()
+        .catch((err) => this.log.warn({ err: String(err) }, 'feeder: top-up failed; will try again'))
+        .finally(() => this.schedule(this.intervalMs));
+    }, ms);
+  }
+
+  /** One top-up pass over the org's active runs. Exposed for tests. */
+  async tick(): Promise<void> {
+    const active = await this.redis.smembers(orgKeys(this.opts.orgKey).active);
+    for (const runId of active) {
+      if (this.stopped) return;
+      await this.feedRun(runId);
+    }
+  }
+
+  private async feedRun(runId: string): Promise<void> {
+    const k = runKeys(runId);
+    if ((await this.redis.set(k.feedLock, this.token, 'PX', 10_000, 'NX')) !== 'OK') return;
+    try {
+      const meta = await this.store.getMeta(runId);
+      if (!meta || FINAL_RUN_STATES.includes(meta.state)) {
+        await this.redis.srem(orgKeys(this.opts.orgKey).active, runId);
+        return;
+      }
+      let room = this.lowWater + this.batch - (await this.queue.getWaitingCount());
+      if (room < this.batch) return;
+      room = this.batch;
+
+      const requeued = await this.redis.lrange(k.requeue, 0, room - 1);
+      if (requeued.length > 0) {
+        await this.add(runId, requeued, meta.attempts);
+        await this.redis.ltrim(k.requeue, requeued.length, -1);
+        room -= requeued.length;
+      }
+      if (room > 0) {
+        const next = await this.redis.lrange(k.order, meta.fed, meta.fed + room - 1);
+        if (next.length > 0) {
+          await this.add(runId, next, meta.attempts);
+          await this.redis.hincrby(k.meta, 'fed', next.length);
+        }
+      }
+      if (meta.state === 'queued') await this.store.markRunning(runId);
+    } finally {
+      // Only our own lock: it may have expired and been taken by another feeder.
+      await this.redis.eval(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        1,
+        k.feedLock,
+        this.token,
+      );
+    }
+  }
+
+  private async add(runId: string, keys: string[], attempts: number): Promise<void> {
+    await this.queue.addBulk(
+      keys.map((key) => ({
+        name: REVOKE_TARGET,
+        data: { runId, key },
+        opts: { jobId: jobIdOf(runId, key), attempts, backoff: { type: 'okta' } },
+      })),
+    );
+  }
+}

@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import { orgKeys } from '../runs/keys.ts';
+import { newRecord, type TargetRecord } from '../runs/record.ts';
+import type { RunMeta } from '../runs/run-meta.ts';
+import type { RunStore } from '../runs/run-store.ts';
+import { targetKey, type SourceDescription, type SourceItem } from '../sources/target.ts';
+import { orgKeyOf } from './org.ts';
+
+export interface NewRun {
+  runId: string;
+  orgUrl: string;
+  source: SourceDescription;
+  target: { clientId: string | null; scopeId: string | null };
+  dryRun: boolean;
+  snapshot: boolean;
+  reason: string | null;
+  rateShare: number;
+  attempts: number;
+  maxRateLimitDeferrals: number;
+  schedule?: string | null;
+}
+
+export interface EnqueueResult {
+  runId: string;
+  targets: number;
+  duplicates: number;
+  invalid: number;
+}
+
+const CHUNK = 1_000;
+
+/**
+ * Stores a run and its targets, then hands it to the workers. The targets are
+ * streamed from the source into Redis in chunks (memory stays flat in the size of the
+ * input) and deduplicated there. The run is offered to the workers only once every
+ * target is stored: a source that fails half-way leaves a halted run that revoked nothing.
+ */
+export async function enqueueRun(
+  redis: Redis,
+  store: RunStore,
+  run: NewRun,
+  items: AsyncIterable<SourceItem>,
+  onProgress?: (stored: number) => void,
+): Promise<EnqueueResult> {
+  const orgKey = orgKeyOf(run.orgUrl);
+  const meta: RunMeta = {
+    ...run,
+    orgUrl: new URL(run.orgUrl).origin,
+    orgKey,
+    schedule: run.schedule ?? null,
+    state: 'queued',
+    stateReason: null,
+    createdAt: Date.now(),
+    finishedAt: null,
+    loaded: false,
+    fed: 0,
+  };
+  await store.createRun(meta);
+
+  let seen = 0;
+  let added = 0;
+  let invalid = 0;
+  let chunk: { key: string; record: TargetRecord }[] = [];
+  const flush = async () => {
+    added += await store.addTargets(run.runId, chunk);
+    chunk = [];
+    onProgress?.(added);
+  };
+  try {
+    for await (const item of items) {
+      seen++;
+      if (item.kind === 'invalid') {
+        invalid++;
+        chunk.push({
+          key: `invalid-${item.row.line}`,
+          record: {
+            ...newRecord({ userId: null, login: null, clientId: null, scopeId: null, grantId: null, line: item.row.line }, 'invalid'),
+            errorCode: 'INVALID_ROW',
+            errorSummary: item.row.problem,
+            finishedAt: Date.now(),
+          },
+        });
+      } else {
+        const t = item.target;
+        chunk.push({
+          key: targetKey(t, run.target),
+          record: newRecord({
+            userId: t.userId,
+            login: t.login,
+            clientId: t.clientId ?? run.target.clientId,
+            scopeId: t.scopeId ?? run.target.scopeId,
+            grantId: t.grantId,
+            line: t.line,
+          }),
+        });
+      }
+      if (chunk.length >= CHUNK) await flush();
+    }
+    if (chunk.length > 0) await flush();
+  } catch (err) {
+    await store.stopRun(run.runId, 'halted', `the source failed while loading: ${(err as Error).message}`);
+    throw err;
+  }
+  await store.finishLoading(run.runId);
+  await redis.sadd(orgKeys(orgKey).active, run.runId);
+  return { runId: run.runId, targets: added - invalid, duplicates: seen - added, invalid };
+}

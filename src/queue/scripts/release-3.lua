@@ -1,0 +1,23 @@
+--[[
+  Returns a request slot and teaches the budget what the response said.
+  KEYS[1] in-flight zset   KEYS[2] bucket hash   KEYS[3] org hash
+  ARGV[1] leaseId   ARGV[2] bucket limit from X-Rate-Limit-Limit, or ""
+  ARGV[3] pause this bucket for ms (a 429, or Remaining nearly gone), 0 for none
+  ARGV[4] pause the whole org for ms (a concurrency 429), 0 for none
+]]
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'limit') ~= ARGV[2] then
+  redis.call('HSET', KEYS[2], 'limit', ARGV[2])
+end
+local pb, po = tonumber(ARGV[3]), tonumber(ARGV[4])
+if pb > 0 or po > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if pb > 0 and now + pb > tonumber(redis.call('HGET', KEYS[2], 'pausedUntil') or '0') then
+    redis.call('HSET', KEYS[2], 'pausedUntil', now + pb)
+  end
+  if po > 0 and now + po > tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0') then
+    redis.call('HSET', KEYS[3], 'pausedUntil', now + po)
+  end
+end
+return 1

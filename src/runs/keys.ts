@@ -1,0 +1,53 @@
+/**
+ * Every Redis key grantsweep writes is built here, and nowhere else.
+ *
+ * Keys carry a hash tag so the same code runs on a Redis Cluster: all keys of one
+ * run share the `{r:<runId>}` slot (the run store's scripts touch several of them
+ * at once), all keys of one org's budget share `{o:<orgKey>}` (the budget's
+ * scripts do). No script ever touches keys of two different tags.
+ */
+const P = 'gs';
+
+export const runKeys = (runId: string) => {
+  const tag = `${P}:{r:${runId}}`;
+  return {
+    /** HASH: the run's metadata (see run-meta.ts). */
+    meta: `${tag}:meta`,
+    /** HASH targetKey → compact target record with its result (see record.ts). */
+    targets: `${tag}:t`,
+    /** LIST of targetKeys in input order: the report's order and the feeder's source. */
+    order: `${tag}:order`,
+    /** LIST of targetKeys put back by `retry`, fed before the rest. */
+    requeue: `${tag}:requeue`,
+    /** HASH status → count, plus `total`. */
+    counts: `${tag}:counts`,
+    /** HASH `r:<minute>` / `l:<minute>` → requests / 429s in that minute (epoch minutes). */
+    perMinute: `${tag}:pm`,
+    /** STRING lock held by the one feeder that tops up the queue for this run. */
+    feedLock: `${tag}:feedlock`,
+  };
+};
+export type RunKeys = ReturnType<typeof runKeys>;
+
+export const orgKeys = (orgKey: string) => {
+  const tag = `${P}:{o:${orgKey}}`;
+  return {
+    /** HASH per rate-limit bucket: learned limit, GCRA theoretical arrival time, pause. */
+    bucket: (bucket: string) => `${tag}:b:${bucket}`,
+    /** ZSET leaseId → expiry: requests in flight across all processes. */
+    inflight: `${tag}:inflight`,
+    /** HASH: org-wide pause (concurrency 429). */
+    org: `${tag}:org`,
+    /** HASH runId → reason: runs that were cancelled or halted; no new request for them. */
+    stopped: `${tag}:stopped`,
+    /** SET of runIds that may still have targets to feed into the queue. */
+    active: `${tag}:active`,
+  };
+};
+export type OrgKeys = ReturnType<typeof orgKeys>;
+
+/** ZSET runId → createdAt (ms): every run, for `grantsweep runs`. A single key: no cross-slot use. */
+export const runsIndexKey = `${P}:runs`;
+
+/** BullMQ's own prefix; the braces keep each queue's keys in one slot. */
+export const queuePrefix = `{${P}q}`;

@@ -1,0 +1,98 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { TargetRecord } from './record.ts';
+import type { RunMeta } from './run-meta.ts';
+import type { RunCounts, RunStore } from './run-store.ts';
+
+export const CSV_HEADER = [
+  'userId', 'login', 'clientId', 'scopeId', 'grantId', 'status', 'grantsRevoked', 'attempts',
+  'httpStatus', 'errorCode', 'errorSummary', 'errorId', 'line', 'finishedAt',
+] as const;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The run's summary, as `status --json` and the report's head print it. */
+export function runSummary(meta: RunMeta, counts: RunCounts) {
+  const { requests, rateLimited, ...byStatus } = counts;
+  return {
+    runId: meta.runId,
+    state: meta.state,
+    stateReason: meta.stateReason,
+    dryRun: meta.dryRun,
+    snapshot: meta.snapshot,
+    reason: meta.reason,
+    source: meta.source,
+    target: meta.target,
+    schedule: meta.schedule,
+    createdAt: iso(meta.createdAt),
+    finishedAt: iso(meta.finishedAt),
+    counts: {
+      total: byStatus.total,
+      pending: byStatus.pending,
+      revoked: byStatus.revoked,
+      would_revoke: byStatus.would_revoke,
+      nothing_to_revoke: byStatus.nothing_to_revoke,
+      user_not_found: byStatus.user_not_found,
+      invalid: byStatus.invalid,
+      failed: byStatus.failed,
+    },
+    requests: { total: requests, rateLimited },
+  };
+}
+
+export function resultJson(r: TargetRecord, withGrants: boolean) {
+  return {
+    userId: r.resolvedUserId ?? r.userId,
+    login: r.login,
+    clientId: r.clientId,
+    scopeId: r.scopeId,
+    grantId: r.grantId,
+    status: r.status,
+    grantsRevoked: r.grantsRevoked,
+    ...(withGrants ? { grants: r.grants ?? [] } : {}),
+    attempts: r.attempts,
+    httpStatus: r.httpStatus,
+    errorCode: r.errorCode,
+    errorSummary: r.errorSummary,
+    errorId: r.errorId,
+    line: r.line,
+    finishedAt: iso(r.finishedAt),
+  };
+}
+
+/** Writes respecting backpressure, so a million-row report streams in flat memory. */
+async function write(out: Writable, chunk: string): Promise<void> {
+  if (!out.write(chunk)) await once(out, 'drain');
+}
+
+export async function writeJsonReport(store: RunStore, runId: string, out: Writable): Promise<void> {
+  const meta = await store.requireMeta(runId);
+  const summary = runSummary(meta, await store.getCounts(runId));
+  const head = JSON.stringify(summary, null, 2);
+  // The summary object, then "results" streamed one row a line.
+  await write(out, `${head.slice(0, -2)},\n  "results": [`);
+  let first = true;
+  const withGrants = meta.snapshot || meta.dryRun;
+  for await (const rec of store.records(runId)) {
+    await write(out, `${first ? '\n' : ',\n'}    ${JSON.stringify(resultJson(rec, withGrants))}`);
+    first = false;
+  }
+  await write(out, `${first ? '' : '\n  '}]\n}\n`);
+}
+
+function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  // Quote what RFC 4180 requires, and neutralise spreadsheet formulas in free text.
+  const safe = /^[=+\-@\t\r]/.test(s) && Number.isNaN(Number(s)) ? `'${s}` : s;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export async function writeCsvReport(store: RunStore, runId: string, out: Writable): Promise<void> {
+  await store.requireMeta(runId);
+  await write(out, `${CSV_HEADER.join(',')}\n`);
+  for await (const rec of store.records(runId)) {
+    const row = resultJson(rec, false) as Record<string, unknown>;
+    await write(out, `${CSV_HEADER.map((h) => csvCell(row[h])).join(',')}\n`);
+  }
+}

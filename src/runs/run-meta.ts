@@ -1,0 +1,80 @@
+import type { SourceDescription } from '../sources/target.ts';
+
+export const RUN_STATES = ['queued', 'running', 'completed', 'halted', 'cancelled'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+export const FINAL_RUN_STATES: readonly RunState[] = ['completed', 'halted', 'cancelled'];
+
+/** A run's metadata: what it revokes, how, and where it stands. Stored as a hash of strings. */
+export interface RunMeta {
+  runId: string;
+  /** The org this run revokes in (origin only); its queue and budget follow from it. */
+  orgUrl: string;
+  orgKey: string;
+  state: RunState;
+  /** Why the run halted or was cancelled. */
+  stateReason: string | null;
+  dryRun: boolean;
+  snapshot: boolean;
+  reason: string | null;
+  source: SourceDescription;
+  target: { clientId: string | null; scopeId: string | null };
+  rateShare: number;
+  attempts: number;
+  maxRateLimitDeferrals: number;
+  createdAt: number;
+  finishedAt: number | null;
+  /** Set once the producer has stored every target; the run cannot complete before. */
+  loaded: boolean;
+  /** How many entries of the order list the feeder has put on the queue. */
+  fed: number;
+  /** Set by a schedule: its name. */
+  schedule: string | null;
+}
+
+export function metaToRedis(m: RunMeta): Record<string, string> {
+  return {
+    runId: m.runId,
+    orgUrl: m.orgUrl,
+    orgKey: m.orgKey,
+    state: m.state,
+    stateReason: m.stateReason ?? '',
+    dryRun: m.dryRun ? '1' : '0',
+    snapshot: m.snapshot ? '1' : '0',
+    reason: m.reason ?? '',
+    source: JSON.stringify(m.source),
+    target: JSON.stringify(m.target),
+    rateShare: String(m.rateShare),
+    attempts: String(m.attempts),
+    maxRateLimitDeferrals: String(m.maxRateLimitDeferrals),
+    createdAt: String(m.createdAt),
+    finishedAt: m.finishedAt === null ? '' : String(m.finishedAt),
+    loaded: m.loaded ? '1' : '0',
+    fed: String(m.fed),
+    schedule: m.schedule ?? '',
+  };
+}
+
+export function metaFromRedis(h: Record<string, string>): RunMeta | null {
+  if (!h.runId) return null;
+  const orNull = (v: string | undefined) => (v ? v : null);
+  return {
+    runId: h.runId,
+    orgUrl: h.orgUrl ?? '',
+    orgKey: h.orgKey ?? '',
+    state: (h.state ?? 'queued') as RunState,
+    stateReason: orNull(h.stateReason),
+    dryRun: h.dryRun === '1',
+    snapshot: h.snapshot === '1',
+    reason: orNull(h.reason),
+    source: JSON.parse(h.source ?? '{"kind":"csv","value":""}'),
+    target: JSON.parse(h.target ?? '{"clientId":null,"scopeId":null}'),
+    rateShare: Number(h.rateShare ?? 0.5),
+    attempts: Number(h.attempts ?? 5),
+    maxRateLimitDeferrals: Number(h.maxRateLimitDeferrals ?? 50),
+    createdAt: Number(h.createdAt ?? 0),
+    finishedAt: h.finishedAt ? Number(h.finishedAt) : null,
+    loaded: h.loaded === '1',
+    fed: Number(h.fed ?? 0),
+    schedule: orNull(h.schedule),
+  };
+}

@@ -1,0 +1,188 @@
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { UsageError } from '../errors.ts';
+import { callScript, defineScripts } from '../redis/scripts.ts';
+import { runKeys, runsIndexKey } from './keys.ts';
+import { fromRedis, STATUSES, toRedis, type TargetRecord, type TargetStatus } from './record.ts';
+import { metaFromRedis, metaToRedis, type RunMeta, type RunState } from './run-meta.ts';
+
+const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
+const CHUNK = 1000;
+
+export type RunCounts = Record<TargetStatus, number> & { total: number; requests: number; rateLimited: number };
+
+/**
+ * A run in Redis: metadata, one compact record per target (with its result), counters
+ * per status and per minute. Every write that must stay consistent with the counters
+ * is one Lua script over keys of a single hash slot.
+ */
+export class RunStore {
+  constructor(readonly redis: Redis) {
+    defineScripts(redis, SCRIPTS);
+  }
+
+  async createRun(meta: RunMeta): Promise<void> {
+    const k = runKeys(meta.runId);
+    if ((await this.redis.hsetnx(k.meta, 'runId', meta.runId)) === 0) {
+      throw new UsageError(`--run-id ${meta.runId}: a run with this id already exists (see \`grantsweep runs\`)`);
+    }
+    await this.redis
+      .multi()
+      .hset(k.meta, metaToRedis(meta))
+      .hset(k.counts, { total: 0, pending: 0 })
+      .zadd(runsIndexKey, meta.createdAt, meta.runId)
+      .exec();
+  }
+
+  async getMeta(runId: string): Promise<RunMeta | null> {
+    return metaFromRedis(await this.redis.hgetall(runKeys(runId).meta));
+  }
+
+  async requireMeta(runId: string): Promise<RunMeta> {
+    const meta = await this.getMeta(runId);
+    if (!meta) throw new UsageError(`run ${runId}: no such run (see \`grantsweep runs\`)`);
+    return meta;
+  }
+
+  async getCounts(runId: string): Promise<RunCounts> {
+    const h = await this.redis.hgetall(runKeys(runId).counts);
+    const counts = { total: 0, requests: 0, rateLimited: 0 } as RunCounts;
+    for (const s of STATUSES) counts[s] = 0;
+    for (const [field, value] of Object.entries(h)) (counts as Record<string, number>)[field] = Number(value);
+    return counts;
+  }
+
+  /** Stores targets once each; returns how many were new (the rest were duplicates). */
+  async addTargets(runId: string, items: { key: string; record: TargetRecord }[]): Promise<number> {
+    const k = runKeys(runId);
+    let added = 0;
+    for (let i = 0; i < items.length; i += CHUNK) {
+      const args: string[] = [];
+      for (const { key, record } of items.slice(i, i + CHUNK)) args.push(key, toRedis(record), record.status);
+      added += await callScript<number>(this.redis, 'addTargets', [k.targets, k.order, k.counts], args);
+    }
+    return added;
+  }
+
+  async finishLoading(runId: string): Promise<RunState> {
+    const k = runKeys(runId);
+    return callScript<RunState>(this.redis, 'finishLoading', [k.counts, k.meta], [Date.now()]);
+  }
+
+  async markRunning(runId: string): Promise<void> {
+    const k = runKeys(runId);
+    // Only a queued run becomes running; never resurrect a final one.
+    await this.redis.eval(
+      "if redis.call('HGET', KEYS[1], 'state') == 'queued' then redis.call('HSET', KEYS[1], 'state', 'running') end",
+      1,
+      k.meta,
+    );
+  }
+
+  async getRecord(runId: string, key: string): Promise<TargetRecord | null> {
+    const raw = await this.redis.hget(runKeys(runId).targets, key);
+    return raw ? fromRedis(raw) : null;
+  }
+
+  /** 1 recorded, 0 already final (a redelivery), -1 unknown target. */
+  async recordResult(runId: string, key: string, record: TargetRecord): Promise<number> {
+    const k = runKeys(runId);
+    return callScript<number>(this.redis, 'recordResult', [k.targets, k.counts, k.meta], [
+      key,
+      toRedis(record),
+      record.status,
+      Date.now(),
+    ]);
+  }
+
+  /** Counts a 403 for the run: five before any success halt it. Returns the count. */
+  async countForbidden(runId: string): Promise<number> {
+    return this.redis.hincrby(runKeys(runId).meta, 'forbidden', 1);
+  }
+
+  /** Halts or cancels a run that is not final yet; returns the state it is in afterwards. */
+  async stopRun(runId: string, state: 'halted' | 'cancelled', reason: string): Promise<RunState | null> {
+    return callScript<RunState | null>(this.redis, 'stopRun', [runKeys(runId).meta], [state, reason, Date.now()]);
+  }
+
+  /**
+   * Puts failed targets back on the run (and, with `includePending`, the pending ones
+   * that were already fed to the queue: those a halt or cancel left undone).
+   */
+  async requeue(runId: string, includePending: boolean): Promise<number> {
+    const k = runKeys(runId);
+    const meta = await this.requireMeta(runId);
+    let n = 0;
+    for await (const chunk of this.orderChunks(runId)) {
+      const keys = chunk.keys.filter((key, i) => {
+        const raw = chunk.raws[i];
+        if (!raw) return false;
+        const status = fromRedis(raw).status;
+        return status === 'failed' || (includePending && status === 'pending' && chunk.start + i < meta.fed);
+      });
+      if (keys.length === 0) continue;
+      n += await callScript<number>(this.redis, 'requeue', [k.targets, k.counts, k.requeue, k.meta], [
+        includePending ? '1' : '0',
+        ...keys,
+      ]);
+    }
+    // A stopped run resumes even when nothing had been fed yet.
+    if (includePending) await this.redis.hset(k.meta, { state: 'running', stateReason: '', finishedAt: '' });
+    // Nothing left pending (all were final already): the run completes again.
+    if (meta.loaded) await this.finishLoading(runId);
+    return n;
+  }
+
+  /** The run's records in input order, a chunk at a time (memory stays flat). */
+  async *records(runId: string): AsyncGenerator<TargetRecord> {
+    for await (const chunk of this.orderChunks(runId)) {
+      for (const raw of chunk.raws) if (raw) yield fromRedis(raw);
+    }
+  }
+
+  private async *orderChunks(runId: string) {
+    const k = runKeys(runId);
+    for (let start = 0; ; start += CHUNK) {
+      const keys = await this.redis.lrange(k.order, start, start + CHUNK - 1);
+      if (keys.length === 0) return;
+      const raws = await this.redis.hmget(k.targets, ...keys);
+      yield { start, keys, raws };
+      if (keys.length < CHUNK) return;
+    }
+  }
+
+  async listRuns(limit = 100): Promise<RunMeta[]> {
+    const ids = await this.redis.zrevrange(runsIndexKey, 0, limit - 1);
+    const metas = await Promise.all(ids.map((id) => this.getMeta(id)));
+    return metas.filter((m): m is RunMeta => m !== null);
+  }
+
+  /** Request and 429 counts, flushed in batches by the workers (see request-counter.ts). */
+  async addRequestCounts(entries: { runId: string; minute: number; requests: number; rateLimited: number }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const p = this.redis.pipeline();
+    for (const e of entries) {
+      const k = runKeys(e.runId);
+      p.hincrby(k.counts, 'requests', e.requests);
+      p.hincrby(k.perMinute, `r:${e.minute}`, e.requests);
+      if (e.rateLimited) {
+        p.hincrby(k.counts, 'rateLimited', e.rateLimited);
+        p.hincrby(k.perMinute, `l:${e.minute}`, e.rateLimited);
+      }
+    }
+    await p.exec();
+  }
+
+  async perMinute(runId: string): Promise<{ minute: number; requests: number; rateLimited: number }[]> {
+    const h = await this.redis.hgetall(runKeys(runId).perMinute);
+    const byMinute = new Map<number, { minute: number; requests: number; rateLimited: number }>();
+    for (const [field, value] of Object.entries(h)) {
+      const minute = Number(field.slice(2));
+      const e = byMinute.get(minute) ?? { minute, requests: 0, rateLimited: 0 };
+      if (field.startsWith('r:')) e.requests = Number(value);
+      else e.rateLimited = Number(value);
+      byMinute.set(minute, e);
+    }
+    return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
+  }
+}

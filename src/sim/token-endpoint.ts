@@ -1,0 +1,112 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { OKTA_SCOPES, type AuthRegistry } from './auth.ts';
+import { json, oauthError, type SimResponse } from './sim-errors.ts';
+
+/**
+ * POST /oauth2/v1/token for service apps: client_credentials with a private_key_jwt
+ * assertion (okta-api.md §6.2). Errors use the OAuth `{error, error_description}` form.
+ */
+
+export interface OAuthClientConfig {
+  clientId: string;
+  publicJwk: Record<string, unknown>;
+  /** Scopes granted to the app; defaults to the four grantsweep needs. */
+  scopes?: string[];
+}
+
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512'];
+const MAX_ASSERTION_LIFETIME_SEC = 3600;
+
+interface Client {
+  key: KeyObject;
+  scopes: Set<string>;
+}
+
+export class TokenEndpoint {
+  private readonly clients = new Map<string, Client>();
+  /** jti values already used, with their expiry, so a replayed assertion is refused. */
+  private readonly seenJti = new Map<string, number>();
+
+  constructor(
+    clients: OAuthClientConfig[],
+    private readonly auth: AuthRegistry,
+    private readonly now: () => number,
+    private readonly ttlSec: () => number,
+  ) {
+    for (const c of clients) {
+      const key = createPublicKey({ key: c.publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+      this.clients.set(c.clientId, { key, scopes: new Set(c.scopes ?? OKTA_SCOPES) });
+    }
+  }
+
+  async handle(body: string, audience: string): Promise<SimResponse> {
+    const form = new URLSearchParams(body);
+    if (form.get('grant_type') !== 'client_credentials') {
+      return oauthError(400, 'unsupported_grant_type', 'The authorization grant type is not supported by the authorization server.');
+    }
+    const assertion = form.get('client_assertion');
+    if (form.get('client_assertion_type') !== ASSERTION_TYPE || !assertion) {
+      return oauthError(401, 'invalid_client', 'No client credentials found.');
+    }
+    let clientId: string | undefined;
+    try {
+      clientId = decodeJwt(assertion).iss;
+    } catch {
+      return oauthError(401, 'invalid_client', 'The client_assertion is not a valid JWT.');
+    }
+    const formClientId = form.get('client_id');
+    const client = clientId ? this.clients.get(clientId) : undefined;
+    if (!clientId || !client || (formClientId !== null && formClientId !== clientId)) {
+      return oauthError(401, 'invalid_client', "Invalid value for 'client_id' parameter.");
+    }
+    const nowSec = Math.floor(this.now() / 1000);
+    let exp: number;
+    let jti: string | undefined;
+    try {
+      const { payload } = await jwtVerify(assertion, client.key, {
+        audience,
+        issuer: clientId,
+        subject: clientId,
+        algorithms: ALGORITHMS,
+        requiredClaims: ['exp'],
+        currentDate: new Date(this.now()),
+      });
+      exp = payload.exp ?? 0;
+      jti = payload.jti;
+    } catch (e) {
+      return oauthError(401, 'invalid_client', assertionProblem(e));
+    }
+    if (exp - nowSec > MAX_ASSERTION_LIFETIME_SEC) {
+      return oauthError(401, 'invalid_client', 'The client_assertion token has an expiration too far in the future.');
+    }
+    if (jti !== undefined) {
+      this.forgetExpiredJti(nowSec);
+      if (this.seenJti.has(`${clientId}:${jti}`)) return oauthError(401, 'invalid_client', 'The client_assertion token has already been used.');
+      this.seenJti.set(`${clientId}:${jti}`, exp);
+    }
+    const requested = (form.get('scope') ?? '').split(' ').filter(Boolean);
+    if (requested.length === 0) return oauthError(400, 'invalid_scope', 'No scopes were requested.');
+    const refused = requested.filter((s) => !client.scopes.has(s));
+    if (refused.length) return oauthError(400, 'invalid_scope', `The following scopes are not allowed: ${refused.join(', ')}.`);
+    const ttl = this.ttlSec();
+    return json(
+      200,
+      { token_type: 'Bearer', expires_in: ttl, access_token: this.auth.mint(clientId, requested, ttl), scope: requested.join(' ') },
+      { 'Cache-Control': 'no-store', Pragma: 'no-cache' },
+    );
+  }
+
+  private forgetExpiredJti(nowSec: number): void {
+    if (this.seenJti.size < 10_000) return;
+    for (const [k, exp] of this.seenJti) if (exp < nowSec) this.seenJti.delete(k);
+  }
+}
+
+function assertionProblem(e: unknown): string {
+  if (e instanceof joseErrors.JWTExpired) return 'The client_assertion token is expired.';
+  if (e instanceof joseErrors.JWTClaimValidationFailed) return `The client_assertion claim '${e.claim}' is invalid.`;
+  if (e instanceof joseErrors.JWSSignatureVerificationFailed) return 'The client_assertion signature is invalid.';
+  return 'The client_assertion could not be verified.';
+}

@@ -1,0 +1,55 @@
+import { UsageError } from '../errors.ts';
+import { readCsvTargets, type CsvSourceOptions } from './csv-source.ts';
+import type { InvalidRow } from './target.ts';
+
+export interface ValidateCsvOptions extends CsvSourceOptions {
+  /** Invalid rows kept for the report; the rest are only counted. Default 1000. */
+  keepInvalid?: number;
+}
+
+export interface CsvValidation {
+  targets: number;
+  /** The first `keepInvalid` invalid rows, in file order. */
+  invalid: InvalidRow[];
+  /** Every invalid row, including those not kept. */
+  invalidTotal: number;
+}
+
+/**
+ * One streaming pass over the file before anything is enqueued, so that a bad file is
+ * refused whole instead of half-run. File-level problems throw (CsvFileError); row-level
+ * ones are counted. Memory stays flat: only the kept invalid rows are held.
+ */
+export async function validateCsvFile(path: string, opts: ValidateCsvOptions = {}): Promise<CsvValidation> {
+  const keep = opts.keepInvalid ?? 1000;
+  const result: CsvValidation = { targets: 0, invalid: [], invalidTotal: 0 };
+  for await (const item of readCsvTargets(path, opts)) {
+    if (item.kind === 'target') {
+      result.targets++;
+    } else {
+      result.invalidTotal++;
+      if (result.invalid.length < keep) result.invalid.push(item.row);
+    }
+  }
+  return result;
+}
+
+/** `path:line: problem`, the form every message about a row takes. */
+export function formatInvalidRow(path: string, row: InvalidRow): string {
+  return `${path}:${row.line}: ${row.problem}`;
+}
+
+/**
+ * The refusal for a file with invalid rows (when --skip-invalid was not given): the first
+ * few rows verbatim, a count of the rest, and the way out.
+ */
+export function invalidRowsError(path: string, v: CsvValidation, show = 10): UsageError {
+  const lines = v.invalid.slice(0, show).map((row) => `  ${formatInvalidRow(path, row)}`);
+  const more = v.invalidTotal - lines.length;
+  if (more > 0) lines.push(`  … and ${more} more`);
+  const rows = v.invalidTotal === 1 ? 'row is' : 'rows are';
+  return new UsageError(
+    `${path}: ${v.invalidTotal} ${rows} invalid; nothing was enqueued.\n${lines.join('\n')}\n` +
+      'Fix the file, or pass --skip-invalid to run the valid rows and list the invalid ones in the report.',
+  );
+}
