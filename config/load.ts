@@ -42,11 +42,19 @@ const ENV_NAME: Partial<Record<Setting, string>> = {
   redisUrl: 'REDIS_URL',
   home: 'GRANTSWEEP_HOME',
   logLevel: 'LOG_LEVEL',
+  // Operational knobs without flags of their own (a fleet sets them once, in the environment).
+  concurrency: 'GRANTSWEEP_CONCURRENCY',
+  rateShare: 'GRANTSWEEP_RATE_SHARE',
+  maxInFlight: 'GRANTSWEEP_MAX_IN_FLIGHT',
+  requestTimeoutMs: 'GRANTSWEEP_REQUEST_TIMEOUT_MS',
+  attempts: 'GRANTSWEEP_ATTEMPTS',
+  maxRateLimitDeferrals: 'GRANTSWEEP_MAX_RATE_LIMIT_DEFERRALS',
+  rateWindowMs: 'GRANTSWEEP_RATE_WINDOW_MS',
 };
 
 const SETTINGS: readonly Setting[] = [
   'orgUrl', 'redisUrl', 'home', 'logLevel', 'concurrency', 'rateShare', 'maxInFlight',
-  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'runId',
+  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'rateWindowMs', 'runId',
 ];
 
 // Secrets on a command line end up in `ps`, shell history and CI logs: refuse them by name.
@@ -90,9 +98,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     return DEFAULTS[key];
   };
 
-  const settings = Object.fromEntries(SETTINGS.map((k) => [k, take(k)])) as Omit<Config, 'credentials'>;
-  const orgUrlName = flags.orgUrl !== undefined ? '--org-url' : 'OKTA_ORG_URL';
-  const orgUrl = needOkta ? settings.orgUrl : null;
+  const wanted = SETTINGS.filter((k) => k !== 'orgUrl' || needOkta);
+  const settings = { ...DEFAULTS, ...Object.fromEntries(wanted.map((k) => [k, take(k)])) } as Omit<Config, 'credentials'>;
+  const orgUrlName = flags.orgUrl !== undefined && flags.orgUrl !== null ? '--org-url' : 'OKTA_ORG_URL';
+  const orgUrl = settings.orgUrl;
   const orgUrlFailed = problems.some((p) => p.name === orgUrlName);
   if (needOkta && !orgUrlFailed) {
     problems.push(...requiredForCommand(orgUrl !== null, orgUrlName, 'https://<your-org>.okta.com'));

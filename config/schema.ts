@@ -38,7 +38,9 @@ export const orgUrlSchema = z.string().transform((raw, ctx) => {
   try {
     u = new URL(raw);
   } catch {
-    return fail(`expected a URL like https://example.okta.com, got ${shown(raw)}`);
+    // A value with neither "." nor ":" is more likely a token pasted into the wrong variable than a URL.
+    const echo = /[.:]/.test(raw) ? shown(raw) : 'a value that is not a URL (not shown: it may be a secret)';
+    return fail(`expected a URL like https://example.okta.com, got ${echo}`);
   }
   // Credentials are sent to this origin: never echo a user:password someone pasted into it.
   if (u.username || u.password) return fail('must not contain a user name or password');
@@ -53,7 +55,8 @@ export const orgUrlSchema = z.string().transform((raw, ctx) => {
 
 /** Redis URL with the password replaced, for messages and `config print`. */
 export function maskRedisUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+  // Up to the last "@": a password may contain an unencoded "@" of its own.
+  return url.replace(/^(rediss?:\/\/[^:@/]*:).*@/, '$1***@');
 }
 
 export const redisUrlSchema = z.string().transform((raw, ctx) => {
@@ -118,6 +121,7 @@ export const configSchema = z.object({
   requestTimeoutMs: intIn(100, 600_000).describe('Timeout of one HTTP request, in milliseconds. Default 10000.'),
   attempts: intIn(1, 20).describe('Attempts per target before it is recorded as failed (429 deferrals do not count). Default 5.'),
   maxRateLimitDeferrals: intIn(0, 10_000).describe('Times one target may be put back because of a 429 before it fails. Default 50.'),
+  rateWindowMs: intIn(100, 3_600_000).describe("GRANTSWEEP_RATE_WINDOW_MS: length of Okta's rate-limit window, which the headers do not state. Okta's is 60000; change it only for the simulator."),
   runId: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: (iss) => `expected 1 to 64 of A-Z a-z 0-9 _ . -, got ${shown(iss.input)}` })

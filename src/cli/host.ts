@@ -11,6 +11,7 @@ export function startHost(ctx: CliContext, opts: { concurrency?: number; scopes?
     concurrency: opts.concurrency ?? config.concurrency,
     maxInFlight: config.maxInFlight,
     requestTimeoutMs: config.requestTimeoutMs,
+    rateWindowMs: config.rateWindowMs,
     log: ctx.log,
   });
   ctx.resources.add('worker', host, (h) => h.close());

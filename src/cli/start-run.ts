@@ -55,9 +55,16 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
         orgKey: orgKeyOf(config.orgUrl!),
         maxInFlight: config.maxInFlight,
         leaseMs: config.requestTimeoutMs + 5_000,
+        windowMs: config.rateWindowMs,
       });
       budget.setShare(runId, config.rateShare);
-      lister = new OktaClient({ orgUrl: config.orgUrl!, auth: authFrom(config, scopes), timeoutMs: config.requestTimeoutMs, gate: budget });
+      lister = new OktaClient({
+        orgUrl: config.orgUrl!,
+        auth: authFrom(config, scopes),
+        timeoutMs: config.requestTimeoutMs,
+        gate: budget,
+        readAttempts: config.attempts + config.maxRateLimitDeferrals,
+      });
       items = readDirectoryTargets(lister, source, { runId });
     }
     try {

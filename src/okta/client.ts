@@ -1,7 +1,8 @@
 import pkg from '../../package.json' with { type: 'json' };
 import { UsageError } from '../errors.ts';
 import type { OktaAuth } from './auth.ts';
-import { errorFromResponse, OktaResponseError, pathOnly, type HttpMethod } from './errors.ts';
+import { errorFromResponse, OktaApiError, OktaNetworkError, OktaResponseError, pathOnly, type HttpMethod } from './errors.ts';
+import { RETRY_POLICY, retryDelayMs } from './retry-policy.ts';
 import { createTransport, parseOrgUrl, type Transport, type TransportResponse } from './http.ts';
 import { pathSegment } from './ids.ts';
 import { nextLink } from './link-header.ts';
@@ -19,6 +20,12 @@ export interface OktaClientOptions {
   /** The shared budget: every request, retries included, takes a lease from it. */
   gate?: RequestGate;
   userAgent?: string;
+  /**
+   * Retry GETs (reads are idempotent) on a 429 or a transient failure, up to this many
+   * attempts. For the producer's directory listing, which has no queue to retry it;
+   * workers leave it unset so that the queue retries, shared across processes.
+   */
+  readAttempts?: number;
 }
 
 export interface RequestContext {
@@ -78,8 +85,10 @@ export class OktaClient {
   readonly #gate: RequestGate | undefined;
   readonly #transport: Transport;
   readonly #userAgent: string;
+  readonly #readAttempts: number;
 
   constructor(opts: OktaClientOptions) {
+    this.#readAttempts = opts.readAttempts ?? 1;
     this.orgUrl = parseOrgUrl(opts.orgUrl).origin;
     this.#auth = opts.auth;
     this.#gate = opts.gate;
@@ -176,7 +185,7 @@ export class OktaClient {
   }
 
   async #getObject<T>(url: string, ctx: RequestContext | undefined): Promise<T> {
-    const value = parseJson(await this.#call('GET', url, ctx), url);
+    const value = parseJson(await this.#read(url, ctx), url);
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw new OktaResponseError('expected a JSON object', 'GET', url);
     }
@@ -188,7 +197,7 @@ export class OktaClient {
     let url: string | null = firstUrl;
     while (url !== null) {
       seen.add(url);
-      const res = await this.#call('GET', url, ctx);
+      const res = await this.#read(url, ctx);
       const items = parseJson(res, url);
       if (!Array.isArray(items)) throw new OktaResponseError('expected a JSON array', 'GET', url);
       const next = nextLink(res.headers['link']);
@@ -217,6 +226,19 @@ export class OktaClient {
       throw new OktaResponseError(`refusing a next link to ${u.origin}: requests go only to ${this.orgUrl}`, 'GET', current);
     }
     return u.href;
+  }
+
+  async #read(url: string, ctx: RequestContext | undefined): Promise<TransportResponse> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#call('GET', url, ctx);
+      } catch (err) {
+        const kind = err instanceof OktaApiError || err instanceof OktaNetworkError ? err.kind : null;
+        if (kind === null || attempt >= this.#readAttempts || !RETRY_POLICY[kind].retry) throw err;
+        const rate = err instanceof OktaApiError ? err.rate : null;
+        await new Promise((r) => setTimeout(r, retryDelayMs(kind, attempt, rate, Date.now())));
+      }
+    }
   }
 
   async #call(method: HttpMethod, url: string, ctx: RequestContext | undefined): Promise<TransportResponse> {

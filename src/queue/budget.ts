@@ -42,12 +42,12 @@ export class SharedBudget implements RequestGate {
   ) {
     defineScripts(redis, SCRIPTS);
     this.opts = {
-      windowMs: 60_000,
-      defaultLimit: 100,
-      safety: 0.99,
-      reserveFraction: 0.02,
-      defaultShare: 0.5,
       ...opts,
+      windowMs: opts.windowMs ?? 60_000,
+      defaultLimit: opts.defaultLimit ?? 100,
+      safety: opts.safety ?? 0.99,
+      reserveFraction: opts.reserveFraction ?? 0.02,
+      defaultShare: opts.defaultShare ?? 0.5,
     };
     this.keys = orgKeys(opts.orgKey);
   }

@@ -25,6 +25,8 @@ export interface WorkerHostOptions {
   /** Okta requests in flight across every process of the org. */
   maxInFlight: number;
   requestTimeoutMs: number;
+  /** Okta's rate-limit window (60 s); only the simulator's differ. */
+  rateWindowMs?: number;
   log: Logger;
   feeder?: Omit<FeederOptions, 'orgKey'>;
   /** BullMQ lock duration: a killed worker's targets return to the queue after it. */
@@ -56,7 +58,12 @@ export class WorkerHost {
     const orgKey = orgKeyOf(opts.orgUrl);
     const connection = createRedis({ url: opts.redisUrl, role: 'worker' });
     this.store = new RunStore(redis);
-    this.budget = new SharedBudget(redis, { orgKey, maxInFlight: opts.maxInFlight, leaseMs: opts.requestTimeoutMs + 5_000 });
+    this.budget = new SharedBudget(redis, {
+      orgKey,
+      maxInFlight: opts.maxInFlight,
+      leaseMs: opts.requestTimeoutMs + 5_000,
+      windowMs: opts.rateWindowMs,
+    });
     this.gate = new ProcessGate(this.budget, opts.concurrency);
     this.client = new OktaClient({
       orgUrl: opts.orgUrl,

@@ -48,6 +48,16 @@ export function randomBase62(length: number): string {
   return out;
 }
 
+const idPrefix = randomBase62(12);
+let idCounter = 0;
+/**
+ * Unique per-request ids (`req…`, `oae…`): a random per-process prefix and a
+ * counter, cheaper than fresh randomness on the hot path.
+ */
+export function uniqueId(prefix: string): string {
+  return `${prefix}${idPrefix}${(idCounter++).toString(36).padStart(10, '0')}`;
+}
+
 /** Secret-grade base62 string for tokens. */
 export function secureBase62(length: number, bytes: Uint8Array): string {
   let out = '';

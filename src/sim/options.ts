@@ -167,6 +167,13 @@ export function applyConfigPatch(base: RuntimeConfig, patch: SimConfigPatch): Ru
   return next;
 }
 
+/** The runtime-changeable part of the start options. */
+export function pickConfigPatch(o: SimConfigPatch): SimConfigPatch {
+  const patch: Record<string, unknown> = {};
+  for (const key of configPatchSchema.keyof().options) if (o[key] !== undefined) patch[key] = o[key];
+  return patch as SimConfigPatch;
+}
+
 /** One-line description of the first validation problem, for CLI and HTTP errors. */
 export function describeZodError(error: z.ZodError): string {
   const issue = error.issues[0];

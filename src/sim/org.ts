@@ -60,6 +60,8 @@ export class SimOrg {
   private readonly status: Uint8Array;
   private readonly grantCount: Uint8Array;
   private readonly revoked = new Set<number>();
+  /** One-entry cache: a request usually asks for the same user's grants more than once. */
+  private lastGrants: { user: number; grants: GrantSlot[] } | undefined;
 
   constructor(shape: OrgShape) {
     this.seed = shape.seed;
@@ -152,6 +154,8 @@ export class SimOrg {
   allGrants(i: number): GrantSlot[] {
     const n = this.grantCount[i] ?? 0;
     if (n === 0) return [];
+    const cached = this.lastGrants;
+    if (cached?.user === i) return cached.grants;
     const pairs = this.clientCount * this.scopes.length;
     const used = new Set<number>();
     const out: GrantSlot[] = [];
@@ -170,6 +174,7 @@ export class SimOrg {
       at += 1000 + Math.floor(unit(hash(this.seed, i, 200 + s)) * 30 * DAY);
       out.push({ slot: s, key: i * SLOTS + s, client: pair % this.clientCount, scope: Math.floor(pair / this.clientCount), created: at });
     }
+    this.lastGrants = { user: i, grants: out };
     return out;
   }
 

@@ -9,6 +9,12 @@ import type { BucketName } from '../okta/types.ts';
 export type Outcome = number | 'reset' | 'client-closed';
 export type RejectKind = 'bucket' | 'token' | 'concurrency';
 
+/** Why a request got the answer it got, when that was the simulator's doing. */
+export interface RecordNote {
+  reject?: RejectKind;
+  fault?: 'none' | 'error500' | 'error503' | 'reset' | 'slow';
+}
+
 export interface WindowEntry {
   /** Window start, epoch ms. */
   start: number;
@@ -62,7 +68,7 @@ export class RequestLog {
     };
   }
 
-  record(bucket: BucketName, endpoint: string, outcome: Outcome, principal: string, reject?: RejectKind): void {
+  record(bucket: BucketName, endpoint: string, outcome: Outcome, principal: string, note: RecordNote = {}): void {
     const d = this.data;
     d.total++;
     d.byBucket[bucket] = (d.byBucket[bucket] ?? 0) + 1;
@@ -74,14 +80,8 @@ export class RequestLog {
       d.total429++;
       p.rejected++;
     }
-    if (reject) d.rejected[reject]++;
-    if (outcome === 'reset') d.faults.reset++;
-    if (outcome === 500) d.faults.error500++;
-    if (outcome === 503) d.faults.error503++;
-  }
-
-  slow(): void {
-    this.data.faults.slow++;
+    if (note.reject) d.rejected[note.reject]++;
+    if (note.fault && note.fault !== 'none') d.faults[note.fault]++;
   }
 
   concurrency(inFlight: number): void {

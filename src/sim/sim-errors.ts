@@ -1,4 +1,4 @@
-import { randomBase62 } from './hash.ts';
+import { uniqueId } from './hash.ts';
 
 /** Okta's ModelError bodies (okta-api.md §2) and the OAuth error form used by /oauth2/v1/token. */
 
@@ -16,7 +16,7 @@ export function modelError(status: number, errorCode: string, errorSummary: stri
       errorCode,
       errorSummary,
       errorLink: errorCode,
-      errorId: `oae${randomBase62(22)}`,
+      errorId: uniqueId('oae'),
       errorCauses: causes.map((c) => ({ errorSummary: c })),
     }),
   };

@@ -1,11 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { CsvError, parse, type Info } from 'csv-parse';
+import { CsvError, parse, type Info, type Options } from 'csv-parse';
 import { CsvFileError } from './csv-file-error.ts';
 import { isBlankRecord, readHeader, recordToItem, type ColumnMap } from './csv-row.ts';
 import type { SourceItem } from './target.ts';
 import { NotTextError, Utf8Guard } from './utf8-guard.ts';
+
+type Row = { record: string[]; line: number };
 
 export const DEFAULT_MAX_ROW_BYTES = 64 * 1024;
 
@@ -22,25 +24,31 @@ export interface CsvSourceOptions {
  */
 export async function* readCsvTargets(path: string, opts: CsvSourceOptions = {}): AsyncGenerator<SourceItem> {
   const maxRowBytes = opts.maxRowBytes ?? DEFAULT_MAX_ROW_BYTES;
+  if (!Number.isSafeInteger(maxRowBytes) || maxRowBytes < 1) {
+    throw new RangeError(`Expected \`maxRowBytes\` to be a positive integer, got ${String(maxRowBytes)}`);
+  }
   await checkFile(path);
-  const parser = parse({
+  // Lines are tracked as the parser meets records (on_record runs in parse order), not as
+  // we consume them: an error may surface while parsed records still wait in the buffer.
+  const lines = new LineTracker();
+  const options: Options<Row, string[]> = {
     bom: true,
-    info: true,
     skip_empty_lines: true,
     // Rows with a different field count become invalid rows below, not a file error.
     relax_column_count: true,
     // Both, so a file glued together from LF and CRLF parts still parses.
     record_delimiter: ['\r\n', '\n'],
     max_record_size: maxRowBytes,
-  });
+    on_record: (record, info) => ({ record, line: lines.next(record, info) }),
+  };
+  // csv-parse's overloads assume on_record returns a row of the same shape; ours wraps it.
+  const parser = parse(options as unknown as Options);
   // Errors from any stage reach us through the parser's iterator; this only silences the duplicate.
   pipeline(createReadStream(path), new Utf8Guard(), parser).catch(() => {});
-  const lines = new LineTracker();
   let columns: ColumnMap | null = null;
   let rows = 0;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: Info }>) {
-      const line = lines.next(info);
+    for await (const { record, line } of parser as AsyncIterable<Row>) {
       if (isBlankRecord(record)) continue;
       if (columns === null) {
         const header = readHeader(record);
@@ -70,21 +78,25 @@ async function checkFile(path: string): Promise<void> {
 }
 
 /**
- * csv-parse reports the line a record ENDS on; a quoted field may span lines, and the
- * user needs the line it starts on. That is one past the previous record's end, plus
- * the blank lines skipped in between.
+ * The physical line (counting LF) each record starts on. csv-parse's own `info.lines`
+ * counts the CR of a CRLF inside a quoted field as a line of its own, so it is not used:
+ * a record spans one line plus one per LF inside its (quoted) fields, and the parser's
+ * `empty_lines` count says how many blank lines it skipped before the next one.
  */
 class LineTracker {
-  #end = 0;
+  #next = 1;
   #empty = 0;
-  next(info: Pick<Info, 'lines' | 'empty_lines'>): number {
+  next(fields: readonly string[], info: Pick<Info, 'empty_lines'>): number {
     const start = this.peek(info);
-    this.#end = info.lines;
+    let lf = 0;
+    for (const f of fields) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) lf++;
+    this.#next = start + lf + 1;
     this.#empty = info.empty_lines;
     return start;
   }
+  /** Where the record being parsed now starts (for errors raised before it is complete). */
   peek(info: Pick<Info, 'empty_lines'>): number {
-    return this.#end + 1 + (info.empty_lines - this.#empty);
+    return this.#next + (info.empty_lines - this.#empty);
   }
 }
 
@@ -92,20 +104,21 @@ function toFileError(path: string, err: unknown, lines: LineTracker | null, maxR
   if (err instanceof CsvFileError) return err;
   if (err instanceof NotTextError) return new CsvFileError(path, err.line, `not UTF-8 text (${err.detail})`);
   if (err instanceof CsvError) {
-    const start = lines?.peek(err as unknown as Info) ?? null;
-    const at = typeof (err as { lines?: unknown }).lines === 'number' ? (err as unknown as Info).lines : start;
+    // Every CSV error names the line its record starts on, like invalid rows do.
+    const emptyLines = typeof err.empty_lines === 'number' ? err.empty_lines : 0;
+    const line = lines?.peek({ empty_lines: emptyLines }) ?? null;
     switch (err.code) {
       case 'CSV_MAX_RECORD_SIZE':
-        return new CsvFileError(path, start, `row longer than ${maxRowBytes} bytes (if the row looks short, a quote that opens here is never closed)`);
+        return new CsvFileError(path, line, `row longer than ${maxRowBytes} bytes (if the row looks short, a quote that opens here is never closed)`);
       case 'CSV_QUOTE_NOT_CLOSED':
-        return new CsvFileError(path, start, 'unterminated quote: the quoted field that starts in this row never closes');
+        return new CsvFileError(path, line, 'unterminated quote: the quoted field that starts in this row never closes');
       case 'CSV_INVALID_CLOSING_QUOTE':
       case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
-        return new CsvFileError(path, at, 'text after a closing quote: a quote inside a quoted field must be doubled ("")');
+        return new CsvFileError(path, line, 'text after a closing quote: a quote inside a quoted field must be doubled ("")');
       case 'INVALID_OPENING_QUOTE':
-        return new CsvFileError(path, at, 'a quote inside an unquoted field: quote the whole field and double the quote ("a""b")');
+        return new CsvFileError(path, line, 'a quote inside an unquoted field: quote the whole field and double the quote ("a""b")');
       default:
-        return new CsvFileError(path, at, `not valid CSV: ${err.message}`);
+        return new CsvFileError(path, line, `not valid CSV: ${err.message}`);
     }
   }
   const code = (err as NodeJS.ErrnoException | null)?.code;

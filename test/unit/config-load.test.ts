@@ -1,0 +1,140 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.ts';
+import { ConfigError, loadConfig } from '../../config/load.ts';
+
+const ORG = { OKTA_ORG_URL: 'https://example.okta.com' };
+const TOKEN = { ...ORG, OKTA_API_TOKEN: '00abcDEFtoken' };
+
+/** The problem lines of the ConfigError that loadConfig throws. */
+function problems(opts: Parameters<typeof loadConfig>[0]): string[] {
+  try {
+    loadConfig(opts);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(2);
+    return (err as Error).message.split('\n');
+  }
+  throw new Error('loadConfig did not throw');
+}
+
+describe('loadConfig: layers', () => {
+  it('gives the defaults when nothing is set, with home resolved against cwd', () => {
+    expect(loadConfig({ env: {}, cwd: '/srv/app' })).toEqual({
+      orgUrl: null,
+      credentials: null,
+      redisUrl: null,
+      home: '/srv/app/.grantsweep',
+      logLevel: 'info',
+      concurrency: 8,
+      rateShare: 0.5,
+      maxInFlight: 10,
+      requestTimeoutMs: 10_000,
+      attempts: 5,
+      maxRateLimitDeferrals: 50,
+      runId: null,
+    });
+  });
+
+  it('lets the environment override defaults and flags override the environment', () => {
+    const c = loadConfig({
+      env: { LOG_LEVEL: 'debug', REDIS_URL: 'redis://env:6379', GRANTSWEEP_HOME: '/env/home' },
+      flags: { logLevel: 'trace', home: 'rel' },
+      cwd: '/work',
+    });
+    expect(c.logLevel).toBe('trace');
+    expect(c.redisUrl).toBe('redis://env:6379');
+    expect(c.home).toBe('/work/rel');
+  });
+
+  it('coerces numeric flags that commander passes as strings', () => {
+    const c = loadConfig({
+      env: {},
+      flags: { concurrency: '12', rateShare: '0.25', maxInFlight: ' 20 ', requestTimeoutMs: '2500', attempts: 3, maxRateLimitDeferrals: '0', runId: 'nightly-2024.01_a' },
+    });
+    expect(c).toMatchObject({ concurrency: 12, rateShare: 0.25, maxInFlight: 20, requestTimeoutMs: 2500, attempts: 3, maxRateLimitDeferrals: 0, runId: 'nightly-2024.01_a' });
+  });
+
+  it('ignores flags that are not settings (commander passes every option of the command)', () => {
+    const c = loadConfig({ env: {}, flags: { csv: 'x.csv', skipInvalid: true, clientId: '0oaTarget', concurrency: undefined } });
+    expect(c.concurrency).toBe(8);
+    expect(c.credentials).toBeNull();
+  });
+
+  it('treats an empty or blank environment variable as unset', () => {
+    expect(loadConfig({ env: { LOG_LEVEL: '', REDIS_URL: '   ' } })).toMatchObject({ logLevel: 'info', redisUrl: null });
+  });
+
+  it('reads neither Okta URL nor credentials when the command does not need them', () => {
+    const c = loadConfig({ env: { OKTA_ORG_URL: 'http://bad.example', OKTA_API_TOKEN: 'a b', REDIS_URL: 'redis://r:6379' } });
+    expect(c.orgUrl).toBeNull();
+    expect(c.credentials).toBeNull();
+    expect(c.redisUrl).toBe('redis://r:6379');
+  });
+
+  it('returns an API token credential for a run', () => {
+    const c = loadConfig({ env: TOKEN, need: { okta: true, credentials: true } });
+    expect(c.orgUrl).toBe('https://example.okta.com');
+    expect(c.credentials).toEqual({ kind: 'apiToken', apiToken: '00abcDEFtoken' });
+  });
+
+  it('returns a private key credential, taking keyId from the JWK when OKTA_KEY_ID is unset', () => {
+    const jwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'kid-1' };
+    const c = loadConfig({ env: { ...ORG, OKTA_CLIENT_ID: '0oaService', OKTA_PRIVATE_KEY: JSON.stringify(jwk) }, need: { credentials: true } });
+    expect(c.credentials).toMatchObject({ kind: 'privateKey', clientId: '0oaService', keyId: 'kid-1' });
+  });
+});
+
+describe('loadConfig: problems', () => {
+  it('reports every problem at once, each named by the variable or flag it came from', () => {
+    expect(
+      problems({
+        env: { OKTA_ORG_URL: 'http://example.com', LOG_LEVEL: 'verbose' },
+        flags: { rateShare: '1.5', concurrency: '0', runId: 'has space' },
+        need: { okta: true, credentials: true },
+      }),
+    ).toEqual([
+      'OKTA_ORG_URL: must be https (plain http only for localhost, 127.0.0.1 or [::1]), got http://example.com',
+      'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"',
+      '--concurrency: expected an integer in 1..75, got 0',
+      '--rate-share: expected a number in (0, 1], got 1.5',
+      '--run-id: expected 1 to 64 of A-Z a-z 0-9 _ . -, got "has space"',
+      'OKTA_API_TOKEN or OKTA_CLIENT_ID with OKTA_PRIVATE_KEY/OKTA_PRIVATE_KEY_FILE: one is required',
+    ]);
+  });
+
+  it.each([
+    [{ concurrency: '76' }, '--concurrency: expected an integer in 1..75, got 76'],
+    [{ concurrency: '2.5' }, '--concurrency: expected an integer in 1..75, got 2.5'],
+    [{ concurrency: 'eight' }, '--concurrency: expected an integer in 1..75, got "eight"'],
+    [{ concurrency: '' }, '--concurrency: expected an integer in 1..75, got ""'],
+    [{ concurrency: '0x10' }, '--concurrency: expected an integer in 1..75, got "0x10"'],
+    [{ rateShare: '0' }, '--rate-share: expected a number in (0, 1], got 0'],
+    [{ rateShare: 'NaN' }, '--rate-share: expected a number in (0, 1], got "NaN"'],
+    [{ maxInFlight: 100 }, '--max-in-flight: expected an integer in 1..75, got 100'],
+    [{ requestTimeoutMs: '50' }, '--request-timeout-ms: expected an integer in 100..600000, got 50'],
+    [{ attempts: '0' }, '--attempts: expected an integer in 1..20, got 0'],
+    [{ maxRateLimitDeferrals: '-1' }, '--max-rate-limit-deferrals: expected an integer in 0..10000, got -1'],
+    [{ runId: 'x'.repeat(65) }, expect.stringMatching(/^--run-id: expected 1 to 64 of/)],
+    [{ runId: 'a/b' }, '--run-id: expected 1 to 64 of A-Z a-z 0-9 _ . -, got "a/b"'],
+  ])('refuses the flags %j', (flags, message) => {
+    expect(problems({ env: {}, flags })).toEqual([message]);
+  });
+
+  it('requires OKTA_ORG_URL for a command that talks to Okta', () => {
+    expect(problems({ env: {}, need: { okta: true } })).toEqual(['OKTA_ORG_URL: required for this command; expected https://<your-org>.okta.com']);
+  });
+
+  it('names the flag, not the variable, when the bad org URL came from --org-url', () => {
+    expect(problems({ env: TOKEN, flags: { orgUrl: 'ftp://x' }, need: { okta: true } })).toEqual([
+      '--org-url: must be https (plain http only for localhost, 127.0.0.1 or [::1]), got ftp://x',
+    ]);
+  });
+
+  it('refuses secrets given as flags and says which variable to use', () => {
+    expect(problems({ env: TOKEN, flags: { apiToken: 'x' }, need: { credentials: true } })).toEqual([
+      '--api-token: secrets are not accepted as flags (they show in ps and shell history); set OKTA_API_TOKEN',
+    ]);
+  });
+});

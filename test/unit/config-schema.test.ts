@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../config/defaults.ts';
+import { configSchema, maskRedisUrl, orgUrlSchema, redisUrlSchema } from '../../config/schema.ts';
+
+const messages = (r: { success: boolean; error?: { issues: { message: string }[] } }) => r.error?.issues.map((i) => i.message) ?? [];
+
+describe('orgUrlSchema', () => {
+  it.each([
+    ['https://example.okta.com/', 'https://example.okta.com'],
+    ['https://Example.OKTA.com', 'https://example.okta.com'],
+    ['https://example.okta.com:8443', 'https://example.okta.com:8443'],
+    ['http://localhost:8080/', 'http://localhost:8080'],
+    ['http://127.0.0.1:9', 'http://127.0.0.1:9'],
+    ['http://[::1]:3000', 'http://[::1]:3000'],
+  ])('normalises %s to %s', (input, origin) => {
+    expect(orgUrlSchema.parse(input)).toBe(origin);
+  });
+
+  it.each([
+    ['http://example.com', 'must be https (plain http only for localhost, 127.0.0.1 or [::1]), got http://example.com'],
+    ['https://example.okta.com/oauth2/default', "must be the org's base URL without a path or query (like https://example.okta.com), got \"https://example.okta.com/oauth2/default\""],
+    ['https://example.okta.com/?x=1', expect.stringMatching(/without a path or query/)],
+    ['example.okta.com', 'expected a URL like https://example.okta.com, got "example.okta.com"'],
+    ['https://admin:hunter2@example.okta.com', 'must not contain a user name or password'],
+  ])('refuses %s', (input, message) => {
+    expect(messages(orgUrlSchema.safeParse(input))).toEqual([message]);
+  });
+});
+
+describe('redisUrlSchema', () => {
+  it.each(['redis://localhost:6379', 'rediss://:pw@cache.example:6380/2', 'unix:///var/run/redis.sock'])('accepts %s', (url) => {
+    expect(redisUrlSchema.parse(url)).toBe(url);
+  });
+
+  it.each([
+    ['http://localhost:6379', 'must start with redis://, rediss:// or unix://, got http://'],
+    ['unix://', 'expected unix:///path/to/redis.sock, got a unix:// URL with no path'],
+    ['localhost:6379', expect.stringMatching(/^must start with redis:\/\//)],
+    ['redis:///0', 'names no host, got "redis:///0"'],
+  ])('refuses %s', (url, message) => {
+    expect(messages(redisUrlSchema.safeParse(url))).toEqual([message]);
+  });
+
+  it('masks the password in a Redis URL', () => {
+    expect(maskRedisUrl('redis://user:s3cret@host:6379/0')).toBe('redis://user:***@host:6379/0');
+    expect(maskRedisUrl('rediss://:s3cret@host')).toBe('rediss://:***@host');
+    expect(maskRedisUrl('redis://host:6379')).toBe('redis://host:6379');
+    expect(maskRedisUrl('redis://:p@ss@host:6379')).toBe('redis://:***@host:6379');
+  });
+});
+
+describe('configSchema', () => {
+  it('describes every key (the text `config print --help` and the README draw on)', () => {
+    for (const [key, schema] of Object.entries(configSchema.shape)) {
+      expect(schema.description, key).toMatch(/\S/);
+    }
+  });
+
+  it('accepts its own defaults, which are frozen', () => {
+    expect(configSchema.parse(DEFAULTS)).toEqual(DEFAULTS);
+    expect(Object.isFrozen(DEFAULTS)).toBe(true);
+  });
+});
