@@ -24,6 +24,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     requestTimeoutMs: config.requestTimeoutMs,
     attempts: config.attempts,
     maxRateLimitDeferrals: config.maxRateLimitDeferrals,
+    rateWindowMs: config.rateWindowMs,
     runId: config.runId,
   };
 }

@@ -33,6 +33,7 @@ describe('loadConfig: layers', () => {
       requestTimeoutMs: 10_000,
       attempts: 5,
       maxRateLimitDeferrals: 50,
+      rateWindowMs: 60_000,
       runId: null,
     });
   });
