@@ -98,6 +98,8 @@ async function drive(): Promise<void> {
     seconds: Number(elapsed.toFixed(2)),
     connections,
     simCpuShare: simCpu === null ? null : Number(simCpu.toFixed(2)),
+    // Requests per second of simulator CPU: what one free core would sustain, whatever else runs on the machine.
+    reqPerSimCoreSec: simCpu ? Math.round(rps / simCpu) : null,
     users: Number(args.users),
     node: process.version,
     date: new Date().toISOString(),
@@ -105,7 +107,7 @@ async function drive(): Promise<void> {
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/sim-throughput.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   console.log(`sim: ${rps} req/s`);
-  if (simCpu !== null) console.error(`(simulator process busy ${(simCpu * 100).toFixed(0)}% of one core)`);
+  if (simCpu) console.error(`(simulator busy ${(simCpu * 100).toFixed(0)}% of one core: ${Math.round(rps / simCpu)} req per core-second)`);
   if (failed > 0) console.error(`(${failed} requests did not answer 200)`);
 }
 

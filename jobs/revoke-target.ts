@@ -36,7 +36,10 @@ export interface RevokeDeps {
   pauseQueue: (ms: number) => Promise<void>;
   /** The run's metadata, cached briefly: it is read once per target. */
   runMeta: (runId: string) => Promise<RunMeta | null>;
-  onRequest: (runId: string, status: number) => void;
+  /** Every response (each retry too): counts, metrics, the budget it ran against. */
+  onRequest: (runId: string, status: number, req: RequestDescriptor, meta: ResponseMeta) => void;
+  /** A target's result was recorded (not for a redelivery of a finished one); `seconds` from pick-up. */
+  onFinish?: (runId: string, key: string, status: TargetStatus, seconds: number) => void;
   log: Logger;
 }
 
@@ -61,16 +64,18 @@ export function createRevokeTargetProcessor(deps: RevokeDeps) {
     let lastRequestId: string | null = null;
     const ctx = {
       runId,
-      onResponse: (_req: RequestDescriptor, m: ResponseMeta) => {
+      onResponse: (req: RequestDescriptor, m: ResponseMeta) => {
         lastStatus = m.status;
         lastRequestId = m.rate.requestId;
-        deps.onRequest(runId, m.status);
+        deps.onRequest(runId, m.status, req, m);
       },
     };
     const attempts = rec.attempts + job.attemptsMade + 1;
+    const started = performance.now();
     const finish = async (fields: Partial<TargetRecord> & { status: TargetStatus }) => {
       const done: TargetRecord = { ...rec, httpStatus: lastStatus, ...fields, attempts, finishedAt: Date.now() };
-      await deps.store.recordResult(runId, key, done);
+      const recorded = await deps.store.recordResult(runId, key, done);
+      if (recorded === 1) deps.onFinish?.(runId, key, done.status, (performance.now() - started) / 1000);
       deps.log.info(
         { runId, target: key, userId: done.resolvedUserId ?? done.userId, login: done.login, clientId: done.clientId,
           scopeId: done.scopeId, grantId: done.grantId, status: done.status, grantsRevoked: done.grantsRevoked,
@@ -132,13 +137,13 @@ async function handleError(
         return c.finish({ status: isUserNotFound(err) ? 'user_not_found' : 'nothing_to_revoke', httpStatus: 404,
           errorCode: err.errorCode, errorSummary: err.errorSummary, errorId: err.errorId, grantsRevoked: 0 });
       case 'unauthorized':
-        return halt(deps, meta, `credentials rejected (HTTP 401 ${err.errorCode ?? ''}): check OKTA_API_TOKEN, or the service app's client id, key and granted scopes`);
+        return halt(deps, meta, job.data.key, `credentials rejected (HTTP 401 ${err.errorCode ?? ''}): check OKTA_API_TOKEN, or the service app's client id, key and granted scopes`);
       case 'forbidden': {
         const counts = await deps.store.getCounts(meta.runId);
         const succeeded = counts.revoked + counts.would_revoke + counts.nothing_to_revoke + counts.user_not_found;
         const forbidden = await deps.store.countForbidden(meta.runId);
         if (succeeded === 0 && forbidden >= 5) {
-          return halt(deps, meta, 'permission missing (HTTP 403 on the first 5 requests): the token lacks okta.users.manage or an admin role for these users');
+          return halt(deps, meta, job.data.key, 'permission missing (HTTP 403 on the first 5 requests): the token lacks okta.users.manage or an admin role for these users');
         }
         return failWith(err);
       }
@@ -153,10 +158,10 @@ async function handleError(
   return failWith(err instanceof Error ? err : new Error(String(err)));
 }
 
-async function halt(deps: RevokeDeps, meta: RunMeta, reason: string): Promise<void> {
+async function halt(deps: RevokeDeps, meta: RunMeta, target: string, reason: string): Promise<void> {
   await deps.budget.stopRun(meta.runId, reason);
   const state = await deps.store.stopRun(meta.runId, 'halted', reason);
-  if (state === 'halted') deps.log.error({ runId: meta.runId }, `run halted: ${reason}`);
+  if (state === 'halted') deps.log.error({ runId: meta.runId, target }, `run halted: ${reason}`);
 }
 
 type Ctx = Parameters<OktaClient['getUser']>[1];

@@ -1,13 +1,8 @@
 import { relative } from 'node:path';
 import { UsageError } from '../errors.ts';
-import { OktaClient } from '../okta/client.ts';
-import { SharedBudget } from '../queue/budget.ts';
-import { orgKeyOf } from '../queue/org.ts';
-import { enqueueRun, type EnqueueResult } from '../queue/producer.ts';
-import { readCsvTargets } from '../sources/csv-source.ts';
-import { readDirectoryTargets, requiredScopes } from '../sources/directory-source.ts';
+import { launchRun, scopesFor, type LaunchDeps } from '../queue/launch-run.ts';
+import type { EnqueueResult } from '../queue/producer.ts';
 import { invalidRowsError, validateCsvFile } from '../sources/validate-csv.ts';
-import type { SourceItem } from '../sources/target.ts';
 import { authFrom, openContext, type CliContext } from './context.ts';
 import { err } from './io.ts';
 import type { CliIO } from './io.ts';
@@ -45,51 +40,39 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
         throw new UsageError('not confirmed: nothing was enqueued');
       }
     }
-    const scopes = ['okta.users.read', 'okta.users.manage', ...requiredScopes(source).filter((s) => s !== 'okta.users.read')];
-    let items: AsyncIterable<SourceItem>;
-    let lister: OktaClient | null = null;
-    if (source.kind === 'csv') {
-      items = readCsvTargets(source.value);
-    } else {
-      const budget = new SharedBudget(ctx.redis, {
-        orgKey: orgKeyOf(config.orgUrl!),
-        maxInFlight: config.maxInFlight,
-        leaseMs: config.requestTimeoutMs + 5_000,
-        windowMs: config.rateWindowMs,
-      });
-      budget.setShare(runId, config.rateShare);
-      lister = new OktaClient({
-        orgUrl: config.orgUrl!,
-        auth: authFrom(config, scopes),
-        timeoutMs: config.requestTimeoutMs,
-        gate: budget,
-        readAttempts: config.attempts + config.maxRateLimitDeferrals,
-      });
-      items = readDirectoryTargets(lister, source, { runId });
-    }
-    try {
-      const result = await enqueueRun(ctx.redis, ctx.store, {
-        runId,
-        orgUrl: config.orgUrl!,
-        source,
-        target,
-        dryRun: !!flags.dryRun,
-        snapshot: !!flags.snapshot,
-        reason: flags.reason ?? null,
-        rateShare: config.rateShare,
-        attempts: config.attempts,
-        maxRateLimitDeferrals: config.maxRateLimitDeferrals,
-        schedule: extra.schedule ?? null,
-      }, items);
-      if (result.duplicates > 0) err(io, `${result.duplicates} duplicate rows were merged into one target each\n`);
-      if (result.invalid > 0) err(io, `${result.invalid} invalid rows are reported as invalid (--skip-invalid)\n`);
-      ctx.log.info({ runId, targets: result.targets, source: source.kind, dryRun: !!flags.dryRun }, 'run enqueued');
-      return { ctx, result, scopes };
-    } finally {
-      await lister?.close();
-    }
+    const scopes = scopesFor(source);
+    const result = await launchRun(launchDepsFrom(ctx), {
+      runId,
+      source,
+      target,
+      dryRun: !!flags.dryRun,
+      snapshot: !!flags.snapshot,
+      reason: flags.reason ?? null,
+      rateShare: config.rateShare,
+      schedule: extra.schedule ?? null,
+    });
+    if (result.duplicates > 0) err(io, `${result.duplicates} duplicate rows were merged into one target each\n`);
+    if (result.invalid > 0) err(io, `${result.invalid} invalid rows are reported as invalid (--skip-invalid)\n`);
+    return { ctx, result, scopes };
   } catch (e) {
     await ctx.resources.releaseAll();
     throw e;
   }
+}
+
+/** What launchRun needs, from a command's context (credentials required when it was opened). */
+export function launchDepsFrom(ctx: CliContext): LaunchDeps {
+  const { config } = ctx;
+  return {
+    redis: ctx.redis,
+    store: ctx.store,
+    log: ctx.log,
+    orgUrl: config.orgUrl!,
+    auth: (scopes) => authFrom(config, scopes),
+    requestTimeoutMs: config.requestTimeoutMs,
+    maxInFlight: config.maxInFlight,
+    rateWindowMs: config.rateWindowMs,
+    attempts: config.attempts,
+    maxRateLimitDeferrals: config.maxRateLimitDeferrals,
+  };
 }

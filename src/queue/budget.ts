@@ -78,7 +78,15 @@ export class SharedBudget implements RequestGate {
       );
       if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));
       if (code === 1) {
-        if (Number(value) > 0) await sleep(Number(value));
+        if (Number(value) > 0) {
+          await sleep(Number(value));
+          // The run may have been stopped while this request waited for its slot.
+          const reason = req.runId ? await this.redis.hget(this.keys.stopped, req.runId) : null;
+          if (reason !== null) {
+            await this.releaseRaw(leaseId, req.bucket, '', 0, 0);
+            throw new RunStoppedError(req.runId!, reason);
+          }
+        }
         return { release: (meta) => void this.release(leaseId, req.bucket, meta) };
       }
       await sleep(Number(value));

@@ -50,13 +50,15 @@ export class WorkerHost {
   private readonly gate: ProcessGate;
   private readonly metaCache = new Map<string, { meta: RunMeta | null; at: number }>();
   private closing: Promise<void> | null = null;
+  /** Shared by the queue and the worker; BullMQ does not close a connection it was given. */
+  private readonly connection: Redis;
 
   constructor(
     private readonly redis: Redis,
     private readonly opts: WorkerHostOptions,
   ) {
     const orgKey = orgKeyOf(opts.orgUrl);
-    const connection = createRedis({ url: opts.redisUrl, role: 'worker' });
+    const connection = (this.connection = createRedis({ url: opts.redisUrl, role: 'worker' }));
     this.store = new RunStore(redis);
     this.budget = new SharedBudget(redis, {
       orgKey,
@@ -129,6 +131,7 @@ export class WorkerHost {
       () => this.gate.stop(),
       () => this.queue.close(),
       () => this.client.close(),
+      () => this.connection.quit(),
     ];
     for (const step of steps) {
       try {

@@ -21,7 +21,10 @@ export const runKeys = (runId: string) => {
     requeue: `${tag}:requeue`,
     /** HASH status → count, plus `total`. */
     counts: `${tag}:counts`,
-    /** HASH `r:<minute>` / `l:<minute>` → requests / 429s in that minute (epoch minutes). */
+    /**
+     * HASH `r:<minute>` / `l:<minute>` → requests / 429s in that minute (epoch minutes);
+     * `b:<minute>` → the run's budget that minute (rate-share × learned limit of its busiest bucket).
+     */
     perMinute: `${tag}:pm`,
     /** STRING lock held by the one feeder that tops up the queue for this run. */
     feedLock: `${tag}:feedlock`,

@@ -158,7 +158,7 @@ export class RunStore {
   }
 
   /** Request and 429 counts, flushed in batches by the workers (see request-counter.ts). */
-  async addRequestCounts(entries: { runId: string; minute: number; requests: number; rateLimited: number }[]): Promise<void> {
+  async addRequestCounts(entries: { runId: string; minute: number; requests: number; rateLimited: number; budget?: number | null }[]): Promise<void> {
     if (entries.length === 0) return;
     const p = this.redis.pipeline();
     for (const e of entries) {
@@ -169,17 +169,21 @@ export class RunStore {
         p.hincrby(k.counts, 'rateLimited', e.rateLimited);
         p.hincrby(k.perMinute, `l:${e.minute}`, e.rateLimited);
       }
+      // The run's budget that minute (rate-share × learned limit): the report's chart and the progress bar.
+      if (e.budget) p.hset(k.perMinute, `b:${e.minute}`, Math.round(e.budget));
     }
     await p.exec();
   }
 
-  async perMinute(runId: string): Promise<{ minute: number; requests: number; rateLimited: number }[]> {
+  /** Per epoch minute: requests, 429s and the run's budget (null before a worker learned it). */
+  async perMinute(runId: string): Promise<{ minute: number; requests: number; rateLimited: number; budget: number | null }[]> {
     const h = await this.redis.hgetall(runKeys(runId).perMinute);
-    const byMinute = new Map<number, { minute: number; requests: number; rateLimited: number }>();
+    const byMinute = new Map<number, { minute: number; requests: number; rateLimited: number; budget: number | null }>();
     for (const [field, value] of Object.entries(h)) {
       const minute = Number(field.slice(2));
-      const e = byMinute.get(minute) ?? { minute, requests: 0, rateLimited: 0 };
+      const e = byMinute.get(minute) ?? { minute, requests: 0, rateLimited: 0, budget: null };
       if (field.startsWith('r:')) e.requests = Number(value);
+      else if (field.startsWith('b:')) e.budget = Number(value);
       else e.rateLimited = Number(value);
       byMinute.set(minute, e);
     }

@@ -19,6 +19,8 @@ for (let i = 0; i < 62; i++) DECODE[BASE62.charCodeAt(i)] = i;
 export class IdCodec {
   private readonly roundKeys: number[];
   private readonly checkSeed: number;
+  /** Client, scope and group ids are encoded for every grant rendered; remember the small ones. */
+  private readonly small: (string | undefined)[] = [];
 
   constructor(
     readonly prefix: string,
@@ -30,6 +32,11 @@ export class IdCodec {
   }
 
   encode(key: number): string {
+    if (key < 1024) return (this.small[key] ??= this.compute(key));
+    return this.compute(key);
+  }
+
+  private compute(key: number): string {
     let l = Math.floor(key / HALF);
     let r = key % HALF;
     for (const k of this.roundKeys) {
@@ -84,3 +91,18 @@ export class IdCodec {
 
 /** Id kinds: each gets its own Feistel keys so equal keys give unrelated ids. */
 export const ID_KIND = { user: 1, grant: 2, client: 3, group: 4, authServer: 5, scope: 6, userType: 7 } as const;
+
+export type OrgCodecs = Record<keyof typeof ID_KIND, IdCodec>;
+
+/** One codec per id kind, with Okta's prefixes (apps and OAuth clients share `0oa`: app id = client_id). */
+export function makeCodecs(seed: number): OrgCodecs {
+  return {
+    user: new IdCodec('00u', seed, ID_KIND.user),
+    grant: new IdCodec('oag', seed, ID_KIND.grant),
+    client: new IdCodec('0oa', seed, ID_KIND.client),
+    group: new IdCodec('00g', seed, ID_KIND.group),
+    authServer: new IdCodec('aus', seed, ID_KIND.authServer),
+    scope: new IdCodec('scp', seed, ID_KIND.scope),
+    userType: new IdCodec('oty', seed, ID_KIND.userType),
+  };
+}

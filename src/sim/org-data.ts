@@ -24,6 +24,16 @@ export const CLIENT_NAMES = [
 
 export const GROUP_NAMES = ['Everyone-ish', 'Contractors', 'Admins', 'Interns', 'Managers', 'Remote', 'EMEA', 'APAC'];
 
+export function groupName(g: number): string {
+  return `${GROUP_NAMES[g % GROUP_NAMES.length]} ${g}`;
+}
+
+/** Names repeat with a number once the list runs out, so every client name is unique. */
+export function clientName(c: number): string {
+  const base = CLIENT_NAMES[c % CLIENT_NAMES.length] ?? 'App';
+  return c < CLIENT_NAMES.length ? base : `${base} ${Math.floor(c / CLIENT_NAMES.length) + 1}`;
+}
+
 const KNOWN_SCOPES: Record<string, { displayName: string; description: string }> = {
   'okta.users.read': { displayName: 'Read users', description: 'Allows the app to read the information about users in your Okta organization.' },
   openid: { displayName: 'openid', description: 'Signals that a request is an OpenID request.' },

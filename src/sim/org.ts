@@ -1,7 +1,9 @@
 import { hash, unit } from './hash.ts';
-import { ID_KIND, IdCodec } from './ids.ts';
-import { CLIENT_NAMES, DEPARTMENTS, FIRST_NAMES, GROUP_NAMES, LAST_NAMES } from './org-data.ts';
-import { DEFAULT_SCOPES, DEFAULT_STATUS_MIX, USER_STATUSES, type UserStatus } from './options.ts';
+import { makeCodecs, type OrgCodecs } from './ids.ts';
+import { clientName, DEPARTMENTS, FIRST_NAMES, groupName, LAST_NAMES } from './org-data.ts';
+import { drawCount, statusThresholds } from './org-draw.ts';
+import { DEFAULT_SCOPES, USER_STATUSES, type UserStatus } from './options.ts';
+import type { GrantSlot, OrgShape, UserFacts } from './org-types.ts';
 
 /**
  * The seeded org. Per user it keeps one status byte and one grant-count byte; names,
@@ -9,37 +11,7 @@ import { DEFAULT_SCOPES, DEFAULT_STATUS_MIX, USER_STATUSES, type UserStatus } fr
  * state is the set of revoked grant keys, so reset is a Set.clear().
  */
 
-export interface OrgShape {
-  seed: number;
-  users: number;
-  statusMix?: Partial<Record<UserStatus, number>>;
-  groups: number;
-  apps: number;
-  clients: number;
-  grantsPerUser: number | [number, number];
-  scopes?: string[];
-}
-
-export interface GrantSlot {
-  slot: number;
-  /** Grant key: userIndex * 256 + slot; the grant id encodes it. */
-  key: number;
-  client: number;
-  scope: number;
-  created: number;
-}
-
-export interface UserFacts {
-  index: number;
-  id: string;
-  status: UserStatus;
-  firstName: string;
-  lastName: string;
-  login: string;
-  department: string;
-  created: number;
-  lastUpdated: number;
-}
+export type { GrantSlot, OrgShape, UserFacts } from './org-types.ts';
 
 const SLOTS = 256;
 const EPOCH_2019 = Date.UTC(2019, 0, 1);
@@ -56,7 +28,7 @@ export class SimOrg {
   readonly clientCount: number;
   readonly scopes: readonly string[];
   readonly totalGrants: number;
-  readonly ids: Record<keyof typeof ID_KIND, IdCodec>;
+  readonly ids: OrgCodecs;
   private readonly status: Uint8Array;
   private readonly grantCount: Uint8Array;
   private readonly revoked = new Set<number>();
@@ -70,15 +42,7 @@ export class SimOrg {
     this.clientCount = shape.clients;
     this.appCount = Math.max(shape.apps, shape.clients);
     this.scopes = shape.scopes ?? DEFAULT_SCOPES;
-    this.ids = {
-      user: new IdCodec('00u', shape.seed, ID_KIND.user),
-      grant: new IdCodec('oag', shape.seed, ID_KIND.grant),
-      client: new IdCodec('0oa', shape.seed, ID_KIND.client),
-      group: new IdCodec('00g', shape.seed, ID_KIND.group),
-      authServer: new IdCodec('aus', shape.seed, ID_KIND.authServer),
-      scope: new IdCodec('scp', shape.seed, ID_KIND.scope),
-      userType: new IdCodec('oty', shape.seed, ID_KIND.userType),
-    };
+    this.ids = makeCodecs(shape.seed);
     const thresholds = statusThresholds(shape.statusMix);
     const maxGrants = Math.min(SLOTS - 1, this.clientCount * this.scopes.length);
     this.status = new Uint8Array(shape.users);
@@ -142,12 +106,11 @@ export class SimOrg {
   }
 
   groupName(g: number): string {
-    return `${GROUP_NAMES[g % GROUP_NAMES.length]} ${g}`;
+    return groupName(g);
   }
 
   clientName(c: number): string {
-    const base = CLIENT_NAMES[c % CLIENT_NAMES.length] ?? 'App';
-    return c < CLIENT_NAMES.length ? base : `${base} ${Math.floor(c / CLIENT_NAMES.length) + 1}`;
+    return clientName(c);
   }
 
   /** Every grant the user was ever given, in creation order, revoked ones included. */
@@ -220,28 +183,4 @@ export class SimOrg {
   reset(): void {
     this.revoked.clear();
   }
-}
-
-function statusThresholds(mix: Partial<Record<UserStatus, number>> | undefined): number[] {
-  const weights = USER_STATUSES.map((s) => (mix ? (mix[s] ?? 0) : DEFAULT_STATUS_MIX[s]));
-  const sum = weights.reduce((a, b) => a + b, 0) || 1;
-  let acc = 0;
-  return weights.map((w) => (acc += w / sum));
-}
-
-/** A number is a mean (spread ±2 around it), a pair an inclusive range. */
-function drawCount(spec: number | [number, number], h: number): number {
-  const u = unit(h);
-  if (Array.isArray(spec)) {
-    const [lo, hi] = spec[0] <= spec[1] ? spec : [spec[1], spec[0]];
-    return lo + Math.floor(u * (hi - lo + 1));
-  }
-  const base = Math.floor(spec);
-  const spread = Math.min(base, 2);
-  const extra = unit(mix(h)) < spec - base ? 1 : 0;
-  return base - spread + Math.floor(u * (2 * spread + 1)) + extra;
-}
-
-function mix(h: number): number {
-  return hash(h, 0x5bd1e995);
 }

@@ -2,7 +2,7 @@ import type { BucketName } from '../okta/types.ts';
 import type { Handler } from './context.ts';
 import * as grants from './handlers-grants.ts';
 import * as users from './handlers-users.ts';
-import { handleToken } from './handlers-token.ts';
+import { handleToken } from './token-endpoint.ts';
 
 /**
  * The route table. Each template names the rate-limit bucket Okta would count it

@@ -1,4 +1,3 @@
-import { iso } from './render.ts';
 import type { UserFacts } from './org.ts';
 
 /**
@@ -121,12 +120,13 @@ function checkAllowed(attr: string, op: Op, mode: Mode): void {
   if (op === 'co' && !CO_ATTRS.has(attr)) throw new SearchError(`co is only supported on ${[...CO_ATTRS].join(', ')}`);
 }
 
-function attrValue(u: UserFacts, attr: string): string | null {
+/** Dates come back as epoch ms, everything else as the string the API shows. */
+function attrValue(u: UserFacts, attr: string): string | number | null {
   switch (attr) {
     case 'id': return u.id;
     case 'status': return u.status;
-    case 'created': case 'activated': return attr === 'activated' && u.status === 'STAGED' ? null : iso(u.created);
-    case 'lastUpdated': case 'statusChanged': return iso(u.lastUpdated);
+    case 'created': case 'activated': return attr === 'activated' && u.status === 'STAGED' ? null : u.created;
+    case 'lastUpdated': case 'statusChanged': return u.lastUpdated;
     case 'profile.login': case 'profile.email': return u.login;
     case 'profile.firstName': return u.firstName;
     case 'profile.lastName': return u.lastName;
@@ -141,10 +141,8 @@ function compare(node: Extract<Node, { kind: 'cmp' }>, u: UserFacts, mode: Mode)
   if (raw === null || node.value === null) return raw === node.value && node.op === 'eq';
   let a: string | number = raw;
   let b: string | number = node.value;
-  if (DATE_ATTRS.has(node.attr)) {
-    a = Date.parse(raw);
-    b = Date.parse(node.value);
-  } else if (mode === 'search') {
+  if (typeof raw === 'number') b = Date.parse(node.value);
+  else if (mode === 'search') {
     a = raw.toLowerCase();
     b = node.value.toLowerCase();
   }

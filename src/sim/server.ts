@@ -102,11 +102,16 @@ export function handleApiRequest(p: Pipeline, req: IncomingMessage, res: ServerR
     else fn();
   };
 
-  if (!p.limiter.enter()) return reply(tooManyRequests(), p.limiter.concurrencyDecision(), { reject: 'concurrency' });
+  // Latency applies to every answer, 429s included.
+  const latency = p.ctx.config().faults.latencyMs;
+  if (!p.limiter.enter()) {
+    const d = p.limiter.concurrencyDecision();
+    return later(latency, () => reply(tooManyRequests(), d, { reject: 'concurrency' }));
+  }
   res.once('close', () => p.limiter.leave());
 
   const decision = p.limiter.check(bucket, principal?.label ?? null);
-  if (!decision.allowed) return reply(tooManyRequests(), decision, { reject: decision.reject });
+  if (!decision.allowed) return later(latency, () => reply(tooManyRequests(), decision, { reject: decision.reject }));
 
   const fault = p.faults.draw();
   if (fault.kind === 'error500' || fault.kind === 'error503') {

@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import { OKTA_SCOPES, type AuthRegistry } from './auth.ts';
+import type { RequestCtx } from './context.ts';
 import { json, oauthError, type SimResponse } from './sim-errors.ts';
 
 /**
@@ -109,4 +110,9 @@ function assertionProblem(e: unknown): string {
   if (e instanceof joseErrors.JWTClaimValidationFailed) return `The client_assertion claim '${e.claim}' is invalid.`;
   if (e instanceof joseErrors.JWSSignatureVerificationFailed) return 'The client_assertion signature is invalid.';
   return 'The client_assertion could not be verified.';
+}
+
+/** Route handler: the audience an assertion must name is this simulator's own token URL. */
+export function handleToken(ctx: RequestCtx): Promise<SimResponse> {
+  return ctx.sim.tokens.handle(ctx.body, `${ctx.sim.base}/oauth2/v1/token`);
 }

@@ -1,6 +1,5 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
-import { SharedBudget } from '../../queue/budget.ts';
-import { orgKeys } from '../../runs/keys.ts';
+import { retryFailed } from '../../queue/run-actions.ts';
 import { openContext } from '../context.ts';
 import { onSignals, startHost } from '../host.ts';
 import { err, out, type CliIO } from '../io.ts';
@@ -19,11 +18,7 @@ export async function retryCommand(io: CliIO, runId: string, flags: { wait?: boo
     if (flags.wait && ctx.config.orgUrl && new URL(ctx.config.orgUrl).origin !== meta.orgUrl) {
       throw new UsageError(`run ${runId} belongs to ${meta.orgUrl}, but OKTA_ORG_URL is ${ctx.config.orgUrl}`);
     }
-    const stopped = meta.state === 'halted' || meta.state === 'cancelled';
-    const budget = new SharedBudget(ctx.redis, { orgKey: meta.orgKey, maxInFlight: 1, leaseMs: 1 });
-    if (stopped) await budget.resumeRun(runId);
-    const n = await ctx.store.requeue(runId, stopped);
-    await ctx.redis.sadd(orgKeys(meta.orgKey).active, runId);
+    const { requeued: n } = await retryFailed(ctx.redis, ctx.store, runId);
     err(io, `${n} targets of ${runId} requeued\n`);
     if (!flags.wait) return EXIT.ok;
     const host = startHost(ctx);

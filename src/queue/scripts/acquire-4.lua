@@ -11,7 +11,7 @@
   KEYS[1] bucket hash (limit, tat, pausedUntil)   KEYS[2] in-flight zset
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] leaseId  ARGV[2] runId or ""  ARGV[3] max in flight  ARGV[4] lease ms
-  ARGV[5] share (already with its safety margin)  ARGV[6] limit to assume until learned
+  ARGV[5] share (already with its safety margin)  ARGV[6] (unused: the first response teaches the limit)
   ARGV[7] window ms  ARGV[8] furthest a slot may be reserved ahead, ms
   Returns {1, waitMs} granted: send after waitMs; {0, retryMs} try again later;
           {-1, reason} the run is stopped.
@@ -30,7 +30,17 @@ if paused > now then return {0, paused - now} end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, 20} end
 
-local perWindow = math.floor(tonumber(b[2] or ARGV[6]) * tonumber(ARGV[5]))
+-- Until a response has told the bucket's limit, one request probes alone: others wait
+-- for it (at most a second) instead of being paced on a guess.
+if not b[2] then
+  local probe = tonumber(redis.call('HGET', KEYS[1], 'probe') or '0')
+  if probe > now - 1000 then return {0, 50} end
+  redis.call('HSET', KEYS[1], 'probe', now)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
+  return {1, 0}
+end
+
+local perWindow = math.floor(tonumber(b[2]) * tonumber(ARGV[5]))
 if perWindow < 1 then perWindow = 1 end
 local interval = tonumber(ARGV[7]) / perWindow
 local tat = tonumber(b[3] or '0')

@@ -1,0 +1,248 @@
+/**
+ * Figure 3: engine overhead. The simulator with no rate limit, no concurrency cap and no
+ * latency; N targets (default 50,000) revoked (DELETE /api/v1/users/{id}/grants) by
+ *
+ *   - baseline: a plain p-limit loop over the same OktaClient at the same concurrency
+ *     (no queue, no Redis, no budget), in this process;
+ *   - `grantsweep run --csv` (one process: producer + worker);
+ *   - `grantsweep enqueue` + 2 and 4 `grantsweep worker` processes.
+ *
+ * Ratio = grantsweep targets/s ÷ baseline targets/s at the same total concurrency.
+ * Processing rate is measured from the first recorded result to the run's completion
+ * (what the engine costs per target); end-to-end adds node start-up, CSV validation and
+ * the enqueue.
+ *
+ *   node --import tsx bench/overhead.ts [--quick] [--targets 50000] [--concurrency 8]
+ *        [--procs 1,2,4] [--repeat 2] [--cpu-prof] [--redis-url redis-cluster://…]
+ */
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { ApiTokenAuth } from '../src/okta/auth.ts';
+import { OktaClient } from '../src/okta/client.ts';
+import {
+  type BenchRedis,
+  type BenchSim,
+  cpuSeconds,
+  flagValue,
+  gsEnv,
+  Harness,
+  hasFlag,
+  log,
+  report,
+  round,
+  runCli,
+  startRedis,
+  startSim,
+  startWorker,
+  userIds,
+  waitRunDone,
+  writeUserCsv,
+} from './lib/harness.ts';
+
+const quick = hasFlag('--quick');
+const targets = Number(flagValue('--targets') ?? (quick ? 10_000 : 50_000));
+const concurrency = Number(flagValue('--concurrency') ?? 8);
+const procs = (flagValue('--procs') ?? '1,2,4').split(',').map(Number);
+const repeat = Number(flagValue('--repeat') ?? (quick ? 1 : 2));
+const cpuProf = hasFlag('--cpu-prof');
+const name = flagValue('--name') ?? 'overhead';
+
+export interface Trial {
+  mode: string;
+  processes: number;
+  totalConcurrency: number;
+  targets: number;
+  processingMs: number;
+  endToEndMs: number;
+  perSec: number;
+  e2ePerSec: number;
+  ok: number;
+  failed: number;
+  workerCpuSec?: number;
+  redisCpuSec?: number;
+  simCpuSec?: number;
+}
+
+async function baseline(sim: BenchSim, ids: string[], conc: number): Promise<Trial> {
+  const client = new OktaClient({ orgUrl: sim.url, auth: new ApiTokenAuth(sim.token), connections: conc });
+  const limit = pLimit(conc);
+  let ok = 0;
+  let failed = 0;
+  const simCpu0 = cpuSeconds(sim.child.pid!);
+  const t0 = performance.now();
+  await Promise.all(
+    ids.map((id) =>
+      limit(async () => {
+        try {
+          await client.revokeUserGrants(id);
+          ok++;
+        } catch {
+          failed++;
+        }
+      }),
+    ),
+  );
+  const ms = performance.now() - t0;
+  await client.close();
+  return {
+    mode: `p-limit loop over OktaClient`,
+    processes: 1,
+    totalConcurrency: conc,
+    targets: ids.length,
+    processingMs: ms,
+    endToEndMs: ms,
+    perSec: round(ids.length / (ms / 1000), 0),
+    e2ePerSec: round(ids.length / (ms / 1000), 0),
+    ok,
+    failed,
+    simCpuSec: round((cpuSeconds(sim.child.pid!) ?? 0) - (simCpu0 ?? 0), 1),
+  };
+}
+
+/** Watches a run from the bench: the first result's time and the completion. */
+async function watch(redis: BenchRedis, runId: () => string | null, timeoutMs: number) {
+  let firstResultAt: number | null = null;
+  for (;;) {
+    const id = runId();
+    if (id) {
+      const done = await waitRunDone(redis.client, id, {
+        timeoutMs,
+        pollMs: 50,
+        onPoll: (c) => {
+          if (firstResultAt === null && Number(c.total ?? 0) > 0 && Number(c.pending ?? 0) < Number(c.total)) firstResultAt = Date.now();
+        },
+      });
+      return { ...done, firstResultAt: firstResultAt ?? done.doneAt };
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function grantsweepTrial(
+  h: Harness,
+  redis: BenchRedis,
+  sim: BenchSim,
+  csv: string,
+  k: number,
+  trial: number,
+  url: string,
+): Promise<Trial> {
+  const runId = `ovh-${k}p-${trial}-${Date.now().toString(36)}`;
+  const home = join(h.tmp, 'home');
+  const env = gsEnv({ sim, redisUrl: url, home, concurrency: concurrency, maxInFlight: Math.max(10, concurrency * k * 2) });
+  const prof = (tag: string) => (cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(h.tmp, 'prof')}`, `--cpu-prof-name=${tag}.cpuprofile`] : []);
+  const simCpu0 = cpuSeconds(sim.child.pid!) ?? 0;
+  const redisCpu0 = cpuSeconds(redis.pid) ?? 0;
+  let workerPids: number[] = [];
+  let t0: number;
+  let e2e: number;
+  let processingMs: number;
+  let counts: Record<string, string>;
+  if (k === 1) {
+    t0 = Date.now();
+    const watching = watch(redis, () => runId, 600_000);
+    const res = await runCli(h, ['run', '--csv', csv, '--yes', '--run-id', runId, '--concurrency', String(concurrency)], env, {
+      logName: `run-${trial}`,
+      nodeArgs: prof(`run-${trial}`),
+    });
+    if (res.code !== 0) throw new Error(`grantsweep run exited ${res.code}; see ${h.tmp}/run-${trial}.log`);
+    const done = await watching;
+    e2e = res.ms;
+    processingMs = done.doneAt - done.firstResultAt;
+    counts = done.counts;
+  } else {
+    const workers = await Promise.all(
+      Array.from({ length: k }, (_, i) => startWorker(h, env, `worker-${k}p-${trial}-${i}`, prof(`worker-${k}p-${trial}-${i}`))),
+    );
+    workerPids = workers.map((w) => w.pid!);
+    const cpu0 = workerPids.map((p) => cpuSeconds(p) ?? 0);
+    t0 = Date.now();
+    const watching = watch(redis, () => runId, 600_000);
+    const res = await runCli(h, ['enqueue', '--csv', csv, '--yes', '--run-id', runId], env, { logName: `enqueue-${k}p-${trial}` });
+    if (res.code !== 0) throw new Error(`grantsweep enqueue exited ${res.code}`);
+    const done = await watching;
+    e2e = done.doneAt - t0;
+    processingMs = done.doneAt - done.firstResultAt;
+    counts = done.counts;
+    const workerCpu = workerPids.reduce((a, p, i) => a + ((cpuSeconds(p) ?? 0) - (cpu0[i] ?? 0)), 0);
+    await Promise.all(workers.map((w) => h.stop(w)));
+    return finish(workerCpu);
+  }
+  return finish(undefined);
+
+  function finish(workerCpu: number | undefined): Trial {
+    const n = Number(counts.total ?? 0);
+    return {
+      mode: k === 1 ? 'grantsweep run' : `grantsweep enqueue + ${k} workers`,
+      processes: k,
+      totalConcurrency: concurrency * k,
+      targets: n,
+      processingMs,
+      endToEndMs: e2e,
+      perSec: round(n / (processingMs / 1000), 0),
+      e2ePerSec: round(n / (e2e / 1000), 0),
+      ok: Number(counts.revoked ?? 0) + Number(counts.nothing_to_revoke ?? 0) + Number(counts.user_not_found ?? 0),
+      failed: Number(counts.failed ?? 0),
+      workerCpuSec: workerCpu === undefined ? undefined : round(workerCpu, 1),
+      redisCpuSec: round((cpuSeconds(redis.pid) ?? 0) - redisCpu0, 1),
+      simCpuSec: round((cpuSeconds(sim.child.pid!) ?? 0) - simCpu0, 1),
+    };
+  }
+}
+
+export async function overheadBench(opts: { redisUrl?: string; redis?: BenchRedis; h: Harness; label: string }) {
+  const { h } = opts;
+  const redis = opts.redis ?? (await startRedis(h));
+  const url = opts.redisUrl ?? redis.url;
+  const sim = await startSim(h, ['--users', String(targets), '--seed', '1', '--no-rate-limit', '--concurrency-limit', '0']);
+  const csv = writeUserCsv(join(h.tmp, 'targets.csv'), targets, { seed: 1 });
+  const ids = userIds(targets, { seed: 1 });
+  log(`${opts.label}: ${targets} targets, concurrency ${concurrency} per process, processes ${procs.join(',')}, ${repeat} trial(s) each`);
+
+  const trials: Trial[] = [];
+  for (let t = 0; t < repeat; t++) {
+    for (const k of procs) {
+      await sim.reset();
+      const b = await baseline(sim, ids, concurrency * k);
+      log(`  baseline c=${concurrency * k}: ${b.perSec}/s`);
+      trials.push(b);
+      await sim.reset();
+      const g = await grantsweepTrial(h, redis, sim, csv, k, t, url);
+      log(`  ${g.mode}: ${g.perSec}/s processing, ${g.e2ePerSec}/s end-to-end (ratio ${round(g.perSec / b.perSec)})`);
+      trials.push(g);
+    }
+  }
+  const rows = procs.map((k) => {
+    const mine = trials.filter((t) => t.mode !== 'p-limit loop over OktaClient' && t.processes === k);
+    const base = trials.filter((t) => t.mode === 'p-limit loop over OktaClient' && t.totalConcurrency === concurrency * k);
+    const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
+    const best = (xs: number[]) => Math.max(...xs);
+    const g = best(mine.map((t) => t.perSec));
+    const b = best(base.map((t) => t.perSec));
+    return {
+      processes: k,
+      totalConcurrency: concurrency * k,
+      grantsweepPerSec: g,
+      grantsweepPerSecAll: mine.map((t) => t.perSec),
+      grantsweepE2ePerSec: best(mine.map((t) => t.e2ePerSec)),
+      baselinePerSec: b,
+      baselinePerSecAll: base.map((t) => t.perSec),
+      ratio: round(g / b),
+      ratioMedian: round(med(mine.map((t) => t.perSec)) / med(base.map((t) => t.perSec))),
+      failed: mine.reduce((a, t) => a + t.failed, 0),
+    };
+  });
+  return { targets, concurrency, repeat, rows, trials };
+}
+
+if (import.meta.filename === process.argv[1]) {
+  const h = Harness.start(name, quick ? 10 * 60_000 : 40 * 60_000);
+  try {
+    const redisUrl = flagValue('--redis-url');
+    const res = await overheadBench({ h, label: name, redisUrl });
+    const line = res.rows.map((r) => `${r.processes}p ${r.grantsweepPerSec}/s vs ${r.baselinePerSec}/s = ${r.ratio}`).join(', ');
+    report(name, `${name}: ${res.targets} targets, ratio (best of ${res.repeat}) ${line}; target ≥0.6`, { quick, ...res });
+  } finally {
+    await h.close();
+  }
+}

@@ -1,0 +1,98 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { OktaAuth } from '../okta/auth.ts';
+import { OktaClient } from '../okta/client.ts';
+import type { RunStore } from '../runs/run-store.ts';
+import { readCsvTargets } from '../sources/csv-source.ts';
+import { readDirectoryTargets, requiredScopes } from '../sources/directory-source.ts';
+import type { SourceDescription, SourceItem } from '../sources/target.ts';
+import { SharedBudget } from './budget.ts';
+import { orgKeyOf } from './org.ts';
+import { enqueueRun, type EnqueueResult } from './producer.ts';
+
+/** What starting a run needs from its process: `run`/`enqueue` build it from the CLI's context, a worker from its own. */
+export interface LaunchDeps {
+  redis: Redis;
+  store: RunStore;
+  log: Logger;
+  orgUrl: string;
+  /** The credential, with the scopes the source needs (they matter for a service app). */
+  auth: (scopes: string[]) => OktaAuth;
+  requestTimeoutMs: number;
+  maxInFlight: number;
+  rateWindowMs: number;
+  attempts: number;
+  maxRateLimitDeferrals: number;
+}
+
+/** A run as flags describe it, already checked. */
+export interface RunSpec {
+  runId: string;
+  source: SourceDescription;
+  target: { clientId: string | null; scopeId: string | null };
+  dryRun: boolean;
+  snapshot: boolean;
+  reason: string | null;
+  rateShare: number;
+  schedule: string | null;
+}
+
+/** Okta scopes a run needs: its grants, plus whatever its source reads. */
+export function scopesFor(source: SourceDescription): string[] {
+  return ['okta.users.read', 'okta.users.manage', ...requiredScopes(source).filter((s) => s !== 'okta.users.read')];
+}
+
+/**
+ * Stores a run and its targets and hands it to the org's workers: the part of starting
+ * a run that is not the command line (no flags, no prompt). A directory source is listed
+ * through the shared budget, at the run's share. `items` replaces the source's own
+ * reader (a scheduled run whose file turned out bad passes one that throws: the run is
+ * stored halted with the reason, where an operator looks).
+ */
+export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIterable<SourceItem>): Promise<EnqueueResult> {
+  const { source } = spec;
+  let lister: OktaClient | null = null;
+  if (!items) {
+    if (source.kind === 'csv') {
+      items = readCsvTargets(source.value);
+    } else {
+      const budget = new SharedBudget(deps.redis, {
+        orgKey: orgKeyOf(deps.orgUrl),
+        maxInFlight: deps.maxInFlight,
+        leaseMs: deps.requestTimeoutMs + 5_000,
+        windowMs: deps.rateWindowMs,
+      });
+      budget.setShare(spec.runId, spec.rateShare);
+      lister = new OktaClient({
+        orgUrl: deps.orgUrl,
+        auth: deps.auth(scopesFor(source)),
+        timeoutMs: deps.requestTimeoutMs,
+        gate: budget,
+        readAttempts: deps.attempts + deps.maxRateLimitDeferrals,
+      });
+      items = readDirectoryTargets(lister, source, { runId: spec.runId });
+    }
+  }
+  try {
+    const result = await enqueueRun(deps.redis, deps.store, {
+      runId: spec.runId,
+      orgUrl: deps.orgUrl,
+      source,
+      target: spec.target,
+      dryRun: spec.dryRun,
+      snapshot: spec.snapshot,
+      reason: spec.reason,
+      rateShare: spec.rateShare,
+      attempts: deps.attempts,
+      maxRateLimitDeferrals: deps.maxRateLimitDeferrals,
+      schedule: spec.schedule,
+    }, items);
+    deps.log.info(
+      { runId: spec.runId, schedule: spec.schedule ?? undefined, targets: result.targets, source: source.kind, dryRun: spec.dryRun },
+      'run enqueued',
+    );
+    return result;
+  } finally {
+    await lister?.close();
+  }
+}

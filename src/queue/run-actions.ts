@@ -1,0 +1,51 @@
+import type { Redis } from 'ioredis';
+import { orgKeys } from '../runs/keys.ts';
+import type { RunMeta, RunState } from '../runs/run-meta.ts';
+import type { RunStore } from '../runs/run-store.ts';
+import { SharedBudget } from './budget.ts';
+
+/**
+ * What `grantsweep retry` / `cancel` and the dashboard's buttons do to a run, without
+ * the CLI around it: one implementation, so a button cannot drift from the command.
+ * Both throw UsageError for an unknown run (the CLI exits 2, the dashboard answers 404).
+ */
+
+/** A budget handle for stopping/resuming a run: it makes no request, so its limits do not matter. */
+const controlBudget = (redis: Redis, orgKey: string) => new SharedBudget(redis, { orgKey, maxInFlight: 1, leaseMs: 1 });
+
+export interface RetryResult {
+  meta: RunMeta;
+  /** Targets put back on the run. */
+  requeued: number;
+  /** The run had been halted or cancelled, and runs again (its pending targets are fed again too). */
+  resumed: boolean;
+}
+
+/**
+ * Puts the failed targets of a run back (and, for a halted or cancelled run, the ones it
+ * left pending) and offers the run to the org's workers again. Processing is theirs.
+ */
+export async function retryFailed(redis: Redis, store: RunStore, runId: string): Promise<RetryResult> {
+  const meta = await store.requireMeta(runId);
+  const resumed = meta.state === 'halted' || meta.state === 'cancelled';
+  if (resumed) await controlBudget(redis, meta.orgKey).resumeRun(runId);
+  const requeued = await store.requeue(runId, resumed);
+  await redis.sadd(orgKeys(meta.orgKey).active, runId);
+  return { meta, requeued, resumed };
+}
+
+export interface CancelResult {
+  /** The state after the call; `completed` when the run had already completed (nothing to cancel). */
+  state: RunState | null;
+  alreadyCompleted: boolean;
+}
+
+/** Once this returns, no process makes a new Okta request for the run. */
+export async function cancelRun(redis: Redis, store: RunStore, runId: string, reason: string): Promise<CancelResult> {
+  const meta = await store.requireMeta(runId);
+  if (meta.state === 'completed') return { state: 'completed', alreadyCompleted: true };
+  // The budget refuses the run's requests first; then the run is marked.
+  await controlBudget(redis, meta.orgKey).stopRun(runId, 'cancelled');
+  const state = await store.stopRun(runId, 'cancelled', reason);
+  return { state, alreadyCompleted: false };
+}

@@ -1,0 +1,140 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+let sim: Simulator | undefined;
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+const csvOf = (s: Simulator, count: number, offset = 0) =>
+  writeCsv(['userId', ...s.org.sampleUsers({ count, status: 'ACTIVE', minGrants: 1, offset }).map((u) => u.id)]);
+
+async function reportOf(runId: string, env: NodeJS.ProcessEnv) {
+  const r = await runCli(['report', runId], env);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as { state: string; stateReason: string | null; counts: Record<string, number>; requests: { total: number; rateLimited: number }; results: { status: string; attempts: number }[] };
+}
+
+describe('run: Okta says no', () => {
+  it('on 429 every worker pauses until the reset, spends no attempt, and the run completes', async () => {
+    // The run is paced at half the bucket, but the token may use only 30 %: 429s are certain.
+    sim = await startTestSim({ rateLimits: { 'user-grants': { limit: 40 } }, windowSec: 2, perTokenShare: 0.3 });
+    const env = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000', GRANTSWEEP_MAX_IN_FLIGHT: '3' });
+    const runId = uniqueRunId('429');
+    const r = await runCli(['run', '--csv', csvOf(sim, 40), '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    const log = sim.log.snapshot();
+    expect(log.total429).toBeGreaterThan(0);
+    const windows = log.windows['user-grants']!;
+    const windowsWith429 = windows.filter((w) => w.rejected > 0).length;
+    // Without the shared pause each window would take a 429 per request over the cap;
+    // with it, at most what was already in flight when the first 429 came.
+    expect(log.total429).toBeLessThanOrEqual(windowsWith429 * 3);
+    const rep = await reportOf(runId, env);
+    expect(rep.counts).toMatchObject({ total: 40, revoked: 40, failed: 0 });
+    expect(rep.results.every((x) => x.attempts === 1)).toBe(true);
+    expect(rep.requests.rateLimited).toBe(log.total429);
+  });
+
+  it('retries transient failures with backoff until every target is final', async () => {
+    sim = await startTestSim({ faults: { errorRate: 0.2, resetRate: 0.05, seed: 11 } });
+    const env = envFor(sim, { GRANTSWEEP_ATTEMPTS: '10' });
+    const runId = uniqueRunId('flaky');
+    const r = await runCli(['run', '--csv', csvOf(sim, 30), '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    const log = sim.log.snapshot();
+    expect(log.faults.error500 + log.faults.error503 + log.faults.reset).toBeGreaterThan(0);
+    const rep = await reportOf(runId, env);
+    expect(rep.counts).toMatchObject({ total: 30, revoked: 30, failed: 0, pending: 0 });
+    expect(rep.results.some((x) => x.attempts > 1)).toBe(true);
+  });
+
+  it('halts the whole run on a 401 instead of failing every target, and exits 3', async () => {
+    sim = await startTestSim();
+    const env = envFor(sim, { OKTA_API_TOKEN: 'not-the-token-00000000000000' });
+    const runId = uniqueRunId('401');
+    const r = await runCli(['run', '--csv', csvOf(sim, 100), '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(3);
+    expect(sim.log.snapshot().total).toBeLessThanOrEqual(20);
+    const rep = await reportOf(runId, env);
+    expect(rep.state).toBe('halted');
+    expect(rep.stateReason).toMatch(/credentials rejected/);
+    expect(rep.counts.failed).toBe(0);
+    expect(rep.counts.pending).toBeGreaterThan(0);
+  });
+
+  it('retries the failed targets of a run, and they then succeed', async () => {
+    sim = await startTestSim({ faults: { errorRate: 1 } });
+    const env = envFor(sim, { GRANTSWEEP_ATTEMPTS: '1' });
+    const runId = uniqueRunId('retry');
+    const first = await runCli(['run', '--csv', csvOf(sim, 6), '--yes', '--run-id', runId], env);
+    expect(first.code).toBe(1);
+    expect((await reportOf(runId, env)).counts).toMatchObject({ total: 6, failed: 6 });
+    sim.configure({ faults: { errorRate: 0 } });
+    const again = await runCli(['retry', runId, '--wait'], env);
+    expect(again.code).toBe(0);
+    const rep = await reportOf(runId, env);
+    expect(rep.counts).toMatchObject({ total: 6, revoked: 6, failed: 0 });
+    expect(rep.results.every((x) => x.attempts === 2)).toBe(true);
+  });
+});
+
+describe('run: cancel and fleets', () => {
+  it('cancel stops every request for the run, across worker processes', async () => {
+    sim = await startTestSim({ rateLimits: { 'user-grants': { limit: 120 } }, windowSec: 60 });
+    const env = envFor(sim);
+    const runId = uniqueRunId('cancel');
+    const enq = await runCli(['enqueue', '--csv', csvOf(sim, 100), '--yes', '--run-id', runId], env);
+    expect(enq.code).toBe(0);
+    expect(enq.stdout.trim()).toBe(runId);
+    const workers = [spawnCli(['worker'], env), spawnCli(['worker'], env)];
+    try {
+      while (sim.log.snapshot().total < 5) await new Promise((r) => setTimeout(r, 100));
+      const c = await runCli(['cancel', runId], env);
+      expect(c.code).toBe(0);
+      expect(c.stdout).toMatch(/cancelled/);
+      await new Promise((r) => setTimeout(r, 300));
+      const atCancel = sim.log.snapshot().total;
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(sim.log.snapshot().total).toBe(atCancel);
+      const rep = await reportOf(runId, env);
+      expect(rep.state).toBe('cancelled');
+      expect(rep.counts.pending).toBeGreaterThan(0);
+    } finally {
+      for (const w of workers) w.child.kill('SIGTERM');
+      const codes = await Promise.all(workers.map((w) => w.done));
+      expect(codes.map((c) => c.code)).toEqual([0, 0]);
+    }
+  });
+
+  it('two worker processes and a separate enqueue finish one run with exactly one result per target', async () => {
+    sim = await startTestSim({ faults: { latencyMs: 5 } });
+    const env = envFor(sim);
+    const runId = uniqueRunId('fleet');
+    const sample = sim.org.sampleUsers({ count: 120, status: 'ACTIVE', minGrants: 1 });
+    const workers = [spawnCli(['worker', '--concurrency', '4'], env), spawnCli(['worker', '--concurrency', '4'], env)];
+    try {
+      const enq = await runCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], env);
+      expect(enq.code).toBe(0);
+      let state = '';
+      for (let i = 0; i < 600 && state !== 'completed'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        state = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout).state;
+      }
+      expect(state).toBe('completed');
+      const rep = await reportOf(runId, env);
+      expect(rep.results).toHaveLength(120);
+      expect(rep.counts).toMatchObject({ total: 120, revoked: 120, pending: 0 });
+      for (const u of sample) expect(sim.org.grantsOf(u.id)).toEqual([]);
+      // One DELETE per target: no target was revoked twice.
+      expect(sim.log.snapshot().byEndpoint['DELETE /api/v1/users/{userId}/grants']).toBe(120);
+    } finally {
+      for (const w of workers) w.child.kill('SIGTERM');
+      await Promise.all(workers.map((w) => w.done));
+    }
+  });
+});

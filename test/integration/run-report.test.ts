@@ -1,0 +1,110 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+let sim: Simulator;
+let env: NodeJS.ProcessEnv;
+let runId: string;
+let sample: ReturnType<Simulator['org']['sampleUsers']>;
+
+beforeAll(async () => {
+  sim = await startTestSim({ users: 100 });
+  env = envFor(sim);
+  sample = sim.org.sampleUsers({ count: 3, status: 'ACTIVE', minGrants: 2 });
+  runId = uniqueRunId('report');
+  const csv = writeCsv([
+    'userId,login,scopeId,department',
+    `${sample[0]!.id},,,"Sales, EMEA"`,
+    `,${sample[1]!.login},,IT`,
+    `00uUNKNOWN0000000000,,,HR`,
+    `${sample[2]!.id},,${sample[2]!.grants[0]!.scopeId},IT`,
+  ]);
+  const r = await runCli(['run', '--csv', csv, '--snapshot', '--reason', 'ticket SEC-1, "quoted"', '--yes', '--run-id', runId], env);
+  expect(r.code).toBe(0);
+});
+afterAll(async () => {
+  await sim.close();
+});
+
+const RESULT_KEYS = ['userId', 'login', 'clientId', 'scopeId', 'grantId', 'status', 'grantsRevoked', 'grants', 'attempts', 'httpStatus', 'errorCode', 'errorSummary', 'errorId', 'line', 'finishedAt'];
+
+describe('report', () => {
+  it('prints the documented JSON shape, field by field', async () => {
+    const r = await runCli(['report', runId, '--format', 'json'], env);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    expect(rep).toMatchObject({
+      runId,
+      state: 'completed',
+      dryRun: false,
+      reason: 'ticket SEC-1, "quoted"',
+      source: { kind: 'csv' },
+      target: { clientId: null, scopeId: null },
+      counts: { total: 4, pending: 0, revoked: 3, would_revoke: 0, nothing_to_revoke: 0, user_not_found: 1, invalid: 0, failed: 0 },
+    });
+    expect(Date.parse(rep.createdAt)).toBeLessThanOrEqual(Date.parse(rep.finishedAt));
+    expect(rep.requests.total).toBeGreaterThanOrEqual(8);
+    expect(rep.requests.rateLimited).toBe(0);
+    expect(rep.results).toHaveLength(4);
+    for (const x of rep.results) expect(Object.keys(x)).toEqual(RESULT_KEYS);
+    const [a, b, c, d] = rep.results;
+    expect(a).toMatchObject({ userId: sample[0]!.id, login: null, status: 'revoked', grantsRevoked: sample[0]!.grants.length, attempts: 1, httpStatus: 204, errorCode: null, line: 2 });
+    expect(a.grants.map((g: { id: string }) => g.id).sort()).toEqual(sample[0]!.grants.map((g) => g.id).sort());
+    expect(b).toMatchObject({ userId: sample[1]!.id, login: sample[1]!.login, status: 'revoked', line: 3 });
+    expect(c).toMatchObject({ userId: '00uUNKNOWN0000000000', status: 'user_not_found', httpStatus: 404, errorCode: 'E0000007', line: 4 });
+    expect(c.errorSummary).toMatch(/Not found/);
+    expect(c.errorId).toEqual(expect.any(String));
+    expect(d).toMatchObject({ scopeId: sample[2]!.grants[0]!.scopeId, status: 'revoked', line: 5 });
+    expect(d.grantsRevoked).toBe(sample[2]!.grants.filter((g) => g.scopeId === sample[2]!.grants[0]!.scopeId).length);
+    for (const x of rep.results) expect(new Date(x.finishedAt).toISOString()).toBe(x.finishedAt);
+  });
+
+  it('prints the documented CSV, one row per target, matching the JSON', async () => {
+    const json = JSON.parse((await runCli(['report', runId], env)).stdout);
+    const r = await runCli(['report', runId, '--format', 'csv'], env);
+    expect(r.code).toBe(0);
+    const [header] = r.stdout.split('\n');
+    expect(header).toBe('userId,login,clientId,scopeId,grantId,status,grantsRevoked,attempts,httpStatus,errorCode,errorSummary,errorId,line,finishedAt');
+    const rows = parse(r.stdout, { columns: true }) as Record<string, string>[];
+    expect(rows).toHaveLength(4);
+    rows.forEach((row, i) => {
+      const j = json.results[i];
+      for (const k of Object.keys(row)) expect(row[k]).toBe(j[k] === null ? '' : String(j[k]));
+    });
+  });
+
+  it('writes to --out and refuses an unknown format', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'gs-out-')), 'r.csv');
+    const toFile = await runCli(['report', runId, '--format', 'csv', '--out', out], env);
+    expect(toFile.code).toBe(0);
+    expect(toFile.stdout).toBe('');
+    expect(readFileSync(out, 'utf8')).toBe((await runCli(['report', runId, '--format', 'csv'], env)).stdout);
+    const bad = await runCli(['report', runId, '--format', 'xml'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--format: expected json or csv/);
+    const missing = await runCli(['report', 'no-such-run'], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no such run/);
+  });
+});
+
+describe('a refused CSV', () => {
+  it('enqueues nothing and makes no request when one row is bad', async () => {
+    sim.log.reset();
+    const id = uniqueRunId('refused');
+    const csv = writeCsv(['userId', sample[0]!.id, '../admin', sample[1]!.id]);
+    const r = await runCli(['run', '--csv', csv, '--yes', '--run-id', id], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/:3: .*userId/);
+    expect(sim.log.snapshot().total).toBe(0);
+    const status = await runCli(['status', id], env);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toMatch(/no such run/);
+  });
+});

@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+interface Report {
+  state: string;
+  counts: Record<string, number>;
+  requests: { total: number; rateLimited: number };
+  results: {
+    userId: string | null;
+    login: string | null;
+    clientId: string | null;
+    scopeId: string | null;
+    grantId: string | null;
+    status: string;
+    grantsRevoked: number | null;
+    grants?: { id: string; clientId: string; scopeId: string }[];
+    attempts: number;
+    line: number | null;
+  }[];
+}
+
+let sim: Simulator;
+let env: NodeJS.ProcessEnv;
+let pool: ReturnType<Simulator['org']['sampleUsers']> = [];
+
+/** Disjoint samples of active users holding at least two grants. */
+function users(count: number) {
+  const got = pool.splice(0, count);
+  expect(got).toHaveLength(count);
+  return got;
+}
+
+async function report(runId: string): Promise<Report> {
+  const r = await runCli(['report', runId], env);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as Report;
+}
+
+beforeAll(async () => {
+  sim = await startTestSim({ users: 400 });
+  env = envFor(sim);
+  pool = sim.org.sampleUsers({ count: 200, status: 'ACTIVE', minGrants: 2 });
+});
+afterAll(async () => {
+  await sim.close();
+});
+
+describe('run: each kind of target', () => {
+  it('revokes every grant of the users in a CSV, and no one else\'s', async () => {
+    const leavers = users(8);
+    const bystander = sim.org.sampleUsers({ count: 1, status: 'ACTIVE', minGrants: 1, offset: 390 })[0]!;
+    const before = sim.org.grantsOf(bystander.id)!.length;
+    const runId = uniqueRunId('all');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...leavers.map((u) => u.id)]), '--yes', '--run-id', runId], env);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    for (const u of leavers) expect(sim.org.grantsOf(u.id)).toEqual([]);
+    expect(sim.org.grantsOf(bystander.id)!.length).toBe(before);
+    const rep = await report(runId);
+    expect(rep.state).toBe('completed');
+    expect(rep.counts).toMatchObject({ total: 8, revoked: 8, pending: 0, failed: 0 });
+    expect(rep.results.map((x) => x.userId)).toEqual(leavers.map((u) => u.id));
+    expect(rep.results.map((x) => x.line)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('with --client revokes only that client\'s grants', async () => {
+    const sample = users(10);
+    const clientId = sample[0]!.grants[0]!.clientId;
+    const before = new Map(sample.map((u) => [u.id, sim.org.grantsOf(u.id)!]));
+    const runId = uniqueRunId('client');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--client', clientId, '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    for (const u of sample) {
+      const after = sim.org.grantsOf(u.id)!;
+      expect(after.some((g) => g.clientId === clientId)).toBe(false);
+      expect(after.map((g) => g.id).sort()).toEqual(before.get(u.id)!.filter((g) => g.clientId !== clientId).map((g) => g.id).sort());
+    }
+    const rep = await report(runId);
+    expect(rep.results.every((x) => x.clientId === clientId && x.status === 'revoked')).toBe(true);
+  });
+
+  it('with --scope lists the grants of that scope and revokes each, counting them', async () => {
+    const sample = users(10);
+    const scopeId = sample[0]!.grants[0]!.scopeId;
+    const before = new Map(sample.map((u) => [u.id, sim.org.grantsOf(u.id)!]));
+    const runId = uniqueRunId('scope');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--scope', scopeId, '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    const rep = await report(runId);
+    for (const res of rep.results) {
+      const had = before.get(res.userId!)!.filter((g) => g.scopeId === scopeId).length;
+      expect(res.grantsRevoked).toBe(had);
+      expect(res.status).toBe(had > 0 ? 'revoked' : 'nothing_to_revoke');
+      const left = sim.org.grantsOf(res.userId!)!;
+      expect(left.some((g) => g.scopeId === scopeId)).toBe(false);
+      expect(left.length).toBe(before.get(res.userId!)!.length - had);
+    }
+  });
+
+  it('revokes exactly the grant a CSV row names, and reports a grant already gone as nothing_to_revoke', async () => {
+    const sample = users(5);
+    const rows = sample.map((u) => `${u.id},${u.grants[0]!.id}`);
+    const runId = uniqueRunId('grant');
+    const r = await runCli(['run', '--csv', writeCsv(['userId,grantId', ...rows, `${sample[0]!.id},oagGONE0000000000000`]), '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    for (const u of sample) {
+      const left = sim.org.grantsOf(u.id)!.map((g) => g.id);
+      expect(left).not.toContain(u.grants[0]!.id);
+      expect(left.length).toBe(u.grants.length - 1);
+    }
+    const rep = await report(runId);
+    expect(rep.counts).toMatchObject({ total: 6, revoked: 5, nothing_to_revoke: 1 });
+    expect(rep.results.find((x) => x.grantId === 'oagGONE0000000000000')!.status).toBe('nothing_to_revoke');
+  });
+
+  it('resolves a login to its user first, and reports unknown users as user_not_found', async () => {
+    const [byLogin] = users(1);
+    const runId = uniqueRunId('login');
+    const csv = writeCsv(['login,userId', `${byLogin!.login},`, 'nobody.here@example.com,', ',00uNOSUCHUSER0000000']);
+    const r = await runCli(['run', '--csv', csv, '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    const rep = await report(runId);
+    expect(rep.results[0]).toMatchObject({ login: byLogin!.login, userId: byLogin!.id, status: 'revoked' });
+    expect(rep.results[1]).toMatchObject({ login: 'nobody.here@example.com', status: 'user_not_found' });
+    expect(rep.results[2]).toMatchObject({ userId: '00uNOSUCHUSER0000000', status: 'user_not_found' });
+    expect(sim.org.grantsOf(byLogin!.id)).toEqual([]);
+  });
+
+  it('counts duplicate rows once', async () => {
+    const [u] = users(1);
+    const runId = uniqueRunId('dup');
+    const r = await runCli(['run', '--csv', writeCsv(['userId,note', `${u!.id},a`, `${u!.id},b`, `${u!.id},c`]), '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/2 duplicate rows/);
+    const rep = await report(runId);
+    expect(rep.counts.total).toBe(1);
+    expect(rep.results).toHaveLength(1);
+    expect(rep.results[0]!.line).toBe(2);
+  });
+
+  it('changes nothing in a dry run, and lists what would be revoked', async () => {
+    const sample = users(4);
+    const before = sample.map((u) => sim.org.grantsOf(u.id)!.map((g) => g.id).sort());
+    sim.log.reset();
+    const runId = uniqueRunId('dry');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--dry-run', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    expect(sample.map((u) => sim.org.grantsOf(u.id)!.map((g) => g.id).sort())).toEqual(before);
+    expect(Object.keys(sim.log.snapshot().byEndpoint).filter((e) => e.startsWith('DELETE'))).toEqual([]);
+    const rep = await report(runId);
+    rep.results.forEach((x, i) => {
+      expect(x.status).toBe('would_revoke');
+      expect(x.grants!.map((g) => g.id).sort()).toEqual(before[i]);
+    });
+  });
+
+  it('keeps a snapshot of each target\'s grants as evidence', async () => {
+    const sample = users(3);
+    const before = sample.map((u) => sim.org.grantsOf(u.id)!.map((g) => g.id).sort());
+    const runId = uniqueRunId('snap');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--snapshot', '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(0);
+    const rep = await report(runId);
+    rep.results.forEach((x, i) => {
+      expect(x.status).toBe('revoked');
+      expect(x.grantsRevoked).toBe(before[i]!.length);
+      expect(x.grants!.map((g) => g.id).sort()).toEqual(before[i]);
+    });
+    for (const u of sample) expect(sim.org.grantsOf(u.id)).toEqual([]);
+  });
+});
