@@ -1,0 +1,284 @@
+import type { Writable } from 'node:stream';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { ExitError } from '../errors.ts';
+import { cancelRun, retryFailed } from '../queue/run-actions.ts';
+import { runSummary, writeCsvReport, writeJsonReport } from '../runs/report.ts';
+import type { RunStore } from '../runs/run-store.ts';
+import { COOKIE_NAME, cookieValueFor, credentialOf, hostHeaderIsLoopback, parseCookies, safeEqual, sameOrigin, type Credential } from './auth.ts';
+import { messagePage, runsPage, STYLESHEET, type Flash, type RunRow } from './html.ts';
+import type { QueueBoard } from './queues.ts';
+
+export type ReportWriter = (store: RunStore, runId: string, out: Writable) => Promise<void>;
+
+export interface AppDeps {
+  redis: Redis;
+  store: RunStore;
+  /** null: the dashboard runs open (loopback only, checked before it starts). */
+  token: string | null;
+  board: QueueBoard;
+  log?: Logger;
+  /** The HTML report's writer, or null while it does not exist (its link answers 501). */
+  htmlReport: () => Promise<ReportWriter | null>;
+}
+
+const RUN_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const ORG_KEY = /^[0-9a-f]{1,40}$/;
+
+/** Headers for the dashboard's own pages: nothing but its stylesheet loads, nothing frames it. */
+const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/**
+ * The HTML report is a self-contained page with its own inline script: it runs sandboxed,
+ * in an opaque origin, so that nothing in it (a login, an error text) can act on the dashboard.
+ */
+const REPORT_CSP = "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'";
+
+const wantsJson = (req: Request) => !!req.get('accept')?.includes('application/json') && !req.get('accept')?.includes('text/html');
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((_req, res, next) => {
+    res.set({
+      'X-Content-Type-Options': 'nosniff',
+      'X-Frame-Options': 'DENY',
+      // `same-origin` keeps the Origin header on the dashboard's own form posts (the CSRF guard reads it).
+      'Referrer-Policy': 'same-origin',
+      'Cache-Control': 'no-store',
+    });
+    next();
+  });
+
+  // Unauthenticated, says nothing but whether Redis answers: for container health checks.
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await deps.redis.ping();
+      res.type('text/plain').send('ok\n');
+    } catch {
+      res.status(503).type('text/plain').send('redis unreachable\n');
+    }
+  });
+
+  app.use(guard(deps));
+  app.use(express.urlencoded({ extended: false, limit: '4kb' }));
+
+  app.get('/dashboard.css', (_req, res) => {
+    res.type('text/css').send(STYLESHEET);
+  });
+
+  app.get('/', async (req, res) => {
+    const orgFilter = typeof req.query.org === 'string' && ORG_KEY.test(req.query.org) ? req.query.org : null;
+    const rows = await listRows(deps.store, orgFilter);
+    const orgs = orgFilter ? await orgsOf(deps.store) : uniqueOrgs(rows);
+    res.set('Content-Security-Policy', PAGE_CSP).type('html').send(
+      runsPage({ rows, orgs, orgFilter, flash: takeFlash(req, res), htmlReport: (await deps.htmlReport()) !== null }),
+    );
+  });
+
+  app.get('/api/runs', async (req, res) => {
+    const orgFilter = typeof req.query.org === 'string' && ORG_KEY.test(req.query.org) ? req.query.org : null;
+    res.json(await listRows(deps.store, orgFilter));
+  });
+
+  app.get('/runs/:runId/report.:format', async (req, res) => {
+    const runId = checkedRunId(req, res);
+    if (runId === null) return;
+    const format = req.params.format;
+    if (!(await deps.store.getMeta(runId))) return notFound(res, runId);
+    let writer: ReportWriter;
+    if (format === 'json') {
+      res.type('application/json');
+      res.set('Content-Disposition', `inline; filename="${runId}.json"`);
+      writer = writeJsonReport;
+    } else if (format === 'csv') {
+      res.type('text/csv; charset=utf-8');
+      res.set('Content-Disposition', `attachment; filename="${runId}.csv"`);
+      writer = writeCsvReport;
+    } else if (format === 'html') {
+      const html = await deps.htmlReport();
+      if (!html) {
+        return void res.status(501).set('Content-Security-Policy', PAGE_CSP).type('html').send(
+          messagePage(501, 'Not Implemented', `The HTML report is not available in this version of grantsweep. The JSON and CSV reports of ${runId} are.`),
+        );
+      }
+      res.type('html').set('Content-Security-Policy', REPORT_CSP);
+      writer = html;
+    } else {
+      return void res.status(404).type('text/plain').send('no such report format: json, csv or html\n');
+    }
+    try {
+      await writer(deps.store, runId, res);
+      res.end();
+    } catch (err) {
+      deps.log?.error({ err: String(err), runId }, 'dashboard: report failed');
+      // Part of it may be sent already: cut the connection rather than end a truncated report cleanly.
+      if (res.headersSent) res.destroy(err as Error);
+      else res.status(500).type('text/plain').send('the report failed; see the dashboard log\n');
+    }
+  });
+
+  app.post('/runs/:runId/retry', async (req, res) => {
+    const runId = checkedRunId(req, res);
+    if (runId === null) return;
+    await runAction(req, res, deps, runId, 'retry', async () => {
+      const r = await retryFailed(deps.redis, deps.store, runId);
+      return { body: { runId, action: 'retry', requeued: r.requeued, resumed: r.resumed }, flash: `retried ${runId}: ${r.requeued} targets requeued${r.resumed ? ' (the run resumes)' : ''}` };
+    });
+  });
+
+  app.post('/runs/:runId/cancel', async (req, res) => {
+    const runId = checkedRunId(req, res);
+    if (runId === null) return;
+    await runAction(req, res, deps, runId, 'cancel', async () => {
+      const r = await cancelRun(deps.redis, deps.store, runId, 'cancelled from the dashboard');
+      return {
+        body: { runId, action: 'cancel', state: r.state, alreadyCompleted: r.alreadyCompleted },
+        flash: r.alreadyCompleted ? `${runId} had already completed` : `cancelled ${runId}: ${r.state}`,
+      };
+    });
+  });
+
+  app.use('/queues', async (_req, _res, next) => {
+    // New orgs' queues appear on the board without a restart.
+    await deps.board.refresh().catch((err) => deps.log?.warn({ err: String(err) }, 'dashboard: queue discovery failed'));
+    next();
+  }, deps.board.router);
+
+  app.use((_req, res) => {
+    res.status(404).set('Content-Security-Policy', PAGE_CSP).type('html').send(messagePage(404, 'Not Found', 'Nothing here.'));
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    deps.log?.error({ err: String(err) }, 'dashboard: request failed');
+    if (res.headersSent) return void res.destroy();
+    res.status(500).type('text/plain').send('internal error; see the dashboard log\n');
+  });
+  return app;
+}
+
+/**
+ * Authentication and the CSRF guard, before anything else.
+ * - With a token: a Bearer header, or the cookie that `?token=` sets once (then redirects
+ *   to the same page without it, out of the address bar and history). Otherwise 401.
+ * - Without one (loopback only): the Host header must be a loopback name, which stops a
+ *   DNS-rebinding page from reaching the dashboard as if it were same-origin.
+ * - Every state-changing request must come from the dashboard's own pages (Origin),
+ *   except one authenticated by a Bearer header, which a browser cannot send cross-site.
+ */
+function guard(deps: AppDeps) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    let credential: Credential = 'none';
+    if (deps.token === null) {
+      if (!hostHeaderIsLoopback(req.headers.host)) {
+        return void res.status(421).type('text/plain').send('this dashboard answers to localhost / 127.0.0.1 only\n');
+      }
+    } else {
+      credential = credentialOf(deps.token, req.headers);
+      const given = typeof req.query.token === 'string' ? req.query.token : null;
+      if (credential === 'none' && given !== null && (req.method === 'GET' || req.method === 'HEAD') && safeEqual(given, deps.token)) {
+        const url = new URL(req.originalUrl, 'http://x');
+        url.searchParams.delete('token');
+        res.cookie(COOKIE_NAME, cookieValueFor(deps.token), { httpOnly: true, sameSite: 'strict', path: '/' });
+        return void res.redirect(303, `${url.pathname}${url.search}`);
+      }
+      if (credential === 'none') {
+        res.set('WWW-Authenticate', 'Bearer realm="grantsweep dashboard"');
+        return void res.status(401).type('text/plain').send(
+          'this dashboard needs its token: open it once as /?token=<token>, or send "Authorization: Bearer <token>"\n',
+        );
+      }
+    }
+    const safe = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS';
+    if (!safe && credential !== 'bearer' && !sameOrigin(req.headers)) {
+      deps.log?.warn({ method: req.method, path: req.path, origin: req.headers.origin ?? null }, 'dashboard: cross-origin request refused');
+      return void res.status(403).type('text/plain').send('refused: this request did not come from the dashboard\'s own page (Origin check)\n');
+    }
+    next();
+  };
+}
+
+function checkedRunId(req: Request, res: Response): string | null {
+  const runId = String(req.params.runId ?? '');
+  if (RUN_ID.test(runId)) return runId;
+  res.status(400).type('text/plain').send('run ids are [A-Za-z0-9_.-]{1,64}\n');
+  return null;
+}
+
+function notFound(res: Response, runId: string): void {
+  res.status(404).set('Content-Security-Policy', PAGE_CSP).type('html').send(messagePage(404, 'Not Found', `No run ${runId}.`));
+}
+
+async function runAction(
+  req: Request,
+  res: Response,
+  deps: AppDeps,
+  runId: string,
+  action: 'retry' | 'cancel',
+  act: () => Promise<{ body: Record<string, unknown>; flash: string }>,
+): Promise<void> {
+  if (!(await deps.store.getMeta(runId))) {
+    if (wantsJson(req)) return void res.status(404).json({ error: `no run ${runId}` });
+    return notFound(res, runId);
+  }
+  let result: { body: Record<string, unknown>; flash: string };
+  try {
+    result = await act();
+  } catch (err) {
+    if (!(err instanceof ExitError)) throw err;
+    deps.log?.warn({ runId, action, err: err.message }, 'dashboard: action refused');
+    if (wantsJson(req)) return void res.status(409).json({ error: err.message });
+    return void res.redirect(303, backTo(req, res, { kind: 'error', text: `${action} ${runId}: ${err.message}` }));
+  }
+  deps.log?.info({ runId, action, ...result.body, remote: req.socket.remoteAddress }, `dashboard: ${action}`);
+  if (wantsJson(req)) return void res.json(result.body);
+  res.redirect(303, backTo(req, res, { kind: 'ok', text: result.flash }));
+}
+
+const FLASH_COOKIE = 'grantsweep_flash';
+
+/**
+ * Back to the runs page (keeping its org filter), with the outcome shown once at the top.
+ * The outcome travels in a short-lived cookie, not the URL: a link cannot put words on the page.
+ */
+function backTo(req: Request, res: Response, flash: Flash): string {
+  const org = typeof req.body?.org === 'string' ? req.body.org : null;
+  res.cookie(FLASH_COOKIE, Buffer.from(JSON.stringify({ kind: flash.kind, text: flash.text.slice(0, 300) })).toString('base64url'), {
+    httpOnly: true,
+    sameSite: 'strict',
+    path: '/',
+    maxAge: 60_000,
+  });
+  return org && ORG_KEY.test(org) ? `/?org=${org}` : '/';
+}
+
+function takeFlash(req: Request, res: Response): Flash | null {
+  const raw = parseCookies(req.headers.cookie).get(FLASH_COOKIE);
+  if (raw === undefined) return null;
+  res.clearCookie(FLASH_COOKIE, { path: '/' });
+  try {
+    const f = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<Flash>;
+    if ((f.kind === 'ok' || f.kind === 'error') && typeof f.text === 'string') return { kind: f.kind, text: f.text.slice(0, 300) };
+  } catch {
+    // not ours: ignore it
+  }
+  return null;
+}
+
+/** The newest runs (100; with an org filter, its runs among the newest 1,000). */
+async function listRows(store: RunStore, orgFilter: string | null): Promise<RunRow[]> {
+  const metas = (await store.listRuns(orgFilter ? 1_000 : 100)).filter((m) => !orgFilter || m.orgKey === orgFilter).slice(0, 100);
+  return Promise.all(metas.map(async (m) => ({ ...runSummary(m, await store.getCounts(m.runId)), orgUrl: m.orgUrl, orgKey: m.orgKey })));
+}
+
+async function orgsOf(store: RunStore): Promise<{ orgKey: string; orgUrl: string }[]> {
+  return uniqueOrgs(await store.listRuns(100));
+}
+
+function uniqueOrgs(rows: { orgKey: string; orgUrl: string }[]): { orgKey: string; orgUrl: string }[] {
+  const seen = new Map<string, string>();
+  for (const r of rows) if (r.orgKey && !seen.has(r.orgKey)) seen.set(r.orgKey, r.orgUrl);
+  return [...seen].map(([orgKey, orgUrl]) => ({ orgKey, orgUrl }));
+}
