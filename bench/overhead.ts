@@ -60,6 +60,7 @@ export interface Trial {
   failed: number;
   workerCpuSec?: number;
   redisCpuSec?: number;
+  redisCommands?: { cmd: string; perTarget: number; usecPerTarget: number }[];
   simCpuSec?: number;
 }
 
@@ -132,6 +133,7 @@ async function grantsweepTrial(
   const env = gsEnv({ sim, redisUrl: url, home, concurrency: concurrency, maxInFlight: Math.max(10, concurrency * k * 2) });
   const prof = (tag: string) => (cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(h.tmp, 'prof')}`, `--cpu-prof-name=${tag}.cpuprofile`] : []);
   const simCpu0 = cpuSeconds(sim.child.pid!) ?? 0;
+  await redis.client.config('RESETSTAT');
   const redisCpu0 = cpuSeconds(redis.pid) ?? 0;
   let workerPids: number[] = [];
   let t0: number;
@@ -170,9 +172,16 @@ async function grantsweepTrial(
   }
   return finish(undefined);
 
-  function finish(workerCpu: number | undefined): Trial {
+  async function finish(workerCpu: number | undefined): Promise<Trial> {
     const n = Number(counts.total ?? 0);
+    const stats = await redis.info('commandstats');
+    const perTarget = Object.entries(stats)
+      .map(([k, v]) => [k.replace('cmdstat_', ''), Number(/calls=(\d+)/.exec(v)?.[1] ?? 0), Number(/usec=(\d+)/.exec(v)?.[1] ?? 0)] as const)
+      .filter(([, calls]) => calls > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([cmd, calls, usec]) => ({ cmd, perTarget: round(calls / n, 2), usecPerTarget: round(usec / n, 1) }));
     return {
+      redisCommands: perTarget,
       mode: k === 1 ? 'grantsweep run' : `grantsweep enqueue + ${k} workers`,
       processes: k,
       totalConcurrency: concurrency * k,

@@ -18,6 +18,7 @@ export const DEFAULTS: Config = Object.freeze(
     requestTimeoutMs: 10_000,
     attempts: 5,
     maxRateLimitDeferrals: 50,
+    lockDurationMs: 30_000,
     rateWindowMs: 60_000,
     runId: null,
   }),

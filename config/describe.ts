@@ -25,6 +25,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     attempts: config.attempts,
     maxRateLimitDeferrals: config.maxRateLimitDeferrals,
     rateWindowMs: config.rateWindowMs,
+    lockDurationMs: config.lockDurationMs,
     runId: config.runId,
   };
 }

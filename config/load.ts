@@ -50,11 +50,12 @@ const ENV_NAME: Partial<Record<Setting, string>> = {
   attempts: 'GRANTSWEEP_ATTEMPTS',
   maxRateLimitDeferrals: 'GRANTSWEEP_MAX_RATE_LIMIT_DEFERRALS',
   rateWindowMs: 'GRANTSWEEP_RATE_WINDOW_MS',
+  lockDurationMs: 'GRANTSWEEP_LOCK_DURATION_MS',
 };
 
 const SETTINGS: readonly Setting[] = [
   'orgUrl', 'redisUrl', 'home', 'logLevel', 'concurrency', 'rateShare', 'maxInFlight',
-  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'rateWindowMs', 'runId',
+  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'rateWindowMs', 'lockDurationMs', 'runId',
 ];
 
 // Secrets on a command line end up in `ps`, shell history and CI logs: refuse them by name.

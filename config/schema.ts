@@ -121,6 +121,7 @@ export const configSchema = z.object({
   requestTimeoutMs: intIn(100, 600_000).describe('Timeout of one HTTP request, in milliseconds. Default 10000.'),
   attempts: intIn(1, 20).describe('Attempts per target before it is recorded as failed (429 deferrals do not count). Default 5.'),
   maxRateLimitDeferrals: intIn(0, 10_000).describe('Times one target may be put back because of a 429 before it fails. Default 50.'),
+  lockDurationMs: intIn(1_000, 600_000).describe('GRANTSWEEP_LOCK_DURATION_MS: how long a worker holds a target before another may take it over (a killed worker\'s targets return to the queue after it). Default 30000.'),
   rateWindowMs: intIn(100, 3_600_000).describe("GRANTSWEEP_RATE_WINDOW_MS: length of Okta's rate-limit window, which the headers do not state. Okta's is 60000; change it only for the simulator."),
   runId: z
     .string()

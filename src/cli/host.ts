@@ -1,8 +1,12 @@
+import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { authFrom, type CliContext } from './context.ts';
 
 /** A worker host for the configured org, registered for release with the command's resources. */
-export function startHost(ctx: CliContext, opts: { concurrency?: number; scopes?: string[] } = {}): WorkerHost {
+export function startHost(
+  ctx: CliContext,
+  opts: { concurrency?: number; scopes?: string[]; metrics?: WorkerMetrics; schedules?: boolean } = {},
+): WorkerHost {
   const { config } = ctx;
   const host = new WorkerHost(ctx.redis, {
     redisUrl: ctx.redisUrl,
@@ -12,7 +16,13 @@ export function startHost(ctx: CliContext, opts: { concurrency?: number; scopes?
     maxInFlight: config.maxInFlight,
     requestTimeoutMs: config.requestTimeoutMs,
     rateWindowMs: config.rateWindowMs,
+    lockDurationMs: config.lockDurationMs,
     log: ctx.log,
+    metrics: opts.metrics,
+    // Scheduled runs are started with this process's credential, scoped for their source.
+    schedules: opts.schedules
+      ? { auth: (scopes) => authFrom(config, scopes), rateShare: config.rateShare, attempts: config.attempts, maxRateLimitDeferrals: config.maxRateLimitDeferrals }
+      : undefined,
   });
   ctx.resources.add('worker', host, (h) => h.close());
   host.start();

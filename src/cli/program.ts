@@ -38,14 +38,17 @@ Example:
 
   program.command('worker').description('process queued runs until SIGTERM/SIGINT; finishes in-flight work before it exits')
     .option('--concurrency <n>', 'Okta requests in flight from this process (default 8)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and a health check on /healthz at this port')
+    .option('--metrics-host <host>', 'address the metrics server binds', '127.0.0.1')
     .action((flags) => set(import('./commands/worker.ts').then((m) => m.workerCommand(io, flags))));
 
   program.command('status').argument('<runId>').description('state and counts so far')
-    .option('--json', 'one JSON object')
+    .option('--json', 'one JSON object (with --watch: one per tick on stderr as NDJSON, then the summary on stdout)')
+    .option('--watch', 'follow the run until it is final: a progress bar on a terminal, a line every few seconds otherwise; exits like run')
     .action((runId: string, flags) => set(import('./commands/status.ts').then((m) => m.statusCommand(io, runId, flags))));
 
   program.command('report').argument('<runId>').description("every target's result")
-    .addOption(new Option('--format <format>', 'json or csv').default('json'))
+    .addOption(new Option('--format <format>', 'json, csv, or html (one self-contained page with a chart)').default('json'))
     .option('--out <file>', 'write to a file instead of stdout')
     .action((runId: string, flags) => set(import('./commands/report.ts').then((m) => m.reportCommand(io, runId, flags))));
 
@@ -61,6 +64,18 @@ Example:
     .option('--json', 'a JSON array')
     .action((flags) => set(import('./commands/runs.ts').then((m) => m.runsCommand(io, flags))));
 
+  program.command('dashboard').description('serve the runs page (reports, retry, cancel) and bull-board for the org queues, until SIGTERM/SIGINT')
+    .option('--port <n>', 'port to listen on (0: any free port)', '3000')
+    .option('--host <address>', 'address to bind; anything but loopback requires a token', '127.0.0.1')
+    .option('--token <secret>', 'the token requests must carry (prefer GRANTSWEEP_DASHBOARD_TOKEN: a flag shows in ps)')
+    .option('--require-token', 'refuse to start without a token even on loopback')
+    .addHelpText('after', `
+Examples:
+  grantsweep dashboard                                   # http://127.0.0.1:3000/, no token, this machine only
+  GRANTSWEEP_DASHBOARD_TOKEN=$(openssl rand -hex 32) grantsweep dashboard --host 0.0.0.0
+  # then open http://<host>:3000/?token=<token> once (a cookie keeps it), or send "Authorization: Bearer <token>"`)
+    .action((flags) => set(import('./commands/dashboard.ts').then((m) => m.dashboardCommand(io, flags))));
+
   program.command('demo').description('start a simulated org, write a sample CSV of its users, offboard them, print the report')
     .option('--users <n>', 'users in the simulated org', '500')
     .option('--count <n>', 'leavers in the sample CSV', '50')
@@ -68,6 +83,25 @@ Example:
 
   program.command('redis').argument('<action>', 'status | stop').description('the embedded Redis kept in GRANTSWEEP_HOME')
     .action((action: string) => set(import('./commands/redis.ts').then((m) => m.redisCommand(io, action))));
+
+  const schedule = program.command('schedule').description("start runs on a timetable: the org's workers start each one");
+  addRunOptions(
+    schedule.command('add').argument('<name>', 'the schedule\'s name; its runs are named NAME-YYYYMMDDTHHMMSSZ')
+      .description('add (or replace) a schedule: a run of these flags at each time of --cron')
+      .option('--cron <expr>', 'cron pattern: minute hour day month weekday (a sixth field first for seconds)')
+      .option('--tz <zone>', 'IANA time zone of the pattern (default UTC)')
+      .addOption(new Option('--every <ms>').hideHelp())
+      .addHelpText('after', `
+CSV sources need an absolute path the workers can read. Credentials are the workers' own.
+Examples:
+  grantsweep schedule add nightly --cron "0 2 * * *" --tz Europe/Berlin --search 'status eq "DEPROVISIONED"' --yes
+  grantsweep schedule add leavers --cron "30 6 * * 1-5" --csv /srv/hr/leavers.csv --snapshot --skip-invalid`),
+  ).action((name: string, flags) => set(import('./commands/schedule.ts').then((m) => m.scheduleAddCommand(io, name, flags))));
+  schedule.command('list').description("the org's schedules with their next time")
+    .option('--json', 'a JSON array')
+    .action((flags) => set(import('./commands/schedule.ts').then((m) => m.scheduleListCommand(io, flags))));
+  schedule.command('remove').argument('<name>').description('no run starts from the schedule after this returns; its past runs stay')
+    .action((name: string) => set(import('./commands/schedule.ts').then((m) => m.scheduleRemoveCommand(io, name))));
 
   registerSimCommand(program);
   return program;

@@ -5,8 +5,8 @@ import { err, type CliIO } from './io.ts';
 
 export interface WatchOptions {
   intervalMs?: number;
-  /** Called on every poll; `run` uses it to draw progress. */
-  onTick?: (meta: RunMeta, counts: RunCounts) => void;
+  /** Called on every poll (and awaited); `run` uses it to draw progress. */
+  onTick?: (meta: RunMeta, counts: RunCounts) => void | Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -15,7 +15,7 @@ export async function waitForRun(store: RunStore, runId: string, opts: WatchOpti
   for (;;) {
     const meta = await store.requireMeta(runId);
     const counts = await store.getCounts(runId);
-    opts.onTick?.(meta, counts);
+    await opts.onTick?.(meta, counts);
     if (FINAL_RUN_STATES.includes(meta.state) || opts.signal?.aborted) return { meta, counts };
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
   }

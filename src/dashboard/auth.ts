@@ -108,7 +108,9 @@ export function sameOrigin(headers: { origin?: string | undefined; referer?: str
   const source = headers.origin ?? headers.referer;
   if (!source || source === 'null') return false;
   try {
-    return new URL(source).host.toLowerCase() === host.toLowerCase();
+    const from = new URL(source);
+    // Parsed with the source's scheme, so that a default port written out (":443") compares equal.
+    return from.host === new URL(`${from.protocol}//${host}`).host;
   } catch {
     return false;
   }

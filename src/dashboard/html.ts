@@ -125,7 +125,7 @@ export function runsPage(m: RunsPageModel): string {
   const body = m.rows.length === 0
     ? html`<p class="empty">No runs yet. Start one with <code>grantsweep run</code> or <code>grantsweep enqueue</code>.</p>`
     : html`<table>
-<thead><tr><th>Run</th><th>State</th><th>Done</th><th>Revoked</th><th>Would revoke</th><th>Nothing to revoke</th><th>User not found</th><th>Invalid</th><th>Failed</th><th>Requests</th><th>Created<br>Finished</th><th>Reports</th><th></th></tr></thead>
+<thead><tr><th>Run</th><th>State</th><th>Done</th><th>Revoked</th><th>Would revoke</th><th title="nothing to revoke">Nothing</th><th title="user not found">Not found</th><th>Invalid</th><th>Failed</th><th>Requests</th><th>Created<br>Finished</th><th>Reports</th><th></th></tr></thead>
 <tbody>
 ${m.rows.map((r) => row(r, m))}
 </tbody>
@@ -183,6 +183,7 @@ td.num progress { width: 90px; }
 .st-halted, .st-cancelled { background: #fdecea; color: var(--bad); }
 .links a { margin-right: 6px; color: var(--accent); }
 .actions form { display: inline; margin: 0 4px 0 0; }
+.actions, td.links, time, td.run strong { white-space: nowrap; }
 button { font: inherit; font-size: 12px; padding: 4px 10px; border-radius: 6px; border: 1px solid #c5cbe0; background: #fff; cursor: pointer; }
 button.retry { border-color: var(--accent); color: var(--accent); }
 button.cancel { border-color: var(--bad); color: var(--bad); }

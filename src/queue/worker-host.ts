@@ -2,6 +2,8 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createRevokeTargetProcessor, type RevokeTargetData } from '../../jobs/revoke-target.ts';
+import { createStartScheduledRunProcessor } from '../../jobs/start-scheduled-run.ts';
+import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import type { OktaAuth } from '../okta/auth.ts';
 import { OktaClient } from '../okta/client.ts';
 import { backoffMs } from '../okta/retry-policy.ts';
@@ -14,7 +16,8 @@ import { RunStore } from '../runs/run-store.ts';
 import { SharedBudget } from './budget.ts';
 import { Feeder, type FeederOptions } from './feeder.ts';
 import { orgKeyOf, queueNameOf } from './org.ts';
-import { ProcessGate } from './process-gate.ts';
+import type { GateLease, RequestDescriptor, RequestGate } from '../okta/types.ts';
+import { schedulesQueueNameOf, type ScheduleData } from './schedules.ts';
 
 export interface WorkerHostOptions {
   redisUrl: string;
@@ -31,6 +34,18 @@ export interface WorkerHostOptions {
   feeder?: Omit<FeederOptions, 'orgKey'>;
   /** BullMQ lock duration: a killed worker's targets return to the queue after it. */
   lockDurationMs?: number;
+  /** Prometheus metrics of this process (`worker --metrics-port`). */
+  metrics?: WorkerMetrics;
+  /**
+   * Given, the host also starts the org's scheduled runs (`grantsweep schedule`), from the
+   * org's schedules queue, with this process's credential.
+   */
+  schedules?: {
+    auth: (scopes: string[]) => OktaAuth;
+    rateShare: number;
+    attempts: number;
+    maxRateLimitDeferrals: number;
+  };
 }
 
 const META_TTL_MS = 1_000;
@@ -47,8 +62,9 @@ export class WorkerHost {
   private readonly feeder: Feeder;
   private readonly client: OktaClient;
   private readonly counter: RequestCounter;
-  private readonly gate: ProcessGate;
+  private readonly gate: LocalGate;
   private readonly metaCache = new Map<string, { meta: RunMeta | null; at: number }>();
+  private readonly scheduleWorker: Worker<ScheduleData> | null = null;
   private closing: Promise<void> | null = null;
   /** Shared by the queue and the worker; BullMQ does not close a connection it was given. */
   private readonly connection: Redis;
@@ -66,7 +82,7 @@ export class WorkerHost {
       leaseMs: opts.requestTimeoutMs + 5_000,
       windowMs: opts.rateWindowMs,
     });
-    this.gate = new ProcessGate(this.budget, opts.concurrency);
+    this.gate = new LocalGate(this.budget, opts.concurrency);
     this.client = new OktaClient({
       orgUrl: opts.orgUrl,
       auth: opts.auth,
@@ -83,7 +99,14 @@ export class WorkerHost {
       budget: this.budget,
       pauseQueue: (ms) => this.queue.rateLimit(ms),
       runMeta: (runId) => this.runMeta(runId),
-      onRequest: (runId, status) => this.counter.add(runId, status),
+      onRequest: (runId, status, req, m) => {
+        // The run's budget in the bucket: its rate-share × the limit the response states.
+        const share = this.metaCache.get(runId)?.meta?.rateShare;
+        const limit = m.rate.concurrency ? null : m.rate.limit;
+        this.counter.add(runId, status, { name: req.bucket, budget: share && limit ? share * limit : null });
+        opts.metrics?.observeResponse(req.bucket, m);
+      },
+      onFinish: (_runId, _key, status, seconds) => opts.metrics?.observeTarget(status, seconds),
       log: opts.log,
     });
     this.worker = new Worker(queueNameOf(orgKey), processor, {
@@ -94,6 +117,9 @@ export class WorkerHost {
       // the real pacing is the shared budget's.
       limiter: { max: 1_000_000, duration: 1_000 },
       lockDuration: opts.lockDurationMs ?? 30_000,
+      // Stalled jobs (a killed worker's) are looked for at least once per lock duration,
+      // so they return to the queue within about two lock durations, not BullMQ's 30 s.
+      stalledInterval: Math.min(30_000, opts.lockDurationMs ?? 30_000),
       maxStalledCount: 10,
       removeOnComplete: { count: 0 },
       removeOnFail: { count: 10_000 },
@@ -103,11 +129,30 @@ export class WorkerHost {
     this.worker.on('error', (err) => opts.log.warn({ err: String(err) }, 'worker error'));
     this.worker.on('failed', (job, err) => void this.onJobFailed(job, err));
     this.feeder = new Feeder(redis, this.store, this.queue, opts.log, { orgKey, ...opts.feeder });
+    opts.metrics?.watchQueue(this.queue);
+    if (opts.schedules) {
+      const s = opts.schedules;
+      const processor = createStartScheduledRunProcessor({
+        launch: {
+          redis, store: this.store, log: opts.log, orgUrl: opts.orgUrl, auth: s.auth,
+          requestTimeoutMs: opts.requestTimeoutMs, maxInFlight: opts.maxInFlight, rateWindowMs: opts.rateWindowMs ?? 60_000,
+          attempts: s.attempts, maxRateLimitDeferrals: s.maxRateLimitDeferrals,
+        },
+        defaultRateShare: s.rateShare,
+        log: opts.log,
+      });
+      this.scheduleWorker = new Worker(schedulesQueueNameOf(orgKey), processor, {
+        connection, prefix: queuePrefix, concurrency: 1, autorun: false,
+        removeOnComplete: { count: 100 }, removeOnFail: { count: 100 },
+      });
+      this.scheduleWorker.on('error', (err) => opts.log.warn({ err: String(err) }, 'schedules worker error'));
+    }
   }
 
   start(): void {
     this.feeder.start();
     void this.worker.run().catch((err) => this.opts.log.error({ err: String(err) }, 'worker stopped'));
+    void this.scheduleWorker?.run().catch((err) => this.opts.log.error({ err: String(err) }, 'schedules worker stopped'));
   }
 
   /**
@@ -116,10 +161,10 @@ export class WorkerHost {
    * workers once their lock expires).
    */
   close(force = false): Promise<void> {
-    if (force) return this.worker.close(true).then(() => this.cleanup());
+    if (force) return Promise.all([this.worker.close(true), this.scheduleWorker?.close(true)]).then(() => this.cleanup());
     this.closing ??= (async () => {
       await this.feeder.stop();
-      await this.worker.close();
+      await Promise.all([this.worker.close(), this.scheduleWorker?.close()]);
       await this.cleanup();
     })();
     return this.closing;
@@ -128,6 +173,7 @@ export class WorkerHost {
   private async cleanup(): Promise<void> {
     const steps = [
       () => this.counter.flush(),
+      () => this.opts.metrics?.unwatchQueue(this.queue),
       () => this.gate.stop(),
       () => this.queue.close(),
       () => this.client.close(),
@@ -157,7 +203,8 @@ export class WorkerHost {
     if ((await job.getState().catch(() => 'unknown')) !== 'failed') return;
     const rec = await this.store.getRecord(job.data.runId, job.data.key).catch(() => null);
     if (!rec || rec.status !== 'pending') return;
-    await this.store
+    this.opts.log.error({ runId: job.data.runId, target: job.data.key, err: err.message }, 'target failed: its job failed outside the processor');
+    const recorded = await this.store
       .recordResult(job.data.runId, job.data.key, {
         ...newRecord(rec),
         ...rec,
@@ -167,6 +214,59 @@ export class WorkerHost {
         errorSummary: err.message.slice(0, 200),
         finishedAt: Date.now(),
       })
-      .catch(() => {});
+      .catch(() => 0);
+    if (recorded === 1) this.opts.metrics?.observeTarget('failed', ((job.finishedOn ?? Date.now()) - (job.processedOn ?? job.timestamp)) / 1000);
+  }
+}
+
+/**
+ * Bounds this process's Okta requests in flight (--concurrency) in front of the shared
+ * budget: a FIFO semaphore. It replaces ProcessGate (Bottleneck) here because Bottleneck's
+ * local scheduler yields to the timer queue several times per job: about 20 ms per
+ * acquire under load, which capped a worker at ~350 targets/s (see BENCHMARKS.md).
+ */
+class LocalGate implements RequestGate {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly inner: RequestGate,
+    maxConcurrent: number,
+  ) {
+    this.free = maxConcurrent;
+  }
+
+  async acquire(req: RequestDescriptor): Promise<GateLease> {
+    if (this.free > 0 && this.waiting.length === 0) this.free--;
+    // After stop() a waiter is never woken (like Bottleneck's dropped jobs): no new request starts.
+    else await new Promise<void>((wake) => this.waiting.push(wake));
+    let lease: GateLease;
+    try {
+      lease = await this.inner.acquire(req);
+    } catch (err) {
+      this.done();
+      throw err;
+    }
+    let released = false;
+    return {
+      release: (meta) => {
+        if (released) return;
+        released = true;
+        lease.release(meta);
+        this.done();
+      },
+    };
+  }
+
+  private done(): void {
+    const next = this.stopped ? undefined : this.waiting.shift();
+    if (next) next(); // the slot passes straight to the next waiter
+    else this.free++;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.waiting.length = 0;
   }
 }

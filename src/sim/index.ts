@@ -18,7 +18,7 @@ import {
 } from './options.ts';
 import { SimOrg } from './org.ts';
 import { RateLimiter } from './rate-limiter.ts';
-import { RequestLog, type LogSnapshot } from './request-log.ts';
+import { RequestLog, type LogSnapshot, type RequestEntry } from './request-log.ts';
 import { handleApiRequest, type Pipeline } from './server.ts';
 import { TokenEndpoint } from './token-endpoint.ts';
 
@@ -27,7 +27,7 @@ import { TokenEndpoint } from './token-endpoint.ts';
  * benchmarks. See options.ts for every knob and its default.
  */
 
-export type { SimOptions, SimConfigPatch, RuntimeConfig, SampleUser, SampleQuery, SimCounts, SimDirectory, LogSnapshot };
+export type { SimOptions, SimConfigPatch, RuntimeConfig, SampleUser, SampleQuery, SimCounts, SimDirectory, LogSnapshot, RequestEntry };
 export { SimOptionsError };
 
 export interface Simulator {
@@ -47,7 +47,12 @@ export interface Simulator {
     /** Restores the seeded org, clears the log, rate windows and fault sequence. */
     reset(): void;
   };
-  log: { snapshot(): LogSnapshot; reset(): void };
+  log: {
+    snapshot(): LogSnapshot;
+    reset(): void;
+    /** The latest requests one by one; empty unless started with `recordRequests`. */
+    requests(): RequestEntry[];
+  };
   /** Changes rate limits, faults, neighbour… at runtime; throws SimOptionsError when invalid. */
   configure(patch: SimConfigPatch): RuntimeConfig;
   config(): RuntimeConfig;
@@ -75,7 +80,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   });
   const settings = { current: applyConfigPatch(defaultRuntimeConfig(seed), pickConfigPatch(o)) };
   const config = () => settings.current;
-  const log = new RequestLog(now);
+  const log = new RequestLog(now, o.recordRequests ?? 0);
   const limiter = new RateLimiter(config, now, log);
   const faults = new FaultInjector(() => config().faults);
   const auth = new AuthRegistry(o.token ?? newApiToken(), o.readOnlyToken ?? newApiToken(), now);
@@ -116,7 +121,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       directory: () => control.directory(),
       reset: () => control.reset(),
     },
-    log: { snapshot: () => control.snapshotLog(), reset: () => control.resetLog() },
+    log: { snapshot: () => control.snapshotLog(), reset: () => control.resetLog(), requests: () => log.requests() },
     configure: (p) => {
       try {
         return control.configure(p);

@@ -102,6 +102,8 @@ export const simOptionsSchema = configPatchSchema.extend({
     .array(z.object({ clientId: z.string().min(1), publicJwk: jwk, scopes: z.array(z.string()).optional() }).strict())
     .optional(),
   accessTokenTtlSec: z.number().int().positive().optional(),
+  /** Keep the latest N requests one by one (method, raw path and query, arrival time) for `log.requests()`. Default 0. */
+  recordRequests: z.number().int().min(0).max(1_000_000).optional(),
 });
 
 export type SimOptions = z.infer<typeof simOptionsSchema> & {

@@ -40,6 +40,28 @@ export interface LogSnapshot {
   windows: Partial<Record<BucketName, WindowEntry[]>>;
 }
 
+/** One request as it arrived (kept only when the simulator was started with `recordRequests`). */
+export interface RequestEntry {
+  /** Arrival time, epoch ms (the simulator's clock). */
+  at: number;
+  method: string;
+  /** The path as sent, still percent-encoded. */
+  path: string;
+  /** The raw query string as sent, without "?". */
+  query: string;
+  outcome: Outcome;
+  /** The principal's label (never the credential). */
+  principal: string;
+}
+
+/** Where a request came in, for the per-request record. */
+export interface RequestDetail {
+  at: number;
+  method: string;
+  path: string;
+  query: string;
+}
+
 const MAX_WINDOWS = 1000;
 const bump = (rec: Record<string, number>, key: string) => {
   rec[key] = (rec[key] ?? 0) + 1;
@@ -47,12 +69,23 @@ const bump = (rec: Record<string, number>, key: string) => {
 
 export class RequestLog {
   private data!: LogSnapshot;
+  private entries: RequestEntry[] = [];
 
-  constructor(private readonly now: () => number) {
+  /** `keep`: how many of the latest requests to keep one by one (0: none, only the counts). */
+  constructor(
+    private readonly now: () => number,
+    private readonly keep = 0,
+  ) {
     this.reset();
   }
 
+  /** The latest requests in arrival order of their answers (at most `keep`). */
+  requests(): RequestEntry[] {
+    return this.entries.slice(-this.keep);
+  }
+
   reset(): void {
+    this.entries = [];
     this.data = {
       since: this.now(),
       total: 0,
@@ -68,7 +101,11 @@ export class RequestLog {
     };
   }
 
-  record(bucket: BucketName, endpoint: string, outcome: Outcome, principal: string, note: RecordNote = {}): void {
+  record(bucket: BucketName, endpoint: string, outcome: Outcome, principal: string, note: RecordNote = {}, detail?: RequestDetail): void {
+    if (this.keep > 0 && detail) {
+      this.entries.push({ ...detail, outcome, principal });
+      if (this.entries.length >= 2 * this.keep) this.entries = this.entries.slice(-this.keep);
+    }
     const d = this.data;
     d.total++;
     d.byBucket[bucket] = (d.byBucket[bucket] ?? 0) + 1;

@@ -74,10 +74,11 @@ export function handleApiRequest(p: Pipeline, req: IncomingMessage, res: ServerR
   const endpoint = `${method} ${match?.route.template ?? '(unmatched)'}`;
   const principal = p.auth.identify(req.headers.authorization);
   const label = principal?.label ?? (req.headers.authorization ? 'invalid' : 'anonymous');
+  const detail = { at: p.now(), method, path, query: rawQuery };
 
   const reply = (r: SimResponse, d: RateDecision, note?: RecordNote): void => {
     if (res.destroyed) {
-      p.log.record(bucket, endpoint, 'client-closed', label, note);
+      p.log.record(bucket, endpoint, 'client-closed', label, note, detail);
       return;
     }
     const reset = String(d.resetSec);
@@ -95,7 +96,7 @@ export function handleApiRequest(p: Pipeline, req: IncomingMessage, res: ServerR
     }
     res.writeHead(r.status, headers);
     res.end(r.body);
-    p.log.record(bucket, endpoint, r.status, label, note);
+    p.log.record(bucket, endpoint, r.status, label, note, detail);
   };
   const later = (ms: number, fn: () => void): void => {
     if (ms > 0) setTimeout(fn, ms);
@@ -121,7 +122,7 @@ export function handleApiRequest(p: Pipeline, req: IncomingMessage, res: ServerR
   const kind: FaultKind = fault.kind;
   const finish = (r: SimResponse): void => {
     if (kind === 'reset') {
-      p.log.record(bucket, endpoint, 'reset', label, { fault: kind });
+      p.log.record(bucket, endpoint, 'reset', label, { fault: kind }, detail);
       req.socket.destroy();
       return;
     }

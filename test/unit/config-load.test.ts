@@ -34,6 +34,7 @@ describe('loadConfig: layers', () => {
       attempts: 5,
       maxRateLimitDeferrals: 50,
       rateWindowMs: 60_000,
+      lockDurationMs: 30_000,
       runId: null,
     });
   });

@@ -4,7 +4,8 @@ import { openContext } from '../context.ts';
 import { onSignals, startHost } from '../host.ts';
 import { err, out, type CliIO } from '../io.ts';
 import { checkRunId } from '../run-options.ts';
-import { exitCodeFor, plainProgress, summaryText, waitForRun } from '../watch-run.ts';
+import { createProgress } from '../progress.ts';
+import { exitCodeFor, summaryText, waitForRun } from '../watch-run.ts';
 
 /**
  * `grantsweep retry <runId>`: put the failed targets back (and, for a halted or
@@ -24,13 +25,18 @@ export async function retryCommand(io: CliIO, runId: string, flags: { wait?: boo
     const host = startHost(ctx);
     const interrupted = new AbortController();
     const off = onSignals(() => interrupted.abort(), () => void host.close(true));
+    // A bar on a terminal (per-target log lines would tear it: they wait for the report unless LOG_LEVEL says otherwise).
+    const progress = createProgress(io, ctx.store, runId);
+    if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
     try {
-      await waitForRun(ctx.store, runId, { onTick: plainProgress(io), signal: interrupted.signal });
+      await waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal });
+      progress.stop();
       await host.close();
       const final = { meta: await ctx.store.requireMeta(runId), counts: await ctx.store.getCounts(runId) };
       await out(io, summaryText(final.meta, final.counts));
       return exitCodeFor(final.meta, final.counts);
     } finally {
+      progress.stop();
       off();
     }
   } finally {

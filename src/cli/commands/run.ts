@@ -3,7 +3,8 @@ import { startHost, onSignals } from '../host.ts';
 import { err, out, type CliIO } from '../io.ts';
 import type { RunFlags } from '../run-options.ts';
 import { startRun } from '../start-run.ts';
-import { exitCodeFor, plainProgress, summaryText, waitForRun } from '../watch-run.ts';
+import { createProgress } from '../progress.ts';
+import { exitCodeFor, summaryText, waitForRun } from '../watch-run.ts';
 
 /** `grantsweep run`: enqueue a run and process it here until every target is final. */
 export async function runCommand(io: CliIO, flags: RunFlags): Promise<ExitCode> {
@@ -18,13 +19,18 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<ExitCode> 
       },
       () => void host.close(true),
     );
+    // A bar on a terminal (per-target log lines would tear it: they wait for the report unless LOG_LEVEL says otherwise).
+    const progress = createProgress(io, ctx.store, result.runId);
+    if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
     try {
-      const { meta, counts } = await waitForRun(ctx.store, result.runId, { onTick: plainProgress(io), signal: interrupted.signal });
+      const { meta, counts } = await waitForRun(ctx.store, result.runId, { onTick: progress.tick, signal: interrupted.signal });
+      progress.stop();
       await host.close();
       const final = interrupted.signal.aborted ? { meta, counts } : { meta: await ctx.store.requireMeta(result.runId), counts: await ctx.store.getCounts(result.runId) };
       await out(io, summaryText(final.meta, final.counts));
       return exitCodeFor(final.meta, final.counts);
     } finally {
+      progress.stop();
       off();
     }
   } finally {

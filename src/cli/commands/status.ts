@@ -1,15 +1,37 @@
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { runSummary } from '../../runs/report.ts';
 import { openContext } from '../context.ts';
+import { onSignals } from '../host.ts';
 import { out, type CliIO } from '../io.ts';
+import { createProgress, progressMode } from '../progress.ts';
 import { checkRunId } from '../run-options.ts';
-import { summaryText } from '../watch-run.ts';
+import { exitCodeFor, summaryText, waitForRun } from '../watch-run.ts';
 
-/** `grantsweep status <runId>`: the run's state and counts so far. */
-export async function statusCommand(io: CliIO, runId: string, flags: { json?: boolean }): Promise<ExitCode> {
+/**
+ * `grantsweep status <runId>`: the run's state and counts so far. With --watch, progress
+ * on stderr until the run is final (or Ctrl-C), then the summary on stdout; it exits as
+ * `run` would for the run's outcome.
+ */
+export async function statusCommand(io: CliIO, runId: string, flags: { json?: boolean; watch?: boolean; intervalMs?: number }): Promise<ExitCode> {
   checkRunId(runId, 'runId');
   const ctx = await openContext(io, {});
   try {
+    if (flags.watch) {
+      await ctx.store.requireMeta(runId);
+      const progress = createProgress(io, ctx.store, runId, { mode: progressMode(io, flags.json) });
+      const interrupted = new AbortController();
+      const off = onSignals(() => interrupted.abort(), () => interrupted.abort());
+      try {
+        await waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal, intervalMs: flags.intervalMs ?? 1_000 });
+      } finally {
+        progress.stop();
+        off();
+      }
+      const meta = await ctx.store.requireMeta(runId);
+      const counts = await ctx.store.getCounts(runId);
+      await out(io, flags.json ? `${JSON.stringify(runSummary(meta, counts))}\n` : summaryText(meta, counts));
+      return exitCodeFor(meta, counts);
+    }
     const meta = await ctx.store.requireMeta(runId);
     const counts = await ctx.store.getCounts(runId);
     await out(io, flags.json ? `${JSON.stringify(runSummary(meta, counts))}\n` : summaryText(meta, counts));

@@ -1,19 +1,49 @@
-import { EXIT, type ExitCode } from '../../errors.ts';
+import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { startMetricsServer } from '../../metrics/server.ts';
+import { WorkerMetrics } from '../../metrics/worker-metrics.ts';
 import { openContext } from '../context.ts';
 import { onSignals, startHost } from '../host.ts';
 import { err, type CliIO } from '../io.ts';
 
 /** `grantsweep worker`: process queued runs of the org until SIGTERM/SIGINT. */
-export async function workerCommand(io: CliIO, flags: { concurrency?: string }): Promise<ExitCode> {
-  const ctx = await openContext(io, flags, { okta: true, credentials: true });
+export async function workerCommand(
+  io: CliIO,
+  flags: { concurrency?: string; metricsPort?: string; metricsHost?: string },
+): Promise<ExitCode> {
+  const { metricsPort, metricsHost, ...rest } = flags;
+  const port = metricsPort === undefined ? null : parsePort(metricsPort);
+  const ctx = await openContext(io, rest, { okta: true, credentials: true });
   try {
+    const metrics = port === null ? undefined : new WorkerMetrics();
+    let stopping = false;
+    if (metrics && port !== null) {
+      const server = await startMetricsServer({
+        metrics,
+        host: metricsHost ?? '127.0.0.1',
+        port,
+        health: async () => {
+          if (stopping) return 'stopping';
+          const timeout = new Promise<null>((r) => setTimeout(r, 2_000, null).unref());
+          const pong = await Promise.race([ctx.redis.ping().catch(() => null), timeout]);
+          return pong === 'PONG' ? null : 'Redis does not answer';
+        },
+      }).catch((e: NodeJS.ErrnoException) => {
+        throw new UsageError(`--metrics-port ${port}: cannot listen on ${metricsHost ?? '127.0.0.1'} (${e.code ?? e.message})`);
+      });
+      ctx.resources.add('metrics server', server, (s) => s.close());
+      err(io, `metrics: ${server.url}/metrics (health: ${server.url}/healthz)\n`);
+    }
+    // After the metrics server: a port in use stops the worker before it takes any work.
     const host = startHost(ctx, {
       scopes: ['okta.users.read', 'okta.users.manage'],
+      metrics,
+      schedules: true,
     });
     ctx.log.info({ concurrency: ctx.config.concurrency }, 'worker started');
     await new Promise<void>((resolve) => {
       const off = onSignals(
         () => {
+          stopping = true;
           err(io, 'stopping: finishing the requests in flight (again to stop at once)\n');
           void host.close().then(() => {
             off();
@@ -33,4 +63,10 @@ export async function workerCommand(io: CliIO, flags: { concurrency?: string }):
   } finally {
     await ctx.resources.releaseAll();
   }
+}
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n > 65_535) throw new UsageError(`--metrics-port: expected a port in 0..65535, got ${JSON.stringify(v)}`);
+  return n;
 }

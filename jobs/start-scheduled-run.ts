@@ -1,0 +1,78 @@
+import type { Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { launchRun, type LaunchDeps } from '../src/queue/launch-run.ts';
+import { scheduledRunId, type ScheduleData } from '../src/queue/schedules.ts';
+import type { SourceItem } from '../src/sources/target.ts';
+import { invalidRowsError, validateCsvFile } from '../src/sources/validate-csv.ts';
+
+export { START_SCHEDULED_RUN } from '../src/queue/schedules.ts';
+
+export interface StartScheduledRunDeps {
+  launch: LaunchDeps;
+  /** The worker's GRANTSWEEP_RATE_SHARE, for schedules added without --rate-share. */
+  defaultRateShare: number;
+  log: Logger;
+}
+
+export interface StartScheduledRunResult {
+  runId: string;
+  /** False when the run already existed: a redelivery of a job that had started it. */
+  started: boolean;
+  targets: number;
+}
+
+/** The time the scheduler meant the job for (not when a worker picked it up). */
+export function scheduledTime(job: Pick<Job, 'opts' | 'id' | 'timestamp' | 'delay'>): number {
+  if (job.opts.prevMillis) return job.opts.prevMillis;
+  const fromId = Number(/:(\d+)$/.exec(job.id ?? '')?.[1]);
+  return Number.isFinite(fromId) && fromId > 0 ? fromId : job.timestamp + (job.delay ?? 0);
+}
+
+/** A source that fails at once: the run is stored halted with the reason (see launchRun). */
+async function* failing(message: string): AsyncGenerator<SourceItem> {
+  throw new Error(message);
+}
+
+/**
+ * A schedule's job: starts an ordinary run of the schedule's flags, whose id carries
+ * the schedule's name and time (`nightly-20261127T020000Z`); the org's workers then
+ * process it like any other. The id makes the start idempotent: a redelivered job
+ * finds its run and does nothing. A CSV that is gone or has invalid rows (without
+ * --skip-invalid) still gives a run, halted, with the reason: where the operator looks.
+ */
+export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
+  return async function startScheduledRun(job: Job<ScheduleData>): Promise<StartScheduledRunResult> {
+    const d = job.data;
+    const runId = scheduledRunId(d.schedule, scheduledTime(job));
+    const log = deps.log.child({ runId, schedule: d.schedule });
+    if (await deps.launch.store.getMeta(runId)) {
+      log.info('scheduled run already started (a redelivered job)');
+      return { runId, started: false, targets: 0 };
+    }
+    let items: AsyncIterable<SourceItem> | undefined;
+    if (d.source.kind === 'csv') {
+      try {
+        const v = await validateCsvFile(d.source.value);
+        if (v.invalidTotal > 0 && !d.skipInvalid) items = failing(invalidRowsError(d.source.value, v).message);
+      } catch (err) {
+        items = failing((err as Error).message);
+      }
+    }
+    try {
+      const result = await launchRun(deps.launch, {
+        runId,
+        source: d.source,
+        target: d.target,
+        dryRun: d.dryRun,
+        snapshot: d.snapshot,
+        reason: d.reason,
+        rateShare: d.rateShare ?? deps.defaultRateShare,
+        schedule: d.schedule,
+      }, items);
+      return { runId, started: true, targets: result.targets };
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'scheduled run could not start');
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,62 @@
+import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { orgUrlSchema } from '../../../config/schema.ts';
+import { bindRule, startDashboard, TOKEN_ENV } from '../../dashboard/index.ts';
+import { openContext } from '../context.ts';
+import { onSignals } from '../host.ts';
+import { err, type CliIO } from '../io.ts';
+
+export interface DashboardFlags {
+  port?: string;
+  host?: string;
+  token?: string;
+  requireToken?: boolean;
+}
+
+/** `grantsweep dashboard`: serve bull-board and the runs page until SIGTERM/SIGINT. */
+export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promise<ExitCode> {
+  const port = parsePort(flags.port ?? '3000');
+  const host = flags.host ?? '127.0.0.1';
+  const token = (flags.token ?? io.env[TOKEN_ENV] ?? '').trim() || null;
+  // Refuse before anything is opened.
+  const rule = bindRule({ host, token, requireToken: flags.requireToken });
+  if (rule.problem) throw new UsageError(rule.problem);
+
+  // The token is not a config setting: it must not reach loadConfig, which refuses a `token` flag.
+  const ctx = await openContext(io, {});
+  try {
+    const configured = orgUrlSchema.safeParse(io.env.OKTA_ORG_URL?.trim() ?? '');
+    const dash = await startDashboard({
+      redis: ctx.redis,
+      redisUrl: ctx.redisUrl,
+      store: ctx.store,
+      host,
+      port,
+      token,
+      requireToken: flags.requireToken,
+      orgUrls: configured.success ? [configured.data] : [],
+      log: ctx.log,
+    });
+    ctx.resources.add('dashboard', dash, (d) => d.close());
+    err(io, `dashboard at ${dash.url}/ (queues at ${dash.url}/queues)${rule.tokenRequired ? '; token required: open it once as /?token=…' : ''}\n`);
+    await new Promise<void>((resolve) => {
+      const off = onSignals(
+        () => {
+          off();
+          resolve();
+        },
+        () => {},
+      );
+    });
+    return EXIT.ok;
+  } finally {
+    await ctx.resources.releaseAll();
+  }
+}
+
+function parsePort(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n > 65_535) {
+    throw new UsageError(`--port: expected an integer in 0..65535, got ${JSON.stringify(raw.slice(0, 20))}`);
+  }
+  return n;
+}

@@ -1,0 +1,146 @@
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { orgKeyOf } from '../../queue/org.ts';
+import { describeFlags, SCHEDULE_NAME, Schedules, type ScheduleData } from '../../queue/schedules.ts';
+import { invalidRowsError, validateCsvFile } from '../../sources/validate-csv.ts';
+import { openContext, type CliContext } from '../context.ts';
+import { out, type CliIO } from '../io.ts';
+import { parseSource, parseTarget, type RunFlags } from '../run-options.ts';
+
+export interface ScheduleAddFlags extends RunFlags {
+  cron?: string;
+  tz?: string;
+  /** Hidden: every N ms instead of a cron pattern (tests). */
+  every?: string;
+}
+
+function checkName(name: string): string {
+  if (!SCHEDULE_NAME.test(name)) {
+    throw new UsageError(`schedule name: expected [A-Za-z0-9_.-]{1,40} (it starts each run id), got ${JSON.stringify(name.slice(0, 60))}`);
+  }
+  return name;
+}
+
+async function withSchedules<T>(io: CliIO, flags: Record<string, unknown>, fn: (s: Schedules, ctx: CliContext) => Promise<T>): Promise<T> {
+  const ctx = await openContext(io, flags, { okta: true });
+  try {
+    const schedules = ctx.resources.add('schedules', new Schedules(ctx.redis, orgKeyOf(ctx.config.orgUrl!)), (s) => s.close());
+    return await fn(schedules, ctx);
+  } finally {
+    await ctx.resources.releaseAll();
+  }
+}
+
+const when = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
+
+/**
+ * `grantsweep schedule add NAME --cron EXPR [--tz ZONE] <source> [target] [options]`: the
+ * org's workers start a run of these flags at each time of the pattern. Adding an existing
+ * name replaces it.
+ */
+export async function scheduleAddCommand(io: CliIO, name: string, flags: ScheduleAddFlags): Promise<ExitCode> {
+  checkName(name);
+  const { cron, tz, every, ...runFlags } = flags;
+  for (const f of ['runId', 'concurrency'] as const) {
+    if (runFlags[f] !== undefined) {
+      throw new UsageError(f === 'runId'
+        ? '--run-id: a scheduled run is named after its schedule and time (NAME-YYYYMMDDTHHMMSSZ)'
+        : '--concurrency: set it on the workers (grantsweep worker --concurrency N)');
+    }
+  }
+  if ((cron === undefined) === (every === undefined)) throw new UsageError('--cron EXPR is required (e.g. --cron "0 2 * * *" for 02:00 every day)');
+  let everyMs: number | null = null;
+  if (every !== undefined) {
+    everyMs = Number(every);
+    if (!Number.isInteger(everyMs) || everyMs < 1_000) throw new UsageError(`--every: expected milliseconds >= 1000, got ${JSON.stringify(every)}`);
+    if (tz !== undefined) throw new UsageError('--tz applies to --cron only');
+  }
+  if (cron !== undefined && cron.trim().split(/\s+/).length < 5) {
+    throw new UsageError(`--cron: expected 5 fields (minute hour day month weekday) or 6 (with seconds first), got ${JSON.stringify(cron)}`);
+  }
+  if (tz !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+    } catch {
+      throw new UsageError(`--tz: not an IANA time zone: ${JSON.stringify(tz)} (e.g. Europe/Berlin, America/New_York, UTC)`);
+    }
+  }
+  const source = parseSource(runFlags);
+  const target = parseTarget(runFlags);
+  if (source.kind === 'csv') {
+    // The run starts later, in a worker whose working directory is not this one.
+    if (!isAbsolute(source.value)) throw new UsageError(`--csv: a schedule needs an absolute path (the worker reads it later), got ${JSON.stringify(source.value)}`);
+    if (!existsSync(source.value) || !statSync(source.value).isFile()) throw new UsageError(`--csv: no such file: ${source.value}`);
+    const v = await validateCsvFile(source.value);
+    if (v.invalid.length > 0 && !runFlags.skipInvalid) throw invalidRowsError(source.value, v);
+  }
+  return withSchedules(io, { rateShare: runFlags.rateShare }, async (schedules, ctx) => {
+    const data: ScheduleData = {
+      schedule: name,
+      source,
+      target,
+      dryRun: !!runFlags.dryRun,
+      snapshot: !!runFlags.snapshot,
+      reason: runFlags.reason ?? null,
+      rateShare: runFlags.rateShare !== undefined ? ctx.config.rateShare : null,
+      skipInvalid: !!runFlags.skipInvalid,
+    };
+    const pattern = cron !== undefined ? `--cron "${cron}" --tz ${tz ?? 'UTC'}` : `every ${everyMs} ms`;
+    if (!data.dryRun && !runFlags.yes && io.stdinIsTTY && io.stderr.isTTY) {
+      if (!(await io.confirm(`Schedule "${name}" (${pattern}) to revoke for ${describeFlags(data)} in ${ctx.config.orgUrl}? [y/N] `))) {
+        throw new UsageError('not confirmed: nothing was scheduled');
+      }
+    }
+    let result;
+    try {
+      // Without --tz a pattern means UTC, not the local zone of whichever worker reads it.
+      result = await schedules.upsert(name, everyMs !== null ? { every: everyMs } : { cron: cron!, tz: tz ?? 'UTC' }, data);
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`--cron ${JSON.stringify(cron)}: ${(e as Error).message}`);
+    }
+    ctx.log.info({ schedule: name, cron, tz, every: everyMs ?? undefined }, result.replaced ? 'schedule replaced' : 'schedule added');
+    await out(io, `schedule ${name} ${result.replaced ? 'replaced' : 'added'}: ${pattern}, next run ${when(result.next)}: ${describeFlags(data)}\n`);
+    return EXIT.ok;
+  });
+}
+
+/** `grantsweep schedule list`: the org's schedules, with their next time and flags. */
+export async function scheduleListCommand(io: CliIO, flags: { json?: boolean }): Promise<ExitCode> {
+  return withSchedules(io, {}, async (schedules) => {
+    const list = await schedules.list();
+    if (flags.json) {
+      const rows = list.map((s) => ({ name: s.name, cron: s.cron, every: s.every, tz: s.tz, next: s.next ? new Date(s.next).toISOString() : null, run: s.data }));
+      await out(io, `${JSON.stringify(rows, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    if (list.length === 0) {
+      await out(io, 'no schedules (add one: grantsweep schedule add NAME --cron EXPR <source> ...)\n');
+      return EXIT.ok;
+    }
+    const rows = list.map((s) => [
+      s.name,
+      s.cron ?? `every ${s.every} ms`,
+      s.tz ?? 'UTC',
+      when(s.next),
+      s.data ? describeFlags(s.data) : '?',
+    ]);
+    const head = ['NAME', 'SCHEDULE', 'TZ', 'NEXT', 'RUN'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+    await out(io, `${[head, ...rows].map(line).join('\n')}\n`);
+    return EXIT.ok;
+  });
+}
+
+/** `grantsweep schedule remove NAME`: no run starts from it after this returns. Runs it started are kept. */
+export async function scheduleRemoveCommand(io: CliIO, name: string): Promise<ExitCode> {
+  checkName(name);
+  return withSchedules(io, {}, async (schedules, ctx) => {
+    if (!(await schedules.remove(name))) throw new UsageError(`schedule ${name}: no such schedule (see \`grantsweep schedule list\`)`);
+    ctx.log.info({ schedule: name }, 'schedule removed');
+    await out(io, `schedule ${name} removed\n`);
+    return EXIT.ok;
+  });
+}

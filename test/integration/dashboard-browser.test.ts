@@ -1,0 +1,168 @@
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadHtmlReportWriter, startDashboard, type Dashboard } from '../../src/dashboard/index.ts';
+import { orgKeyOf } from '../../src/queue/org.ts';
+import { RunStore } from '../../src/runs/run-store.ts';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
+import { leaversCsv, runWithFailures } from '../helpers/dashboard.ts';
+import { connectTestRedis, redisUrl } from '../helpers/redis.ts';
+import { envFor, startTestSim } from '../helpers/sim.ts';
+
+/**
+ * The dashboard in a real browser: Debian's chromium (installed by .ci/run), driven by
+ * playwright-core. A run with failed targets is on the page; its retry button puts them
+ * back, a `grantsweep worker` process revokes them, and the page shows the run complete.
+ * The screenshots for the README are taken here.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
+
+let sim: Simulator;
+let env: NodeJS.ProcessEnv;
+let redis: Redis;
+let store: RunStore;
+let dash: Dashboard;
+let context: BrowserContext;
+let userDataDir: string;
+let worker: ReturnType<typeof spawnCli> | undefined;
+let failedUsers: { id: string }[];
+
+const suffix = Date.now().toString(36);
+const ids = {
+  clean: `offboarding-2026-11-${suffix}`,
+  failed: `leavers-batch-2-${suffix}`,
+  cancelled: `incident-0oa-client-${suffix}`,
+};
+
+beforeAll(async () => {
+  // Fail with a clear message rather than a launch stack trace.
+  expect(statSync(CHROMIUM, { throwIfNoEntry: false })?.isFile(), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
+  sim = await startTestSim();
+  env = envFor(sim);
+  redis = await connectTestRedis();
+  store = new RunStore(redis);
+
+  // A clean run, a run whose targets all failed, and a cancelled one: the page as an operator sees it.
+  const clean = leaversCsv(sim, 8, 0, 'leavers-2026-11.csv');
+  const ok = await runCli(['run', '--csv', clean.csv, '--yes', '--snapshot', '--run-id', ids.clean, '--reason', 'monthly offboarding'], env);
+  expect(ok.code, ok.stderr).toBe(0);
+  failedUsers = await runWithFailures(sim, env, ids.failed, { count: 6, offset: 20, reason: 'leavers, second batch', csvName: 'leavers-batch-2.csv' });
+  const incident = leaversCsv(sim, 4, 40, 'compromised-client.csv');
+  expect((await runCli(['enqueue', '--csv', incident.csv, '--yes', '--run-id', ids.cancelled, '--reason', 'INC-4711'], env)).code).toBe(0);
+  expect((await runCli(['cancel', ids.cancelled], env)).code).toBe(0);
+
+  dash = await startDashboard({ redis, redisUrl: redisUrl(), store, port: 0, orgUrls: [sim.url] });
+  userDataDir = mkdtempSync(join(tmpdir(), 'gs-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+    viewport: { width: 1440, height: 560 },
+    deviceScaleFactor: 1,
+  });
+  mkdirSync(IMAGES, { recursive: true });
+});
+
+afterAll(async () => {
+  await context?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  if (worker) {
+    worker.child.kill('SIGTERM');
+    await worker.done;
+  }
+  await dash?.close();
+  await sim?.close();
+  await redis?.quit();
+});
+
+const rowOf = (page: Page, runId: string) => page.locator(`tr[data-run="${runId}"]`);
+const cell = (page: Page, runId: string, count: string) => rowOf(page, runId).locator(`td[data-count="${count}"]`);
+
+describe('dashboard in a browser', () => {
+  it('shows the runs; retry on the failed one puts its targets back, a worker revokes them, the run completes', async () => {
+    const page = await context.newPage();
+    const runsPage = `${dash.url}/?org=${orgKeyOf(sim.url)}`;
+    await page.goto(runsPage);
+    await expect.poll(() => page.title()).toBe('grantsweep · runs');
+
+    const row = rowOf(page, ids.failed);
+    expect(await row.getAttribute('data-state')).toBe('completed');
+    expect(await cell(page, ids.failed, 'failed').textContent()).toBe('6');
+    expect(await cell(page, ids.failed, 'revoked').textContent()).toBe('0');
+    expect(await cell(page, ids.clean, 'revoked').textContent()).toBe('8');
+    expect(await rowOf(page, ids.cancelled).getAttribute('data-state')).toBe('cancelled');
+    expect(await rowOf(page, ids.clean).locator('button').count()).toBe(0);
+    await page.screenshot({ path: join(IMAGES, 'dashboard.png'), fullPage: true });
+
+    // The report links lead to the run's reports.
+    const json = await page.request.get(await row.getByRole('link', { name: 'JSON' }).getAttribute('href').then((h) => `${dash.url}${h}`));
+    expect(((await json.json()) as { counts: { failed: number } }).counts.failed).toBe(6);
+
+    worker = spawnCli(['worker', '--concurrency', '4'], env);
+    await row.getByRole('button', { name: 'Retry 6 failed' }).click();
+    await page.waitForURL(runsPage);
+    expect(await page.locator('.flash').textContent()).toBe(`retried ${ids.failed}: 6 targets requeued`);
+    // Right after the click the targets are pending again (or already being revoked).
+    expect(Number(await cell(page, ids.failed, 'failed').textContent())).toBe(0);
+
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return [await rowOf(page, ids.failed).getAttribute('data-state'), await cell(page, ids.failed, 'revoked').textContent()];
+        },
+        { timeout: 45_000, interval: 500 },
+      )
+      .toEqual(['completed', '6']);
+    expect(await cell(page, ids.failed, 'failed').textContent()).toBe('0');
+    expect(await rowOf(page, ids.failed).locator('button.retry').count()).toBe(0);
+    expect(await store.getCounts(ids.failed)).toMatchObject({ total: 6, revoked: 6, failed: 0, pending: 0 });
+    // The simulated org agrees: the retried users' grants are gone.
+    expect(failedUsers.map((u) => sim.org.grantsOf(u.id)?.length)).toEqual(Array(6).fill(0));
+    // The cancelled run was not touched by the worker.
+    expect((await store.getCounts(ids.cancelled)).pending).toBe(4);
+    await page.close();
+  });
+
+  it("shows bull-board with the org's queue", async () => {
+    const page = await context.newPage();
+    await page.goto(`${dash.url}/`);
+    await page.getByRole('link', { name: 'Queues' }).click();
+    await page.waitForURL(`${dash.url}/queues`);
+    await expect.poll(() => page.getByText(`org-${orgKeyOf(sim.url)}`).count(), { timeout: 15_000 }).toBeGreaterThan(0);
+    await page.close();
+  });
+
+  it('opens the HTML report from the runs page (or shows why it cannot)', async () => {
+    const page = await context.newPage();
+    await page.goto(`${dash.url}/?org=${orgKeyOf(sim.url)}`);
+    const link = rowOf(page, ids.clean).getByRole('link', { name: 'HTML' });
+    const [response] = await Promise.all([page.waitForNavigation(), link.click()]);
+    if (await loadHtmlReportWriter()) {
+      expect(response?.status()).toBe(200);
+      expect(await page.content()).toContain(ids.clean);
+      await page.screenshot({ path: join(IMAGES, 'report.png'), fullPage: true });
+    } else {
+      expect(response?.status()).toBe(501);
+      expect(await page.locator('main').textContent()).toContain('The HTML report is not available in this version');
+    }
+    await page.close();
+  });
+});

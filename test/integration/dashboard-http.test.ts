@@ -1,0 +1,272 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadHtmlReportWriter, startDashboard, type Dashboard } from '../../src/dashboard/index.ts';
+import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
+import { orgKeys } from '../../src/runs/keys.ts';
+import { CSV_HEADER } from '../../src/runs/report.ts';
+import { RunStore } from '../../src/runs/run-store.ts';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { leaversCsv, runWithFailures } from '../helpers/dashboard.ts';
+import { connectTestRedis, redisUrl, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim } from '../helpers/sim.ts';
+
+let sim: Simulator;
+let env: NodeJS.ProcessEnv;
+let redis: Redis;
+let store: RunStore;
+let dash: Dashboard;
+let orgKey: string;
+/** A run whose 5 targets all failed, with markup in its reason and its CSV's name. */
+let failedRunId: string;
+const NASTY = `<script>alert("x")</script> & 'quotes'`;
+
+beforeAll(async () => {
+  sim = await startTestSim();
+  env = envFor(sim);
+  orgKey = orgKeyOf(sim.url);
+  redis = await connectTestRedis();
+  store = new RunStore(redis);
+  failedRunId = uniqueRunId('dash-failed');
+  await runWithFailures(sim, env, failedRunId, { count: 5, offset: 0, reason: NASTY, csvName: 'leavers-<img src=x>.csv' });
+  dash = await startDashboard({ redis, redisUrl: redisUrl(), store, port: 0, orgUrls: [sim.url] });
+});
+
+afterAll(async () => {
+  await dash?.close();
+  await sim?.close();
+  await redis?.quit();
+});
+
+const get = (path: string, headers: Record<string, string> = {}) => fetch(`${dash.url}${path}`, { headers, redirect: 'manual' });
+const post = (base: string, path: string, headers: Record<string, string> = {}) =>
+  fetch(`${base}${path}`, { method: 'POST', headers, redirect: 'manual' });
+const sameOrigin = () => ({ origin: dash.url });
+
+describe('dashboard: the runs page', () => {
+  it("lists the run with its state, counts, report links and a retry button, every value escaped", async () => {
+    const res = await get(`/?org=${orgKey}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const page = await res.text();
+    const row = page.slice(page.indexOf(`<tr id="run-${failedRunId}"`), page.indexOf('</tr>', page.indexOf(`<tr id="run-${failedRunId}"`)));
+    expect(row).toContain('data-state="completed"');
+    expect(row).toContain('<td class="num bad" data-count="failed">5</td>');
+    expect(row).toContain('5 / 5');
+    for (const f of ['json', 'csv', 'html']) expect(row).toContain(`href="/runs/${failedRunId}/report.${f}"`);
+    expect(row).toMatch(new RegExp(`<form method="post" action="/runs/${failedRunId}/retry">.*Retry 5 failed</button>`));
+    expect(row).not.toContain('class="cancel"'); // a completed run has nothing to cancel
+    // The reason and the file name are shown, as text.
+    expect(row).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quotes&#39;');
+    expect(row).toContain('leavers-&lt;img src=x&gt;.csv');
+    expect(page).not.toContain('<script>');
+    expect(page).not.toContain('<img');
+  });
+
+  it('lists the same runs as JSON, and filters by org', async () => {
+    const all = (await (await get('/api/runs')).json()) as { runId: string; orgKey: string }[];
+    expect(all.map((r) => r.runId)).toContain(failedRunId);
+    const mine = (await (await get(`/api/runs?org=${orgKey}`)).json()) as { runId: string; orgKey: string; counts: { failed: number } }[];
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.every((r) => r.orgKey === orgKey)).toBe(true);
+    expect(mine.find((r) => r.runId === failedRunId)?.counts.failed).toBe(5);
+    const other = (await (await get('/api/runs?org=0123456789ab')).json()) as unknown[];
+    expect(other).toEqual([]);
+  });
+
+  it('serves the JSON and CSV reports the report command writes', async () => {
+    const json = await get(`/runs/${failedRunId}/report.json`);
+    expect(json.status).toBe(200);
+    expect(json.headers.get('content-type')).toMatch(/^application\/json/);
+    const fromDashboard = await json.text();
+    const fromCli = await runCli(['report', failedRunId], env);
+    expect(fromCli.code).toBe(0);
+    expect(JSON.parse(fromDashboard)).toEqual(JSON.parse(fromCli.stdout));
+    const body = JSON.parse(fromDashboard) as { counts: { failed: number }; results: { status: string; httpStatus: number }[] };
+    expect(body.counts.failed).toBe(5);
+    expect(body.results.map((r) => r.status)).toEqual(Array(5).fill('failed'));
+
+    const csv = await get(`/runs/${failedRunId}/report.csv`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-disposition')).toBe(`attachment; filename="${failedRunId}.csv"`);
+    const lines = (await csv.text()).trim().split('\n');
+    expect(lines[0]).toBe(CSV_HEADER.join(','));
+    expect(lines.slice(1).filter((l) => l.includes(',failed,'))).toHaveLength(5);
+  });
+
+  it('serves the HTML report sandboxed when its writer exists, and says 501 clearly when not', async () => {
+    const res = await get(`/runs/${failedRunId}/report.html`);
+    const text = await res.text();
+    if (await loadHtmlReportWriter()) {
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-security-policy')).toMatch(/^sandbox allow-scripts;/);
+      expect(text).toContain(failedRunId);
+    } else {
+      expect(res.status).toBe(501);
+      expect(text).toContain('The HTML report is not available in this version');
+    }
+  });
+
+  it('answers 404 for an unknown run and 400 for a malformed id', async () => {
+    expect((await get('/runs/no-such-run-xyz/report.json')).status).toBe(404);
+    expect((await get('/runs/bad%20id/report.csv')).status).toBe(400);
+    expect((await get(`/runs/${failedRunId}/report.xml`)).status).toBe(404);
+    expect((await post(dash.url, '/runs/no-such-run-xyz/retry', { ...sameOrigin(), accept: 'application/json' })).status).toBe(404);
+  });
+
+  it('answers /healthz while Redis answers', async () => {
+    const res = await get('/healthz');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ok\n');
+  });
+
+  it("shows the org's queue on bull-board, read-only", async () => {
+    const res = await get('/queues/api/queues');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
+    const q = body.queues.find((x) => x.name === queueNameOf(orgKey));
+    expect(q).toBeDefined();
+    expect(q!.readOnlyMode).toBe(true);
+    // Emptying the queue would strand fed targets: the board refuses it.
+    const empty = await fetch(`${dash.url}/queues/api/queues/${queueNameOf(orgKey)}/empty`, { method: 'PUT', headers: sameOrigin() });
+    expect(empty.status).toBe(405);
+  });
+});
+
+describe('dashboard: retry and cancel', () => {
+  it('retry requeues the failed targets and offers the run to the workers, then shows what it did', async () => {
+    const runId = uniqueRunId('dash-retry');
+    await runWithFailures(sim, env, runId, { count: 4, offset: 20 });
+    await redis.srem(orgKeys(orgKey).active, runId);
+
+    const res = await post(dash.url, `/runs/${runId}/retry`, sameOrigin());
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/');
+    const counts = await store.getCounts(runId);
+    expect(counts).toMatchObject({ total: 4, failed: 0, pending: 4 });
+    expect(await redis.sismember(orgKeys(orgKey).active, runId)).toBe(1);
+
+    // The outcome is shown once, from a cookie, as text.
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('grantsweep_flash='))!.split(';')[0]!;
+    const page = await (await get('/', { cookie })).text();
+    expect(page).toContain(`retried ${runId}: 4 targets requeued`);
+  });
+
+  it('retry answers JSON to a client that asks for it', async () => {
+    const runId = uniqueRunId('dash-retry-json');
+    await runWithFailures(sim, env, runId, { count: 2, offset: 30 });
+    const res = await post(dash.url, `/runs/${runId}/retry`, { ...sameOrigin(), accept: 'application/json' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ runId, action: 'retry', requeued: 2, resumed: false });
+  });
+
+  it('cancel stops a run that has not finished, like `grantsweep cancel`, and a finished one stays finished', async () => {
+    const runId = uniqueRunId('dash-cancel');
+    const { csv } = leaversCsv(sim, 3, 40);
+    // Enqueued, no worker: it stays queued until cancelled.
+    const enq = await runCli(['enqueue', '--csv', csv, '--yes', '--run-id', runId], env);
+    expect(enq.code, enq.stderr).toBe(0);
+    const before = await (await get(`/?org=${orgKey}`)).text();
+    expect(before).toContain(`action="/runs/${runId}/cancel"`);
+
+    const res = await post(dash.url, `/runs/${runId}/cancel`, { ...sameOrigin(), accept: 'application/json' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ runId, action: 'cancel', state: 'cancelled', alreadyCompleted: false });
+    const meta = await store.requireMeta(runId);
+    expect(meta.state).toBe('cancelled');
+    expect(meta.stateReason).toBe('cancelled from the dashboard');
+    // The budget refuses the run's requests too.
+    expect(await redis.hexists(orgKeys(orgKey).stopped, runId)).toBe(1);
+
+    const again = await post(dash.url, `/runs/${failedRunId}/cancel`, { ...sameOrigin(), accept: 'application/json' });
+    expect(await again.json()).toMatchObject({ alreadyCompleted: true, state: 'completed' });
+    expect((await store.requireMeta(failedRunId)).state).toBe('completed');
+  });
+});
+
+describe('dashboard: who may do what', () => {
+  it('refuses a POST from another origin, or with no origin at all, and changes nothing', async () => {
+    const runId = uniqueRunId('dash-csrf');
+    await runWithFailures(sim, env, runId, { count: 2, offset: 50 });
+    for (const headers of [{}, { origin: 'http://evil.example' }, { origin: 'null' }, { referer: 'http://evil.example/page' }]) {
+      const res = await post(dash.url, `/runs/${runId}/retry`, headers);
+      expect(res.status).toBe(403);
+    }
+    expect(await store.getCounts(runId)).toMatchObject({ failed: 2, pending: 0 });
+    // The same request from the dashboard's own page goes through.
+    expect((await post(dash.url, `/runs/${runId}/retry`, { referer: `${dash.url}/` })).status).toBe(303);
+    expect(await store.getCounts(runId)).toMatchObject({ failed: 0, pending: 2 });
+  });
+
+  it('without a token, answers only to a loopback Host (no DNS rebinding)', async () => {
+    const { request } = await import('undici');
+    const res = await request(`${dash.url}/`, { headers: { host: `rebind.example:${dash.port}` } });
+    expect(res.statusCode).toBe(421);
+    await res.body.dump();
+    const ok = await request(`${dash.url}/`, { headers: { host: `localhost:${dash.port}` } });
+    expect(ok.statusCode).toBe(200);
+    await ok.body.dump();
+  });
+
+  describe('with a token (--require-token on 127.0.0.1)', () => {
+    const TOKEN = 'test-token-0123456789abcdef';
+    let locked: Dashboard;
+    beforeAll(async () => {
+      locked = await startDashboard({ redis, redisUrl: redisUrl(), store, port: 0, token: TOKEN, requireToken: true });
+    });
+    afterAll(async () => {
+      await locked?.close();
+    });
+    const lget = (path: string, headers: Record<string, string> = {}) => fetch(`${locked.url}${path}`, { headers, redirect: 'manual' });
+
+    it('answers 401 without the token, or with a wrong one', async () => {
+      for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TOKEN}` }, { cookie: `grantsweep_dashboard=${TOKEN}` }]) {
+        const res = await lget('/', headers);
+        expect(res.status).toBe(401);
+        expect(await res.text()).not.toContain(failedRunId);
+      }
+      expect((await lget('/api/runs')).status).toBe(401);
+      expect((await lget(`/runs/${failedRunId}/report.json`)).status).toBe(401);
+      expect((await lget('/queues/api/queues')).status).toBe(401);
+      expect((await lget('/?token=wrong-token-0123456789')).status).toBe(401);
+      expect((await post(locked.url, `/runs/${failedRunId}/retry`, { origin: locked.url })).status).toBe(401);
+      // Health checks need no token and reveal nothing.
+      expect((await lget('/healthz')).status).toBe(200);
+    });
+
+    it('accepts it as a Bearer header', async () => {
+      const res = await lget('/api/runs', { authorization: `Bearer ${TOKEN}` });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { runId: string }[]).map((r) => r.runId)).toContain(failedRunId);
+    });
+
+    it('turns ?token= into a cookie once, and drops it from the address', async () => {
+      const res = await lget(`/?org=${orgKey}&token=${TOKEN}`);
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe(`/?org=${orgKey}`);
+      const setCookie = res.headers.getSetCookie().find((c) => c.startsWith('grantsweep_dashboard='))!;
+      expect(setCookie).toMatch(/HttpOnly/i);
+      expect(setCookie).toMatch(/SameSite=Strict/i);
+      expect(setCookie).not.toContain(TOKEN);
+      const cookie = setCookie.split(';')[0]!;
+      const page = await lget(`/?org=${orgKey}`, { cookie });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain(failedRunId);
+
+      // With the cookie, a POST still needs the dashboard's own origin.
+      const runId = uniqueRunId('dash-token');
+      await runWithFailures(sim, env, runId, { count: 1, offset: 60 });
+      expect((await post(locked.url, `/runs/${runId}/retry`, { cookie })).status).toBe(403);
+      expect((await post(locked.url, `/runs/${runId}/retry`, { cookie, origin: locked.url })).status).toBe(303);
+      expect(await store.getCounts(runId)).toMatchObject({ failed: 0, pending: 1 });
+    });
+
+    it('lets a Bearer client POST without an Origin (a browser cannot send that header cross-site)', async () => {
+      const runId = uniqueRunId('dash-bearer');
+      await runWithFailures(sim, env, runId, { count: 1, offset: 70 });
+      const res = await post(locked.url, `/runs/${runId}/retry`, { authorization: `Bearer ${TOKEN}`, accept: 'application/json' });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ requeued: 1 });
+    });
+  });
+});

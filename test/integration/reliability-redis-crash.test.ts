@@ -1,0 +1,116 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureEmbeddedRedis, stopEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
+import type { Simulator } from '../../src/sim/index.ts';
+import { spawnCli } from '../helpers/cli.ts';
+import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, type Spawned } from '../helpers/fleet.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * Redis crash: this file runs its own redis-server (append-only, on a loopback port),
+ * kills it in the middle of a run and starts it again on the same AOF. The `run`
+ * process (producer and worker) and two more workers must reconnect and finish.
+ */
+
+const TARGETS = 150;
+const DELETE_ALL = 'DELETE /api/v1/users/{userId}/grants';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let sim: Simulator;
+let dir: string;
+let port: number;
+let server: EmbeddedRedis;
+
+beforeAll(async () => {
+  sim = await startTestSim({ users: 900, faults: { latencyMs: 20 } });
+  dir = mkdtempSync(join(tmpdir(), 'gs-redis-crash-'));
+  port = await freePort();
+  server = await ensureEmbeddedRedis({ dir, port });
+});
+afterAll(async () => {
+  await sim?.close();
+  await stopEmbeddedRedis(dir).catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function crash(how: 'SIGKILL' | 'SHUTDOWN NOSAVE'): Promise<void> {
+  if (how === 'SIGKILL') {
+    process.kill(server.pid!, 'SIGKILL');
+  } else {
+    const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0 });
+    await r.connect();
+    await r.call('SHUTDOWN', 'NOSAVE').catch(() => {});
+    r.disconnect();
+  }
+  await until('redis-server to be gone', () => {
+    try {
+      process.kill(server.pid!, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 10_000);
+}
+
+describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
+  for (const [i, how] of (['SIGKILL', 'SHUTDOWN NOSAVE'] as const).entries()) {
+    it(`${how}: the producer and the workers reconnect and the run completes, each target exactly once`, async () => {
+      const redisUrl = `redis://127.0.0.1:${port}`;
+      const env = envFor(sim, { REDIS_URL: redisUrl, GRANTSWEEP_LOCK_DURATION_MS: '2000', GRANTSWEEP_MAX_IN_FLIGHT: '20' });
+      const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1, offset: i * 400 });
+      expect(sample).toHaveLength(TARGETS);
+      const runId = uniqueRunId(`rcrash${i}`);
+      const deletesBefore = sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
+      const deletes = () => (sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0) - deletesBefore;
+
+      const run = spawnCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId, '--concurrency', '3'], env);
+      let workers: Spawned[] = [];
+      try {
+        workers = spawnWorkers(2, env, ['--concurrency', '3']);
+        const k = 20 + i * 30;
+        await until(`${k} DELETEs`, () => deletes() >= k, 60_000, 5);
+        await crash(how);
+        const atCrash = deletes();
+        // Down for a while: every process retries its connection meanwhile.
+        await sleep(1_500);
+        const during = deletes();
+        server = await ensureEmbeddedRedis({ dir, port });
+        expect(server.startedNow).toBe(true);
+
+        const out = await Promise.race([run.done, sleep(90_000).then(() => null)]);
+        expect(out, 'the run process hung').not.toBeNull();
+        expect(out!.code, `${out!.stdout}\n${out!.stderr}`).toBe(0);
+        expect(out!.stdout).toMatch(new RegExp(`run ${runId}: completed`));
+
+        const redis = new Redis(redisUrl);
+        try {
+          const rep = await checkExactlyOnce(redis, runId, env, { targets: TARGETS, users: sample.map((u) => u.id), sim });
+          expect(rep.counts.revoked).toBe(TARGETS);
+          expect(rep.state).toBe('completed');
+          console.log(`[reliability] redis ${how}: ${JSON.stringify({ targets: TARGETS, deletesAtCrash: atCrash, deletesWhileDown: during - atCrash, deletes: deletes(), redone: deletes() - TARGETS, maxAttempts: Math.max(...rep.results.map((r) => r.attempts)) })}`);
+        } finally {
+          redis.disconnect();
+        }
+      } finally {
+        if (run.child.exitCode === null) run.child.kill('SIGKILL');
+        const codes = await stopAll(workers);
+        expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual(workers.map(() => 0));
+      }
+    }, 180_000);
+  }
+});
