@@ -59,6 +59,8 @@ export interface Trial {
   ok: number;
   failed: number;
   workerCpuSec?: number;
+  /** CPU of grantsweep's processes (or the baseline loop) per target, ms; run: includes start-up and enqueue. */
+  cpuMsPerTarget?: number;
   redisCpuSec?: number;
   redisCommands?: { cmd: string; perTarget: number; usecPerTarget: number }[];
   simCpuSec?: number;
@@ -70,6 +72,7 @@ async function baseline(sim: BenchSim, ids: string[], conc: number): Promise<Tri
   let ok = 0;
   let failed = 0;
   const simCpu0 = cpuSeconds(sim.child.pid!);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     ids.map((id) =>
@@ -84,6 +87,7 @@ async function baseline(sim: BenchSim, ids: string[], conc: number): Promise<Tri
     ),
   );
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await client.close();
   return {
     mode: `p-limit loop over OktaClient`,
@@ -96,6 +100,8 @@ async function baseline(sim: BenchSim, ids: string[], conc: number): Promise<Tri
     e2ePerSec: round(ids.length / (ms / 1000), 0),
     ok,
     failed,
+    workerCpuSec: round((cpu.user + cpu.system) / 1e6, 2),
+    cpuMsPerTarget: round((cpu.user + cpu.system) / 1e3 / ids.length, 3),
     simCpuSec: round((cpuSeconds(sim.child.pid!) ?? 0) - (simCpu0 ?? 0), 1),
   };
 }
@@ -130,7 +136,7 @@ async function grantsweepTrial(
 ): Promise<Trial> {
   const runId = `ovh-${k}p-${trial}-${Date.now().toString(36)}`;
   const home = join(h.tmp, 'home');
-  const env = gsEnv({ sim, redisUrl: url, home, concurrency: concurrency, maxInFlight: Math.max(10, concurrency * k * 2) });
+  const env = gsEnv({ sim, redisUrl: url, home, concurrency, maxInFlight: Math.max(10, concurrency * k * 2), logLevel: flagValue('--log-level') ?? 'info' });
   const prof = (tag: string) => (cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(h.tmp, 'prof')}`, `--cpu-prof-name=${tag}.cpuprofile`] : []);
   const simCpu0 = cpuSeconds(sim.child.pid!) ?? 0;
   await redis.client.config('RESETSTAT');
@@ -140,7 +146,7 @@ async function grantsweepTrial(
   let e2e: number;
   let processingMs: number;
   let counts: Record<string, string>;
-  if (k === 1) {
+  if (k === 1 && !hasFlag('--no-run')) {
     t0 = Date.now();
     const watching = watch(redis, () => runId, 600_000);
     const res = await runCli(h, ['run', '--csv', csv, '--yes', '--run-id', runId, '--concurrency', String(concurrency)], env, {
@@ -152,6 +158,7 @@ async function grantsweepTrial(
     e2e = res.ms;
     processingMs = done.doneAt - done.firstResultAt;
     counts = done.counts;
+    return finish(res.cpuSec ?? undefined);
   } else {
     const workers = await Promise.all(
       Array.from({ length: k }, (_, i) => startWorker(h, env, `worker-${k}p-${trial}-${i}`, prof(`worker-${k}p-${trial}-${i}`))),
@@ -170,7 +177,6 @@ async function grantsweepTrial(
     await Promise.all(workers.map((w) => h.stop(w)));
     return finish(workerCpu);
   }
-  return finish(undefined);
 
   async function finish(workerCpu: number | undefined): Promise<Trial> {
     const n = Number(counts.total ?? 0);
@@ -182,7 +188,7 @@ async function grantsweepTrial(
       .map(([cmd, calls, usec]) => ({ cmd, perTarget: round(calls / n, 2), usecPerTarget: round(usec / n, 1) }));
     return {
       redisCommands: perTarget,
-      mode: k === 1 ? 'grantsweep run' : `grantsweep enqueue + ${k} workers`,
+      mode: k === 1 && !hasFlag('--no-run') ? 'grantsweep run' : `grantsweep enqueue + ${k} worker(s)`,
       processes: k,
       totalConcurrency: concurrency * k,
       targets: n,
@@ -193,6 +199,7 @@ async function grantsweepTrial(
       ok: Number(counts.revoked ?? 0) + Number(counts.nothing_to_revoke ?? 0) + Number(counts.user_not_found ?? 0),
       failed: Number(counts.failed ?? 0),
       workerCpuSec: workerCpu === undefined ? undefined : round(workerCpu, 1),
+      cpuMsPerTarget: workerCpu === undefined ? undefined : round((workerCpu * 1000) / n, 3),
       redisCpuSec: round((cpuSeconds(redis.pid) ?? 0) - redisCpu0, 1),
       simCpuSec: round((cpuSeconds(sim.child.pid!) ?? 0) - simCpu0, 1),
     };
@@ -217,7 +224,7 @@ export async function overheadBench(opts: { redisUrl?: string; redis?: BenchRedi
       trials.push(b);
       await sim.reset();
       const g = await grantsweepTrial(h, redis, sim, csv, k, t, url);
-      log(`  ${g.mode}: ${g.perSec}/s processing, ${g.e2ePerSec}/s end-to-end (ratio ${round(g.perSec / b.perSec)})`);
+      log(`  ${g.mode}: ${g.perSec}/s processing, ${g.e2ePerSec}/s end-to-end (ratio ${round(g.perSec / b.perSec)}); cpu ms/target: grantsweep ${g.cpuMsPerTarget}, redis ${round(((g.redisCpuSec ?? 0) * 1000) / g.targets, 3)}, baseline ${b.cpuMsPerTarget}`);
       trials.push(g);
     }
   }

@@ -237,7 +237,7 @@ export async function runCli(
   args: string[],
   env: NodeJS.ProcessEnv,
   opts: { logName: string; nodeArgs?: string[]; sampleMs?: number; onSample?: (rssKb: number) => void } = { logName: 'cli' },
-): Promise<{ code: number | null; stdout: string; ms: number; peakRssKb: number | null }> {
+): Promise<{ code: number | null; stdout: string; ms: number; peakRssKb: number | null; cpuSec: number | null }> {
   const started = performance.now();
   const child = h.spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { env, logName: opts.logName, pipeStdout: true });
   let stdout = '';
@@ -245,7 +245,7 @@ export async function runCli(
   const mem = new PeakMemory(child.pid!, opts.sampleMs ?? 100, opts.onSample);
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   mem.stop();
-  return { code, stdout, ms: performance.now() - started, peakRssKb: mem.peakKb };
+  return { code, stdout, ms: performance.now() - started, peakRssKb: mem.peakKb, cpuSec: mem.cpuSec };
 }
 
 /** Spawns `grantsweep worker` and waits until it says it has started. */
@@ -270,6 +270,8 @@ export async function startWorker(h: Harness, env: NodeJS.ProcessEnv, name: stri
 /** Peak resident memory of a process: VmHWM from /proc, sampled (Linux). */
 export class PeakMemory {
   peakKb: number | null = null;
+  /** CPU seconds at the last sample (the process's total, close to its end). */
+  cpuSec: number | null = null;
   private readonly timer: NodeJS.Timeout;
   constructor(
     private readonly pid: number,
@@ -286,6 +288,7 @@ export class PeakMemory {
       const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
       if (Number.isFinite(hwm)) this.peakKb = Math.max(this.peakKb ?? 0, hwm);
       if (Number.isFinite(rss)) this.onSample?.(rss);
+      this.cpuSec = cpuSeconds(this.pid) ?? this.cpuSec;
     } catch {
       /* exited */
     }

@@ -2,7 +2,6 @@ import { Redis } from 'ioredis';
 import pLimit from 'p-limit';
 import { SharedBudget } from '../../src/queue/budget.ts';
 import { ProcessGate } from '../../src/queue/process-gate.ts';
-import { LocalGateForBench } from '../../src/queue/worker-host.ts';
 import { Harness, startRedis } from '../lib/harness.ts';
 const h = Harness.start('scratch', 120_000);
 const r = await startRedis(h);

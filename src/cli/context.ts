@@ -43,12 +43,32 @@ export async function openContext(io: CliIO, flags: Record<string, unknown>, nee
   resources.add('logger', log, (l) => new Promise<void>((r) => l.flush(() => r())));
   try {
     const redisUrl = await resolveRedisUrl(config);
-    const redis = resources.add('redis', await connectChecked({ url: redisUrl }), (r) => r.quit().catch(() => r.disconnect()));
+    // Commands that talk to Okta do a run's work: their Redis calls wait out a restart of
+    // Redis (and say so) instead of failing the run; the others fail fast.
+    const doesWork = need.okta === true || need.credentials === true;
+    const redis = resources.add('redis', await connectChecked({ url: redisUrl, waitForReconnect: doesWork }), (r) => r.quit().catch(() => r.disconnect()));
+    if (doesWork) reportOutages(redis, log);
     return { io, config, log, redisUrl, redis, store: new RunStore(redis), resources };
   } catch (err) {
     await resources.releaseAll();
     throw err;
   }
+}
+
+/** One warning when the connection to Redis is lost, one when it is back. */
+function reportOutages(redis: Redis, log: Logger): void {
+  let lost = false;
+  // 'reconnecting', not 'close': a quit at the end of a command closes without reconnecting.
+  redis.on('reconnecting', () => {
+    if (lost) return;
+    lost = true;
+    log.warn('Redis connection lost: waiting for it to come back (results are kept in Redis; nothing is lost)');
+  });
+  redis.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    log.warn('Redis connection is back');
+  });
 }
 
 /** The credential the config names, as an auth for the Okta client. Scopes follow the source. */

@@ -1,4 +1,5 @@
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
+import { EXIT } from '../errors.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { authFrom, type CliContext } from './context.ts';
 
@@ -37,8 +38,11 @@ export function onSignals(first: () => void, second: () => void): () => void {
   let count = 0;
   const handler = () => {
     count++;
-    if (count === 1) first();
-    else second();
+    if (count === 1) return first();
+    second();
+    // "At once" holds even when stopping cannot finish (Redis unreachable): whatever
+    // the process had in flight returns to the queue when its lock expires.
+    if (count === 2) setTimeout(() => process.exit(EXIT.failures), 3_000).unref();
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);

@@ -4,6 +4,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { EXIT, ExitError, type ExitCode } from '../errors.ts';
 import { InvalidIdError } from '../okta/ids.ts';
 import { OktaApiError, OktaNetworkError } from '../okta/errors.ts';
+import { isRedisConnectionError, redisErrorText } from '../redis/connection.ts';
 import { drained, type CliIO } from './io.ts';
 import { buildProgram } from './program.ts';
 
@@ -43,6 +44,10 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
       : '';
     io.stderr.write(`grantsweep: Okta answered ${err.status} ${err.errorCode ?? ''} ${err.errorSummary ?? ''}${hint}\n`);
     return err.kind === 'invalid_request' || err.kind === 'not_found' ? EXIT.usage : EXIT.halted;
+  }
+  if (isRedisConnectionError(err)) {
+    io.stderr.write(`grantsweep: lost the connection to Redis (${redisErrorText(err as Error)}); check that it is running. Runs stay in Redis: \`grantsweep status\` shows them once it is back\n`);
+    return EXIT.halted;
   }
   if (err instanceof OktaNetworkError) {
     io.stderr.write(`grantsweep: Okta could not be reached: ${err.message}\n`);

@@ -95,12 +95,19 @@ export interface ProgressOptions {
   plainEveryMs?: number;
   /** How often the budget is read from the run's per-minute record. */
   budgetEveryMs?: number;
+  /**
+   * 'caller': a tick that sees the run final draws nothing; the caller calls finish()
+   * once its worker has flushed its counters (run, retry --wait). Default 'tick'.
+   */
+  final?: 'tick' | 'caller';
 }
 
 export interface Progress {
   readonly mode: ProgressMode;
   /** waitForRun's onTick. */
   tick: (meta: RunMeta, counts: RunCounts) => Promise<void>;
+  /** Draws the final state (budget read afresh) and ends the bar. */
+  finish: (meta: RunMeta, counts: RunCounts) => Promise<void>;
   /** Ends the bar (idempotent); call before the summary goes to stdout. */
   stop: () => void;
 }
@@ -119,8 +126,8 @@ export function createProgress(io: CliIO, store: RunStore, runId: string, opts: 
   let lastPlain = 0;
   let bar: cliProgress.SingleBar | null = null;
 
-  const readBudget = async (now: number) => {
-    if (now - budgetAt < (opts.budgetEveryMs ?? 2_000)) return;
+  const readBudget = async (now: number, force: boolean) => {
+    if (!force && now - budgetAt < (opts.budgetEveryMs ?? 2_000)) return;
     budgetAt = now;
     try {
       const minutes = await store.perMinute(runId);
@@ -141,12 +148,22 @@ export function createProgress(io: CliIO, store: RunStore, runId: string, opts: 
     bar = null;
   };
 
-  const tick = async (meta: RunMeta, counts: RunCounts) => {
+  const tick = (meta: RunMeta, counts: RunCounts) => {
+    if (opts.final === 'caller' && FINAL_RUN_STATES.includes(meta.state)) return Promise.resolve();
+    return draw(meta, counts, false);
+  };
+
+  const finish = async (meta: RunMeta, counts: RunCounts) => {
+    await draw(meta, counts, true);
+    stop();
+  };
+
+  const draw = async (meta: RunMeta, counts: RunCounts, last: boolean) => {
     const now = Date.now();
     window.add(now, counts.total - counts.pending, counts.requests);
-    await readBudget(now);
+    const final = last || FINAL_RUN_STATES.includes(meta.state);
+    await readBudget(now, final);
     const v = progressView(meta, counts, window, budget, now);
-    const final = FINAL_RUN_STATES.includes(meta.state);
     if (mode === 'json') {
       err(io, `${JSON.stringify(v)}\n`);
     } else if (mode === 'plain') {
@@ -156,19 +173,21 @@ export function createProgress(io: CliIO, store: RunStore, runId: string, opts: 
       }
     } else {
       const payload = {
-        state: v.state,
         rpm: num(v.requestsPerMinute),
         budget: num(v.budgetPerMinute),
-        eta: formatDuration(v.etaSeconds),
+        left: formatDuration(v.etaSeconds),
         r429: v.rateLimited,
         failed: v.failed,
       };
       if (!bar) {
+        // The run id once above the bar; the bar itself fits an 80-column terminal (no wrapping while redrawn).
+        err(io, `${runId}: ${v.total} targets\n`);
+        const columns = (io.stderr as { columns?: number }).columns ?? 80;
         bar = new cliProgress.SingleBar(
           {
             stream: io.stderr,
-            format: `${runId} [{bar}] {percentage}% {value}/{total} | {rpm}/{budget} req/min | ETA {eta} | 429s {r429} | failed {failed} | {state}`,
-            barsize: 24,
+            format: `[{bar}] {percentage}% {value}/{total} | {rpm}/{budget} req/min | ETA {left} | 429s {r429} | failed {failed}`,
+            barsize: Math.max(10, Math.min(40, columns - 70)),
             hideCursor: false,
             gracefulExit: false,
             clearOnComplete: false,
@@ -185,5 +204,5 @@ export function createProgress(io: CliIO, store: RunStore, runId: string, opts: 
     }
   };
 
-  return { mode, tick, stop };
+  return { mode, tick, finish, stop };
 }

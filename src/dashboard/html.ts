@@ -59,8 +59,6 @@ export interface RunsPageModel {
   orgs: { orgKey: string; orgUrl: string }[];
   orgFilter: string | null;
   flash: Flash | null;
-  /** HTML report available (its writer exists); otherwise the link answers 501. */
-  htmlReport: boolean;
 }
 
 function when(iso: string | null): Html {
@@ -108,9 +106,7 @@ function row(r: RunRow, m: RunsPageModel): Html {
   <td class="num${c.failed > 0 ? ' bad' : ''}" data-count="failed">${c.failed}</td>
   <td class="num">${r.requests.total}${r.requests.rateLimited > 0 ? html`<div class="small bad">${r.requests.rateLimited} × 429</div>` : ''}</td>
   <td class="small">${when(r.createdAt)}<br>${when(r.finishedAt)}</td>
-  <td class="links"><a href="${runPath(r.runId, 'report.json')}">JSON</a> <a href="${runPath(r.runId, 'report.csv')}">CSV</a> <a href="${runPath(r.runId, 'report.html')}"${
-    m.htmlReport ? '' : html` title="not available in this version"`
-  }>HTML</a></td>
+  <td class="links"><a href="${runPath(r.runId, 'report.json')}">JSON</a> <a href="${runPath(r.runId, 'report.csv')}">CSV</a> <a href="${runPath(r.runId, 'report.html')}">HTML</a></td>
   <td class="actions">${actions(r, m.orgFilter)}</td>
 </tr>`;
 }

@@ -18,7 +18,7 @@ import { orgKeyOf } from '../queue/org.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { bindRule } from './auth.ts';
 import { createQueueBoard } from './queues.ts';
-import { createApp, type ReportWriter } from './server.ts';
+import { createApp } from './server.ts';
 
 export { bindRule, isLoopbackHost, TOKEN_ENV } from './auth.ts';
 
@@ -47,22 +47,6 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-const HTML_REPORT_MODULE = new URL('../runs/html-report.ts', import.meta.url).href;
-
-/**
- * The HTML report's writer, when src/runs/html-report.ts exists and exports
- * `writeHtmlReport(store, runId, out)`; null otherwise (the dashboard then answers 501).
- */
-export async function loadHtmlReportWriter(): Promise<ReportWriter | null> {
-  try {
-    const m = (await import(HTML_REPORT_MODULE)) as Record<string, unknown>;
-    return typeof m.writeHtmlReport === 'function' ? (m.writeHtmlReport as ReportWriter) : null;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return null;
-    throw err;
-  }
-}
-
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const host = opts.host ?? '127.0.0.1';
   const token = opts.token ?? null;
@@ -77,15 +61,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     orgKeys: (opts.orgUrls ?? []).map(orgKeyOf),
     log: opts.log,
   });
-  let htmlWriter: Promise<ReportWriter | null> | null = null;
-  const app = createApp({
-    redis: opts.redis,
-    store: opts.store,
-    token,
-    board,
-    log: opts.log,
-    htmlReport: () => (htmlWriter ??= loadHtmlReportWriter()),
-  });
+  const app = createApp({ redis: opts.redis, store: opts.store, token, board, log: opts.log });
 
   let server: Server | undefined;
   try {

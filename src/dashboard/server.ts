@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ExitError } from '../errors.ts';
 import { cancelRun, retryFailed } from '../queue/run-actions.ts';
+import { writeHtmlReport } from '../runs/html-report.ts';
 import { runSummary, writeCsvReport, writeJsonReport } from '../runs/report.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { COOKIE_NAME, cookieValueFor, credentialOf, hostHeaderIsLoopback, parseCookies, safeEqual, sameOrigin, type Credential } from './auth.ts';
@@ -19,8 +20,6 @@ export interface AppDeps {
   token: string | null;
   board: QueueBoard;
   log?: Logger;
-  /** The HTML report's writer, or null while it does not exist (its link answers 501). */
-  htmlReport: () => Promise<ReportWriter | null>;
 }
 
 const RUN_ID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -74,7 +73,7 @@ export function createApp(deps: AppDeps): express.Express {
     const rows = await listRows(deps.store, orgFilter);
     const orgs = orgFilter ? await orgsOf(deps.store) : uniqueOrgs(rows);
     res.set('Content-Security-Policy', PAGE_CSP).type('html').send(
-      runsPage({ rows, orgs, orgFilter, flash: takeFlash(req, res), htmlReport: (await deps.htmlReport()) !== null }),
+      runsPage({ rows, orgs, orgFilter, flash: takeFlash(req, res) }),
     );
   });
 
@@ -98,14 +97,8 @@ export function createApp(deps: AppDeps): express.Express {
       res.set('Content-Disposition', `attachment; filename="${runId}.csv"`);
       writer = writeCsvReport;
     } else if (format === 'html') {
-      const html = await deps.htmlReport();
-      if (!html) {
-        return void res.status(501).set('Content-Security-Policy', PAGE_CSP).type('html').send(
-          messagePage(501, 'Not Implemented', `The HTML report is not available in this version of grantsweep. The JSON and CSV reports of ${runId} are.`),
-        );
-      }
       res.type('html').set('Content-Security-Policy', REPORT_CSP);
-      writer = html;
+      writer = (store, id, out) => writeHtmlReport(store, id, out);
     } else {
       return void res.status(404).type('text/plain').send('no such report format: json, csv or html\n');
     }

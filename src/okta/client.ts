@@ -174,9 +174,12 @@ export class OktaClient {
     return this.#paginate<AppUser>(this.#url(path, q), ctx);
   }
 
-  /** Closes this client's sockets; the auth is the caller's to close (it may be shared). */
-  close(): Promise<void> {
-    return this.#transport.close();
+  /**
+   * Closes this client's sockets once the requests in flight are answered, or at once
+   * with `force` (they fail). The auth is the caller's to close (it may be shared).
+   */
+  close(force = false): Promise<void> {
+    return this.#transport.close(force);
   }
 
   #url(path: string, query?: URLSearchParams): string {

@@ -18,7 +18,8 @@ export interface TransportResponse {
 
 export interface Transport {
   send(req: TransportRequest): Promise<TransportResponse>;
-  close(): Promise<void>;
+  /** Waits for requests in flight; `force` aborts them (a second Ctrl-C). */
+  close(force?: boolean): Promise<void>;
 }
 
 export interface TransportOptions {
@@ -71,7 +72,7 @@ export function createTransport(opts: TransportOptions): Transport {
         throw new OktaNetworkError(networkCode(err), req.method, req.url, networkDetail(err));
       }
     },
-    close: () => agent.close(),
+    close: (force) => (force ? agent.destroy() : agent.close()),
   };
 }
 

@@ -100,10 +100,11 @@ export class WorkerHost {
       pauseQueue: (ms) => this.queue.rateLimit(ms),
       runMeta: (runId) => this.runMeta(runId),
       onRequest: (runId, status, req, m) => {
-        // The run's budget in the bucket: its rate-share × the limit the response states.
+        // The run's budget a minute in the bucket: its rate-share × the limit the response states (per window).
         const share = this.metaCache.get(runId)?.meta?.rateShare;
         const limit = m.rate.concurrency ? null : m.rate.limit;
-        this.counter.add(runId, status, { name: req.bucket, budget: share && limit ? share * limit : null });
+        const perMinute = 60_000 / (opts.rateWindowMs ?? 60_000);
+        this.counter.add(runId, status, { name: req.bucket, budget: share && limit ? share * limit * perMinute : null });
         opts.metrics?.observeResponse(req.bucket, m);
       },
       onFinish: (_runId, _key, status, seconds) => opts.metrics?.observeTarget(status, seconds),
@@ -161,7 +162,8 @@ export class WorkerHost {
    * workers once their lock expires).
    */
   close(force = false): Promise<void> {
-    if (force) return Promise.all([this.worker.close(true), this.scheduleWorker?.close(true)]).then(() => this.cleanup());
+    // Forced: the requests in flight are aborted too (their targets stay pending; the lock expires).
+    if (force) return Promise.all([this.feeder.stop(), this.worker.close(true), this.scheduleWorker?.close(true)]).then(() => this.cleanup(true));
     this.closing ??= (async () => {
       await this.feeder.stop();
       await Promise.all([this.worker.close(), this.scheduleWorker?.close()]);
@@ -170,13 +172,13 @@ export class WorkerHost {
     return this.closing;
   }
 
-  private async cleanup(): Promise<void> {
+  private async cleanup(force = false): Promise<void> {
     const steps = [
       () => this.counter.flush(),
       () => this.opts.metrics?.unwatchQueue(this.queue),
       () => this.gate.stop(),
       () => this.queue.close(),
-      () => this.client.close(),
+      () => this.client.close(force),
       () => this.connection.quit(),
     ];
     for (const step of steps) {

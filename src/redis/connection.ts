@@ -7,6 +7,12 @@ export interface ConnectOptions {
   url: string;
   /** Workers block on BRPOPLPUSH and must retry forever; producers fail fast. */
   role?: 'worker' | 'client';
+  /**
+   * Commands wait for a lost connection to come back instead of failing after a few
+   * retries: for the processes that do a run's work (run, enqueue, worker, retry --wait),
+   * which must live through a Redis restart. Workers' connections always do.
+   */
+  waitForReconnect?: boolean;
   connectTimeoutMs?: number;
 }
 
@@ -51,7 +57,7 @@ export function createRedis(opts: ConnectOptions): Redis {
     ...base,
     connectTimeout: opts.connectTimeoutMs ?? 5_000,
     // BullMQ requires null on blocking connections; a client fails its commands after a few tries.
-    maxRetriesPerRequest: opts.role === 'worker' ? null : 3,
+    maxRetriesPerRequest: opts.role === 'worker' || opts.waitForReconnect ? null : 3,
     enableOfflineQueue: true,
     lazyConnect: true,
     retryStrategy: (times) => Math.min(100 * 2 ** times, 2_000),
@@ -60,19 +66,28 @@ export function createRedis(opts: ConnectOptions): Redis {
 
 /**
  * Connects and checks that the server will not evict BullMQ's keys.
- * Unreachable within `timeoutMs` → HaltError (exit 3), never a hang.
+ * Unreachable within `timeoutMs` → HaltError (exit 3), never a hang. Until then a
+ * refused connection is tried again, so a worker started while Redis restarts waits
+ * for it instead of exiting at once.
  */
 export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number }): Promise<Redis> {
   const redis = createRedis(opts);
-  const timeoutMs = opts.timeoutMs ?? 8_000;
+  const timeoutMs = opts.timeoutMs ?? 6_000;
   let timer: NodeJS.Timeout | undefined;
+  let lastError = '';
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new HaltError(`Redis at ${describeRedisUrl(opts.url)} could not be reached within ${timeoutMs / 1000} s`)),
+      () =>
+        reject(
+          new HaltError(
+            `Redis at ${describeRedisUrl(opts.url)} could not be reached within ${timeoutMs / 1000} s${lastError ? ` (${lastError})` : ''}; check REDIS_URL and that the server is running`,
+          ),
+        ),
       timeoutMs,
     );
   });
-  redis.on('error', () => {}); // reported through the promise below and by retries
+  // Connection errors are reported through the timeout above with the last one seen.
+  redis.on('error', (err: Error) => void (lastError = redisErrorText(err)));
   try {
     await Promise.race([redis.connect(), timeout]);
     // INFO works where CONFIG is disabled (managed Redis services).
@@ -88,8 +103,29 @@ export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number
   } catch (err) {
     redis.disconnect();
     if (err instanceof HaltError || err instanceof UsageError) throw err;
-    throw new HaltError(`Redis at ${describeRedisUrl(opts.url)} could not be reached: ${(err as Error).message}`);
+    const why = lastError || redisErrorText(err as Error);
+    throw new HaltError(`Redis at ${describeRedisUrl(opts.url)} could not be reached: ${why}; check REDIS_URL and that the server is running`);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** An ioredis error as one short line: the system error code and address when there is one. */
+export function redisErrorText(err: Error): string {
+  const e = err as Error & { code?: string; address?: string; port?: number };
+  if (e.code && e.address) return `${e.code} ${e.address}${e.port ? `:${e.port}` : ''}`;
+  return (e.message ?? String(err)).split('\n', 1)[0]!.slice(0, 200);
+}
+
+/**
+ * True for the errors ioredis gives when the server went away and did not come back in
+ * time (a command's retries ran out, or the connection was closed for good).
+ */
+export function isRedisConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    /^Connection is closed\.?$/.test(err.message) ||
+    /^(connect )?(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|EHOSTUNREACH)\b/.test(err.message)
+  );
 }

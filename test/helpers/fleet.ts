@@ -68,7 +68,7 @@ export interface Report {
   runId: string;
   state: string;
   stateReason: string | null;
-  counts: Record<string, number>;
+  counts: Record<'total' | 'pending' | 'revoked' | 'would_revoke' | 'nothing_to_revoke' | 'user_not_found' | 'invalid' | 'failed', number>;
   requests: { total: number; rateLimited: number };
   results: ReportRow[];
 }
@@ -101,7 +101,7 @@ export async function checkExactlyOnce(
   const tally: Record<string, number> = {};
   for (const r of rep.results) tally[r.status] = (tally[r.status] ?? 0) + 1;
   for (const s of ['pending', 'revoked', 'would_revoke', 'nothing_to_revoke', 'user_not_found', 'invalid', 'failed']) {
-    expect(rep.counts[s] ?? 0, `counter ${s}`).toBe(tally[s] ?? 0);
+    expect(rep.counts[s as keyof Report['counts']] ?? 0, `counter ${s}`).toBe(tally[s] ?? 0);
   }
   expect(rep.counts.total).toBe(expected.targets);
   expect(rep.counts.pending).toBe(0);
@@ -140,10 +140,12 @@ export function requestsFor(sim: Simulator, userIds: Set<string>) {
 
 /** Waits until `n` BullMQ workers are connected to the org's queue (the processes are ready). */
 export async function waitWorkers(redis: Redis, orgUrl: string, n: number, timeoutMs = 30_000): Promise<void> {
-  const queue = new Queue(queueNameOf(orgKeyOf(orgUrl)), { connection: redis.duplicate(), prefix: queuePrefix });
+  const connection = redis.duplicate();
+  const queue = new Queue(queueNameOf(orgKeyOf(orgUrl)), { connection, prefix: queuePrefix });
   try {
     await until(`${n} workers on the queue`, async () => (await queue.getWorkersCount()) >= n, timeoutMs, 50);
   } finally {
     await queue.close();
+    connection.disconnect();
   }
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadHtmlReportWriter, startDashboard, type Dashboard } from '../../src/dashboard/index.ts';
+import { startDashboard, type Dashboard } from '../../src/dashboard/index.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
 import { orgKeys } from '../../src/runs/keys.ts';
 import { CSV_HEADER } from '../../src/runs/report.ts';
@@ -94,17 +94,21 @@ describe('dashboard: the runs page', () => {
     expect(lines.slice(1).filter((l) => l.includes(',failed,'))).toHaveLength(5);
   });
 
-  it('serves the HTML report sandboxed when its writer exists, and says 501 clearly when not', async () => {
+  it('serves the HTML report (the one `report --format html` writes), sandboxed', async () => {
     const res = await get(`/runs/${failedRunId}/report.html`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    // An opaque origin: nothing in the report can act on the dashboard.
+    expect(res.headers.get('content-security-policy')).toMatch(/^sandbox allow-scripts;/);
     const text = await res.text();
-    if (await loadHtmlReportWriter()) {
-      expect(res.status).toBe(200);
-      expect(res.headers.get('content-security-policy')).toMatch(/^sandbox allow-scripts;/);
-      expect(text).toContain(failedRunId);
-    } else {
-      expect(res.status).toBe(501);
-      expect(text).toContain('The HTML report is not available in this version');
-    }
+    const fromCli = await runCli(['report', failedRunId, '--format', 'html'], env);
+    expect(fromCli.code).toBe(0);
+    // The same page, but for the time it was generated.
+    const unstamped = (page: string) => page.replace(/generated \d{4}-\d\d-\d\dT[\d:.]+Z/, 'generated …');
+    expect(unstamped(text)).toBe(unstamped(fromCli.stdout));
+    expect(text).toContain(failedRunId);
+    expect(text).toContain('&lt;script&gt;alert(');
+    expect(text).not.toContain('<script>alert(');
   });
 
   it('answers 404 for an unknown run and 400 for a malformed id', async () => {
@@ -145,11 +149,16 @@ describe('dashboard: retry and cancel', () => {
     const counts = await store.getCounts(runId);
     expect(counts).toMatchObject({ total: 4, failed: 0, pending: 4 });
     expect(await redis.sismember(orgKeys(orgKey).active, runId)).toBe(1);
+    expect((await store.requireMeta(runId)).state).toBe('running');
 
-    // The outcome is shown once, from a cookie, as text.
+    // The outcome is shown once, from a cookie, as text; the run, running again, can now be cancelled.
     const cookie = res.headers.getSetCookie().find((c) => c.startsWith('grantsweep_flash='))!.split(';')[0]!;
-    const page = await (await get('/', { cookie })).text();
-    expect(page).toContain(`retried ${runId}: 4 targets requeued`);
+    const shown = await get('/', { cookie });
+    expect(shown.headers.getSetCookie().some((c) => /^grantsweep_flash=;/.test(c))).toBe(true);
+    const page = await shown.text();
+    expect(page).toContain(`<p class="flash ok" role="status">retried ${runId}: 4 targets requeued</p>`);
+    expect(page).toContain(`action="/runs/${runId}/cancel"`);
+    expect(await (await get('/')).text()).not.toContain('class="flash');
   });
 
   it('retry answers JSON to a client that asks for it', async () => {
@@ -188,7 +197,8 @@ describe('dashboard: who may do what', () => {
   it('refuses a POST from another origin, or with no origin at all, and changes nothing', async () => {
     const runId = uniqueRunId('dash-csrf');
     await runWithFailures(sim, env, runId, { count: 2, offset: 50 });
-    for (const headers of [{}, { origin: 'http://evil.example' }, { origin: 'null' }, { referer: 'http://evil.example/page' }]) {
+    const attempts: Record<string, string>[] = [{}, { origin: 'http://evil.example' }, { origin: 'null' }, { referer: 'http://evil.example/page' }];
+    for (const headers of attempts) {
       const res = await post(dash.url, `/runs/${runId}/retry`, headers);
       expect(res.status).toBe(403);
     }
@@ -220,7 +230,13 @@ describe('dashboard: who may do what', () => {
     const lget = (path: string, headers: Record<string, string> = {}) => fetch(`${locked.url}${path}`, { headers, redirect: 'manual' });
 
     it('answers 401 without the token, or with a wrong one', async () => {
-      for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TOKEN}` }, { cookie: `grantsweep_dashboard=${TOKEN}` }]) {
+      const attempts: Record<string, string>[] = [
+        {},
+        { authorization: 'Bearer wrong-token-0123456789' },
+        { authorization: `Basic ${TOKEN}` },
+        { cookie: `grantsweep_dashboard=${TOKEN}` },
+      ];
+      for (const headers of attempts) {
         const res = await lget('/', headers);
         expect(res.status).toBe(401);
         expect(await res.text()).not.toContain(failedRunId);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureEmbeddedRedis, stopEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { spawnCli } from '../helpers/cli.ts';
-import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, type Spawned } from '../helpers/fleet.ts';
+import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, waitWorkers, type Spawned } from '../helpers/fleet.ts';
 import { uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
 
@@ -31,19 +31,16 @@ function freePort(): Promise<number> {
   });
 }
 
-let sim: Simulator;
 let dir: string;
 let port: number;
 let server: EmbeddedRedis;
 
 beforeAll(async () => {
-  sim = await startTestSim({ users: 900, faults: { latencyMs: 20 } });
   dir = mkdtempSync(join(tmpdir(), 'gs-redis-crash-'));
   port = await freePort();
   server = await ensureEmbeddedRedis({ dir, port });
 });
 afterAll(async () => {
-  await sim?.close();
   await stopEmbeddedRedis(dir).catch(() => {});
   rmSync(dir, { recursive: true, force: true });
 });
@@ -70,9 +67,11 @@ async function crash(how: 'SIGKILL' | 'SHUTDOWN NOSAVE'): Promise<void> {
 describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
   for (const [i, how] of (['SIGKILL', 'SHUTDOWN NOSAVE'] as const).entries()) {
     it(`${how}: the producer and the workers reconnect and the run completes, each target exactly once`, async () => {
+      // A simulator of its own: its own org, hence its own queue, for each crash.
+      const sim: Simulator = await startTestSim({ users: 400, faults: { latencyMs: 20 } });
       const redisUrl = `redis://127.0.0.1:${port}`;
       const env = envFor(sim, { REDIS_URL: redisUrl, GRANTSWEEP_LOCK_DURATION_MS: '2000', GRANTSWEEP_MAX_IN_FLIGHT: '20' });
-      const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1, offset: i * 400 });
+      const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1, });
       expect(sample).toHaveLength(TARGETS);
       const runId = uniqueRunId(`rcrash${i}`);
       const deletesBefore = sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
@@ -82,6 +81,8 @@ describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
       let workers: Spawned[] = [];
       try {
         workers = spawnWorkers(2, env, ['--concurrency', '3']);
+        const probe = new Redis(redisUrl);
+        await waitWorkers(probe, sim.url, 3).finally(() => probe.disconnect());
         const k = 20 + i * 30;
         await until(`${k} DELETEs`, () => deletes() >= k, 60_000, 5);
         await crash(how);
@@ -96,6 +97,9 @@ describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
         expect(out, 'the run process hung').not.toBeNull();
         expect(out!.code, `${out!.stdout}\n${out!.stderr}`).toBe(0);
         expect(out!.stdout).toMatch(new RegExp(`run ${runId}: completed`));
+        // The run process said what happened, and that it waited.
+        expect(out!.stderr).toMatch(/Redis connection lost: waiting for it to come back/);
+        expect(out!.stderr).toMatch(/Redis connection is back/);
 
         const redis = new Redis(redisUrl);
         try {
@@ -109,6 +113,7 @@ describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
       } finally {
         if (run.child.exitCode === null) run.child.kill('SIGKILL');
         const codes = await stopAll(workers);
+        await sim.close();
         expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual(workers.map(() => 0));
       }
     }, 180_000);

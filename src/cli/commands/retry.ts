@@ -26,13 +26,14 @@ export async function retryCommand(io: CliIO, runId: string, flags: { wait?: boo
     const interrupted = new AbortController();
     const off = onSignals(() => interrupted.abort(), () => void host.close(true));
     // A bar on a terminal (per-target log lines would tear it: they wait for the report unless LOG_LEVEL says otherwise).
-    const progress = createProgress(io, ctx.store, runId);
+    const progress = createProgress(io, ctx.store, runId, { final: 'caller' });
     if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
     try {
       await waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal });
-      progress.stop();
       await host.close();
       const final = { meta: await ctx.store.requireMeta(runId), counts: await ctx.store.getCounts(runId) };
+      // The last progress after the worker flushed its counts: the same numbers as the summary.
+      await progress.finish(final.meta, final.counts);
       await out(io, summaryText(final.meta, final.counts));
       return exitCodeFor(final.meta, final.counts);
     } finally {

@@ -20,13 +20,14 @@ export async function runCommand(io: CliIO, flags: RunFlags): Promise<ExitCode> 
       () => void host.close(true),
     );
     // A bar on a terminal (per-target log lines would tear it: they wait for the report unless LOG_LEVEL says otherwise).
-    const progress = createProgress(io, ctx.store, result.runId);
+    const progress = createProgress(io, ctx.store, result.runId, { final: 'caller' });
     if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
     try {
       const { meta, counts } = await waitForRun(ctx.store, result.runId, { onTick: progress.tick, signal: interrupted.signal });
-      progress.stop();
       await host.close();
       const final = interrupted.signal.aborted ? { meta, counts } : { meta: await ctx.store.requireMeta(result.runId), counts: await ctx.store.getCounts(result.runId) };
+      // The last progress after the worker flushed its counts: the same numbers as the summary.
+      await progress.finish(final.meta, final.counts);
       await out(io, summaryText(final.meta, final.counts));
       return exitCodeFor(final.meta, final.counts);
     } finally {

@@ -1,0 +1,106 @@
+import { generateKeyPairSync } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { reportOf, spawnWorkers, stopAll, waitWorkers } from '../helpers/fleet.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * Credentials Okta refuses: the run halts within its first few requests, counted on the
+ * simulator (at most 20, with a `run` process and two more workers sending), exits 3 and
+ * says what to check. A halt leaves the undone targets pending (for `retry`), not failed.
+ */
+
+const TARGETS = 150;
+let redis: Redis;
+beforeAll(async () => {
+  redis = await connectTestRedis();
+});
+afterAll(() => redis?.disconnect());
+
+async function haltScenario(sim: Simulator, env: NodeJS.ProcessEnv, label: string) {
+  const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
+  // Two workers already up on the org's queue, so three processes send at once.
+  const workers = spawnWorkers(2, env);
+  try {
+    await waitWorkers(redis, sim.url, 2);
+    const runId = uniqueRunId(label);
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], env);
+    const log = sim.log.snapshot();
+    const rep = await reportOf(runId, env);
+    return { r, log, rep, runId };
+  } finally {
+    const codes = await stopAll(workers);
+    expect(codes.map((c) => c.code)).toEqual([0, 0]);
+  }
+}
+
+describe('reliability: credentials Okta refuses', () => {
+  it('a rejected API token (401) halts the run within 20 requests, exit 3, and says to check OKTA_API_TOKEN', async () => {
+    const sim = await startTestSim({ users: 400 });
+    try {
+      const env = envFor(sim, { OKTA_API_TOKEN: '00thisTokenWasRevokedYesterday00000000000' });
+      const { r, log, rep } = await haltScenario(sim, env, 'bad-token');
+      expect(r.code).toBe(3);
+      expect(log.total).toBeGreaterThan(0);
+      expect(log.total).toBeLessThanOrEqual(20);
+      expect(log.byStatus['401']).toBe(log.total);
+      expect(r.stdout + r.stderr).toMatch(/halted \(credentials rejected \(HTTP 401.*check OKTA_API_TOKEN/);
+      expect(rep.state).toBe('halted');
+      expect(rep.counts.failed).toBe(0);
+      expect(rep.counts.pending).toBe(TARGETS - (rep.counts.revoked ?? 0));
+      expect(sim.org.counts().revokedGrants).toBe(0);
+      console.log(`[reliability] 401: ${JSON.stringify({ requests: log.total, exit: r.code, pending: rep.counts.pending })}`);
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
+
+  it('a token without permission (403) halts the run within 20 requests, exit 3, and names the missing permission', async () => {
+    const sim = await startTestSim({ users: 400 });
+    try {
+      const env = envFor(sim, { OKTA_API_TOKEN: sim.readOnlyToken });
+      const { r, log, rep } = await haltScenario(sim, env, 'read-only');
+      expect(r.code).toBe(3);
+      expect(log.total).toBeLessThanOrEqual(20);
+      expect(log.byStatus['403']).toBe(log.total);
+      expect(r.stdout + r.stderr).toMatch(/halted \(permission missing.*okta\.users\.manage/);
+      expect(rep.state).toBe('halted');
+      // The few targets that got their 403 before the halt are failed; the rest wait for `retry`.
+      expect(rep.counts.failed).toBeLessThanOrEqual(log.total);
+      expect(rep.counts.pending + rep.counts.failed).toBe(TARGETS);
+      expect(sim.org.counts().revokedGrants).toBe(0);
+      console.log(`[reliability] 403: ${JSON.stringify({ requests: log.total, exit: r.code, failed: rep.counts.failed, pending: rep.counts.pending })}`);
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
+
+  it('a service app whose key Okta does not know halts within 20 requests (token endpoint included), exit 3', async () => {
+    const registered = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const sim = await startTestSim({
+      users: 400,
+      oauthClients: [{ clientId: '0oaGrantsweepSvc0001', publicJwk: registered.publicKey.export({ format: 'jwk' }) as Record<string, unknown> }],
+    });
+    try {
+      const env = envFor(sim, {
+        OKTA_API_TOKEN: undefined,
+        OKTA_CLIENT_ID: '0oaGrantsweepSvc0001',
+        OKTA_PRIVATE_KEY: other.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      });
+      const { r, log, rep } = await haltScenario(sim, env, 'bad-key');
+      expect(r.code).toBe(3);
+      expect(log.total).toBeGreaterThan(0);
+      expect(log.total).toBeLessThanOrEqual(20);
+      expect(log.byEndpoint['POST /oauth2/v1/token']).toBe(log.total);
+      expect(r.stdout + r.stderr).toMatch(/credentials rejected.*client id, key/);
+      expect(rep.state).toBe('halted');
+      console.log(`[reliability] bad key: ${JSON.stringify({ requests: log.total, exit: r.code })}`);
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
+});

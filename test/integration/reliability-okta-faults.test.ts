@@ -1,0 +1,95 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { checkExactlyOnce, sleep } from '../helpers/fleet.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * Okta faults together: 5 % 500/503, 2 % connection resets (after the handler ran: the
+ * revoke took effect but the answer never came), 1 % answers slower than the client's
+ * timeout, and bursts of 429 from a noisy neighbour switched on and off during the run.
+ */
+
+const TARGETS = 200;
+let sim: Simulator;
+let redis: Redis;
+
+beforeAll(async () => {
+  sim = await startTestSim({
+    users: 600,
+    rateLimits: { 'user-grants': { limit: 200 } },
+    windowSec: 2,
+    faults: { errorRate: 0.05, resetRate: 0.02, slowRate: 0.01, slowMs: 1_500, seed: 42 },
+  });
+  redis = await connectTestRedis();
+});
+afterAll(async () => {
+  await sim?.close();
+  redis?.disconnect();
+});
+
+describe('reliability: Okta misbehaves in every way at once', () => {
+  it('every target ends final; none fails for a transient cause; the faults really happened', async () => {
+    const env = envFor(sim, {
+      GRANTSWEEP_RATE_WINDOW_MS: '2000',
+      GRANTSWEEP_REQUEST_TIMEOUT_MS: '800',
+      GRANTSWEEP_ATTEMPTS: '8',
+    });
+    const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
+    expect(sample).toHaveLength(TARGETS);
+    // Permanent answers mixed in: unknown users (404 User) and a grant that does not exist (404 grant).
+    const ghosts = ['00uNOSUCHUSER0000001', '00uNOSUCHUSER0000002'];
+    const rows = [
+      'userId,grantId',
+      ...sample.map((u) => `${u.id},`),
+      ...ghosts.map((g) => `${g},`),
+      `${sample[0]!.id},oagNOSUCHGRANT000001`,
+    ];
+    const runId = uniqueRunId('faults');
+    let bursts = 0;
+    let stop = false;
+    // Noisy-neighbour bursts: on for a second, off for a second, while the run lasts.
+    const neighbour = (async () => {
+      while (!stop) {
+        sim.configure({ noisyNeighbour: { share: 0.9 } });
+        bursts++;
+        await sleep(1_000);
+        sim.configure({ noisyNeighbour: null });
+        await sleep(1_000);
+      }
+    })();
+    let r;
+    try {
+      r = await runCli(['run', '--csv', writeCsv(rows), '--yes', '--run-id', runId, '--rate-share', '0.8'], env);
+    } finally {
+      stop = true;
+      await neighbour;
+    }
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+
+    const log = sim.log.snapshot();
+    // Every kind of fault was really injected.
+    expect(log.faults.error500).toBeGreaterThan(0);
+    expect(log.faults.error503).toBeGreaterThan(0);
+    expect(log.faults.reset).toBeGreaterThan(0);
+    expect(log.faults.slow).toBeGreaterThan(0);
+    expect(log.total429).toBeGreaterThan(0);
+
+    const total = TARGETS + ghosts.length + 1;
+    const rep = await checkExactlyOnce(redis, runId, env, { targets: total, users: sample.map((u) => u.id), sim });
+    expect(rep.state).toBe('completed');
+    expect(rep.counts).toMatchObject({ revoked: TARGETS, user_not_found: ghosts.length, nothing_to_revoke: 1, failed: 0, pending: 0 });
+    // Retries happened (the faults cost attempts), and 429s cost none: no target used up its 8.
+    const attempts = rep.results.map((x) => x.attempts);
+    expect(attempts.some((a) => a > 1)).toBe(true);
+    expect(Math.max(...attempts)).toBeLessThan(8);
+    expect(rep.requests.rateLimited).toBeGreaterThan(0);
+    console.log(`[reliability] okta faults: ${JSON.stringify({
+      targets: total, requests: log.total, error500: log.faults.error500, error503: log.faults.error503, resets: log.faults.reset,
+      slow: log.faults.slow, http429: log.total429, neighbourBursts: bursts, retriedTargets: attempts.filter((a) => a > 1).length,
+      maxAttempts: Math.max(...attempts), failed: rep.counts.failed,
+    })}`);
+  }, 120_000);
+});

@@ -1,0 +1,129 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, waitFinal, waitWorkers } from '../helpers/fleet.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * Shutdown: SIGTERM lets a worker finish what it has in flight and exit 0; a second
+ * signal makes it exit at once, and the targets it held are taken over by the others;
+ * `cancel` stops every worker's requests for the run.
+ */
+
+const LOCK_MS = 5_000;
+const DELETE_ALL = 'DELETE /api/v1/users/{userId}/grants';
+let redis: Redis;
+beforeAll(async () => {
+  redis = await connectTestRedis();
+});
+afterAll(() => redis?.disconnect());
+
+async function withSim<T>(opts: Parameters<typeof startTestSim>[0], fn: (sim: Simulator) => Promise<T>): Promise<T> {
+  const sim = await startTestSim(opts);
+  try {
+    return await fn(sim);
+  } finally {
+    await sim.close();
+  }
+}
+
+const deletesOf = (sim: Simulator) => sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
+
+describe('reliability: stopping workers', () => {
+  it('SIGTERM: the worker finishes its requests in flight (none is redone) and exits 0 within the lock duration', () =>
+    withSim({ users: 300, faults: { latencyMs: 300 } }, async (sim) => {
+      const env = envFor(sim, { GRANTSWEEP_LOCK_DURATION_MS: String(LOCK_MS) });
+      const sample = sim.org.sampleUsers({ count: 60, status: 'ACTIVE', minGrants: 1 });
+      const [a, b] = spawnWorkers(2, env, ['--concurrency', '4']);
+      try {
+        await waitWorkers(redis, sim.url, 2);
+        const runId = uniqueRunId('sigterm');
+        expect((await runCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], env)).code).toBe(0);
+        await until('8 DELETEs', () => deletesOf(sim) >= 8, 30_000, 10);
+        const signalled = Date.now();
+        a!.child.kill('SIGTERM');
+        const exit = await a!.done;
+        const tookMs = Date.now() - signalled;
+        expect(exit.code, exit.stderr).toBe(0);
+        expect(exit.stderr).toMatch(/stopping: finishing the requests in flight/);
+        expect(tookMs).toBeLessThan(LOCK_MS);
+        expect(await waitFinal(redis, runId)).toBe('completed');
+        await checkExactlyOnce(redis, runId, env, { targets: 60, users: sample.map((u) => u.id), sim });
+        // Nothing the stopped worker had in flight was left for another to redo.
+        expect(deletesOf(sim)).toBe(60);
+        console.log(`[reliability] SIGTERM: ${JSON.stringify({ exit: exit.code, exitMs: tookMs, lockMs: LOCK_MS, deletes: deletesOf(sim) })}`);
+      } finally {
+        await stopAll([a!, b!]);
+      }
+    }), 90_000);
+
+  it('a second signal exits at once; the targets it held are taken over by the other worker', () =>
+    withSim({ users: 300, faults: { latencyMs: 1_500 } }, async (sim) => {
+      const env = envFor(sim, { GRANTSWEEP_LOCK_DURATION_MS: String(LOCK_MS) });
+      const sample = sim.org.sampleUsers({ count: 40, status: 'ACTIVE', minGrants: 1 });
+      const [a, b] = spawnWorkers(2, env, ['--concurrency', '4']);
+      try {
+        await waitWorkers(redis, sim.url, 2);
+        const runId = uniqueRunId('sigterm2');
+        expect((await runCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], env)).code).toBe(0);
+        // Answers take 1.5 s: when the first arrive, both workers have requests in flight.
+        await until('4 DELETEs', () => deletesOf(sim) >= 4, 30_000, 10);
+        a!.child.kill('SIGTERM');
+        await sleep(50);
+        const signalled = Date.now();
+        a!.child.kill('SIGTERM');
+        const exit = await a!.done;
+        const tookMs = Date.now() - signalled;
+        expect(exit.stderr).toMatch(/stopping now: targets in flight return to the queue/);
+        expect(exit.code).toBe(0);
+        // Not waiting for its 1.5 s answers nor for the lock: well under the lock duration.
+        expect(tookMs).toBeLessThan(LOCK_MS);
+        expect(await waitFinal(redis, runId)).toBe('completed');
+        const rep = await checkExactlyOnce(redis, runId, env, { targets: 40, users: sample.map((u) => u.id), sim });
+        expect(rep.counts.revoked).toBe(40);
+        console.log(`[reliability] second signal: ${JSON.stringify({ exit: exit.code, exitMs: tookMs, deletes: deletesOf(sim), redone: deletesOf(sim) - 40 })}`);
+      } finally {
+        await stopAll([a!, b!]);
+      }
+    }), 90_000);
+
+  it('cancel: no worker sends a request for the run later than one second after `cancel` returns', () =>
+    withSim({ users: 600, faults: { latencyMs: 40 }, recordRequests: 10_000 }, async (sim) => {
+      const env = envFor(sim);
+      const sample = sim.org.sampleUsers({ count: 300, status: 'ACTIVE', minGrants: 1 });
+      const workers = spawnWorkers(3, env, ['--concurrency', '4']);
+      try {
+        await waitWorkers(redis, sim.url, 3);
+        const runId = uniqueRunId('cancel');
+        expect((await runCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], env)).code).toBe(0);
+        await until('30 requests', () => sim.log.snapshot().total >= 30, 30_000, 10);
+        const c = await runCli(['cancel', runId], env);
+        const cancelledAt = Date.now();
+        expect(c.code, c.stderr).toBe(0);
+        expect(c.stdout).toMatch(/cancelled/);
+        await sleep(2_500);
+        const requests = sim.log.requests();
+        const after = requests.filter((e) => e.at > cancelledAt);
+        const late = requests.filter((e) => e.at > cancelledAt + 1_000);
+        expect(late).toEqual([]);
+        const rep = await checkCancelled(runId, env);
+        expect(rep.pending).toBeGreaterThan(0);
+        // Every request that did go out was for a target now final or still pending: none was lost.
+        expect(rep.pending + rep.revoked).toBe(300);
+        console.log(`[reliability] cancel: ${JSON.stringify({ requestsBefore: requests.length - after.length, inFlightAfterCancel: after.length, laterThan1s: late.length, pending: rep.pending, revoked: rep.revoked })}`);
+      } finally {
+        const codes = await stopAll(workers);
+        expect(codes.map((x) => x.code)).toEqual([0, 0, 0]);
+      }
+    }), 90_000);
+});
+
+async function checkCancelled(runId: string, env: NodeJS.ProcessEnv) {
+  const s = await runCli(['status', runId, '--json'], env);
+  expect(s.code).toBe(0);
+  const j = JSON.parse(s.stdout) as { state: string; counts: Record<string, number> };
+  expect(j.state).toBe('cancelled');
+  return { pending: j.counts.pending!, revoked: j.counts.revoked! };
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { escapeHtml, html, requestsChart, type MinutePoint } from '../../src/runs/html-report.ts';
+
+describe('html-report escaping', () => {
+  it('escapes the five characters that can leave a text or attribute context', () => {
+    expect(escapeHtml(`<a href="x" onclick='y'>&amp;</a>`)).toBe('&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;');
+    expect(escapeHtml(null)).toBe('');
+    expect(escapeHtml(42)).toBe('42');
+  });
+
+  it('escapes every interpolated value by default, nested templates and arrays included', () => {
+    const evil = '"><script>x</script>';
+    const inner = html`<td title="${evil}">${evil}</td>`;
+    const out = html`<tr>${[inner, evil]}</tr>`.toString();
+    expect(out).not.toContain('<script>');
+    expect(out).toBe(
+      '<tr><td title="&quot;&gt;&lt;script&gt;x&lt;/script&gt;">&quot;&gt;&lt;script&gt;x&lt;/script&gt;</td>&quot;&gt;&lt;script&gt;x&lt;/script&gt;</tr>',
+    );
+  });
+});
+
+describe('requestsChart', () => {
+  const m0 = 29_000_000;
+  const markers = (svg: string) => [...svg.matchAll(/class="marker-429" data-minute="(\d+)" data-count="(\d+)"/g)].map((m) => [Number(m[1]), Number(m[2])]);
+
+  it('says so when nothing was recorded', () => {
+    expect(requestsChart([]).toString()).toContain('id="no-requests"');
+  });
+
+  it('draws one bar a minute from the first to the last, quiet minutes included, and marks only minutes with 429s', () => {
+    const points: MinutePoint[] = [
+      { minute: m0, requests: 100, rateLimited: 0, budget: 300 },
+      { minute: m0 + 2, requests: 300, rateLimited: 4, budget: 300 },
+    ];
+    const svg = requestsChart(points).toString();
+    expect(svg.match(/<rect class="bar"/g)).toHaveLength(3);
+    expect(markers(svg)).toEqual([[m0 + 2, 4]]);
+    // The budget carries over the quiet minute: one unbroken step line.
+    expect(svg.match(/<path class="budget" d="([^"]+)"/)?.[1]?.match(/M/g)).toHaveLength(1);
+  });
+
+  it('draws no markers and no budget line when there were neither', () => {
+    const svg = requestsChart([{ minute: m0, requests: 10, rateLimited: 0, budget: null }]).toString();
+    expect(markers(svg)).toEqual([]);
+    expect(svg).not.toContain('class="budget"');
+  });
+
+  it('bins a long run so the chart stays readable, keeping every 429', () => {
+    const points: MinutePoint[] = Array.from({ length: 3_000 }, (_, i) => ({ minute: m0 + i, requests: 60, rateLimited: i % 1_000 === 0 ? 1 : 0, budget: 300 }));
+    const svg = requestsChart(points, 720).toString();
+    const bars = svg.match(/<rect class="bar"/g)?.length ?? 0;
+    expect(bars).toBeLessThanOrEqual(720);
+    expect(bars).toBeGreaterThan(500);
+    expect(markers(svg).reduce((n, [, c]) => n + c!, 0)).toBe(3);
+    expect(svg).toContain('-minute bins');
+  });
+});
