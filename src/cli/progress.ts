@@ -69,10 +69,16 @@ export function progressView(meta: RunMeta, counts: RunCounts, window: RateWindo
     requests,
     rateLimited,
     failed: counts.failed,
-    requestsPerMinute: r ? Math.round(r.requestsPerMinute) : null,
+    requestsPerMinute: r ? Math.round(r.requestsPerMinute) : final ? averagePerMinute(meta, requests, now) : null,
     budgetPerMinute: budget,
     etaSeconds: final || remaining === 0 ? 0 : r && r.targetsPerSecond > 0 ? Math.ceil(remaining / r.targetsPerSecond) : null,
   };
+}
+
+/** A finished run seen too briefly for a pace: its average over its whole life. */
+function averagePerMinute(meta: RunMeta, requests: number, now: number): number | null {
+  const ms = (meta.finishedAt ?? now) - meta.createdAt;
+  return ms >= 1_000 ? Math.round((requests / ms) * 60_000) : null;
 }
 
 export function formatDuration(s: number | null): string {

@@ -162,8 +162,13 @@ export class WorkerHost {
    * workers once their lock expires).
    */
   close(force = false): Promise<void> {
-    // Forced: the requests in flight are aborted too (their targets stay pending; the lock expires).
-    if (force) return Promise.all([this.feeder.stop(), this.worker.close(true), this.scheduleWorker?.close(true)]).then(() => this.cleanup(true));
+    if (force) {
+      // The requests in flight are aborted first: a graceful close already under way
+      // (BullMQ lets a forced close join it) would otherwise wait for their answers.
+      // Their targets stay pending and go back to the queue (retried, or stalled).
+      const aborted = this.client.close(true).catch(() => {});
+      return Promise.all([aborted, this.feeder.stop(), this.worker.close(true), this.scheduleWorker?.close(true)]).then(() => this.cleanup(true));
+    }
     this.closing ??= (async () => {
       await this.feeder.stop();
       await Promise.all([this.worker.close(), this.scheduleWorker?.close()]);

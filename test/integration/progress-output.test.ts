@@ -104,7 +104,7 @@ describe('progress of a run: plain lines, NDJSON, a bar on a terminal', () => {
       expect(f).toMatch(/^\[[\u2588\u2591]{10}\] \d+% \d+\/25 \| (\d+|\?)\/(\d+|\?) req\/min \| ETA \S+ \| 429s \d+ \| failed \d+$/);
       expect(f.length).toBeLessThanOrEqual(80);
     }
-    expect(frames.at(-1)).toMatch(/\] 100% 25\/25 \| \d+\/1200 req\/min \| ETA 0s \| 429s \d+ \| failed 0$/);
+    expect(frames.at(-1)).toMatch(/\] 100% 25\/25 \| (\d+|\?)\/1200 req\/min \| ETA 0s \| 429s \d+ \| failed 0$/);
     expect(r.stderr).not.toMatch(new RegExp(`${runId} running:`));
     expect(r.stdout).toMatch(new RegExp(`^run ${runId}: completed\\n`));
     expect(r.stdout).not.toContain(ESC);
