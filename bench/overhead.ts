@@ -160,9 +160,8 @@ async function grantsweepTrial(
     counts = done.counts;
     return finish(res.cpuSec ?? undefined);
   } else {
-    const workers = await Promise.all(
-      Array.from({ length: k }, (_, i) => startWorker(h, env, `worker-${k}p-${trial}-${i}`, prof(`worker-${k}p-${trial}-${i}`))),
-    );
+    const workers = [];
+    for (let i = 0; i < k; i++) workers.push(await startWorker(h, env, `worker-${k}p-${trial}-${i}`, prof(`worker-${k}p-${trial}-${i}`), redis.client));
     workerPids = workers.map((w) => w.pid!);
     const cpu0 = workerPids.map((p) => cpuSeconds(p) ?? 0);
     t0 = Date.now();

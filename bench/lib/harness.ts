@@ -248,21 +248,47 @@ export async function runCli(
   return { code, stdout, ms: performance.now() - started, peakRssKb: mem.peakKb, cpuSec: mem.cpuSec };
 }
 
-/** Spawns `grantsweep worker` and waits until it says it has started. */
-export async function startWorker(h: Harness, env: NodeJS.ProcessEnv, name: string, nodeArgs: string[] = []): Promise<ChildProcess> {
-  const child = h.spawn(process.execPath, [...nodeArgs, BIN, 'worker'], { env: { ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'info' }, logName: name });
+/**
+ * Spawns `grantsweep worker` and waits until it has started: its "worker started" log line,
+ * or (at a LOG_LEVEL that hides it) a new BullMQ connection in Redis's CLIENT LIST.
+ */
+export async function startWorker(
+  h: Harness,
+  env: NodeJS.ProcessEnv,
+  name: string,
+  nodeArgs: string[] = [],
+  redis?: Redis,
+): Promise<ChildProcess> {
+  const level = env.LOG_LEVEL ?? 'info';
+  const bullClients = async () => (redis ? (await redis.client('LIST')) as string : '').split('\n').filter((l) => / name=\{gsq\}/.test(l)).length;
+  const before = await bullClients();
+  const child = h.spawn(process.execPath, [...nodeArgs, BIN, 'worker'], { env, logName: name });
   await new Promise<void>((resolve, reject) => {
     let seen = '';
+    let done = false;
+    const ok = () => {
+      if (done) return;
+      done = true;
+      child.stderr!.off('data', onData);
+      resolve();
+    };
     const onData = (d: Buffer) => {
       seen += d.toString();
-      if (seen.includes('worker started')) {
-        child.stderr!.off('data', onData);
-        resolve();
-      }
+      if (seen.includes('worker started')) ok();
       if (seen.length > 100_000) seen = seen.slice(-1000);
     };
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`worker ${name} exited with ${code}; see ${h.tmp}/${name}.log`)));
+    if (!['info', 'debug', 'trace'].includes(level)) {
+      if (!redis) throw new Error('startWorker: a LOG_LEVEL above info needs the redis client to see the worker start');
+      const poll = async () => {
+        while (!done) {
+          if ((await bullClients()) > before) return void setTimeout(ok, 300);
+          await sleep(50);
+        }
+      };
+      void poll();
+    }
   });
   return child;
 }

@@ -65,6 +65,8 @@ export function parseSource(f: RunFlags): SourceDescription {
   if (kind === 'group') return { kind, value: checkId('groupId', '--group', value) };
   if (kind === 'app') return { kind, value: checkId('appId', '--app', value) };
   if (value.trim() === '') throw new UsageError(`--${kind}: must not be empty`);
+  // Checked here, before a run is stored: a line break or NUL is never part of an Okta expression.
+  if (kind !== 'csv' && /\p{Cc}/u.test(value)) throw new UsageError(`--${kind}: must not contain control characters or line breaks`);
   return { kind, value };
 }
 

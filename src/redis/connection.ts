@@ -61,18 +61,19 @@ export function createRedis(opts: ConnectOptions): Redis {
     enableOfflineQueue: true,
     lazyConnect: true,
     retryStrategy: (times) => Math.min(100 * 2 ** times, 2_000),
+    // A socket being closed is destroyed after this if the server does not close its side
+    // (ioredis' 2 s default kept a command alive that long after a dead server).
+    disconnectTimeout: 300,
   });
 }
 
 /**
  * Connects and checks that the server will not evict BullMQ's keys.
- * Unreachable within `timeoutMs` → HaltError (exit 3), never a hang. Until then a
- * refused connection is tried again, so a worker started while Redis restarts waits
- * for it instead of exiting at once.
+ * Refused, or no answer within `timeoutMs` → HaltError (exit 3) naming the cause, never a hang.
  */
 export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number }): Promise<Redis> {
   const redis = createRedis(opts);
-  const timeoutMs = opts.timeoutMs ?? 6_000;
+  const timeoutMs = opts.timeoutMs ?? 5_000;
   let timer: NodeJS.Timeout | undefined;
   let lastError = '';
   const timeout = new Promise<never>((_, reject) => {
@@ -101,6 +102,10 @@ export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number
     }
     return redis;
   } catch (err) {
+    // A server that accepted the connection but never answers would keep the socket
+    // (and the process) alive after disconnect's FIN: drop it first, then disconnect
+    // (whose own 2 s fallback timer is then cleared by the close).
+    redis.stream?.destroy();
     redis.disconnect();
     if (err instanceof HaltError || err instanceof UsageError) throw err;
     const why = lastError || redisErrorText(err as Error);

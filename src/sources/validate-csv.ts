@@ -44,6 +44,12 @@ export function formatInvalidRow(path: string, row: InvalidRow): string {
  * few rows verbatim, a count of the rest, and the way out.
  */
 export function invalidRowsError(path: string, v: CsvValidation, show = 10): UsageError {
+  // One bad row: one line that names it, like every other refusal.
+  if (v.invalidTotal === 1 && v.invalid[0]) {
+    return new UsageError(
+      `${formatInvalidRow(path, v.invalid[0])} (nothing was enqueued: fix the row, or pass --skip-invalid to run the valid rows and list this one in the report)`,
+    );
+  }
   const lines = v.invalid.slice(0, show).map((row) => `  ${formatInvalidRow(path, row)}`);
   const more = v.invalidTotal - lines.length;
   if (more > 0) lines.push(`  … and ${more} more`);

@@ -87,7 +87,7 @@ describe('report', () => {
     expect(readFileSync(out, 'utf8')).toBe((await runCli(['report', runId, '--format', 'csv'], env)).stdout);
     const bad = await runCli(['report', runId, '--format', 'xml'], env);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--format: expected json or csv/);
+    expect(bad.stderr).toMatch(/--format: expected json, csv or html/);
     const missing = await runCli(['report', 'no-such-run'], env);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no such run/);

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunStore } from '../../src/runs/run-store.ts';
@@ -86,6 +87,24 @@ describe('grantsweep schedule', () => {
     expect((await worker.done).code).toBe(0);
   });
 
+  it('a scheduled run whose CSV is gone by its time is stored halted with the reason, not lost', async () => {
+    const name = `gone-${tag}`;
+    const csv = dir.file('gone.csv', leaversCsv(['00uaaaaaaaaaaaaaaaaa']));
+    expect((await runCli(['schedule', 'add', name, '--cron', '*/2 * * * * *', '--csv', csv, '--yes'], env)).code).toBe(0);
+    rmSync(csv);
+    const w = spawnCli(['worker'], env);
+    try {
+      const run = await until(async () => (await store.listRuns(1_000)).find((r) => r.schedule === name), 'the scheduled run', 30_000);
+      expect(run.state).toBe('halted');
+      expect(run.stateReason).toContain(csv);
+      expect((await store.getCounts(run.runId)).total).toBe(0);
+    } finally {
+      await runCli(['schedule', 'remove', name], env);
+      w.child.kill('SIGTERM');
+      await w.done;
+    }
+  });
+
   it('refuses what a worker could not run later: a relative or missing CSV, a bad zone, a bad pattern, a run id', async () => {
     const csv = dir.file('ok.csv', leaversCsv(['00uaaaaaaaaaaaaaaaaa']));
     const cases: [string[], RegExp][] = [
@@ -97,6 +116,8 @@ describe('grantsweep schedule', () => {
       [['--csv', csv], /--cron/],
       [['--cron', '0 2 * * *', '--csv', csv, '--run-id', 'x'], /--run-id/],
       [['--cron', '0 2 * * *'], /source is required/],
+      [['--every', '500', '--csv', csv], /--every/],
+      [['--every', '2000', '--tz', 'UTC', '--csv', csv], /--tz applies to --cron only/],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(['schedule', 'add', `bad-${tag}`, ...args, '--yes'], env);
@@ -107,5 +128,19 @@ describe('grantsweep schedule', () => {
     expect(badName.code).toBe(2);
     const listed = JSON.parse((await runCli(['schedule', 'list', '--json'], env)).stdout);
     expect(listed.map((s: { name: string }) => s.name)).not.toContain(`bad-${tag}`);
+  });
+
+  it('adding a name again replaces its schedule and flags', async () => {
+    const name = `nightly-${tag}`;
+    const first = await runCli(['schedule', 'add', name, '--cron', '0 2 * * *', '--search', 'status eq "DEPROVISIONED"', '--dry-run'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`schedule ${name} added`);
+    const second = await runCli(['schedule', 'add', name, '--cron', '30 3 * * 1-5', '--tz', 'Europe/Berlin', '--group', '00g1leavers', '--yes'], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain(`schedule ${name} replaced: --cron "30 3 * * 1-5" --tz Europe/Berlin`);
+    const mine = JSON.parse((await runCli(['schedule', 'list', '--json'], env)).stdout).filter((s: { name: string }) => s.name === name);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ cron: '30 3 * * 1-5', tz: 'Europe/Berlin', run: { source: { kind: 'group', value: '00g1leavers' }, dryRun: false, rateShare: null } });
+    expect((await runCli(['schedule', 'remove', name], env)).code).toBe(0);
   });
 });

@@ -1,0 +1,12 @@
+import { join } from 'node:path';
+import { Harness, startRedis, startSim, gsEnv, runCli, writeUserCsv, redisInfo } from '../lib/harness.ts';
+const h = Harness.start('scratch', 300_000);
+const r = await startRedis(h);
+const sim = await startSim(h, ['--users', '1000', '--no-rate-limit']);
+const n = Number(process.argv[2] ?? 100000);
+const csv = writeUserCsv(join(h.tmp, 't.csv'), n);
+const m0 = Number((await r.info('memory')).used_memory);
+const res = await runCli(h, ['enqueue', '--csv', csv, '--yes', '--run-id', 'e1'], gsEnv({ sim, redisUrl: r.url, home: h.tmp }), { logName: 'enq', nodeArgs: process.argv[3] ? ['--cpu-prof', `--cpu-prof-dir=/tmp/gsprof/enq`] : [] });
+const m1 = Number((await r.info('memory')).used_memory);
+console.log(res.code, `${n} rows in ${(res.ms/1000).toFixed(1)} s = ${(n / res.ms * 1000).toFixed(0)}/s, peak rss ${(res.peakRssKb!/1024).toFixed(0)} MB, redis ${((m1 - m0)/n).toFixed(0)} B/target`);
+await h.close();

@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureEmbeddedRedis, stopEmbeddedRedis } from '../../src/redis/embedded.ts';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * Bad configuration: each is refused with one clear message and the documented exit
+ * code, before a single request reaches the org, and never hangs.
+ */
+
+let sim: Simulator;
+let csv: string;
+beforeAll(async () => {
+  sim = await startTestSim({ users: 20 });
+  csv = writeCsv(['userId', ...sim.org.sampleUsers({ count: 3 }).map((u) => u.id)]);
+});
+afterAll(async () => {
+  await sim?.close();
+});
+
+function listen(handler: (s: Socket) => void): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve) => {
+    const server = createServer(handler);
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port }));
+  });
+}
+
+async function refusedBeforeOkta(env: NodeJS.ProcessEnv, code: number, message: RegExp, secret?: string) {
+  const before = sim.log.snapshot().total;
+  const r = await runCli(['run', '--csv', csv, '--yes'], env);
+  expect(r.code, r.stderr).toBe(code);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/unexpected error/);
+  if (secret) expect(r.stdout + r.stderr).not.toContain(secret);
+  expect(sim.log.snapshot().total - before).toBe(0);
+  return r;
+}
+
+describe('bad configuration', () => {
+  it('a plain-http org URL that is not this machine: exit 2', async () => {
+    await refusedBeforeOkta(envFor(sim, { OKTA_ORG_URL: 'http://acme.okta.com' }), 2, /OKTA_ORG_URL: must be https .*got http:\/\/acme\.okta\.com/);
+  });
+
+  it('an org URL with a path, and the Admin Console URL: exit 2', async () => {
+    await refusedBeforeOkta(envFor(sim, { OKTA_ORG_URL: 'https://acme.okta.com/api/v1' }), 2, /OKTA_ORG_URL: must be the org's base URL/);
+    await refusedBeforeOkta(envFor(sim, { OKTA_ORG_URL: 'https://acme-admin.okta.com' }), 2, /Admin Console URL; use the org URL https:\/\/acme\.okta\.com/);
+  });
+
+  it('no credential at all: exit 2, naming both ways to give one', async () => {
+    await refusedBeforeOkta(envFor(sim, { OKTA_API_TOKEN: undefined }), 2, /OKTA_API_TOKEN or OKTA_CLIENT_ID with OKTA_PRIVATE_KEY\/OKTA_PRIVATE_KEY_FILE: one is required/);
+  });
+
+  it('a malformed token (pasted with a space): exit 2, without echoing it', async () => {
+    const token = '00abcdefSECRETSECRET tail';
+    await refusedBeforeOkta(envFor(sim, { OKTA_API_TOKEN: token }), 2, /OKTA_API_TOKEN: must not contain whitespace/, 'SECRETSECRET');
+  });
+
+  it('both an API token and a service app: exit 2', async () => {
+    await refusedBeforeOkta(envFor(sim, { OKTA_CLIENT_ID: '0oaSvc' }), 2, /both ways to authenticate are set/);
+  });
+
+  it('a private key that does not parse: exit 2, without quoting it', async () => {
+    const body = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDTHISISNOTAKEY';
+    const pem = `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`;
+    await refusedBeforeOkta(envFor(sim, { OKTA_API_TOKEN: undefined, OKTA_CLIENT_ID: '0oaSvc', OKTA_PRIVATE_KEY: pem }), 2, /OKTA_PRIVATE_KEY: does not parse as a PEM or JWK private key/, 'THISISNOTAKEY');
+  });
+
+  it('a private key file that is missing: exit 2', async () => {
+    await refusedBeforeOkta(envFor(sim, { OKTA_API_TOKEN: undefined, OKTA_CLIENT_ID: '0oaSvc', OKTA_PRIVATE_KEY_FILE: '/nonexistent/key.pem' }), 2, /OKTA_PRIVATE_KEY_FILE: no such file/);
+  });
+
+  it('an unreachable REDIS_URL (nothing listens): exit 3 with a clear message within 10 s, as a real process', async () => {
+    const { server, port } = await listen(() => {});
+    server.close();
+    const started = Date.now();
+    const p = spawnCli(['run', '--csv', csv, '--yes'], envFor(sim, { REDIS_URL: `redis://127.0.0.1:${port}` }));
+    const killer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+    const r = await p.done;
+    clearTimeout(killer);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`Redis at redis://127\\.0\\.0\\.1:${port}/? could not be reached.*ECONNREFUSED.*check REDIS_URL`));
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(sim.log.snapshot().total).toBe(0);
+  }, 30_000);
+
+  it('a REDIS_URL that accepts connections but never answers: exit 3 within 10 s, never a hang', async () => {
+    const sockets: Socket[] = [];
+    const { server, port } = await listen((s) => void sockets.push(s));
+    try {
+      const started = Date.now();
+      const p = spawnCli(['status', 'some-run'], envFor(sim, { REDIS_URL: `redis://127.0.0.1:${port}` }));
+      const killer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+      const r = await p.done;
+      clearTimeout(killer);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/could not be reached within \d+ s/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  }, 30_000);
+
+  it('a Redis that may evict keys (maxmemory-policy allkeys-lru) is refused: exit 3, naming the setting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gs-lru-'));
+    try {
+      const lru = await ensureEmbeddedRedis({ dir, extraArgs: ['--maxmemory-policy', 'allkeys-lru'] });
+      const r = await refusedBeforeOkta(envFor(sim, { REDIS_URL: lru.url }), 3, /has maxmemory-policy allkeys-lru; grantsweep needs noeviction/);
+      expect(r.stdout).toBe('');
+    } finally {
+      await stopEmbeddedRedis(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { reportOf } from '../helpers/fleet.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim } from '../helpers/sim.ts';
+
+/**
+ * Directory expressions are passed to Okta as one encoded query parameter, never spliced
+ * into the URL: the simulator's request log shows the path and the raw query as sent.
+ */
+
+let sim: Simulator;
+let env: NodeJS.ProcessEnv;
+beforeAll(async () => {
+  sim = await startTestSim({ users: 120, recordRequests: 1_000 });
+  env = envFor(sim);
+});
+afterAll(async () => {
+  await sim?.close();
+});
+beforeEach(() => sim.log.reset());
+
+const listing = () => sim.log.requests().filter((e) => e.path === '/api/v1/users' || e.path.startsWith('/api/v1/users?'));
+
+describe('bad input: --filter and --search expressions', () => {
+  it('quotes and backslashes arrive as one filter parameter that decodes to exactly the expression', async () => {
+    const expr = String.raw`profile.lastName eq "O\"Brien \\ Jr" or status eq "SUSPENDED"`;
+    const runId = uniqueRunId('filter');
+    const r = await runCli(['run', '--filter', expr, '--dry-run', '--run-id', runId], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const list = listing();
+    expect(list.length).toBeGreaterThan(0);
+    for (const e of list) {
+      expect(e.method).toBe('GET');
+      expect(e.path).toBe('/api/v1/users');
+      const q = new URLSearchParams(e.query);
+      expect(q.getAll('filter')).toEqual([expr]);
+      expect([...q.keys()].filter((k) => k !== 'filter' && k !== 'limit' && k !== 'after')).toEqual([]);
+      // Nothing of the expression travels unencoded.
+      expect(e.query).not.toMatch(/["\\ ]/);
+    }
+    expect(list[0]!.outcome).toBe(200);
+    // The sim matched the expression as Okta would: the suspended users, none else.
+    const rep = await reportOf(runId, env);
+    const suspended = sim.org.sampleUsers({ count: 1000, status: 'SUSPENDED' }).map((u) => u.id).sort();
+    expect(rep.results.map((x) => x.userId).sort()).toEqual(suspended);
+  });
+
+  it('an expression that tries to add parameters stays one parameter (Okta refuses it: exit 2)', async () => {
+    const expr = 'status eq "ACTIVE"&search=id pr&limit=1#x';
+    const r = await runCli(['run', '--filter', expr, '--dry-run'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Okta answered 400/);
+    const list = listing();
+    expect(list).toHaveLength(1);
+    const q = new URLSearchParams(list[0]!.query);
+    expect(q.getAll('filter')).toEqual([expr]);
+    expect(q.getAll('search')).toEqual([]);
+    expect(q.getAll('limit')).toEqual(['200']);
+    expect(list[0]!.path).toBe('/api/v1/users');
+  });
+
+  it('a --search with a line break or a NUL is refused before any request (exit 2)', async () => {
+    for (const expr of ['status eq "ACTIVE"\nprofile.login pr', 'id eq "a\u0000b"']) {
+      const r = await runCli(['run', '--search', expr, '--dry-run'], env);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/--search: must not contain control characters/);
+    }
+    // Refused before a run was stored: nothing to clean up, nothing in `runs`.
+    const runs = await runCli(['runs', '--json'], env);
+    expect(JSON.parse(runs.stdout).filter((x: { source: { kind: string } }) => x.source.kind === 'search')).toEqual([]);
+    expect(sim.log.snapshot().total).toBe(0);
+  });
+
+  it('--group and --app ids go through the same path-segment check as CSV ids', async () => {
+    for (const [flag, value] of [['--group', '../apps'], ['--app', '0oa1%2F..'], ['--group', 'me']] as const) {
+      const r = await runCli(['run', flag, value, '--dry-run'], env);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${flag}: (groupId|appId) `));
+    }
+    expect(sim.log.snapshot().total).toBe(0);
+  });
+});
