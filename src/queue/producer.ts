@@ -3,7 +3,7 @@ import { orgKeys } from '../runs/keys.ts';
 import { newRecord, type TargetRecord } from '../runs/record.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
-import { targetKey, type SourceDescription, type SourceItem } from '../sources/target.ts';
+import { targetKey, type SourceDescription, type SourceItem, type TargetInput } from '../sources/target.ts';
 import { orgKeyOf } from './org.ts';
 
 export interface NewRun {
@@ -61,10 +61,26 @@ export async function enqueueRun(
   let added = 0;
   let invalid = 0;
   let chunk: { key: string; record: TargetRecord }[] = [];
+  // One chunk is written to Redis while the next is read from the source.
+  let writing: Promise<void> = Promise.resolve();
+  let writeError: { err: unknown } | null = null;
+  const written = async () => {
+    await writing;
+    if (writeError) throw writeError.err;
+  };
   const flush = async () => {
-    added += await store.addTargets(run.runId, chunk);
+    const full = chunk;
     chunk = [];
-    onProgress?.(added);
+    await written();
+    writing = store.addTargets(run.runId, full).then(
+      (n) => {
+        added += n;
+        onProgress?.(added);
+      },
+      (err: unknown) => {
+        writeError = { err };
+      },
+    );
   };
   try {
     for await (const item of items) {
@@ -82,26 +98,44 @@ export async function enqueueRun(
         });
       } else {
         const t = item.target;
-        chunk.push({
-          key: targetKey(t, run.target),
-          record: newRecord({
-            userId: t.userId,
-            login: t.login,
-            clientId: t.clientId ?? run.target.clientId,
-            scopeId: t.scopeId ?? run.target.scopeId,
-            grantId: t.grantId,
-            line: t.line,
-          }),
-        });
+        chunk.push({ key: targetKey(t, run.target), record: pendingRecord(t, run.target) });
       }
       if (chunk.length >= CHUNK) await flush();
     }
     if (chunk.length > 0) await flush();
+    await written();
   } catch (err) {
+    await writing;
     await store.stopRun(run.runId, 'halted', `the source failed while loading: ${(err as Error).message}`);
     throw err;
   }
   await store.finishLoading(run.runId);
   await redis.sadd(orgKeys(orgKey).active, run.runId);
   return { runId: run.runId, targets: added - invalid, duplicates: seen - added, invalid };
+}
+
+/**
+ * A pending target's record, spelled out field by field. Not `newRecord(...)`: its object
+ * spread followed by ten more fields hits a slow path in V8 (Node 20) that costs ~30 µs a
+ * call, half the time of a 1,000,000-row enqueue (see BENCHMARKS.md).
+ */
+function pendingRecord(t: TargetInput, defaults: NewRun['target']): TargetRecord {
+  return {
+    userId: t.userId,
+    login: t.login,
+    clientId: t.clientId ?? defaults.clientId,
+    scopeId: t.scopeId ?? defaults.scopeId,
+    grantId: t.grantId,
+    line: t.line,
+    status: 'pending',
+    grantsRevoked: null,
+    attempts: 0,
+    httpStatus: null,
+    errorCode: null,
+    errorSummary: null,
+    errorId: null,
+    finishedAt: null,
+    grants: null,
+    resolvedUserId: null,
+  };
 }

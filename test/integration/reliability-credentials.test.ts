@@ -41,7 +41,8 @@ describe('reliability: credentials Okta refuses', () => {
   it('a rejected API token (401) halts the run within 20 requests, exit 3, and says to check OKTA_API_TOKEN', async () => {
     const sim = await startTestSim({ users: 400 });
     try {
-      const env = envFor(sim, { OKTA_API_TOKEN: '00thisTokenWasRevokedYesterday00000000000' });
+      // A short pacing window: requests go out as fast as the in-flight cap allows, the hardest case for "at most 20".
+      const env = envFor(sim, { OKTA_API_TOKEN: '00thisTokenWasRevokedYesterday00000000000', GRANTSWEEP_RATE_WINDOW_MS: '2000' });
       const { r, log, rep } = await haltScenario(sim, env, 'bad-token');
       expect(r.code).toBe(3);
       expect(log.total).toBeGreaterThan(0);

@@ -42,7 +42,8 @@ describe('report --format html: a stored run with hostile values', () => {
       dryRun: false,
       snapshot: false,
       reason: `offboarding ${XSS[1]}`,
-      source: { kind: 'search', value: `profile.department eq "${XSS[2]}"` },
+      // (A csv source: other files count the suite's --search runs.)
+      source: { kind: 'csv', value: `/srv/hr/${XSS[2]}.csv` },
       target: { clientId: null, scopeId: null },
       rateShare: 0.5,
       attempts: 5,
