@@ -1,5 +1,5 @@
 import { type Job, RateLimitError } from 'bullmq';
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { OktaClient } from '../src/okta/client.ts';
 import { isUserNotFound, OktaApiError, OktaNetworkError } from '../src/okta/errors.ts';
@@ -52,6 +52,24 @@ interface Outcome {
 }
 
 export function createRevokeTargetProcessor(deps: RevokeDeps) {
+  /**
+   * Slow start: until a run has one success in this process, its targets go one at a
+   * time. A token that Okta rejects (401) or that lacks permission (403) then halts the
+   * run after a handful of requests instead of a burst of `--concurrency` of them.
+   */
+  const warm = new Set<string>();
+  const firstSteps = new Map<string, LimitFunction>();
+  const gated = <T>(runId: string, fn: () => Promise<T>): Promise<T> => {
+    if (warm.has(runId)) return fn();
+    let limit = firstSteps.get(runId);
+    if (!limit) firstSteps.set(runId, (limit = pLimit(1)));
+    return limit(fn);
+  };
+  const warmUp = (runId: string) => {
+    warm.add(runId);
+    firstSteps.delete(runId);
+  };
+
   return async function processRevokeTarget(job: Job<RevokeTargetData>): Promise<void> {
     const { runId, key } = job.data;
     const meta = await deps.runMeta(runId);
@@ -85,7 +103,8 @@ export function createRevokeTargetProcessor(deps: RevokeDeps) {
     };
 
     try {
-      const out = await execute(deps.client, meta, rec, ctx);
+      const out = await gated(runId, () => execute(deps.client, meta, rec, ctx));
+      warmUp(runId);
       await finish({ ...out, httpStatus: out.httpStatus ?? lastStatus });
     } catch (err) {
       await handleError(err, { deps, job, meta, rec, finish });
@@ -139,10 +158,10 @@ async function handleError(
       case 'unauthorized':
         return halt(deps, meta, job.data.key, `credentials rejected (HTTP 401 ${err.errorCode ?? ''}): check OKTA_API_TOKEN, or the service app's client id, key and granted scopes`);
       case 'forbidden': {
-        const counts = await deps.store.getCounts(meta.runId);
-        const succeeded = counts.revoked + counts.would_revoke + counts.nothing_to_revoke + counts.user_not_found;
         const forbidden = await deps.store.countForbidden(meta.runId);
-        if (succeeded === 0 && forbidden >= 5) {
+        const counts = forbidden >= 5 ? await deps.store.getCounts(meta.runId) : null;
+        const succeeded = counts ? counts.revoked + counts.would_revoke + counts.nothing_to_revoke + counts.user_not_found : 1;
+        if (succeeded === 0) {
           return halt(deps, meta, job.data.key, 'permission missing (HTTP 403 on the first 5 requests): the token lacks okta.users.manage or an admin role for these users');
         }
         return failWith(err);
