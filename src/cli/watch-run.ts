@@ -1,7 +1,6 @@
 import { EXIT, type ExitCode } from '../errors.ts';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
 import type { RunCounts, RunStore } from '../runs/run-store.ts';
-import { err, type CliIO } from './io.ts';
 
 export interface WatchOptions {
   intervalMs?: number;
@@ -37,17 +36,6 @@ export function countsLine(counts: RunCounts): string {
   parts.push(`requests ${counts.requests}`);
   if (counts.rateLimited > 0) parts.push(`429s ${counts.rateLimited}`);
   return parts.join(' · ');
-}
-
-/** A plain progress line every few seconds (a later version draws a bar on a terminal). */
-export function plainProgress(io: CliIO, everyMs = 2_000) {
-  let last = 0;
-  return (meta: RunMeta, counts: RunCounts) => {
-    const now = Date.now();
-    if (now - last < everyMs && !FINAL_RUN_STATES.includes(meta.state)) return;
-    last = now;
-    err(io, `${meta.runId} ${meta.state}: ${countsLine(counts)}\n`);
-  };
 }
 
 export function summaryText(meta: RunMeta, counts: RunCounts): string {

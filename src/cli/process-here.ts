@@ -1,0 +1,41 @@
+import type { ExitCode } from '../errors.ts';
+import type { CliContext } from './context.ts';
+import { onSignals, startHost } from './host.ts';
+import { err, out } from './io.ts';
+import { createProgress } from './progress.ts';
+import { exitCodeFor, summaryText, waitForRun } from './watch-run.ts';
+
+/**
+ * What `run` and `retry --wait` share: a worker in this process until the run is final,
+ * progress on stderr, the summary on stdout, the exit code the run earned. The first
+ * signal stops taking work and leaves the run queued; a second stops at once.
+ */
+export async function processHere(ctx: CliContext, runId: string, opts: { scopes?: string[] } = {}): Promise<ExitCode> {
+  const { io } = ctx;
+  const host = startHost(ctx, { scopes: opts.scopes });
+  const interrupted = new AbortController();
+  const off = onSignals(
+    () => {
+      err(io, `stopping: finishing the requests in flight (again to stop at once). The run stays queued: \`grantsweep worker\` finishes it, \`grantsweep cancel ${runId}\` cancels it.\n`);
+      interrupted.abort();
+    },
+    () => void host.close(true),
+  );
+  // A bar on a terminal (per-target log lines would tear it: they wait for the report unless LOG_LEVEL says otherwise).
+  const progress = createProgress(io, ctx.store, runId, { final: 'caller' });
+  if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
+  try {
+    const { meta, counts } = await waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal });
+    await host.close();
+    const final = interrupted.signal.aborted
+      ? { meta, counts }
+      : { meta: await ctx.store.requireMeta(runId), counts: await ctx.store.getCounts(runId) };
+    // The last progress after the worker flushed its counts: the same numbers as the summary.
+    await progress.finish(final.meta, final.counts);
+    await out(io, summaryText(final.meta, final.counts));
+    return exitCodeFor(final.meta, final.counts);
+  } finally {
+    progress.stop();
+    off();
+  }
+}
