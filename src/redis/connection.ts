@@ -1,9 +1,13 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { HaltError, UsageError } from '../errors.ts';
 
 /** Options for every connection grantsweep opens; `role` picks BullMQ's required settings. */
 export interface ConnectOptions {
-  /** `redis://`, `rediss://` or `unix:///path/to/redis.sock`. */
+  /**
+   * `redis://`, `rediss://` or `unix:///path/to/redis.sock`; for a Redis Cluster,
+   * `redis-cluster://[user:password@]host:port,host:port,…` (or `rediss-cluster://`): the
+   * seed nodes, from which the client learns the rest.
+   */
   url: string;
   /** Workers block on BRPOPLPUSH and must retry forever; producers fail fast. */
   role?: 'worker' | 'client';
@@ -38,9 +42,41 @@ function parseRedisUrl(url: string): RedisOptions {
   };
 }
 
+const CLUSTER_URL = /^(rediss?)-cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/;
+
+/** The seed nodes and credentials of a `redis-cluster://` URL. */
+function parseClusterUrl(url: string): { nodes: { host: string; port: number }[]; options: RedisOptions } {
+  const m = CLUSTER_URL.exec(url);
+  if (!m) throw new UsageError('REDIS_URL: expected redis-cluster://host:port,host:port,… for a Redis Cluster');
+  const [, scheme, auth, hosts] = m;
+  const nodes = hosts!.split(',').map((hp) => {
+    const i = hp.lastIndexOf(':');
+    const host = (i > 0 ? hp.slice(0, i) : hp).replace(/^\[|\]$/g, '');
+    const port = i > 0 ? Number(hp.slice(i + 1)) : 6379;
+    if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new UsageError(`REDIS_URL: "${hp}" is not host:port (redis-cluster://host:port,host:port,…)`);
+    }
+    return { host, port };
+  });
+  const [user, pass] = auth ? (auth.includes(':') ? [auth.slice(0, auth.indexOf(':')), auth.slice(auth.indexOf(':') + 1)] : ['', auth]) : ['', ''];
+  return {
+    nodes,
+    options: {
+      username: user ? decodeURIComponent(user) : undefined,
+      password: pass ? decodeURIComponent(pass) : undefined,
+      tls: scheme === 'rediss' ? {} : undefined,
+    },
+  };
+}
+
+export function isClusterUrl(url: string): boolean {
+  return /^rediss?-cluster:\/\//.test(url);
+}
+
 /** Describes a Redis URL for messages without its password. */
 export function describeRedisUrl(url: string): string {
   if (url.startsWith('unix://')) return url;
+  if (isClusterUrl(url)) return url.replace(/\/\/[^@/]*@/, '//');
   try {
     const u = new URL(url);
     u.password = '';
@@ -52,6 +88,7 @@ export function describeRedisUrl(url: string): string {
 }
 
 export function createRedis(opts: ConnectOptions): Redis {
+  if (isClusterUrl(opts.url)) return createCluster(opts);
   const base = parseRedisUrl(opts.url);
   return new Redis({
     ...base,
@@ -65,6 +102,27 @@ export function createRedis(opts: ConnectOptions): Redis {
     // (ioredis' 2 s default kept a command alive that long after a dead server).
     disconnectTimeout: 300,
   });
+}
+
+/**
+ * A Redis Cluster client. Every key grantsweep writes carries a hash tag (src/runs/keys.ts)
+ * and no script or transaction spans two tags, so the same code runs on it. It is handed
+ * out as the `Redis` type: the commands grantsweep and BullMQ use exist on both.
+ */
+function createCluster(opts: ConnectOptions): Redis {
+  const { nodes, options } = parseClusterUrl(opts.url);
+  const cluster = new Cluster(nodes, {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    clusterRetryStrategy: (times) => Math.min(100 * 2 ** times, 2_000),
+    redisOptions: {
+      ...options,
+      connectTimeout: opts.connectTimeoutMs ?? 5_000,
+      maxRetriesPerRequest: opts.role === 'worker' || opts.waitForReconnect ? null : 3,
+      disconnectTimeout: 300,
+    },
+  });
+  return cluster as unknown as Redis;
 }
 
 /**
