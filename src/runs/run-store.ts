@@ -26,12 +26,10 @@ export class RunStore {
     if ((await this.redis.hsetnx(k.meta, 'runId', meta.runId)) === 0) {
       throw new UsageError(`--run-id ${meta.runId}: a run with this id already exists (see \`grantsweep runs\`)`);
     }
-    await this.redis
-      .multi()
-      .hset(k.meta, metaToRedis(meta))
-      .hset(k.counts, { total: 0, pending: 0 })
-      .zadd(runsIndexKey, meta.createdAt, meta.runId)
-      .exec();
+    // One transaction per hash slot: the runs index is a key of its own (a Redis Cluster
+    // refuses a MULTI across slots).
+    await this.redis.multi().hset(k.meta, metaToRedis(meta)).hset(k.counts, { total: 0, pending: 0 }).exec();
+    await this.redis.zadd(runsIndexKey, meta.createdAt, meta.runId);
   }
 
   async getMeta(runId: string): Promise<RunMeta | null> {
@@ -160,6 +158,13 @@ export class RunStore {
   /** Request and 429 counts, flushed in batches by the workers (see request-counter.ts). */
   async addRequestCounts(entries: { runId: string; minute: number; requests: number; rateLimited: number; budget?: number | null }[]): Promise<void> {
     if (entries.length === 0) return;
+    // One pipeline per run: a Redis Cluster pipeline may only touch one node.
+    const byRun = new Map<string, typeof entries>();
+    for (const e of entries) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
+    await Promise.all([...byRun.values()].map((list) => this.addRunRequestCounts(list)));
+  }
+
+  private async addRunRequestCounts(entries: { runId: string; minute: number; requests: number; rateLimited: number; budget?: number | null }[]): Promise<void> {
     const p = this.redis.pipeline();
     for (const e of entries) {
       const k = runKeys(e.runId);
