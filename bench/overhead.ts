@@ -13,7 +13,7 @@
  * the enqueue.
  *
  *   node --import tsx bench/overhead.ts [--quick] [--targets 50000] [--concurrency 8]
- *        [--procs 1,2,4] [--repeat 2] [--cpu-prof] [--redis-url redis-cluster://…]
+ *        [--procs 1,2,4] [--repeat 2] [--cpu-prof] [--no-run] [--log-level info]
  */
 import { join } from 'node:path';
 import pLimit from 'p-limit';
@@ -22,7 +22,10 @@ import { OktaClient } from '../src/okta/client.ts';
 import {
   type BenchRedis,
   type BenchSim,
+  ENGINE,
+  type Engine,
   cpuSeconds,
+  redisInfo,
   flagValue,
   gsEnv,
   Harness,
@@ -132,21 +135,22 @@ async function grantsweepTrial(
   csv: string,
   k: number,
   trial: number,
-  url: string,
+  engine: Engine,
 ): Promise<Trial> {
   const runId = `ovh-${k}p-${trial}-${Date.now().toString(36)}`;
   const home = join(h.tmp, 'home');
-  const env = gsEnv({ sim, redisUrl: url, home, concurrency, maxInFlight: Math.max(10, concurrency * k * 2), logLevel: flagValue('--log-level') ?? 'info' });
+  const env = gsEnv({ sim, redisUrl: redis.url, home, concurrency, maxInFlight: Math.max(10, concurrency * k * 2), logLevel: flagValue('--log-level') ?? 'info' });
   const prof = (tag: string) => (cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(h.tmp, 'prof')}`, `--cpu-prof-name=${tag}.cpuprofile`] : []);
   const simCpu0 = cpuSeconds(sim.child.pid!) ?? 0;
-  await redis.client.config('RESETSTAT');
-  const redisCpu0 = cpuSeconds(redis.pid) ?? 0;
+  await Promise.all(redis.nodes.map((n) => n.config('RESETSTAT')));
+  const redisCpu0 = redis.cpu();
   let workerPids: number[] = [];
   let t0: number;
   let e2e: number;
   let processingMs: number;
   let counts: Record<string, string>;
-  if (k === 1 && !hasFlag('--no-run')) {
+  const useRun = k === 1 && engine === 'cli' && !hasFlag('--no-run');
+  if (useRun) {
     t0 = Date.now();
     const watching = watch(redis, () => runId, 600_000);
     const res = await runCli(h, ['run', '--csv', csv, '--yes', '--run-id', runId, '--concurrency', String(concurrency)], env, {
@@ -161,12 +165,15 @@ async function grantsweepTrial(
     return finish(res.cpuSec ?? undefined);
   } else {
     const workers = [];
-    for (let i = 0; i < k; i++) workers.push(await startWorker(h, env, `worker-${k}p-${trial}-${i}`, prof(`worker-${k}p-${trial}-${i}`), redis.client));
+    for (let i = 0; i < k; i++) workers.push(await startWorker(h, env, `worker-${k}p-${trial}-${i}`, prof(`worker-${k}p-${trial}-${i}`), redis.client, engine));
     workerPids = workers.map((w) => w.pid!);
     const cpu0 = workerPids.map((p) => cpuSeconds(p) ?? 0);
     t0 = Date.now();
     const watching = watch(redis, () => runId, 600_000);
-    const res = await runCli(h, ['enqueue', '--csv', csv, '--yes', '--run-id', runId], env, { logName: `enqueue-${k}p-${trial}` });
+    const res =
+      engine === 'cli'
+        ? await runCli(h, ['enqueue', '--csv', csv, '--yes', '--run-id', runId], env, { logName: `enqueue-${k}p-${trial}` })
+        : await runCli(h, ['enqueue', csv, runId], env, { logName: `enqueue-${k}p-${trial}`, entry: ['--import', 'tsx', ENGINE] });
     if (res.code !== 0) throw new Error(`grantsweep enqueue exited ${res.code}`);
     const done = await watching;
     e2e = done.doneAt - t0;
@@ -179,15 +186,21 @@ async function grantsweepTrial(
 
   async function finish(workerCpu: number | undefined): Promise<Trial> {
     const n = Number(counts.total ?? 0);
-    const stats = await redis.info('commandstats');
-    const perTarget = Object.entries(stats)
-      .map(([k, v]) => [k.replace('cmdstat_', ''), Number(/calls=(\d+)/.exec(v)?.[1] ?? 0), Number(/usec=(\d+)/.exec(v)?.[1] ?? 0)] as const)
+    const sum = new Map<string, [number, number]>();
+    for (const node of redis.nodes) {
+      for (const [k, v] of Object.entries(await redisInfo(node, 'commandstats'))) {
+        const [c, u] = sum.get(k) ?? [0, 0];
+        sum.set(k, [c + Number(/calls=(\d+)/.exec(v)?.[1] ?? 0), u + Number(/usec=(\d+)/.exec(v)?.[1] ?? 0)]);
+      }
+    }
+    const perTarget = [...sum]
+      .map(([k, [calls, usec]]) => [k.replace('cmdstat_', ''), calls, usec] as const)
       .filter(([, calls]) => calls > 0)
       .sort((a, b) => b[1] - a[1])
       .map(([cmd, calls, usec]) => ({ cmd, perTarget: round(calls / n, 2), usecPerTarget: round(usec / n, 1) }));
     return {
       redisCommands: perTarget,
-      mode: k === 1 && !hasFlag('--no-run') ? 'grantsweep run' : `grantsweep enqueue + ${k} worker(s)`,
+      mode: useRun ? 'grantsweep run' : engine === 'cli' ? `grantsweep enqueue + ${k} worker(s)` : `engine enqueue + ${k} worker(s) (bench/lib/engine.ts)`,
       processes: k,
       totalConcurrency: concurrency * k,
       targets: n,
@@ -199,16 +212,15 @@ async function grantsweepTrial(
       failed: Number(counts.failed ?? 0),
       workerCpuSec: workerCpu === undefined ? undefined : round(workerCpu, 1),
       cpuMsPerTarget: workerCpu === undefined ? undefined : round((workerCpu * 1000) / n, 3),
-      redisCpuSec: round((cpuSeconds(redis.pid) ?? 0) - redisCpu0, 1),
+      redisCpuSec: round(redis.cpu() - redisCpu0, 1),
       simCpuSec: round((cpuSeconds(sim.child.pid!) ?? 0) - simCpu0, 1),
     };
   }
 }
 
-export async function overheadBench(opts: { redisUrl?: string; redis?: BenchRedis; h: Harness; label: string }) {
+export async function overheadBench(opts: { redis?: BenchRedis; h: Harness; label: string; engine?: Engine }) {
   const { h } = opts;
   const redis = opts.redis ?? (await startRedis(h));
-  const url = opts.redisUrl ?? redis.url;
   const sim = await startSim(h, ['--users', String(targets), '--seed', '1', '--no-rate-limit', '--concurrency-limit', '0']);
   const csv = writeUserCsv(join(h.tmp, 'targets.csv'), targets, { seed: 1 });
   const ids = userIds(targets, { seed: 1 });
@@ -222,7 +234,7 @@ export async function overheadBench(opts: { redisUrl?: string; redis?: BenchRedi
       log(`  baseline c=${concurrency * k}: ${b.perSec}/s`);
       trials.push(b);
       await sim.reset();
-      const g = await grantsweepTrial(h, redis, sim, csv, k, t, url);
+      const g = await grantsweepTrial(h, redis, sim, csv, k, t, opts.engine ?? 'cli');
       log(`  ${g.mode}: ${g.perSec}/s processing, ${g.e2ePerSec}/s end-to-end (ratio ${round(g.perSec / b.perSec)}); cpu ms/target: grantsweep ${g.cpuMsPerTarget}, redis ${round(((g.redisCpuSec ?? 0) * 1000) / g.targets, 3)}, baseline ${b.cpuMsPerTarget}`);
       trials.push(g);
     }
@@ -253,8 +265,7 @@ export async function overheadBench(opts: { redisUrl?: string; redis?: BenchRedi
 if (import.meta.filename === process.argv[1]) {
   const h = Harness.start(name, quick ? 10 * 60_000 : 40 * 60_000);
   try {
-    const redisUrl = flagValue('--redis-url');
-    const res = await overheadBench({ h, label: name, redisUrl });
+    const res = await overheadBench({ h, label: name });
     const line = res.rows.map((r) => `${r.processes}p ${r.grantsweepPerSec}/s vs ${r.baselinePerSec}/s = ${r.ratio}`).join(', ');
     report(name, `${name}: ${res.targets} targets, ratio (best of ${res.repeat}) ${line}; target ≥0.6`, { quick, ...res });
   } finally {

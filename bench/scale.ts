@@ -101,7 +101,7 @@ try {
     const t0 = Date.now();
     const workers = [];
     for (let i = 0; i < workersN; i++) workers.push(await startWorker(h, { ...env, LOG_LEVEL: 'warn' }, `worker-${i}`, [], redis.client));
-    const redisCpu0 = cpuSeconds(redis.pid) ?? 0;
+    const redisCpu0 = redis.cpu();
     let last = 0;
     const done = await waitRunDone(redis.client, runId, {
       timeoutMs: (quick ? 12 : 70) * 60_000,
@@ -114,7 +114,7 @@ try {
       },
     });
     const workerCpu = workers.reduce((a, w) => a + (cpuSeconds(w.pid!) ?? 0), 0);
-    const redisCpu = (cpuSeconds(redis.pid) ?? 0) - redisCpu0;
+    const redisCpu = redis.cpu() - redisCpu0;
     sampling = false;
     await sampler;
     await Promise.all(workers.map((w) => h.stop(w)));

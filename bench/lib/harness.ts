@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ensureEmbeddedRedis } from '../../src/redis/embedded.ts';
 import { runKeys } from '../../src/runs/keys.ts';
 import { ID_KIND, IdCodec } from '../../src/sim/ids.ts';
@@ -21,6 +21,9 @@ import { ID_KIND, IdCodec } from '../../src/sim/ids.ts';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/grantsweep.js');
 export const RESULTS = join(ROOT, 'bench/results');
+/** The engine without the CLI (bench/lib/engine.ts): what a Redis Cluster can be measured with today. */
+export const ENGINE = join(ROOT, 'bench/lib/engine.ts');
+export type Engine = 'cli' | 'engine';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -113,18 +116,26 @@ export class Harness {
   }
 }
 
-/** A redis-server of our own: data in a temp dir, TCP on a loopback port, killed by pid at the end. */
+/**
+ * A redis-server of our own (or a cluster of them): data in a temp dir, TCP on loopback
+ * ports, killed by pid at the end.
+ */
 export interface BenchRedis {
   url: string;
-  port: number;
-  pid: number;
+  /** Every redis-server process (one, or the cluster's masters). */
+  pids: number[];
+  /** A client for the bench's own reads (a Cluster client for a cluster). */
   client: Redis;
+  /** One plain client per server, for INFO and CONFIG. */
+  nodes: Redis[];
+  /** INFO of the first server. */
   info(section?: string): Promise<Record<string, string>>;
+  /** CPU seconds used so far by all the servers. */
+  cpu(): number;
 }
 
-export async function startRedis(h: Harness, name = 'redis', extraArgs: string[] = []): Promise<BenchRedis> {
+async function spawnServer(h: Harness, name: string, port: number, extraArgs: string[]): Promise<{ pid: number; node: Redis }> {
   const dir = join(h.tmp, name);
-  const port = await freePort();
   const r = await ensureEmbeddedRedis({ dir, port, extraArgs });
   if (!r.pid) throw new Error('redis-server started without a pid');
   const pid = r.pid;
@@ -148,10 +159,76 @@ export async function startRedis(h: Harness, name = 'redis', extraArgs: string[]
       /* gone */
     }
   });
-  const url = `redis://127.0.0.1:${port}`;
-  const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 3 });
+  const node = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 3 });
+  h.defer(() => void node.disconnect());
+  return { pid, node };
+}
+
+export async function startRedis(h: Harness, name = 'redis', extraArgs: string[] = []): Promise<BenchRedis> {
+  const port = await freePort();
+  const { pid, node } = await spawnServer(h, name, port, extraArgs);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pids: [pid],
+    client: node,
+    nodes: [node],
+    info: (section) => redisInfo(node, section),
+    cpu: () => cpuSeconds(pid) ?? 0,
+  };
+}
+
+/** A port whose cluster bus port (port + 10000) is free too. */
+async function clusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 > 65_535) continue;
+    const bus = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port + 10_000, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (bus) return port;
+  }
+}
+
+/** A local Redis Cluster of `masters` masters, no replicas, created with `redis-cli --cluster create`. */
+export async function startCluster(h: Harness, masters = 3): Promise<BenchRedis> {
+  const servers: { pid: number; node: Redis; port: number }[] = [];
+  for (let i = 0; i < masters; i++) {
+    const port = await clusterPort();
+    const dir = join(h.tmp, `cluster-${i}`);
+    const s = await spawnServer(h, `cluster-${i}`, port, [
+      '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(dir, 'nodes.conf'),
+      '--cluster-node-timeout', '5000',
+    ]);
+    servers.push({ ...s, port });
+  }
+  const create = spawnSync(
+    'redis-cli',
+    ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}\n${create.stderr}`);
+  for (const s of servers) {
+    for (let i = 0; ; i++) {
+      const info = (await s.node.cluster('INFO')) as string;
+      if (info.includes('cluster_state:ok')) break;
+      if (i > 200) throw new Error('the cluster did not reach cluster_state:ok');
+      await sleep(50);
+    }
+  }
+  const url = `redis-cluster://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
+  const client = new Cluster(servers.map((s) => ({ host: '127.0.0.1', port: s.port })), { redisOptions: { maxRetriesPerRequest: 3 } });
   h.defer(() => void client.disconnect());
-  return { url, port, pid, client, info: (section) => redisInfo(client, section) };
+  return {
+    url,
+    pids: servers.map((s) => s.pid),
+    client: client as unknown as Redis,
+    nodes: servers.map((s) => s.node),
+    info: (section) => redisInfo(servers[0]!.node, section),
+    cpu: () => servers.reduce((a, s) => a + (cpuSeconds(s.pid) ?? 0), 0),
+  };
 }
 
 export async function redisInfo(client: Redis, section = 'memory'): Promise<Record<string, string>> {
@@ -236,10 +313,10 @@ export async function runCli(
   h: Harness,
   args: string[],
   env: NodeJS.ProcessEnv,
-  opts: { logName: string; nodeArgs?: string[]; sampleMs?: number; onSample?: (rssKb: number) => void } = { logName: 'cli' },
+  opts: { logName: string; nodeArgs?: string[]; sampleMs?: number; onSample?: (rssKb: number) => void; entry?: string[] } = { logName: 'cli' },
 ): Promise<{ code: number | null; stdout: string; ms: number; peakRssKb: number | null; cpuSec: number | null }> {
   const started = performance.now();
-  const child = h.spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { env, logName: opts.logName, pipeStdout: true });
+  const child = h.spawn(process.execPath, [...(opts.nodeArgs ?? []), ...(opts.entry ?? [BIN]), ...args], { env, logName: opts.logName, pipeStdout: true });
   let stdout = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   const mem = new PeakMemory(child.pid!, opts.sampleMs ?? 100, opts.onSample);
@@ -258,11 +335,13 @@ export async function startWorker(
   name: string,
   nodeArgs: string[] = [],
   redis?: Redis,
+  engine: Engine = 'cli',
 ): Promise<ChildProcess> {
   const level = env.LOG_LEVEL ?? 'info';
   const bullClients = async () => (redis ? (await redis.client('LIST')) as string : '').split('\n').filter((l) => / name=\{gsq\}/.test(l)).length;
   const before = await bullClients();
-  const child = h.spawn(process.execPath, [...nodeArgs, BIN, 'worker'], { env, logName: name });
+  const entry = engine === 'cli' ? [BIN, 'worker'] : ['--import', 'tsx', ENGINE, 'worker'];
+  const child = h.spawn(process.execPath, [...nodeArgs, ...entry], { env, logName: name });
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     let done = false;

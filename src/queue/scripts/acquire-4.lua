@@ -46,7 +46,10 @@ local interval = tonumber(ARGV[7]) / perWindow
 local tat = tonumber(b[3] or '0')
 if tat < now then tat = now end
 local wait = tat - now
-local ahead = tonumber(ARGV[8])
+-- Slots are reserved at most ARGV[8] ms ahead, and never more than half the in-flight cap
+-- ahead: the reservations of a paced run would otherwise fill the cap, and every caller
+-- left out would poll it every 20 ms (hundreds of calls a second for 5 requests a second).
+local ahead = math.min(tonumber(ARGV[8]), interval * math.max(1, math.floor(tonumber(ARGV[3]) / 2)))
 if wait > ahead then return {0, math.min(wait - ahead, 1000)} end
 
 redis.call('HSET', KEYS[1], 'tat', tostring(tat + interval))
