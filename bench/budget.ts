@@ -21,6 +21,7 @@ import {
   type BenchSim,
   cpuSeconds,
   flagValue,
+  redisInfo,
   gsEnv,
   Harness,
   hasFlag,
@@ -73,6 +74,8 @@ interface PhaseResult {
   useMean: number | null;
   events: { what: string; at: number; windowsIntoRun: number; settleWindows: number | null; steadyPerSec: number }[];
   workerCpuSec: number;
+  redisCpuSec: number;
+  redisCallsPerTarget: { evalsha: number; all: number };
   timeline: { t: number; perSec: number }[];
 }
 
@@ -90,6 +93,8 @@ async function phase(
   await sim.reset();
   const runId = `${name}-${p.phase}-${Date.now().toString(36)}`;
   const cpu0 = workerPids.map((pid) => cpuSeconds(pid) ?? 0);
+  const redisCpu0 = redis.cpu();
+  await redis.client.config('RESETSTAT');
   const samples: Sample[] = [];
   let sampling = true;
   const sampleEvery = Math.max(100, Math.round(windowMs / 60));
@@ -147,6 +152,9 @@ async function phase(
   await sim.configure({ noisyNeighbour: null });
   const snap = await sim.log();
   const workerCpu = workerPids.reduce((a, pid, i) => a + ((cpuSeconds(pid) ?? 0) - (cpu0[i] ?? 0)), 0);
+  const redisCpu = redis.cpu() - redisCpu0;
+  const stats = await redisInfo(redis.client, 'commandstats');
+  const calls = (cmd: string) => Number(/calls=(\d+)/.exec(stats[`cmdstat_${cmd}`] ?? '')?.[1] ?? 0);
 
   const ws = snap.windows['user-grants'] ?? [];
   const windows = ws.map((w) => {
@@ -202,6 +210,8 @@ async function phase(
     useMean: full.length ? round(full.reduce((a, w) => a + w.use, 0) / full.length, 3) : null,
     events: evs,
     workerCpuSec: round(workerCpu, 1),
+    redisCpuSec: round(redisCpu, 1),
+    redisCallsPerTarget: { evalsha: round(calls('evalsha') / targets, 1), all: round(Object.keys(stats).reduce((a, k) => a + calls(k.replace('cmdstat_', '')), 0) / targets, 1) },
     timeline: timeline.filter((_, i) => i % Math.max(1, Math.round(samples.length / 400)) === 0).map((x) => ({ t: x.t, perSec: round(x.perSec) })),
   };
 }

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { flagValue, hasFlag, log, machine, ROOT } from './lib/harness.ts';
 
-const FIGURES = ['budget', 'vs-sdk', 'overhead', 'scale', 'cluster'] as const;
+const FIGURES = ['budget', 'vs-sdk', 'overhead', 'overhead-parts', 'scale', 'cluster'] as const;
 const only = flagValue('--only')?.split(',');
 const pass = hasFlag('--quick') ? ['--quick'] : [];
 

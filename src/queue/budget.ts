@@ -34,6 +34,8 @@ export interface BudgetOptions {
 export class SharedBudget implements RequestGate {
   private readonly keys;
   private readonly shares = new Map<string, number>();
+  /** Per bucket, the callers of this process waiting for their turn to ask again (see waitInLine). */
+  private readonly lines = new Map<string, Promise<unknown>>();
   private readonly opts: Required<BudgetOptions>;
 
   constructor(
@@ -60,37 +62,65 @@ export class SharedBudget implements RequestGate {
   async acquire(req: RequestDescriptor): Promise<GateLease> {
     const leaseId = randomUUID();
     const share = (req.runId ? this.shares.get(req.runId) : undefined) ?? this.opts.defaultShare;
-    for (;;) {
-      const [code, value] = await callScript<[number, number | string]>(
-        this.redis,
-        'acquire',
-        [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
-        [
-          leaseId,
-          req.runId ?? '',
-          this.opts.maxInFlight,
-          this.opts.leaseMs,
-          share * this.opts.safety,
-          this.opts.defaultLimit,
-          this.opts.windowMs,
-          5_000,
-        ],
-      );
-      if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));
-      if (code === 1) {
-        if (Number(value) > 0) {
-          await sleep(Number(value));
-          // The run may have been stopped while this request waited for its slot.
-          const reason = req.runId ? await this.redis.hget(this.keys.stopped, req.runId) : null;
-          if (reason !== null) {
-            await this.releaseRaw(leaseId, req.bucket, '', 0, 0);
-            throw new RunStoppedError(req.runId!, reason);
-          }
-        }
-        return { release: (meta) => void this.release(leaseId, req.bucket, meta) };
-      }
+    let [code, value] = await this.tryAcquire(req, leaseId, share);
+    if (code === 0) [code, value] = await this.waitInLine(req, leaseId, share, Number(value));
+    if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));
+    if (Number(value) > 0) {
       await sleep(Number(value));
+      // The run may have been stopped while this request waited for its slot.
+      const reason = req.runId ? await this.redis.hget(this.keys.stopped, req.runId) : null;
+      if (reason !== null) {
+        await this.releaseRaw(leaseId, req.bucket, '', 0, 0);
+        throw new RunStoppedError(req.runId!, reason);
+      }
     }
+    return { release: (meta) => void this.release(leaseId, req.bucket, meta) };
+  }
+
+  /**
+   * A caller the budget turned away waits for its turn: in each process only one caller
+   * per bucket asks the shared budget again at a time, so a paced run's waiting workers
+   * cost Redis a few calls per slot instead of one per worker per slot.
+   */
+  private async waitInLine(req: RequestDescriptor, leaseId: string, share: number, retryMs: number): Promise<[number, number | string]> {
+    const queued = this.lines.get(req.bucket);
+    const ahead = queued ?? Promise.resolve();
+    let leave!: () => void;
+    const mine = new Promise<void>((r) => (leave = r));
+    const tail = ahead.then(() => mine);
+    this.lines.set(req.bucket, tail);
+    try {
+      await ahead;
+      // After waiting for others, ask at once: the answer we had is stale.
+      let wait = queued ? 0 : retryMs;
+      for (;;) {
+        await sleep(wait);
+        const [code, value] = await this.tryAcquire(req, leaseId, share);
+        if (code !== 0) return [code, value];
+        wait = Number(value);
+      }
+    } finally {
+      leave();
+      if (this.lines.get(req.bucket) === tail) this.lines.delete(req.bucket);
+    }
+  }
+
+  private tryAcquire(req: RequestDescriptor, leaseId: string, share: number) {
+    return callScript<[number, number | string]>(
+      this.redis,
+      'acquire',
+      [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
+      [
+        leaseId,
+        req.runId ?? '',
+        this.opts.maxInFlight,
+        this.opts.leaseMs,
+        share * this.opts.safety,
+        this.opts.defaultLimit,
+        this.opts.windowMs,
+        5_000,
+      ],
+    );
   }
 
   private async release(leaseId: string, bucket: BucketName, meta: ResponseMeta | null): Promise<void> {
