@@ -67,14 +67,27 @@ export class SharedBudget implements RequestGate {
     if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));
     if (Number(value) > 0) {
       await sleep(Number(value));
-      // The run may have been stopped while this request waited for its slot.
-      const reason = req.runId ? await this.redis.hget(this.keys.stopped, req.runId) : null;
-      if (reason !== null) {
-        await this.releaseRaw(leaseId, req.bucket, '', 0, 0);
-        throw new RunStoppedError(req.runId!, reason);
-      }
+      // While this request waited for its slot, the run may have been stopped, or a 429
+      // may have paused the bucket: then the slot is given back and nothing is sent.
+      const [stopped, paused] = await this.stoppedOrPaused(req);
+      if (stopped !== null || paused) await this.releaseRaw(leaseId, req.bucket, '', 0, 0);
+      if (stopped !== null) throw new RunStoppedError(req.runId!, stopped);
+      if (paused) return this.acquire(req);
     }
     return { release: (meta) => void this.release(leaseId, req.bucket, meta) };
+  }
+
+  private async stoppedOrPaused(req: RequestDescriptor): Promise<[string | null, boolean]> {
+    const res = await this.redis
+      .pipeline()
+      .hget(this.keys.stopped, req.runId ?? '')
+      .hget(this.keys.bucket(req.bucket), 'pausedUntil')
+      .hget(this.keys.org, 'pausedUntil')
+      .time()
+      .exec();
+    const [stopped, bucketPause, orgPause, time] = (res ?? []).map((r) => r[1]) as [string | null, string | null, string | null, [string, string]];
+    const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    return [req.runId ? stopped : null, Math.max(Number(bucketPause ?? 0), Number(orgPause ?? 0)) > now];
   }
 
   /**
