@@ -7,7 +7,7 @@
  * script cleans up and exits 124. Ctrl-C cleans up too.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -73,20 +73,27 @@ export class Harness {
     this.cleanups.push(fn);
   }
 
-  /** Spawns a child this harness owns; its stderr (and stdout unless piped) go to a log file in tmp. */
+  /**
+   * Spawns a child this harness owns. Its stderr (and its stdout, unless piped back to us)
+   * goes straight to a log file in tmp: the file is the child's own fd, so this process
+   * copies nothing (it shares the machine with what it measures).
+   */
   spawn(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; logName: string; pipeStdout?: boolean }): ChildProcess {
-    const logFile = join(this.tmp, `${opts.logName}.log`);
-    const out = createWriteStream(logFile, { flags: 'a' });
+    const logFile = this.logFile(opts.logName);
+    const fd = openSync(logFile, 'a');
     const child = spawn(cmd, args, {
       cwd: ROOT,
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', opts.pipeStdout ? 'pipe' : 'pipe', 'pipe'],
+      stdio: ['ignore', opts.pipeStdout ? 'pipe' : fd, fd],
     });
-    if (!opts.pipeStdout) child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
+    closeSync(fd);
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
+  }
+
+  logFile(logName: string): string {
+    return join(this.tmp, `${logName}.log`);
   }
 
   /** Stops one child: SIGTERM, then SIGKILL after `graceMs`. */
@@ -343,31 +350,27 @@ export async function startWorker(
   const entry = engine === 'cli' ? [BIN, 'worker'] : ['--import', 'tsx', ENGINE, 'worker'];
   const child = h.spawn(process.execPath, [...nodeArgs, ...entry], { env, logName: name });
   await new Promise<void>((resolve, reject) => {
-    let seen = '';
     let done = false;
     const ok = () => {
       if (done) return;
       done = true;
-      child.stderr!.off('data', onData);
       resolve();
     };
-    const onData = (d: Buffer) => {
-      seen += d.toString();
-      if (seen.includes('worker started')) ok();
-      if (seen.length > 100_000) seen = seen.slice(-1000);
-    };
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker ${name} exited with ${code}; see ${h.tmp}/${name}.log`)));
-    if (!['info', 'debug', 'trace'].includes(level)) {
-      if (!redis) throw new Error('startWorker: a LOG_LEVEL above info needs the redis client to see the worker start');
-      const poll = async () => {
-        while (!done) {
-          if ((await bullClients()) > before) return void setTimeout(ok, 300);
-          await sleep(50);
+    child.once('exit', (code) => {
+      if (!done) reject(new Error(`worker ${name} exited with ${code}; see ${h.logFile(name)}`));
+      done = true;
+    });
+    const viaLog = ['info', 'debug', 'trace'].includes(level);
+    if (!viaLog && !redis) throw new Error('startWorker: a LOG_LEVEL above info needs the redis client to see the worker start');
+    void (async () => {
+      while (!done) {
+        if (viaLog ? readFileSync(h.logFile(name), 'utf8').includes('worker started') : (await bullClients()) > before) {
+          await sleep(viaLog ? 0 : 300);
+          return ok();
         }
-      };
-      void poll();
-    }
+        await sleep(50);
+      }
+    })();
   });
   return child;
 }

@@ -156,6 +156,7 @@ function createCluster(opts: ConnectOptions): Redis {
       disconnectTimeout: 300,
     },
   });
+  cluster.on('+node', (node: Redis) => coalesceWrites(node));
   return cluster as unknown as Redis;
 }
 

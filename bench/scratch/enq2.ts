@@ -1,0 +1,14 @@
+import { join } from 'node:path';
+import { Harness, startRedis, startSim, gsEnv, runCli, writeUserCsv } from '../lib/harness.ts';
+const h = Harness.start('scratch', 300_000);
+const r = await startRedis(h);
+const sim = await startSim(h, ['--users', '1000', '--no-rate-limit']);
+const n = Number(process.argv[2] ?? 1000000);
+const csv = writeUserCsv(join(h.tmp, 't.csv'), n);
+const t0 = Date.now(); const tl: string[] = [];
+let last = 0;
+const res = await runCli(h, ['enqueue', '--csv', csv, '--yes', '--run-id', 'e1'], gsEnv({ sim, redisUrl: r.url, home: h.tmp }), { logName: 'enq', sampleMs: 50, onSample: (kb) => { if (Date.now() - last > 1000) { last = Date.now(); tl.push(`${((Date.now()-t0)/1000).toFixed(0)}s:${(kb/1024).toFixed(0)}`); } } });
+const created = Number(await r.client.hget('gs:{r:e1}:meta', 'createdAt'));
+console.log(`${n} rows ${(res.ms/1000).toFixed(1)} s, peak ${(res.peakRssKb!/1024).toFixed(0)} MB; validation ended at ${((created - t0)/1000).toFixed(1)} s`);
+console.log(tl.join(' '));
+await h.close();
