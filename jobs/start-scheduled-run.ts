@@ -45,8 +45,17 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
     const d = job.data;
     const runId = scheduledRunId(d.schedule, scheduledTime(job));
     const log = deps.log.child({ runId, schedule: d.schedule });
-    if (await deps.launch.store.getMeta(runId)) {
-      log.info('scheduled run already started (a redelivered job)');
+    const existing = await deps.launch.store.getMeta(runId);
+    if (existing) {
+      // A redelivery. If the worker that started the run died while storing its targets,
+      // the run was never offered to the workers (nothing was revoked): say so, rather
+      // than leave it queued for ever. The schedule's next time starts afresh.
+      if (!existing.loaded && existing.state === 'queued') {
+        await deps.launch.store.stopRun(runId, 'halted', 'loading was interrupted (the worker that started this scheduled run stopped); nothing was revoked');
+        log.warn('scheduled run found half-loaded after a worker stopped: halted');
+      } else {
+        log.info('scheduled run already started (a redelivered job)');
+      }
       return { runId, started: false, targets: 0 };
     }
     let items: AsyncIterable<SourceItem> | undefined;
