@@ -79,7 +79,7 @@ try {
   // BullMQ: a job through a worker with the host's options and an empty processor.
   const connection = createRedis({ url: r.url, role: 'worker' });
   const queue = new Queue('parts', { connection, prefix: queuePrefix });
-  const jobs = (from: number) => Array.from({ length: 1000 }, (_, j) => ({ name: 'revoke-target', data: { runId: 'parts', key: keys[from + j]! }, opts: { jobId: `parts.${keys[from + j]}`, attempts: 5, backoff: { type: 'okta' } } }));
+  const jobs = (from: number) => Array.from({ length: 1000 }, (_, j) => ({ name: 'revoke-targets', data: { runId: 'parts', keys: [keys[from + j]!] }, opts: { jobId: `parts.${keys[from + j]}`, attempts: 5, backoff: { type: 'okta' } } }));
   await measure('BullMQ: addBulk (feeder), per job', async () => {
     for (let i = 0; i < N; i += 1000) await queue.addBulk(jobs(i));
   });

@@ -17,8 +17,6 @@ export interface BudgetOptions {
   leaseMs: number;
   /** Okta's windows are 60 s; the headers do not say, so it is configuration. */
   windowMs?: number;
-  /** What to assume of a bucket before its first response says (conservative). */
-  defaultLimit?: number;
   /** Under the share, so that clock skew and network jitter never tip a window over. */
   safety?: number;
   /** When Remaining falls to this fraction of the limit, stop until the reset: leave the rest to the org's other integrations. */
@@ -37,6 +35,9 @@ export class SharedBudget implements RequestGate {
   /** Per bucket, the callers of this process waiting for their turn to ask again (see waitInLine). */
   private readonly lines = new Map<string, Promise<unknown>>();
   private readonly opts: Required<BudgetOptions>;
+  /** Requests asked for, and finished, in this turn of the event loop: one script call each per bucket. */
+  private readonly asking = new Map<string, { keys: string[]; args: (string | number)[]; waiters: ((r: [number, number | string]) => void)[]; fail: ((e: unknown) => void)[] }>();
+  private readonly returning = new Map<string, { leases: string[]; limit: string; pauseBucket: number }>();
 
   constructor(
     private readonly redis: Redis,
@@ -46,7 +47,6 @@ export class SharedBudget implements RequestGate {
     this.opts = {
       ...opts,
       windowMs: opts.windowMs ?? 60_000,
-      defaultLimit: opts.defaultLimit ?? 100,
       safety: opts.safety ?? 0.99,
       reserveFraction: opts.reserveFraction ?? 0.02,
       defaultShare: opts.defaultShare ?? 0.5,
@@ -70,7 +70,7 @@ export class SharedBudget implements RequestGate {
       // While this request waited for its slot, the run may have been stopped, or a 429
       // may have paused the bucket: then the slot is given back and nothing is sent.
       const [stopped, paused] = await this.stoppedOrPaused(req);
-      if (stopped !== null || paused) await this.releaseRaw(leaseId, req.bucket, '', 0, 0);
+      if (stopped !== null || paused) await this.releaseRaw([leaseId], req.bucket, '', 0, 0);
       if (stopped !== null) throw new RunStoppedError(req.runId!, stopped);
       if (paused) return this.acquire(req);
     }
@@ -118,25 +118,39 @@ export class SharedBudget implements RequestGate {
     }
   }
 
-  private tryAcquire(req: RequestDescriptor, leaseId: string, share: number) {
-    return callScript<[number, number | string]>(
-      this.redis,
-      'acquire',
-      [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
-      [
-        leaseId,
-        req.runId ?? '',
-        this.opts.maxInFlight,
-        this.opts.leaseMs,
-        share * this.opts.safety,
-        this.opts.defaultLimit,
-        this.opts.windowMs,
-        5_000,
-      ],
-    );
+  /** Asks the budget for one slot, together with the other requests of this turn for the same run and bucket. */
+  private tryAcquire(req: RequestDescriptor, leaseId: string, share: number): Promise<[number, number | string]> {
+    const group = `${req.bucket}\n${req.runId ?? ''}\n${share}`;
+    let batch = this.asking.get(group);
+    if (!batch) {
+      batch = {
+        keys: [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
+        args: [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share * this.opts.safety, this.opts.windowMs, 5_000],
+        waiters: [],
+        fail: [],
+      };
+      this.asking.set(group, batch);
+      setImmediate(() => void this.ask(group));
+    }
+    batch.args.push(leaseId);
+    return new Promise((resolve, reject) => {
+      batch.waiters.push(resolve);
+      batch.fail.push(reject);
+    });
   }
 
-  private async release(leaseId: string, bucket: BucketName, meta: ResponseMeta | null): Promise<void> {
+  private async ask(group: string): Promise<void> {
+    const batch = this.asking.get(group)!;
+    this.asking.delete(group);
+    try {
+      const out = await callScript<(number | string)[]>(this.redis, 'acquire', batch.keys, batch.args);
+      batch.waiters.forEach((resolve, i) => resolve([Number(out[2 * i]), out[2 * i + 1]!]));
+    } catch (err) {
+      for (const reject of batch.fail) reject(err);
+    }
+  }
+
+  private release(leaseId: string, bucket: BucketName, meta: ResponseMeta | null): void {
     let limit = '';
     let pauseBucket = 0;
     if (meta && !meta.rate.concurrency && meta.rate.limit !== null && meta.rate.limit > 0) {
@@ -147,28 +161,38 @@ export class SharedBudget implements RequestGate {
         pauseBucket = resetDelayMs(meta.rate, Date.now()) + jitter(500);
       }
     }
-    await this.releaseRaw(leaseId, bucket, limit, pauseBucket, 0);
+    let batch = this.returning.get(bucket);
+    if (!batch) {
+      this.returning.set(bucket, (batch = { leases: [], limit: '', pauseBucket: 0 }));
+      setImmediate(() => {
+        this.returning.delete(bucket);
+        void this.releaseRaw(batch!.leases, bucket, batch!.limit, batch!.pauseBucket, 0);
+      });
+    }
+    batch.leases.push(leaseId);
+    if (limit) batch.limit = limit;
+    batch.pauseBucket = Math.max(batch.pauseBucket, pauseBucket);
   }
 
-  private releaseRaw(leaseId: string, bucket: string, limit: string, pauseBucket: number, pauseOrg: number) {
+  private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number) {
     return callScript<number>(this.redis, 'release', [this.keys.inflight, this.keys.bucket(bucket), this.keys.org], [
-      leaseId,
       limit,
       Math.round(pauseBucket),
       Math.round(pauseOrg),
+      ...leaseIds,
     ]).catch(() => {
-      // A lost release only keeps one in-flight slot until its lease expires.
+      // A lost release only keeps its in-flight slots until their leases expire.
     });
   }
 
   /** Every worker of the org stops sending for `ms` (a concurrency 429). */
   async pauseOrg(ms: number): Promise<void> {
-    await this.releaseRaw('-', 'other', '', 0, ms);
+    await this.releaseRaw([], 'other', '', 0, ms);
   }
 
   /** Every worker stops sending to this bucket for `ms` (a 429). */
   async pauseBucket(bucket: BucketName, ms: number): Promise<void> {
-    await this.releaseRaw('-', bucket, '', ms, 0);
+    await this.releaseRaw([], bucket, '', ms, 0);
   }
 
   /** No new request is made for the run after this returns, by any process. */

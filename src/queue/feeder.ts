@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { REVOKE_TARGET, jobIdOf, type RevokeTargetData } from '../../jobs/revoke-target.ts';
+import { REVOKE_TARGETS, type RevokeTargetsData } from '../../jobs/revoke-targets.ts';
 import { orgKeys, runKeys } from '../runs/keys.ts';
 import { FINAL_RUN_STATES } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
@@ -11,10 +11,20 @@ export interface FeederOptions {
   orgKey: string;
   /** Top up when fewer jobs than this wait in the queue. */
   lowWater?: number;
-  /** Jobs added per top-up. */
+  /** Jobs added per top-up, at most. */
   batch?: number;
+  /** Targets per job, at most. */
+  maxTargetsPerJob?: number;
   intervalMs?: number;
 }
+
+/**
+ * Targets per job: a job per target costs more than its Okta request, so a large run
+ * goes in batches; a small one is spread over at least this many jobs, so that every
+ * worker (and every slot of its --concurrency) gets some.
+ */
+const SPREAD = 64;
+export const targetsPerJob = (left: number, max: number) => Math.max(1, Math.min(max, Math.ceil(left / SPREAD)));
 
 /**
  * Feeds the queue from the runs' compact target lists a window at a time, so that a
@@ -30,18 +40,20 @@ export class Feeder {
   private stopped = false;
   private readonly lowWater: number;
   private readonly batch: number;
+  private readonly maxPerJob: number;
   private readonly intervalMs: number;
   private readonly token = randomUUID();
 
   constructor(
     private readonly redis: Redis,
     private readonly store: RunStore,
-    private readonly queue: Queue<RevokeTargetData>,
+    private readonly queue: Queue<RevokeTargetsData>,
     private readonly log: Logger,
     private readonly opts: FeederOptions,
   ) {
-    this.lowWater = opts.lowWater ?? 1_000;
-    this.batch = opts.batch ?? 1_000;
+    this.lowWater = opts.lowWater ?? 64;
+    this.batch = opts.batch ?? 64;
+    this.maxPerJob = opts.maxTargetsPerJob ?? 50;
     this.intervalMs = opts.intervalMs ?? 200;
   }
 
@@ -83,20 +95,26 @@ export class Feeder {
         await this.redis.srem(orgKeys(this.opts.orgKey).active, runId);
         return;
       }
-      let room = this.lowWater + this.batch - (await this.queue.getWaitingCount());
-      if (room < this.batch) return;
-      room = this.batch;
+      const jobs = this.lowWater + this.batch - (await this.queue.getWaitingCount());
+      if (jobs < this.batch) return;
 
-      const requeued = await this.redis.lrange(k.requeue, 0, room - 1);
-      if (requeued.length > 0) {
-        await this.add(runId, requeued, meta.attempts);
-        await this.redis.ltrim(k.requeue, requeued.length, -1);
+      // Retried targets first. Their job ids are numbered by a counter that only grows, so
+      // a target retried twice never meets its earlier (failed, kept) job's id.
+      const [requeueLen, orderLen] = await Promise.all([this.redis.llen(k.requeue), this.redis.llen(k.order)]);
+      const per = targetsPerJob(requeueLen + orderLen - meta.fed, this.maxPerJob);
+      let room = this.batch * per;
+      if (requeueLen > 0) {
+        const requeued = await this.redis.lrange(k.requeue, 0, room - 1);
+        const seq = Number(await this.redis.hget(k.meta, 'requeueFed') ?? 0);
+        await this.add(runId, requeued, per, meta.attempts, (i) => `${runId}.r${seq + i}`);
+        // A crash here adds the same jobs again (same ids): BullMQ ignores those that still exist.
+        await this.redis.multi().ltrim(k.requeue, requeued.length, -1).hincrby(k.meta, 'requeueFed', requeued.length).exec();
         room -= requeued.length;
       }
-      if (room > 0) {
+      if (room > 0 && meta.fed < orderLen) {
         const next = await this.redis.lrange(k.order, meta.fed, meta.fed + room - 1);
         if (next.length > 0) {
-          await this.add(runId, next, meta.attempts);
+          await this.add(runId, next, per, meta.attempts, (i) => `${runId}.${meta.fed + i}`);
           await this.redis.hincrby(k.meta, 'fed', next.length);
         }
       }
@@ -112,13 +130,16 @@ export class Feeder {
     }
   }
 
-  private async add(runId: string, keys: string[], attempts: number): Promise<void> {
-    await this.queue.addBulk(
-      keys.map((key) => ({
-        name: REVOKE_TARGET,
-        data: { runId, key },
-        opts: { jobId: jobIdOf(runId, key), attempts, backoff: { type: 'okta' } },
-      })),
-    );
+  /** Jobs of `per` targets each; `idAt(i)` names the job whose first target is keys[i]. */
+  private async add(runId: string, keys: string[], per: number, attempts: number, idAt: (i: number) => string): Promise<void> {
+    const jobs = [];
+    for (let i = 0; i < keys.length; i += per) {
+      jobs.push({
+        name: REVOKE_TARGETS,
+        data: { runId, keys: keys.slice(i, i + per) },
+        opts: { jobId: idAt(i), attempts, backoff: { type: 'okta' } },
+      });
+    }
+    await this.queue.addBulk(jobs);
   }
 }

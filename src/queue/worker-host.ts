@@ -1,7 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createRevokeTargetProcessor, type RevokeTargetData } from '../../jobs/revoke-target.ts';
+import { createRevokeTargetsProcessor, type RevokeTargetsData, type RevokeTargetsProcessor } from '../../jobs/revoke-targets.ts';
 import { createStartScheduledRunProcessor } from '../../jobs/start-scheduled-run.ts';
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import type { OktaAuth } from '../okta/auth.ts';
@@ -9,7 +9,6 @@ import { OktaClient } from '../okta/client.ts';
 import { backoffMs } from '../okta/retry-policy.ts';
 import { createRedis } from '../redis/connection.ts';
 import { queuePrefix } from '../runs/keys.ts';
-import { newRecord } from '../runs/record.ts';
 import { RequestCounter } from '../runs/request-counter.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
 import { RunStore } from '../runs/run-store.ts';
@@ -52,13 +51,14 @@ const META_TTL_MS = 1_000;
 
 /**
  * Everything one worker process runs for one org: the BullMQ worker with the
- * revoke-target processor, the feeder, the Okta client behind the shared budget.
+ * revoke-targets processor, the feeder, the Okta client behind the shared budget.
  */
 export class WorkerHost {
   readonly store: RunStore;
   readonly budget: SharedBudget;
-  readonly queue: Queue<RevokeTargetData>;
-  private readonly worker: Worker<RevokeTargetData>;
+  readonly queue: Queue<RevokeTargetsData>;
+  private readonly worker: Worker<RevokeTargetsData>;
+  private readonly processor: RevokeTargetsProcessor;
   private readonly feeder: Feeder;
   private readonly client: OktaClient;
   private readonly counter: RequestCounter;
@@ -93,10 +93,11 @@ export class WorkerHost {
     this.counter = new RequestCounter(this.store);
     this.queue = new Queue(queueNameOf(orgKey), { connection, prefix: queuePrefix });
     this.queue.on('error', (err) => opts.log.warn({ err: String(err) }, 'queue connection error'));
-    const processor = createRevokeTargetProcessor({
+    const processor = (this.processor = createRevokeTargetsProcessor({
       store: this.store,
       client: this.client,
       budget: this.budget,
+      concurrency: opts.concurrency,
       pauseQueue: (ms) => this.queue.rateLimit(ms),
       runMeta: (runId) => this.runMeta(runId),
       onRequest: (runId, status, req, m) => {
@@ -109,7 +110,7 @@ export class WorkerHost {
       },
       onFinish: (_runId, _key, status, seconds) => opts.metrics?.observeTarget(status, seconds),
       log: opts.log,
-    });
+    }));
     this.worker = new Worker(queueNameOf(orgKey), processor, {
       connection,
       prefix: queuePrefix,
@@ -170,6 +171,7 @@ export class WorkerHost {
       return Promise.all([aborted, this.feeder.stop(), this.worker.close(true), this.scheduleWorker?.close(true)]).then(() => this.cleanup(true));
     }
     this.closing ??= (async () => {
+      this.processor.drain();
       await this.feeder.stop();
       await Promise.all([this.worker.close(), this.scheduleWorker?.close()]);
       await this.cleanup();
@@ -203,26 +205,32 @@ export class WorkerHost {
     return meta;
   }
 
-  /** A job that BullMQ failed outside the processor (stalled too often) still gets its one result. */
-  private async onJobFailed(job: Job<RevokeTargetData> | undefined, err: Error): Promise<void> {
+  /** A job that BullMQ failed for good (stalled too often, or Redis kept failing) still gives each target its one result. */
+  private async onJobFailed(job: Job<RevokeTargetsData> | undefined, err: Error): Promise<void> {
     if (!job) return;
     // BullMQ emits `failed` for every attempt that threw; only a job that is failed for good counts.
     if ((await job.getState().catch(() => 'unknown')) !== 'failed') return;
-    const rec = await this.store.getRecord(job.data.runId, job.data.key).catch(() => null);
-    if (!rec || rec.status !== 'pending') return;
-    this.opts.log.error({ runId: job.data.runId, target: job.data.key, err: err.message }, 'target failed: its job failed outside the processor');
-    const recorded = await this.store
-      .recordResult(job.data.runId, job.data.key, {
-        ...newRecord(rec),
-        ...rec,
-        status: 'failed',
-        attempts: rec.attempts + job.attemptsMade,
-        errorCode: 'WORKER',
-        errorSummary: err.message.slice(0, 200),
-        finishedAt: Date.now(),
-      })
-      .catch(() => 0);
-    if (recorded === 1) this.opts.metrics?.observeTarget('failed', ((job.finishedOn ?? Date.now()) - (job.processedOn ?? job.timestamp)) / 1000);
+    const { runId } = job.data;
+    const keys = job.data.keys ?? (job.data.key ? [job.data.key] : []);
+    const recs = await this.store.getRecords(runId, keys).catch(() => []);
+    await Promise.all(
+      keys.map(async (key, i) => {
+        const rec = recs[i];
+        if (!rec || rec.status !== 'pending') return;
+        this.opts.log.error({ runId, target: key, err: err.message }, 'target failed: its job failed outside the processor');
+        const recorded = await this.store
+          .recordResult(runId, key, {
+            ...rec,
+            status: 'failed',
+            attempts: rec.attempts + job.attemptsMade,
+            errorCode: 'WORKER',
+            errorSummary: err.message.slice(0, 200),
+            finishedAt: Date.now(),
+          })
+          .catch(() => 0);
+        if (recorded === 1) this.opts.metrics?.observeTarget('failed', ((job.finishedOn ?? Date.now()) - (job.processedOn ?? job.timestamp)) / 1000);
+      }),
+    );
   }
 }
 

@@ -131,7 +131,7 @@ function coalesceWrites(redis: Redis): void {
       if (!corked) {
         corked = true;
         socket.cork();
-        process.nextTick(uncork);
+        setImmediate(uncork);
       }
       return write.apply(this, args);
     } as Socket['write'];

@@ -82,15 +82,40 @@ export class RunStore {
     return raw ? fromRedis(raw) : null;
   }
 
-  /** 1 recorded, 0 already final (a redelivery), -1 unknown target. */
-  async recordResult(runId: string, key: string, record: TargetRecord): Promise<number> {
+  /** The records of these targets, in their order (null for an unknown key). */
+  async getRecords(runId: string, keys: string[]): Promise<(TargetRecord | null)[]> {
+    if (keys.length === 0) return [];
+    const raws = await this.redis.hmget(runKeys(runId).targets, ...keys);
+    return raws.map((raw) => (raw ? fromRedis(raw) : null));
+  }
+
+  /**
+   * 1 recorded, 0 already final (a redelivery), -1 unknown target. The results of a run
+   * that arrive in the same turn of the event loop (responses read together) go to
+   * Redis in one script call.
+   */
+  recordResult(runId: string, key: string, record: TargetRecord): Promise<number> {
+    let batch = this.unsaved.get(runId);
+    if (!batch) {
+      this.unsaved.set(runId, (batch = { args: [], waiters: [] }));
+      setImmediate(() => this.saveResults(runId));
+    }
+    batch.args.push(key, toRedis(record), record.status);
+    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+  }
+
+  private readonly unsaved = new Map<string, { args: string[]; waiters: { resolve: (n: number) => void; reject: (e: unknown) => void }[] }>();
+
+  private async saveResults(runId: string): Promise<void> {
+    const batch = this.unsaved.get(runId)!;
+    this.unsaved.delete(runId);
     const k = runKeys(runId);
-    return callScript<number>(this.redis, 'recordResult', [k.targets, k.counts, k.meta], [
-      key,
-      toRedis(record),
-      record.status,
-      Date.now(),
-    ]);
+    try {
+      const res = await callScript<number[]>(this.redis, 'recordResults', [k.targets, k.counts, k.meta], [Date.now(), ...batch.args]);
+      batch.waiters.forEach((w, i) => w.resolve(Number(res[i])));
+    } catch (err) {
+      for (const w of batch.waiters) w.reject(err);
+    }
   }
 
   /** Counts a 403 for the run: five before any success halt it. Returns the count. */

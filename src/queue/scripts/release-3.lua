@@ -1,15 +1,17 @@
 --[[
-  Returns a request slot and teaches the budget what the response said.
+  Returns request slots and teaches the budget what the responses said: the slots of
+  one bucket's requests that a worker finished in the same turn of its event loop.
   KEYS[1] in-flight zset   KEYS[2] bucket hash   KEYS[3] org hash
-  ARGV[1] leaseId   ARGV[2] bucket limit from X-Rate-Limit-Limit, or ""
-  ARGV[3] pause this bucket for ms (a 429, or Remaining nearly gone), 0 for none
-  ARGV[4] pause the whole org for ms (a concurrency 429), 0 for none
+  ARGV[1] bucket limit from X-Rate-Limit-Limit, or ""
+  ARGV[2] pause this bucket for ms (a 429, or Remaining nearly gone), 0 for none
+  ARGV[3] pause the whole org for ms (a concurrency 429), 0 for none
+  ARGV[4..] lease ids
 ]]
-redis.call('ZREM', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], 'limit') ~= ARGV[2] then
-  redis.call('HSET', KEYS[2], 'limit', ARGV[2])
+if #ARGV >= 4 then redis.call('ZREM', KEYS[1], unpack(ARGV, 4)) end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[2], 'limit') ~= ARGV[1] then
+  redis.call('HSET', KEYS[2], 'limit', ARGV[1])
 end
-local pb, po = tonumber(ARGV[3]), tonumber(ARGV[4])
+local pb, po = tonumber(ARGV[2]), tonumber(ARGV[3])
 if pb > 0 or po > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -1,4 +1,4 @@
-import { type Job, RateLimitError } from 'bullmq';
+import { type Job, WaitingError } from 'bullmq';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { OktaClient } from '../src/okta/client.ts';
@@ -12,18 +12,21 @@ import type { GrantEvidence, TargetRecord, TargetStatus } from '../src/runs/reco
 import type { RunMeta } from '../src/runs/run-meta.ts';
 import type { RunStore } from '../src/runs/run-store.ts';
 
-/** The revocation of one target: the only kind of job a worker runs today. */
-export const REVOKE_TARGET = 'revoke-target';
+/**
+ * The revocation of a batch of one run's targets. One BullMQ job per batch, not per
+ * target: a job's life in BullMQ costs more than an Okta DELETE (see BENCHMARKS.md),
+ * and each target's own result makes a batch safe to run again after a crash.
+ */
+export const REVOKE_TARGETS = 'revoke-targets';
 
 /** Job data holds ids only, never a credential or a user's details. */
-export interface RevokeTargetData {
+export interface RevokeTargetsData {
   runId: string;
-  /** The target's key in the run's targets hash. */
-  key: string;
+  /** The targets' keys in the run's targets hash. */
+  keys: string[];
+  /** A job queued by a version before batches: one target. */
+  key?: string;
 }
-
-/** BullMQ job ids may not contain ':'; run ids and target keys never do. */
-export const jobIdOf = (runId: string, key: string) => `${runId}.${key}`;
 
 /** Grants revoked at once inside one target (a --scope target's grants). */
 const FAN_OUT = 4;
@@ -32,9 +35,11 @@ export interface RevokeDeps {
   store: RunStore;
   client: OktaClient;
   budget: SharedBudget;
+  /** Targets in progress in this process, over all its jobs (`--concurrency`). */
+  concurrency: number;
   /** Pauses every worker of the org's queue (BullMQ's manual rate limit). */
   pauseQueue: (ms: number) => Promise<void>;
-  /** The run's metadata, cached briefly: it is read once per target. */
+  /** The run's metadata, cached briefly: it is read once per batch. */
   runMeta: (runId: string) => Promise<RunMeta | null>;
   /** Every response (each retry too): counts, metrics, the budget it ran against. */
   onRequest: (runId: string, status: number, req: RequestDescriptor, meta: ResponseMeta) => void;
@@ -51,7 +56,25 @@ interface Outcome {
   resolvedUserId: string | null;
 }
 
-export function createRevokeTargetProcessor(deps: RevokeDeps) {
+/** What became of one target in this job. */
+type Done = 'recorded' | 'left';
+/** After an error: record nothing and try again after `ms` (`attempt`: it spends one). */
+interface Again {
+  again: true;
+  ms: number;
+  attempt: boolean;
+}
+
+export interface RevokeTargetsProcessor {
+  (job: Job<RevokeTargetsData>, token?: string): Promise<void>;
+  /**
+   * Graceful shutdown: targets not started yet are left pending and their jobs go back
+   * to the queue unspent; waits between retries end at once; requests in flight finish.
+   */
+  drain(): void;
+}
+
+export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsProcessor {
   /**
    * Slow start: until a run has one success in this process, its targets go one at a
    * time. A token that Okta rejects (401) or that lacks permission (403) then halts the
@@ -69,15 +92,43 @@ export function createRevokeTargetProcessor(deps: RevokeDeps) {
     warm.add(runId);
     firstSteps.delete(runId);
   };
+  // Targets in progress across every job of this process: a batch's targets go in
+  // order, so the oldest job finishes first rather than every job a little.
+  const slots = pLimit(deps.concurrency * 2);
+  const draining = new AbortController();
+  // The per-target line carries ids only (built below, field by field), so it skips the
+  // redaction of secrets, whose wildcard paths cost more than the rest of the line.
+  const targetLog = deps.log.child({}, { redact: { paths: [] } });
 
-  return async function processRevokeTarget(job: Job<RevokeTargetData>): Promise<void> {
-    const { runId, key } = job.data;
+  const processor = async function processRevokeTargets(job: Job<RevokeTargetsData>, token?: string): Promise<void> {
+    const { runId } = job.data;
+    const keys = job.data.keys ?? (job.data.key ? [job.data.key] : []);
     const meta = await deps.runMeta(runId);
     if (!meta || meta.state === 'halted' || meta.state === 'cancelled') return; // stays pending; `retry` feeds it again
-    const rec = await deps.store.getRecord(runId, key);
-    if (!rec || rec.status !== 'pending') return; // a redelivery of a finished target
     deps.budget.setShare(runId, meta.rateShare);
+    const recs = await deps.store.getRecords(runId, keys);
 
+    const settled = await Promise.allSettled(
+      keys.map((key, i) => {
+        const rec = recs[i];
+        if (!rec || rec.status !== 'pending') return 'recorded' as const; // a redelivery of a finished target
+        return revokeOne(meta, key, rec);
+      }),
+    );
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    // Something outside Okta failed (Redis, most likely): BullMQ retries the job, and
+    // the targets already recorded are skipped then.
+    if (failure) throw failure.reason;
+    const left = settled.some((s) => s.status === 'fulfilled' && s.value === 'left');
+    if (left && draining.signal.aborted && token) {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+  } as RevokeTargetsProcessor;
+  processor.drain = () => draining.abort();
+
+  async function revokeOne(meta: RunMeta, key: string, rec: TargetRecord): Promise<Done> {
+    const runId = meta.runId;
     let lastStatus: number | null = null;
     let lastRequestId: string | null = null;
     const ctx = {
@@ -88,42 +139,111 @@ export function createRevokeTargetProcessor(deps: RevokeDeps) {
         deps.onRequest(runId, m.status, req, m);
       },
     };
-    const attempts = rec.attempts + job.attemptsMade + 1;
     const started = performance.now();
-    const finish = async (fields: Partial<TargetRecord> & { status: TargetStatus }) => {
-      const done: TargetRecord = { ...rec, httpStatus: lastStatus, ...fields, attempts, finishedAt: Date.now() };
+    // Attempts spent on this target: earlier runs' (retry) and this job's.
+    let attempts = rec.attempts;
+    let deferrals = 0;
+    const finish = async (fields: Partial<TargetRecord> & { status: TargetStatus }): Promise<Done> => {
+      const done = finished(rec, fields, lastStatus, attempts);
       const recorded = await deps.store.recordResult(runId, key, done);
       if (recorded === 1) deps.onFinish?.(runId, key, done.status, (performance.now() - started) / 1000);
-      deps.log.info(
+      targetLog.info(
         { runId, target: key, userId: done.resolvedUserId ?? done.userId, login: done.login, clientId: done.clientId,
           scopeId: done.scopeId, grantId: done.grantId, status: done.status, grantsRevoked: done.grantsRevoked,
           httpStatus: done.httpStatus, errorCode: done.errorCode, requestId: lastRequestId, attempts },
         `target ${done.status}`,
       );
+      return 'recorded';
     };
 
-    try {
-      const out = await gated(runId, () => execute(deps.client, meta, rec, ctx));
-      warmUp(runId);
-      await finish({ ...out, httpStatus: out.httpStatus ?? lastStatus });
-    } catch (err) {
-      await handleError(err, { deps, job, meta, rec, finish });
+    // One try at a time holds one of the process's slots; the waits between tries do not.
+    let tries = 1;
+    const tryOnce = async (): Promise<Done | Again> => {
+      if (draining.signal.aborted) return 'left';
+      attempts++;
+      let next: Done | Again;
+      try {
+        const out = await gated(runId, () => execute(deps.client, meta, rec, ctx));
+        warmUp(runId);
+        return await finish({ ...out, httpStatus: out.httpStatus ?? lastStatus });
+      } catch (err) {
+        next = await handleError(err, { deps, meta, key, tries, deferrals: deferrals + 1, finish });
+      }
+      if (typeof next === 'string') return next;
+      if (next.attempt) tries++;
+      else {
+        deferrals++;
+        attempts--; // a 429 is not the target's fault: it spends no attempt
+      }
+      return next;
+    };
+    for (;;) {
+      const next = await slots(tryOnce);
+      if (typeof next === 'string') return next;
+      if (!(await sleep(next.ms, draining.signal))) return 'left';
     }
+  }
+
+  return processor;
+}
+
+/** The record with its result: spelled out, not spread (see newRecord in record.ts). */
+function finished(rec: TargetRecord, f: Partial<TargetRecord> & { status: TargetStatus }, httpStatus: number | null, attempts: number): TargetRecord {
+  return {
+    userId: rec.userId,
+    login: rec.login,
+    clientId: rec.clientId,
+    scopeId: rec.scopeId,
+    grantId: rec.grantId,
+    line: rec.line,
+    status: f.status,
+    grantsRevoked: f.grantsRevoked !== undefined ? f.grantsRevoked : rec.grantsRevoked,
+    attempts,
+    httpStatus: f.httpStatus !== undefined ? f.httpStatus : httpStatus,
+    errorCode: f.errorCode !== undefined ? f.errorCode : rec.errorCode,
+    errorSummary: f.errorSummary !== undefined ? f.errorSummary : rec.errorSummary,
+    errorId: f.errorId !== undefined ? f.errorId : rec.errorId,
+    finishedAt: Date.now(),
+    grants: f.grants !== undefined ? f.grants : rec.grants,
+    resolvedUserId: f.resolvedUserId !== undefined ? f.resolvedUserId : rec.resolvedUserId,
   };
 }
 
+/** Resolves true after `ms`, false at once when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * What a failed try means for the target (RETRY_POLICY in src/okta/retry-policy.ts):
+ * a final result, a halt of the run, or another try after a wait.
+ */
 async function handleError(
   err: unknown,
   c: {
     deps: RevokeDeps;
-    job: Job<RevokeTargetData>;
     meta: RunMeta;
-    rec: TargetRecord;
-    finish: (f: Partial<TargetRecord> & { status: TargetStatus }) => Promise<void>;
+    key: string;
+    /** Tries that spent an attempt so far in this job, this one included. */
+    tries: number;
+    /** 429s for this target so far, this one included. */
+    deferrals: number;
+    finish: (f: Partial<TargetRecord> & { status: TargetStatus }) => Promise<Done>;
   },
-): Promise<void> {
-  const { deps, job, meta } = c;
-  if (err instanceof RunStoppedError) return; // cancelled or halted meanwhile: no result, no request
+): Promise<Done | Again> {
+  const { deps, meta } = c;
+  if (err instanceof RunStoppedError) return 'left'; // cancelled or halted meanwhile: no result, no request
   const failWith = (e: OktaApiError | OktaNetworkError | Error) =>
     c.finish({
       status: 'failed',
@@ -132,49 +252,52 @@ async function handleError(
       errorSummary: e instanceof OktaApiError ? e.errorSummary : e.message,
       errorId: e instanceof OktaApiError ? e.errorId : null,
     });
-  const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  const lastAttempt = c.tries >= meta.attempts;
 
   if (err instanceof OktaApiError) {
     switch (err.kind) {
       case 'rate_limited':
       case 'concurrency_limited': {
-        // A 429 is not the target's fault: it goes back to waiting without spending an attempt,
-        // but not forever.
-        const deferrals = job.attemptsStarted - job.attemptsMade;
-        if (deferrals > meta.maxRateLimitDeferrals) {
-          return failWith(new Error(`rate limited ${deferrals} times: gave up (maxRateLimitDeferrals ${meta.maxRateLimitDeferrals})`));
+        // A 429 is not the target's fault: it waits without spending an attempt, but not forever.
+        if (c.deferrals > meta.maxRateLimitDeferrals) {
+          return failWith(new Error(`rate limited ${c.deferrals} times: gave up (maxRateLimitDeferrals ${meta.maxRateLimitDeferrals})`));
         }
         const ms =
           err.kind === 'rate_limited' && err.rate
             ? resetDelayMs(err.rate, Date.now()) + jitter(1_000)
-            : backoffMs('concurrency_limited', Math.max(1, deferrals));
+            : backoffMs('concurrency_limited', c.deferrals);
         if (err.kind === 'concurrency_limited') await deps.budget.pauseOrg(ms);
         await deps.pauseQueue(ms);
-        throw new RateLimitError();
+        return { again: true, ms, attempt: false };
       }
       case 'not_found':
         return c.finish({ status: isUserNotFound(err) ? 'user_not_found' : 'nothing_to_revoke', httpStatus: 404,
           errorCode: err.errorCode, errorSummary: err.errorSummary, errorId: err.errorId, grantsRevoked: 0 });
       case 'unauthorized':
-        return halt(deps, meta, job.data.key, `credentials rejected (HTTP 401 ${err.errorCode ?? ''}): check OKTA_API_TOKEN, or the service app's client id, key and granted scopes`);
+        await halt(deps, meta, c.key, `credentials rejected (HTTP 401 ${err.errorCode ?? ''}): check OKTA_API_TOKEN, or the service app's client id, key and granted scopes`);
+        return 'left';
       case 'forbidden': {
         const forbidden = await deps.store.countForbidden(meta.runId);
         const counts = forbidden >= 5 ? await deps.store.getCounts(meta.runId) : null;
         const succeeded = counts ? counts.revoked + counts.would_revoke + counts.nothing_to_revoke + counts.user_not_found : 1;
         if (succeeded === 0) {
-          return halt(deps, meta, job.data.key, 'permission missing (HTTP 403 on the first 5 requests): the token lacks okta.users.manage or an admin role for these users');
+          await halt(deps, meta, c.key, 'permission missing (HTTP 403 on the first 5 requests): the token lacks okta.users.manage or an admin role for these users');
+          return 'left';
         }
         return failWith(err);
       }
       case 'transient':
-        if (!lastAttempt) throw err;
+        if (!lastAttempt) return { again: true, ms: backoffMs('transient', c.tries), attempt: true };
         return failWith(err);
       default:
         return failWith(err);
     }
   }
-  if (!lastAttempt) throw err; // network errors and the unexpected: BullMQ retries with backoff
-  return failWith(err instanceof Error ? err : new Error(String(err)));
+  if (err instanceof OktaNetworkError) {
+    if (!lastAttempt) return { again: true, ms: backoffMs('transient', c.tries), attempt: true };
+    return failWith(err);
+  }
+  throw err; // not Okta's: Redis, or a bug. The job fails and BullMQ retries it.
 }
 
 async function halt(deps: RevokeDeps, meta: RunMeta, target: string, reason: string): Promise<void> {
