@@ -15,16 +15,17 @@ export interface FeederOptions {
   batch?: number;
   /** Targets per job, at most. */
   maxTargetsPerJob?: number;
+  /** A run is spread over at least this many jobs (while its targets allow). */
+  spreadOver?: number;
   intervalMs?: number;
 }
 
 /**
  * Targets per job: a job per target costs more than its Okta request, so a large run
- * goes in batches; a small one is spread over at least this many jobs, so that every
+ * goes in batches; a small one is spread over at least `spread` jobs, so that every
  * worker (and every slot of its --concurrency) gets some.
  */
-const SPREAD = 64;
-export const targetsPerJob = (left: number, max: number) => Math.max(1, Math.min(max, Math.ceil(left / SPREAD)));
+export const targetsPerJob = (left: number, max: number, spread = 64) => Math.max(1, Math.min(max, Math.ceil(left / spread)));
 
 /**
  * Feeds the queue from the runs' compact target lists a window at a time, so that a
@@ -41,6 +42,7 @@ export class Feeder {
   private readonly lowWater: number;
   private readonly batch: number;
   private readonly maxPerJob: number;
+  private readonly spread: number;
   private readonly intervalMs: number;
   private readonly token = randomUUID();
 
@@ -54,6 +56,7 @@ export class Feeder {
     this.lowWater = opts.lowWater ?? 64;
     this.batch = opts.batch ?? 64;
     this.maxPerJob = opts.maxTargetsPerJob ?? 50;
+    this.spread = opts.spreadOver ?? 64;
     this.intervalMs = opts.intervalMs ?? 200;
   }
 
@@ -101,7 +104,7 @@ export class Feeder {
       // Retried targets first. Their job ids are numbered by a counter that only grows, so
       // a target retried twice never meets its earlier (failed, kept) job's id.
       const [requeueLen, orderLen] = await Promise.all([this.redis.llen(k.requeue), this.redis.llen(k.order)]);
-      const per = targetsPerJob(requeueLen + orderLen - meta.fed, this.maxPerJob);
+      const per = targetsPerJob(requeueLen + orderLen - meta.fed, this.maxPerJob, this.spread);
       let room = this.batch * per;
       if (requeueLen > 0) {
         const requeued = await this.redis.lrange(k.requeue, 0, room - 1);

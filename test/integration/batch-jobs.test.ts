@@ -1,0 +1,183 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RevokeTargetsData } from '../../jobs/revoke-targets.ts';
+import { ApiTokenAuth } from '../../src/okta/auth.ts';
+import { Feeder, targetsPerJob } from '../../src/queue/feeder.ts';
+import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
+import { WorkerHost } from '../../src/queue/worker-host.ts';
+import { queuePrefix, runKeys } from '../../src/runs/keys.ts';
+import { RunStore } from '../../src/runs/run-store.ts';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { until, waitFinal } from '../helpers/fleet.ts';
+import { connectTestRedis, redisUrl, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * A worker's job is a batch of one run's targets. These check what batching must not
+ * change: every target fed exactly once, a half-done batch redone without its finished
+ * targets, a graceful stop that leaves the unstarted targets for another worker.
+ */
+let sim: Simulator;
+let redis: Redis;
+let store: RunStore;
+let queue: Queue<RevokeTargetsData>;
+const log = pino({ level: 'silent' });
+
+beforeAll(async () => {
+  sim = await startTestSim({ users: 400, recordRequests: 10_000 });
+  redis = await connectTestRedis();
+  store = new RunStore(redis);
+  queue = new Queue(queueNameOf(orgKeyOf(sim.url)), { connection: redis, prefix: queuePrefix });
+});
+afterAll(async () => {
+  await queue.close();
+  await redis.quit();
+  await sim.close();
+});
+
+function host(concurrency = 4, spreadOver?: number) {
+  return new WorkerHost(redis, {
+    redisUrl: redisUrl(),
+    orgUrl: sim.url,
+    auth: new ApiTokenAuth(sim.token),
+    concurrency,
+    maxInFlight: 50,
+    requestTimeoutMs: 10_000,
+    log,
+    feeder: { intervalMs: 50, spreadOver },
+  });
+}
+
+async function enqueue(ids: string[], runId: string) {
+  const csv = writeCsv(['userId', ...ids]);
+  const r = await runCli(['enqueue', '--csv', csv, '--yes', '--run-id', runId], envFor(sim));
+  expect(r.code, r.stderr).toBe(0);
+}
+
+/** DELETE …/users/{id}/grants requests the simulator received, per user. */
+function deletesPerUser(): Map<string, number> {
+  const per = new Map<string, number>();
+  for (const r of sim.log.requests()) {
+    const m = /^\/api\/v1\/users\/([^/]+)\/grants$/.exec(r.path);
+    if (r.method === 'DELETE' && m) per.set(m[1]!, (per.get(m[1]!) ?? 0) + 1);
+  }
+  return per;
+}
+
+describe('targets per job', () => {
+  it('spreads a small run over one target per job and caps a large one', () => {
+    expect(targetsPerJob(1, 50)).toBe(1);
+    expect(targetsPerJob(64, 50)).toBe(1);
+    expect(targetsPerJob(65, 50)).toBe(2);
+    expect(targetsPerJob(1_000, 50)).toBe(16);
+    expect(targetsPerJob(1_000_000, 50)).toBe(50);
+    expect(targetsPerJob(0, 50)).toBe(1);
+  });
+});
+
+describe('batch jobs', () => {
+  it('the feeder puts every target of a run in exactly one job, in input order, and moves its position', async () => {
+    const ids = sim.org.sampleUsers({ count: 300 }).map((u) => u.id);
+    const runId = uniqueRunId('feed');
+    await enqueue(ids, runId);
+    const feeder = new Feeder(redis, store, queue, log, { orgKey: orgKeyOf(sim.url), lowWater: 1_000, batch: 1_000 });
+    await feeder.tick();
+    const jobs = (await queue.getWaiting(0, -1)).filter((j) => j.data.runId === runId);
+    const fed = jobs.sort((a, b) => Number(a.id!.split('.').pop()) - Number(b.id!.split('.').pop())).flatMap((j) => j.data.keys);
+    const order = await redis.lrange(runKeys(runId).order, 0, -1);
+    expect(fed).toEqual(order);
+    expect(new Set(fed).size).toBe(300);
+    expect(jobs.length).toBe(Math.ceil(300 / targetsPerJob(300, 50)));
+    expect(Math.max(...jobs.map((j) => j.data.keys.length))).toBe(targetsPerJob(300, 50));
+    expect((await store.getMeta(runId))?.fed).toBe(300);
+    // A second pass finds nothing left to feed: no job is added twice.
+    await feeder.tick();
+    expect((await queue.getWaiting(0, -1)).filter((j) => j.data.runId === runId)).toHaveLength(jobs.length);
+    await Promise.all(jobs.map((j) => j.remove()));
+    await store.stopRun(runId, 'cancelled', 'test over');
+  });
+
+  it('a batch delivered again skips the targets its first delivery finished: one request per target', async () => {
+    sim.log.reset();
+    const ids = sim.org.sampleUsers({ count: 40, minGrants: 1 }).map((u) => u.id);
+    const runId = uniqueRunId('redeliver');
+    await enqueue(ids, runId);
+    // What a worker that died half-way leaves: some results recorded, the batch still queued.
+    const keys = await redis.lrange(runKeys(runId).order, 0, -1);
+    const done = keys.slice(0, 15);
+    const recs = await store.getRecords(runId, done);
+    await Promise.all(done.map((k, i) => store.recordResult(runId, k, { ...recs[i]!, status: 'revoked', attempts: 1, finishedAt: Date.now() })));
+    const doneIds = new Set(recs.map((r) => r!.userId));
+
+    const h = host();
+    h.start();
+    try {
+      expect(await waitFinal(redis, runId, 30_000)).toBe('completed');
+    } finally {
+      await h.close();
+    }
+    const per = deletesPerUser();
+    for (const id of ids) expect(per.get(id) ?? 0, id).toBe(doneIds.has(id) ? 0 : 1);
+    const counts = await store.getCounts(runId);
+    expect(counts).toMatchObject({ total: 40, revoked: 40, pending: 0 });
+  });
+
+  it('a graceful stop in the middle of batches leaves their unstarted targets to the next worker, and none is done twice', async () => {
+    sim.log.reset();
+    // Slow answers, so that the stop finds batches half done.
+    sim.configure({ faults: { latencyMs: 40 } });
+    try {
+      const ids = sim.org.sampleUsers({ count: 260 }).map((u) => u.id);
+      const runId = uniqueRunId('drain');
+      await enqueue(ids, runId);
+      // Batches of 50: four jobs of the first worker hold 200 targets when it is told to stop.
+      const first = host(4, 5);
+      first.start();
+      await until('some results', async () => (await store.getCounts(runId)).pending < 240, 30_000);
+      const before = await store.getCounts(runId);
+      await first.close();
+      const after = await store.getCounts(runId);
+      // Only what was in progress (at most 2 × --concurrency targets) finished after the stop.
+      expect(before.pending - after.pending).toBeLessThanOrEqual(8);
+      expect(after.pending).toBeGreaterThan(0);
+      // The stopped worker's batches are back in the queue, not lost in `active`.
+      const stranded = await queue.getActive();
+      expect(stranded.filter((j) => j.data.runId === runId)).toHaveLength(0);
+
+      const second = host(8);
+      second.start();
+      try {
+        expect(await waitFinal(redis, runId, 60_000)).toBe('completed');
+      } finally {
+        await second.close();
+      }
+      const per = deletesPerUser();
+      for (const id of ids) expect(per.get(id), id).toBe(1);
+      expect(await store.getCounts(runId)).toMatchObject({ total: 260, pending: 0, failed: 0 });
+    } finally {
+      sim.configure({ faults: { latencyMs: 0 } });
+    }
+  });
+
+  it('records the results that finish in one turn in one call, each once', async () => {
+    const ids = sim.org.sampleUsers({ count: 6 }).map((u) => u.id);
+    const runId = uniqueRunId('results');
+    await enqueue(ids, runId);
+    const keys = await redis.lrange(runKeys(runId).order, 0, -1);
+    const recs = await store.getRecords(runId, keys);
+    const done = (i: number) => ({ ...recs[i]!, status: 'revoked' as const, attempts: 1, finishedAt: Date.now() });
+    // Same turn: six targets, one of them twice, and a key the run does not have.
+    const results = await Promise.all([
+      ...keys.map((k, i) => store.recordResult(runId, k, done(i))),
+      store.recordResult(runId, keys[0]!, { ...done(0), status: 'failed' }),
+      store.recordResult(runId, 'no-such-target', done(0)),
+    ]);
+    expect(results).toEqual([1, 1, 1, 1, 1, 1, 0, -1]);
+    expect(await store.getCounts(runId)).toMatchObject({ total: 6, revoked: 6, failed: 0, pending: 0 });
+    expect((await store.getMeta(runId))?.state).toBe('completed');
+    expect((await store.getRecords(runId, [keys[0]!]))[0]?.status).toBe('revoked');
+  });
+});

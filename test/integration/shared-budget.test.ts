@@ -1,0 +1,123 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GateLease, RequestDescriptor, ResponseMeta } from '../../src/okta/types.ts';
+import { SharedBudget } from '../../src/queue/budget.ts';
+import { RunStoppedError } from '../../src/queue/errors.ts';
+import { orgKeys } from '../../src/runs/keys.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
+
+/**
+ * The shared budget against a real Redis: the requests a worker asks for in one turn of
+ * its event loop are served by one script call, and must still get one slot each, within
+ * the in-flight cap and the pacing.
+ */
+let redis: Redis;
+beforeAll(async () => {
+  redis = await connectTestRedis();
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+const req = (runId: string): RequestDescriptor => ({ bucket: 'user-grants', method: 'DELETE', path: '/api/v1/users/x/grants', runId }) as RequestDescriptor;
+const response = (limit: number, remaining: number, status = 204): ResponseMeta =>
+  ({ status, rate: { limit, remaining, resetAt: Date.now() + 60_000, concurrency: false, requestId: null, date: null } }) as unknown as ResponseMeta;
+
+function budget(maxInFlight: number) {
+  const orgKey = uniqueRunId('org');
+  return { orgKey, keys: orgKeys(orgKey), b: new SharedBudget(redis, { orgKey, maxInFlight, leaseMs: 30_000, windowMs: 60_000 }) };
+}
+
+/** Teaches the bucket its limit, as a first response would. */
+async function learn(b: SharedBudget, runId: string, limit: number) {
+  const first = await b.acquire(req(runId));
+  first.release(response(limit, limit - 1));
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setTimeout(r, 20));
+}
+
+describe('shared budget', () => {
+  it('gives each of many requests asked together its own slot, and never more than the in-flight cap', async () => {
+    const { b, keys } = budget(5);
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1);
+    await learn(b, runId, 1_000_000);
+    const granted: GateLease[] = [];
+    let phase2 = false;
+    let maxSeen = 0;
+    const asked = Array.from({ length: 12 }, () =>
+      b.acquire(req(runId)).then(async (l) => {
+        maxSeen = Math.max(maxSeen, await redis.zcard(keys.inflight));
+        // After the first five, each request finishes as soon as it has its slot.
+        if (phase2) l.release(response(1_000_000, 998_000));
+        else granted.push(l);
+      }),
+    );
+    // Five are granted, seven wait for slots to come back.
+    await until(() => granted.length === 5);
+    expect(await redis.zcard(keys.inflight)).toBe(5);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(granted).toHaveLength(5);
+    // Returned in one turn, the slots go back in one call; the waiting requests take them.
+    phase2 = true;
+    for (const l of granted) l.release(response(1_000_000, 999_000));
+    await Promise.all(asked);
+    expect(maxSeen).toBeLessThanOrEqual(5);
+    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    expect(await redis.hget(keys.bucket('user-grants'), 'limit')).toBe('1000000');
+  });
+
+  it('paces the requests of one turn one interval apart (the bucket’s clock moves by one interval per slot)', async () => {
+    const { b, keys } = budget(100);
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1);
+    await learn(b, runId, 600); // 600 a minute at share 1 × safety 0.99: 594, one per 101 ms
+    const tat0 = Number(await redis.hget(keys.bucket('user-grants'), 'tat'));
+    const t = await redis.time();
+    const now = Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
+    const leases = await Promise.all(Array.from({ length: 4 }, () => b.acquire(req(runId))));
+    const tat = Number(await redis.hget(keys.bucket('user-grants'), 'tat'));
+    const interval = 60_000 / Math.floor(600 * 0.99);
+    // Four slots from max(tat0, now): the clock moved four intervals.
+    expect(tat - Math.max(tat0, now)).toBeGreaterThanOrEqual(4 * interval - 20);
+    expect(tat - Math.max(tat0, now)).toBeLessThanOrEqual(4 * interval + 20);
+    for (const l of leases) l.release(response(600, 500));
+  });
+
+  it('refuses every request of a stopped run asked in the same turn, and takes no slot for them', async () => {
+    const { b, keys } = budget(10);
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1);
+    await learn(b, runId, 1_000_000);
+    await b.stopRun(runId, 'cancelled by a test');
+    const results = await Promise.allSettled(Array.from({ length: 3 }, () => b.acquire(req(runId))));
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(RunStoppedError);
+    }
+    expect(await redis.zcard(keys.inflight)).toBe(0);
+  });
+
+  it('a 429 among the responses of one turn pauses the bucket until the reset', async () => {
+    const { b, keys } = budget(10);
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1);
+    await learn(b, runId, 1_000_000);
+    const leases = await Promise.all([b.acquire(req(runId)), b.acquire(req(runId))]);
+    leases[0]!.release(response(1_000_000, 900_000));
+    leases[1]!.release(response(1_000_000, 0, 429));
+    await until(async () => Number(await redis.hget(keys.bucket('user-grants'), 'pausedUntil')) > 0);
+    const t = await redis.time();
+    const now = Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
+    expect(Number(await redis.hget(keys.bucket('user-grants'), 'pausedUntil'))).toBeGreaterThan(now + 30_000);
+    expect(await redis.zcard(keys.inflight)).toBe(0);
+  });
+});
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
