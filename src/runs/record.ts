@@ -2,7 +2,8 @@
  * One target and its result, as stored in the run's targets hash: a JSON array,
  * because a million of them must fit in a small Redis (well under 200 bytes for a
  * finished result). `toRedis`/`fromRedis` are the only code that knows the layout;
- * the Lua scripts read the status at index STATUS_INDEX (1-based: STATUS_INDEX + 1).
+ * the Lua scripts read the status code at index STATUS_INDEX (1-based: STATUS_INDEX + 1):
+ * 0 pending, 6 failed.
  */
 export const STATUSES = [
   'pending',
@@ -78,40 +79,59 @@ export function newRecord(
   };
 }
 
+/*
+ * The stored layout, by index: 0 userId, 1 login, 2 clientId, 3 scopeId, 4 grantId,
+ * 5 line, 6 status (its index in STATUSES), 7 grantsRevoked, 8 attempts, 9 httpStatus,
+ * 10 errorCode, 11 errorSummary, 12 errorId, 13 finishedAt (epoch ms in base 36),
+ * 14 grants, 15 resolvedUserId. An absent text, list or attempt count is 0 (one byte
+ * where `null` takes four); an absent number that can be 0 stays null. Trailing absent
+ * values are dropped. A finished result then fits jemalloc's 80-byte class, a pending
+ * target its 48-byte one (see BENCHMARKS.md, figure 4).
+ */
+const TEXT = new Set([0, 1, 2, 3, 4, 10, 11, 12, 14, 15]);
+const ATTEMPTS = 8;
+
 export function toRedis(r: TargetRecord): string {
   const a: unknown[] = [
-    r.userId, r.login, r.clientId, r.scopeId, r.grantId, r.line, r.status,
-    r.grantsRevoked, r.attempts || null, r.httpStatus, r.errorCode, r.errorSummary, r.errorId, r.finishedAt,
-    r.grants ? r.grants.map((g) => [g.id, g.clientId, g.scopeId, g.created]) : null,
-    r.resolvedUserId,
+    r.userId ?? 0, r.login ?? 0, r.clientId ?? 0, r.scopeId ?? 0, r.grantId ?? 0, r.line, STATUS_CODE[r.status],
+    r.grantsRevoked, r.attempts, r.httpStatus, r.errorCode ?? 0, r.errorSummary ?? 0, r.errorId ?? 0,
+    r.finishedAt === null ? null : r.finishedAt.toString(36),
+    r.grants ? r.grants.map((g) => [g.id, g.clientId, g.scopeId, g.created]) : 0,
+    r.resolvedUserId ?? 0,
   ];
-  // Trailing nulls cost bytes a million times over.
-  while (a.length > STATUS_INDEX + 1 && a[a.length - 1] === null) a.pop();
+  // Trailing absent values cost bytes a million times over.
+  for (let i = a.length - 1; i > STATUS_INDEX && (a[i] === null || (a[i] === 0 && (TEXT.has(i) || i === ATTEMPTS))); i--) a.pop();
   return JSON.stringify(a);
 }
 
+const STATUS_CODE = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as Record<TargetStatus, number>;
+
 export function fromRedis(raw: string): TargetRecord {
   const a = JSON.parse(raw) as unknown[];
-  const at = <T>(i: number, fallback: T): T => (a[i] === undefined ? fallback : (a[i] as T));
-  const grants = at<unknown[][] | null>(14, null);
+  const text = (i: number): string | null => (a[i] === undefined || a[i] === 0 || a[i] === null ? null : (a[i] as string));
+  const num = (i: number): number | null => (a[i] === undefined ? null : (a[i] as number | null));
+  const grants = a[14] ? (a[14] as unknown[][]) : null;
+  const status = a[6];
+  const finishedAt = a[13];
   return {
-    userId: at(0, null),
-    login: at(1, null),
-    clientId: at(2, null),
-    scopeId: at(3, null),
-    grantId: at(4, null),
-    line: at(5, null),
-    status: at(6, 'pending'),
-    grantsRevoked: at(7, null),
+    userId: text(0),
+    login: text(1),
+    clientId: text(2),
+    scopeId: text(3),
+    grantId: text(4),
+    line: num(5),
+    // A record stored before status codes holds the status's name.
+    status: typeof status === 'number' ? STATUSES[status]! : ((status as TargetStatus | undefined) ?? 'pending'),
+    grantsRevoked: num(7),
     attempts: (a[8] as number | null | undefined) ?? 0,
-    httpStatus: at(9, null),
-    errorCode: at(10, null),
-    errorSummary: at(11, null),
-    errorId: at(12, null),
-    finishedAt: at(13, null),
+    httpStatus: num(9),
+    errorCode: text(10),
+    errorSummary: text(11),
+    errorId: text(12),
+    finishedAt: typeof finishedAt === 'string' ? parseInt(finishedAt, 36) : ((finishedAt as number | null | undefined) ?? null),
     grants: grants
       ? grants.map((g) => ({ id: String(g[0]), clientId: String(g[1]), scopeId: String(g[2]), created: String(g[3]) }))
       : null,
-    resolvedUserId: at(15, null),
+    resolvedUserId: text(15),
   };
 }

@@ -8,13 +8,15 @@
   ARGV[1] now (ms), then per target: targetKey, record (JSON), status
   Returns per target 1 recorded, 0 already final, -1 unknown target.
 ]]
+-- Status code 0 (record.ts), or the name a record stored before status codes holds.
+local function pendingStatus(s) return s == 0 or s == 'pending' end
 local out = {}
 local pending = nil
 for i = 2, #ARGV, 3 do
   local old = redis.call('HGET', KEYS[1], ARGV[i])
   if not old then
     out[#out + 1] = -1
-  elseif cjson.decode(old)[7] ~= 'pending' then
+  elseif not pendingStatus(cjson.decode(old)[7]) then
     out[#out + 1] = 0
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
