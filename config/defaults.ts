@@ -14,6 +14,7 @@ export const DEFAULTS: Config = Object.freeze(
     logLevel: 'info',
     concurrency: 8,
     rateShare: 0.5,
+    pacing: 'even',
     maxInFlight: 10,
     requestTimeoutMs: 10_000,
     attempts: 5,

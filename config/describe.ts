@@ -20,6 +20,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     logLevel: config.logLevel,
     concurrency: config.concurrency,
     rateShare: config.rateShare,
+    pacing: config.pacing,
     maxInFlight: config.maxInFlight,
     requestTimeoutMs: config.requestTimeoutMs,
     attempts: config.attempts,

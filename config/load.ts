@@ -45,6 +45,7 @@ const ENV_NAME: Partial<Record<Setting, string>> = {
   // Operational knobs without flags of their own (a fleet sets them once, in the environment).
   concurrency: 'GRANTSWEEP_CONCURRENCY',
   rateShare: 'GRANTSWEEP_RATE_SHARE',
+  pacing: 'GRANTSWEEP_PACING',
   maxInFlight: 'GRANTSWEEP_MAX_IN_FLIGHT',
   requestTimeoutMs: 'GRANTSWEEP_REQUEST_TIMEOUT_MS',
   attempts: 'GRANTSWEEP_ATTEMPTS',
@@ -54,7 +55,7 @@ const ENV_NAME: Partial<Record<Setting, string>> = {
 };
 
 const SETTINGS: readonly Setting[] = [
-  'orgUrl', 'redisUrl', 'home', 'logLevel', 'concurrency', 'rateShare', 'maxInFlight',
+  'orgUrl', 'redisUrl', 'home', 'logLevel', 'concurrency', 'rateShare', 'pacing', 'maxInFlight',
   'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'rateWindowMs', 'lockDurationMs', 'runId',
 ];
 

@@ -102,6 +102,9 @@ export const credentialsSchema = z.discriminatedUnion('kind', [
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+export const PACINGS = ['even', 'window'] as const;
+export type Pacing = (typeof PACINGS)[number];
+
 export const configSchema = z.object({
   orgUrl: orgUrlSchema.nullable().describe('Okta org base URL (OKTA_ORG_URL), e.g. https://example.okta.com.'),
   credentials: credentialsSchema
@@ -117,6 +120,10 @@ export const configSchema = z.object({
   ).describe('LOG_LEVEL: pino level. Default info.'),
   concurrency: intIn(1, 75).describe('Requests in flight per worker process. Default 8.'),
   rateShare: fractionOfOne().describe("Fraction F of each Okta rate limit this run may use, 0 < F <= 1. Default 0.5: leave room for the org's other clients."),
+  pacing: z.preprocess(
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+    z.enum(PACINGS, { error: (iss) => `expected one of ${PACINGS.join(', ')}, got ${shown(iss.input)}` }),
+  ).describe("GRANTSWEEP_PACING: even (default) spreads a run's share of each window evenly over the window; window spends it as soon as the window opens, then waits for the reset (fastest; other integrations find the bucket drained early in each window)."),
   maxInFlight: intIn(1, 75).describe("Global cap on requests in flight across all processes (Okta's concurrency limit is per org). Default 10."),
   requestTimeoutMs: intIn(100, 600_000).describe('Timeout of one HTTP request, in milliseconds. Default 10000.'),
   attempts: intIn(1, 20).describe('Attempts per target before it is recorded as failed (429 deferrals do not count). Default 5.'),

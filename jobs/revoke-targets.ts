@@ -105,7 +105,7 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
     const keys = job.data.keys ?? (job.data.key ? [job.data.key] : []);
     const meta = await deps.runMeta(runId);
     if (!meta || meta.state === 'halted' || meta.state === 'cancelled') return; // stays pending; `retry` feeds it again
-    deps.budget.setShare(runId, meta.rateShare);
+    deps.budget.setShare(runId, meta.rateShare, meta.pacing);
     const recs = await deps.store.getRecords(runId, keys);
 
     const settled = await Promise.allSettled(

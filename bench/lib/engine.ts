@@ -44,6 +44,7 @@ if (role === 'enqueue') {
       snapshot: false,
       reason: null,
       rateShare: Number(share ?? 0.5),
+      pacing: 'even',
       attempts: 5,
       maxRateLimitDeferrals: 50,
     },

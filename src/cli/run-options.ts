@@ -18,6 +18,7 @@ export interface RunFlags {
   runId?: string;
   concurrency?: string;
   rateShare?: string;
+  pacing?: string;
   skipInvalid?: boolean;
   yes?: boolean;
 }
@@ -37,6 +38,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--run-id <id>', 'the run id ([A-Za-z0-9_.-]{1,64}); default generated')
     .option('--concurrency <n>', 'Okta requests in flight from this process (default 8)')
     .option('--rate-share <f>', 'fraction of each Okta rate-limit bucket this run may use, 0 < F <= 1 (default 0.5)')
+    .option('--pacing <mode>', "even (default): spread the run's share over each rate-limit window; window: spend it as soon as the window opens")
     .option('--skip-invalid', 'enqueue the valid rows of a file with invalid rows, and report the invalid ones')
     .option('--yes', 'do not ask for confirmation before a real revocation');
 }

@@ -74,5 +74,6 @@ export function launchDepsFrom(ctx: CliContext): LaunchDeps {
     rateWindowMs: config.rateWindowMs,
     attempts: config.attempts,
     maxRateLimitDeferrals: config.maxRateLimitDeferrals,
+    pacing: config.pacing,
   };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import type { Pacing } from '../../config/schema.ts';
 import { resetDelayMs } from '../okta/rate-headers.ts';
 import type { BucketName, GateLease, RequestDescriptor, RequestGate, ResponseMeta } from '../okta/types.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
@@ -31,13 +32,13 @@ export interface BudgetOptions {
  */
 export class SharedBudget implements RequestGate {
   private readonly keys;
-  private readonly shares = new Map<string, number>();
+  private readonly shares = new Map<string, { share: number; pacing: Pacing }>();
   /** Per bucket, the callers of this process waiting for their turn to ask again (see waitInLine). */
   private readonly lines = new Map<string, Promise<unknown>>();
   private readonly opts: Required<BudgetOptions>;
   /** Requests asked for, and finished, in this turn of the event loop: one script call each per bucket. */
   private readonly asking = new Map<string, { keys: string[]; args: (string | number)[]; waiters: ((r: [number, number | string]) => void)[]; fail: ((e: unknown) => void)[] }>();
-  private readonly returning = new Map<string, { leases: string[]; limit: string; pauseBucket: number }>();
+  private readonly returning = new Map<string, { leases: string[]; limit: string; pauseBucket: number; windowEnd: number }>();
 
   constructor(
     private readonly redis: Redis,
@@ -54,14 +55,17 @@ export class SharedBudget implements RequestGate {
     this.keys = orgKeys(opts.orgKey);
   }
 
-  /** The run's --rate-share: its requests are paced to that fraction of each bucket. */
-  setShare(runId: string, share: number): void {
-    this.shares.set(runId, share);
+  /**
+   * The run's --rate-share: its requests use that fraction of each bucket's window,
+   * spread evenly over the window, or (pacing `window`) as soon as the window opens.
+   */
+  setShare(runId: string, share: number, pacing: Pacing = 'even'): void {
+    this.shares.set(runId, { share, pacing });
   }
 
   async acquire(req: RequestDescriptor): Promise<GateLease> {
     const leaseId = randomUUID();
-    const share = (req.runId ? this.shares.get(req.runId) : undefined) ?? this.opts.defaultShare;
+    const share = (req.runId ? this.shares.get(req.runId) : undefined) ?? { share: this.opts.defaultShare, pacing: 'even' as const };
     let [code, value] = await this.tryAcquire(req, leaseId, share);
     if (code === 0) [code, value] = await this.waitInLine(req, leaseId, share, Number(value));
     if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));
@@ -95,7 +99,7 @@ export class SharedBudget implements RequestGate {
    * per bucket asks the shared budget again at a time, so a paced run's waiting workers
    * cost Redis a few calls per slot instead of one per worker per slot.
    */
-  private async waitInLine(req: RequestDescriptor, leaseId: string, share: number, retryMs: number): Promise<[number, number | string]> {
+  private async waitInLine(req: RequestDescriptor, leaseId: string, share: Share, retryMs: number): Promise<[number, number | string]> {
     const queued = this.lines.get(req.bucket);
     const ahead = queued ?? Promise.resolve();
     let leave!: () => void;
@@ -119,13 +123,13 @@ export class SharedBudget implements RequestGate {
   }
 
   /** Asks the budget for one slot, together with the other requests of this turn for the same run and bucket. */
-  private tryAcquire(req: RequestDescriptor, leaseId: string, share: number): Promise<[number, number | string]> {
-    const group = `${req.bucket}\n${req.runId ?? ''}\n${share}`;
+  private tryAcquire(req: RequestDescriptor, leaseId: string, { share, pacing }: Share): Promise<[number, number | string]> {
+    const group = `${req.bucket}\n${req.runId ?? ''}\n${share}\n${pacing}`;
     let batch = this.asking.get(group);
     if (!batch) {
       batch = {
         keys: [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
-        args: [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share * this.opts.safety, this.opts.windowMs, 5_000],
+        args: [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share * this.opts.safety, this.opts.windowMs, 5_000, pacing],
         waiters: [],
         fail: [],
       };
@@ -153,8 +157,10 @@ export class SharedBudget implements RequestGate {
   private release(leaseId: string, bucket: BucketName, meta: ResponseMeta | null): void {
     let limit = '';
     let pauseBucket = 0;
+    let windowEnd = 0;
     if (meta && !meta.rate.concurrency && meta.rate.limit !== null && meta.rate.limit > 0) {
       limit = String(meta.rate.limit);
+      if (meta.rate.resetAt !== null) windowEnd = resetDelayMs(meta.rate, Date.now()) + WINDOW_PAD_MS;
       const { remaining } = meta.rate;
       const reserve = Math.max(1, Math.floor(meta.rate.limit * this.opts.reserveFraction));
       if (meta.status === 429 || (remaining !== null && remaining <= reserve)) {
@@ -163,22 +169,24 @@ export class SharedBudget implements RequestGate {
     }
     let batch = this.returning.get(bucket);
     if (!batch) {
-      this.returning.set(bucket, (batch = { leases: [], limit: '', pauseBucket: 0 }));
+      this.returning.set(bucket, (batch = { leases: [], limit: '', pauseBucket: 0, windowEnd: 0 }));
       setImmediate(() => {
         this.returning.delete(bucket);
-        void this.releaseRaw(batch!.leases, bucket, batch!.limit, batch!.pauseBucket, 0);
+        void this.releaseRaw(batch!.leases, bucket, batch!.limit, batch!.pauseBucket, 0, batch!.windowEnd);
       });
     }
     batch.leases.push(leaseId);
     if (limit) batch.limit = limit;
     batch.pauseBucket = Math.max(batch.pauseBucket, pauseBucket);
+    batch.windowEnd = Math.max(batch.windowEnd, windowEnd);
   }
 
-  private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number) {
+  private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number, windowEndInMs = 0) {
     return callScript<number>(this.redis, 'release', [this.keys.inflight, this.keys.bucket(bucket), this.keys.org], [
       limit,
       Math.round(pauseBucket),
       Math.round(pauseOrg),
+      Math.round(windowEndInMs),
       ...leaseIds,
     ]).catch(() => {
       // A lost release only keeps its in-flight slots until their leases expire.
@@ -208,6 +216,11 @@ export class SharedBudget implements RequestGate {
     return this.redis.hget(this.keys.stopped, runId);
   }
 }
+
+type Share = { share: number; pacing: Pacing };
+
+/** Okta's Reset is in whole seconds and its clock is not ours: a window is taken to end this much later. */
+const WINDOW_PAD_MS = 1_000;
 
 export function jitter(maxMs: number): number {
   return Math.floor(Math.random() * maxMs);

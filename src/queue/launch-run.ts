@@ -1,3 +1,4 @@
+import type { Pacing } from '../../config/schema.ts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { OktaAuth } from '../okta/auth.ts';
@@ -23,6 +24,7 @@ export interface LaunchDeps {
   rateWindowMs: number;
   attempts: number;
   maxRateLimitDeferrals: number;
+  pacing: Pacing;
 }
 
 /** A run as flags describe it, already checked. */
@@ -62,7 +64,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
         leaseMs: deps.requestTimeoutMs + 5_000,
         windowMs: deps.rateWindowMs,
       });
-      budget.setShare(spec.runId, spec.rateShare);
+      budget.setShare(spec.runId, spec.rateShare, deps.pacing);
       lister = new OktaClient({
         orgUrl: deps.orgUrl,
         auth: deps.auth(scopesFor(source)),
@@ -83,6 +85,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       snapshot: spec.snapshot,
       reason: spec.reason,
       rateShare: spec.rateShare,
+      pacing: deps.pacing,
       attempts: deps.attempts,
       maxRateLimitDeferrals: deps.maxRateLimitDeferrals,
       schedule: spec.schedule,

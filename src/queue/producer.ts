@@ -1,3 +1,4 @@
+import type { Pacing } from '../../config/schema.ts';
 import type { Redis } from 'ioredis';
 import { orgKeys } from '../runs/keys.ts';
 import { newRecord, type TargetRecord } from '../runs/record.ts';
@@ -15,6 +16,7 @@ export interface NewRun {
   snapshot: boolean;
   reason: string | null;
   rateShare: number;
+  pacing: Pacing;
   attempts: number;
   maxRateLimitDeferrals: number;
   schedule?: string | null;

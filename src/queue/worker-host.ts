@@ -1,3 +1,4 @@
+import type { Pacing } from '../../config/schema.ts';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -44,6 +45,7 @@ export interface WorkerHostOptions {
     rateShare: number;
     attempts: number;
     maxRateLimitDeferrals: number;
+    pacing: Pacing;
   };
 }
 
@@ -138,7 +140,7 @@ export class WorkerHost {
         launch: {
           redis, store: this.store, log: opts.log, orgUrl: opts.orgUrl, auth: s.auth,
           requestTimeoutMs: opts.requestTimeoutMs, maxInFlight: opts.maxInFlight, rateWindowMs: opts.rateWindowMs ?? 60_000,
-          attempts: s.attempts, maxRateLimitDeferrals: s.maxRateLimitDeferrals,
+          attempts: s.attempts, maxRateLimitDeferrals: s.maxRateLimitDeferrals, pacing: s.pacing,
         },
         defaultRateShare: s.rateShare,
         log: opts.log,

@@ -1,3 +1,4 @@
+import type { Pacing } from '../../config/schema.ts';
 import type { SourceDescription } from '../sources/target.ts';
 
 export const RUN_STATES = ['queued', 'running', 'completed', 'halted', 'cancelled'] as const;
@@ -19,6 +20,8 @@ export interface RunMeta {
   source: SourceDescription;
   target: { clientId: string | null; scopeId: string | null };
   rateShare: number;
+  /** How the share is spent within each window (config/schema.ts). */
+  pacing: Pacing;
   attempts: number;
   maxRateLimitDeferrals: number;
   createdAt: number;
@@ -44,6 +47,7 @@ export function metaToRedis(m: RunMeta): Record<string, string> {
     source: JSON.stringify(m.source),
     target: JSON.stringify(m.target),
     rateShare: String(m.rateShare),
+    pacing: m.pacing,
     attempts: String(m.attempts),
     maxRateLimitDeferrals: String(m.maxRateLimitDeferrals),
     createdAt: String(m.createdAt),
@@ -69,6 +73,7 @@ export function metaFromRedis(h: Record<string, string>): RunMeta | null {
     source: JSON.parse(h.source ?? '{"kind":"csv","value":""}'),
     target: JSON.parse(h.target ?? '{"clientId":null,"scopeId":null}'),
     rateShare: Number(h.rateShare ?? 0.5),
+    pacing: h.pacing === 'window' ? 'window' : 'even',
     attempts: Number(h.attempts ?? 5),
     maxRateLimitDeferrals: Number(h.maxRateLimitDeferrals ?? 50),
     createdAt: Number(h.createdAt ?? 0),

@@ -46,6 +46,7 @@ describe('report --format html: a stored run with hostile values', () => {
       source: { kind: 'csv', value: `/srv/hr/${XSS[2]}.csv` },
       target: { clientId: null, scopeId: null },
       rateShare: 0.5,
+      pacing: 'even',
       attempts: 5,
       maxRateLimitDeferrals: 50,
       createdAt: Date.UTC(2026, 10, 27, 2, 0, 0),

@@ -46,6 +46,7 @@ function processor() {
       rateWindowMs: 60_000,
       attempts: 1,
       maxRateLimitDeferrals: 1,
+      pacing: 'even',
     },
     defaultRateShare: 0.5,
     log: pino({ level: 'silent' }),
@@ -59,7 +60,7 @@ describe('a scheduled run delivered twice', () => {
     // What a worker that died half-way through loading leaves behind: a stored, unloaded, queued run.
     await store.createRun({
       runId, orgUrl, orgKey: orgKeyOf(orgUrl), state: 'queued', stateReason: null, dryRun: false, snapshot: false,
-      reason: null, source: data.source, target: data.target, rateShare: 0.5, attempts: 1, maxRateLimitDeferrals: 1,
+      reason: null, source: data.source, target: data.target, rateShare: 0.5, pacing: 'even', attempts: 1, maxRateLimitDeferrals: 1,
       createdAt: at, finishedAt: null, loaded: false, fed: 0, schedule: data.schedule,
     });
     const job = { data, opts: { prevMillis: at }, id: `repeat:${data.schedule}:${at}`, timestamp: at, delay: 0 } as unknown as Job<ScheduleData>;

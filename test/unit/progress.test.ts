@@ -5,7 +5,7 @@ import type { RunCounts } from '../../src/runs/run-store.ts';
 
 const meta = (state: RunMeta['state']): RunMeta => ({
   runId: 'r1', orgUrl: 'https://x.okta.com', orgKey: 'k', state, stateReason: null, dryRun: false, snapshot: false, reason: null,
-  source: { kind: 'csv', value: '/x.csv' }, target: { clientId: null, scopeId: null }, rateShare: 0.5, attempts: 5,
+  source: { kind: 'csv', value: '/x.csv' }, target: { clientId: null, scopeId: null }, rateShare: 0.5, pacing: 'even', attempts: 5,
   maxRateLimitDeferrals: 50, createdAt: 0, finishedAt: null, loaded: true, fed: 0, schedule: null,
 });
 const counts = (done: number, total: number, requests: number, extra: Partial<RunCounts> = {}): RunCounts => ({

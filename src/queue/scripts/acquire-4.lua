@@ -3,10 +3,12 @@
   per lease id, for the requests of one run to one bucket that a worker asked for in the
   same turn of its event loop.
 
-  Pacing is GCRA (a theoretical arrival time per bucket): slots are spaced
+  Pacing `even` is GCRA (a theoretical arrival time per bucket): slots are spaced
   window / (limit * share) apart, so a run alone never bursts into a 429, and
   the slot is reserved here so that callers in many processes queue up instead of
-  polling. The clock is Redis's own (TIME), the one clock every machine shares.
+  polling. Pacing `window` counts the slots given in the bucket's current window
+  (its end learned from the responses' X-Rate-Limit-Reset) and gives limit * share
+  of them at once, then none until the window ends. The clock is Redis's own (TIME), the one clock every machine shares.
   The in-flight cap is a sorted set of leases that expire: a killed worker's
   slots come back by themselves.
 
@@ -14,12 +16,14 @@
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] runId or ""  ARGV[2] max in flight  ARGV[3] lease ms
   ARGV[4] share (already with its safety margin)  ARGV[5] window ms
-  ARGV[6] furthest a slot may be reserved ahead, ms   ARGV[7..] lease ids
+  ARGV[6] furthest a slot may be reserved ahead, ms   ARGV[7] pacing: even | window
+  ARGV[8..] lease ids
   Returns per lease id, flat: 1, waitMs granted: send after waitMs; 0, retryMs try
   again later; -1, reason the run is stopped. Once one lease is refused, so are the
   rest, with the same answer.
 ]]
-local n = #ARGV - 6
+local FIRST = 8
+local n = #ARGV - FIRST + 1
 local out = {}
 local function all(code, value)
   for _ = #out / 2 + 1, n do
@@ -36,7 +40,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat')
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed')
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -51,7 +55,9 @@ if not b[2] then
   local probe = tonumber(redis.call('HGET', KEYS[1], 'probe') or '0')
   if probe > now - 1000 or inflight >= maxInFlight then return all(0, 50) end
   redis.call('HSET', KEYS[1], 'probe', now)
-  redis.call('ZADD', KEYS[2], now + leaseMs, ARGV[7])
+  -- The probe is the window's first request: pacing `window` counts it.
+  if ARGV[7] == 'window' then redis.call('HSET', KEYS[1], 'wEnd', now + tonumber(ARGV[5]), 'wUsed', 1) end
+  redis.call('ZADD', KEYS[2], now + leaseMs, ARGV[FIRST])
   out[1] = 1
   out[2] = 0
   return all(0, 50)
@@ -59,6 +65,35 @@ end
 
 local perWindow = math.floor(tonumber(b[2]) * tonumber(ARGV[4]))
 if perWindow < 1 then perWindow = 1 end
+
+if ARGV[7] == 'window' then
+  local wEnd, used = tonumber(b[4] or '0'), tonumber(b[5] or '0')
+  -- The window we knew has ended: a new one starts with this request (as Okta's do),
+  -- until a response states its end.
+  if now >= wEnd then
+    wEnd = now + tonumber(ARGV[5])
+    used = 0
+  end
+  local used0 = used
+  for i = FIRST, #ARGV do
+    if inflight >= maxInFlight then
+      all(0, 20)
+      break
+    end
+    if used >= perWindow then
+      all(0, math.min(wEnd - now, 1000))
+      break
+    end
+    used = used + 1
+    inflight = inflight + 1
+    redis.call('ZADD', KEYS[2], now + leaseMs, ARGV[i])
+    out[#out + 1] = 1
+    out[#out + 1] = 0
+  end
+  if used ~= used0 or used == 0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used) end
+  return out
+end
+
 local interval = tonumber(ARGV[5]) / perWindow
 -- Slots are reserved at most ARGV[6] ms ahead, and never more than half the in-flight cap
 -- ahead: the reservations of a paced run would otherwise fill the cap, and every caller
@@ -67,7 +102,7 @@ local ahead = math.min(tonumber(ARGV[6]), interval * math.max(1, math.floor(maxI
 local tat = tonumber(b[3] or '0')
 if tat < now then tat = now end
 local tat0 = tat
-for i = 7, #ARGV do
+for i = FIRST, #ARGV do
   if inflight >= maxInFlight then
     all(0, 20)
     break

@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { checkExactlyOnce, spawnWorkers, stopAll, waitFinal, waitWorkers } from '../helpers/fleet.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * `--pacing window`: the run's share of each rate-limit window goes out as soon as the
+ * window opens, then nothing until it resets. Never more than the share in a window,
+ * no 429; and the requests of each full window come at its start, not spread over it.
+ */
+const LIMIT = 60;
+const WINDOW_MS = 4_000;
+const SHARE = 0.5;
+const TARGETS = 80;
+let sim: Simulator;
+let redis: Redis;
+
+beforeAll(async () => {
+  sim = await startTestSim({ users: 300, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
+  redis = await connectTestRedis();
+});
+afterAll(async () => {
+  await sim?.close();
+  redis?.disconnect();
+});
+
+describe('pacing: window', () => {
+  it('spends the share of each window in one burst, never more than the share, with no 429', async () => {
+    const env = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: String(WINDOW_MS) });
+    const users = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
+    const runId = uniqueRunId('window');
+    const e = await runCli(['enqueue', '--csv', writeCsv(['userId', ...users.map((u) => u.id)]), '--yes', '--run-id', runId, '--rate-share', String(SHARE), '--pacing', 'window'], env);
+    expect(e.code, e.stderr).toBe(0);
+    const workers = spawnWorkers(2, env);
+    try {
+      await waitWorkers(redis, sim.url, 2);
+      expect(await waitFinal(redis, runId, 60_000)).toBe('completed');
+    } finally {
+      await stopAll(workers);
+    }
+    const rep = await checkExactlyOnce(redis, runId, env, { targets: TARGETS, users: users.map((u) => u.id), sim });
+    expect(rep.counts.revoked).toBe(TARGETS);
+
+    const log = sim.log.snapshot();
+    expect(log.total429).toBe(0);
+    const windows = log.windows['user-grants']!;
+    const allowance = Math.floor(LIMIT * SHARE * 0.99);
+    const arrivals = sim.log.requests().filter((r) => /^\/api\/v1\/users\/[^/]+\/grants$/.test(r.path)).map((r) => r.at);
+    const perWindow = windows.map((w) => {
+      const inside = arrivals.filter((at) => at >= w.start && at < w.start + WINDOW_MS);
+      return { count: inside.length, spanMs: inside.length ? Math.max(...inside) - Math.min(...inside) : 0 };
+    });
+    for (const w of perWindow) expect(w.count).toBeLessThanOrEqual(allowance);
+    // Every window but the last was used to the full share, in one burst once the window
+    // had reset (plus the pad for Reset's whole seconds): even pacing would have spread
+    // them over the whole window.
+    const full = perWindow.slice(0, -1);
+    expect(full.length).toBeGreaterThanOrEqual(2);
+    for (const w of full) {
+      expect(w.count).toBe(allowance);
+      expect(w.spanMs).toBeLessThan(WINDOW_MS / 2);
+    }
+    console.log(`[pacing] window: ${JSON.stringify({ limit: LIMIT, share: SHARE, windowMs: WINDOW_MS, windows: perWindow })}`);
+  }, 120_000);
+});
