@@ -7,7 +7,9 @@
  *
  *   - SDK script: in this process, `pLimit(8)` over the targets.
  *   - grantsweep: `grantsweep run --csv … --rate-share 1 --concurrency 8` (one process;
- *     share 1 = the whole bucket, like the script; the default share is 0.5).
+ *     share 1 = the whole bucket, like the script; the default share is 0.5), once with
+ *     the default `--pacing even` and once with `--pacing window` (each window's share
+ *     as soon as it opens, as the script spends it).
  *
  * Side by side: wall time, 429s (the simulator's count), failed targets.
  *
@@ -90,22 +92,22 @@ async function sdkScript(sim: BenchSim, ids: string[]): Promise<Contestant> {
   };
 }
 
-async function grantsweep(h: Harness, sim: BenchSim, redis: BenchRedis, csv: string, trial: number): Promise<Contestant> {
+async function grantsweep(h: Harness, sim: BenchSim, redis: BenchRedis, csv: string, trial: number, pacing: 'even' | 'window'): Promise<Contestant> {
   await sim.reset();
-  const runId = `${name}-${trial}-${Date.now().toString(36)}`;
+  const runId = `${name}-${pacing}-${trial}-${Date.now().toString(36)}`;
   const env = gsEnv({ sim, redisUrl: redis.url, home: join(h.tmp, 'home'), windowMs: windowSec * 1000 });
   const res = await runCli(
     h,
-    ['run', '--csv', csv, '--yes', '--run-id', runId, '--rate-share', String(share), '--concurrency', String(CONCURRENCY)],
+    ['run', '--csv', csv, '--yes', '--run-id', runId, '--rate-share', String(share), '--concurrency', String(CONCURRENCY), '--pacing', pacing],
     env,
-    { logName: `run-${trial}` },
+    { logName: `run-${pacing}-${trial}` },
   );
   const done = await waitRunDone(redis.client, runId, { timeoutMs: 10_000 });
   const snap = await sim.log();
   const ws = snap.windows['user-grants'] ?? [];
   const failed = Number(done.counts.failed ?? 0);
   return {
-    who: `grantsweep run --rate-share ${share} --concurrency ${CONCURRENCY} (exit ${res.code})`,
+    who: `grantsweep run --rate-share ${share} --concurrency ${CONCURRENCY} --pacing ${pacing} (exit ${res.code})`,
     wallSec: round(res.ms / 1000, 1),
     requests: snap.total,
     total429: snap.total429,
@@ -123,21 +125,24 @@ try {
   const csv = writeUserCsv(join(h.tmp, 'targets.csv'), targets, { seed: 1 });
   const ids = userIds(targets, { seed: 1 });
   log(`${name}: ${targets} targets, bucket ${LIMIT}/${windowSec} s, concurrency ${CONCURRENCY}, ${repeat} trial(s)`);
-  const trials: { sdk: Contestant; gs: Contestant }[] = [];
+  const trials: { sdk: Contestant; gs: Contestant; gsWindow: Contestant }[] = [];
   for (let t = 0; t < repeat; t++) {
     const sdk = await sdkScript(sim, ids);
     log(`  sdk: ${sdk.wallSec} s, 429s ${sdk.total429}, failed ${sdk.failed} ${JSON.stringify(sdk.failures)}`);
-    const gs = await grantsweep(h, sim, redis, csv, t);
-    log(`  grantsweep: ${gs.wallSec} s, 429s ${gs.total429}, failed ${gs.failed}`);
-    trials.push({ sdk, gs });
+    const gs = await grantsweep(h, sim, redis, csv, t, 'even');
+    log(`  grantsweep (pacing even): ${gs.wallSec} s, 429s ${gs.total429}, failed ${gs.failed}`);
+    const gsWindow = await grantsweep(h, sim, redis, csv, t, 'window');
+    log(`  grantsweep (pacing window): ${gsWindow.wallSec} s, 429s ${gsWindow.total429}, failed ${gsWindow.failed}`);
+    trials.push({ sdk, gs, gsWindow });
   }
   const last = trials[trials.length - 1]!;
   const ideal = round((targets / LIMIT) * windowSec, 1);
   const summary =
     `${name}: ${targets} targets, ${LIMIT}/${windowSec} s bucket, concurrency ${CONCURRENCY}: ` +
-    `grantsweep ${last.gs.wallSec} s, ${last.gs.total429} 429s, ${last.gs.failed} failed; ` +
+    `grantsweep --pacing even ${last.gs.wallSec} s, ${last.gs.total429} 429s, ${last.gs.failed} failed; ` +
+    `--pacing window ${last.gsWindow.wallSec} s, ${last.gsWindow.total429} 429s, ${last.gsWindow.failed} failed; ` +
     `SDK+p-limit ${last.sdk.wallSec} s, ${last.sdk.total429} 429s, ${last.sdk.failed} failed ` +
-    `(time ratio ${round(last.gs.wallSec / last.sdk.wallSec)}; targets: no slower, ≥10× fewer 429s, 0 failed)`;
+    `(time ratio even ${round(last.gs.wallSec / last.sdk.wallSec)}, window ${round(last.gsWindow.wallSec / last.sdk.wallSec)}; targets: no slower, ≥10× fewer 429s, 0 failed)`;
   report(name, summary, { quick, windowSec, limit: LIMIT, concurrency: CONCURRENCY, targets, share, idealSec: ideal, trials });
 } finally {
   await h.close();

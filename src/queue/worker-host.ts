@@ -238,7 +238,7 @@ export class WorkerHost {
 
 /**
  * Bounds this process's Okta requests in flight (--concurrency) in front of the shared
- * budget: a FIFO semaphore. It replaces ProcessGate (Bottleneck) here because Bottleneck's
+ * budget: a FIFO semaphore. It replaced ProcessGate (Bottleneck) because Bottleneck's
  * local scheduler yields to the timer queue several times per job: about 20 ms per
  * acquire under load, which capped a worker at ~350 targets/s (see BENCHMARKS.md).
  */

@@ -29,6 +29,7 @@ describe('loadConfig: layers', () => {
       logLevel: 'info',
       concurrency: 8,
       rateShare: 0.5,
+      pacing: 'even',
       maxInFlight: 10,
       requestTimeoutMs: 10_000,
       attempts: 5,
@@ -48,6 +49,13 @@ describe('loadConfig: layers', () => {
     expect(c.logLevel).toBe('trace');
     expect(c.redisUrl).toBe('redis://env:6379');
     expect(c.home).toBe('/work/rel');
+  });
+
+  it('takes the pacing from GRANTSWEEP_PACING or --pacing, and names the source of a bad one', () => {
+    expect(loadConfig({ env: { GRANTSWEEP_PACING: 'Window' } }).pacing).toBe('window');
+    expect(loadConfig({ env: { GRANTSWEEP_PACING: 'window' }, flags: { pacing: 'even' } }).pacing).toBe('even');
+    expect(problems({ env: { GRANTSWEEP_PACING: 'burst' } })).toEqual(['GRANTSWEEP_PACING: expected one of even, window, got "burst"']);
+    expect(problems({ env: {}, flags: { pacing: 'fast' } })).toEqual(['--pacing: expected one of even, window, got "fast"']);
   });
 
   it('coerces numeric flags that commander passes as strings', () => {
