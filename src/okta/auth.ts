@@ -1,9 +1,9 @@
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
-import { SignJWT } from 'jose';
 import { UsageError } from '../errors.ts';
 import { errorFromResponse, OktaResponseError } from './errors.ts';
-import { createTransport, parseOrgUrl, type Transport } from './http.ts';
+import type { Transport } from './http.ts';
+import { parseOrgUrl } from './org-url.ts';
 import { parseRateHeaders } from './rate-headers.ts';
 
 /**
@@ -173,6 +173,8 @@ export class PrivateKeyJwtAuth implements OktaAuth {
   async #fetchToken(): Promise<string> {
     const startedAt = this.#now();
     const nowS = Math.floor(startedAt / 1000);
+    // jose and the HTTP stack load on the first token, not with every command that may need one.
+    const { SignJWT } = await import('jose');
     const assertion = await new SignJWT({})
       .setProtectedHeader(this.#kid ? { alg: this.#alg, kid: this.#kid } : { alg: this.#alg })
       .setIssuer(this.clientId)
@@ -188,7 +190,7 @@ export class PrivateKeyJwtAuth implements OktaAuth {
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: assertion,
     }).toString();
-    this.#transport ??= this.#ownTransport = createTransport({ connections: 1, timeoutMs: 10_000 });
+    this.#transport ??= this.#ownTransport = (await import('./http.ts')).createTransport({ connections: 1, timeoutMs: 10_000 });
     const res = await this.#transport.send({
       method: 'POST',
       url: this.tokenUrl,

@@ -2,10 +2,10 @@ import type { Pacing } from '../../config/schema.ts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { OktaAuth } from '../okta/auth.ts';
-import { OktaClient } from '../okta/client.ts';
+import type { OktaClient } from '../okta/client.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { readCsvTargets } from '../sources/csv-source.ts';
-import { readDirectoryTargets, requiredScopes } from '../sources/directory-source.ts';
+import { requiredScopes } from '../sources/directory-source.ts';
 import type { SourceDescription, SourceItem } from '../sources/target.ts';
 import { SharedBudget } from './budget.ts';
 import { orgKeyOf } from './org.ts';
@@ -65,6 +65,8 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
         windowMs: deps.rateWindowMs,
       });
       budget.setShare(spec.runId, spec.rateShare, deps.pacing);
+      // The HTTP stack loads only for a directory source: a CSV's producer never calls Okta.
+      const [{ OktaClient }, { readDirectoryTargets }] = await Promise.all([import('../okta/client.ts'), import('../sources/directory-source.ts')]);
       lister = new OktaClient({
         orgUrl: deps.orgUrl,
         auth: deps.auth(scopesFor(source)),
