@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isClusterUrl, parseClusterUrl } from '../src/redis/cluster-url.ts';
 
 /**
  * Every setting grantsweep reads, its form and its range. Messages say what was expected
@@ -56,11 +57,19 @@ export const orgUrlSchema = z.string().transform((raw, ctx) => {
 /** Redis URL with the password replaced, for messages and `config print`. */
 export function maskRedisUrl(url: string): string {
   // Up to the last "@": a password may contain an unencoded "@" of its own.
-  return url.replace(/^(rediss?:\/\/[^:@/]*:).*@/, '$1***@');
+  return url.replace(/^(rediss?(?:-cluster)?:\/\/[^:@/]*:).*@/, '$1***@');
 }
 
 export const redisUrlSchema = z.string().transform((raw, ctx) => {
   const fail = (message: string) => (ctx.issues.push({ code: 'custom', message, input: raw }), z.NEVER);
+  if (isClusterUrl(raw)) {
+    try {
+      parseClusterUrl(raw);
+      return raw;
+    } catch (err) {
+      return fail((err as Error).message.replace(/^REDIS_URL: /, ''));
+    }
+  }
   if (raw.startsWith('unix://')) {
     return raw.length > 'unix://'.length ? raw : fail('expected unix:///path/to/redis.sock, got a unix:// URL with no path');
   }
@@ -71,7 +80,7 @@ export const redisUrlSchema = z.string().transform((raw, ctx) => {
     return fail(`expected redis://host:port, rediss://host:port or unix:///path, got ${shown(maskRedisUrl(raw))}`);
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    return fail(`must start with redis://, rediss:// or unix://, got ${u.protocol}//`);
+    return fail(`must start with redis://, rediss://, redis-cluster:// or unix://, got ${u.protocol}//`);
   }
   if (u.hostname === '') return fail(`names no host, got ${shown(maskRedisUrl(raw))}`);
   return raw;
@@ -112,7 +121,7 @@ export const configSchema = z.object({
     .describe('Either an API token, or a service app client id with its private key; exactly one way.'),
   redisUrl: redisUrlSchema
     .nullable()
-    .describe('REDIS_URL: redis://, rediss:// or unix:///path. Unset: an embedded redis-server under home.'),
+    .describe('REDIS_URL: redis://, rediss://, unix:///path, or redis-cluster://host:port,host:port,… for a Redis Cluster. Unset: an embedded redis-server under home.'),
   home: z.string().min(1, 'is empty; expected a directory').describe('GRANTSWEEP_HOME: where runs, reports and the embedded Redis live. Default ./.grantsweep.'),
   logLevel: z.preprocess(
     (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),

@@ -160,7 +160,8 @@ export class SharedBudget implements RequestGate {
     let windowEnd = 0;
     if (meta && !meta.rate.concurrency && meta.rate.limit !== null && meta.rate.limit > 0) {
       limit = String(meta.rate.limit);
-      if (meta.rate.resetAt !== null) windowEnd = resetDelayMs(meta.rate, Date.now()) + WINDOW_PAD_MS;
+      // Pacing `window`: when the bucket's window ends, by Okta's clock (acquire-4.lua adds the margins).
+      if (meta.rate.resetAt !== null) windowEnd = Math.max(1, meta.rate.resetAt - (meta.rate.date ?? Date.now()));
       const { remaining } = meta.rate;
       const reserve = Math.max(1, Math.floor(meta.rate.limit * this.opts.reserveFraction));
       if (meta.status === 429 || (remaining !== null && remaining <= reserve)) {
@@ -187,6 +188,7 @@ export class SharedBudget implements RequestGate {
       Math.round(pauseBucket),
       Math.round(pauseOrg),
       Math.round(windowEndInMs),
+      this.opts.windowMs,
       ...leaseIds,
     ]).catch(() => {
       // A lost release only keeps its in-flight slots until their leases expire.
@@ -218,9 +220,6 @@ export class SharedBudget implements RequestGate {
 }
 
 type Share = { share: number; pacing: Pacing };
-
-/** Okta's Reset is in whole seconds and its clock is not ours: a window is taken to end this much later. */
-const WINDOW_PAD_MS = 1_000;
 
 export function jitter(maxMs: number): number {
   return Math.floor(Math.random() * maxMs);

@@ -166,9 +166,10 @@ export class WorkerHost {
    */
   close(force = false): Promise<void> {
     if (force) {
-      // The requests in flight are aborted first: a graceful close already under way
+      // No try starts or retries any more; the requests in flight are aborted first: a graceful close already under way
       // (BullMQ lets a forced close join it) would otherwise wait for their answers.
       // Their targets stay pending and go back to the queue (retried, or stalled).
+      this.processor.drain();
       const aborted = this.client.close(true).catch(() => {});
       return Promise.all([aborted, this.feeder.stop(), this.worker.close(true), this.scheduleWorker?.close(true)]).then(() => this.cleanup(true));
     }

@@ -1,3 +1,4 @@
+import { isClusterUrl, parseClusterUrl } from './cluster-url.ts';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
 import { HaltError, UsageError } from '../errors.ts';
@@ -43,36 +44,6 @@ function parseRedisUrl(url: string): RedisOptions {
   };
 }
 
-const CLUSTER_URL = /^(rediss?)-cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/;
-
-/** The seed nodes and credentials of a `redis-cluster://` URL. */
-function parseClusterUrl(url: string): { nodes: { host: string; port: number }[]; options: RedisOptions } {
-  const m = CLUSTER_URL.exec(url);
-  if (!m) throw new UsageError('REDIS_URL: expected redis-cluster://host:port,host:port,… for a Redis Cluster');
-  const [, scheme, auth, hosts] = m;
-  const nodes = hosts!.split(',').map((hp) => {
-    const i = hp.lastIndexOf(':');
-    const host = (i > 0 ? hp.slice(0, i) : hp).replace(/^\[|\]$/g, '');
-    const port = i > 0 ? Number(hp.slice(i + 1)) : 6379;
-    if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new UsageError(`REDIS_URL: "${hp}" is not host:port (redis-cluster://host:port,host:port,…)`);
-    }
-    return { host, port };
-  });
-  const [user, pass] = auth ? (auth.includes(':') ? [auth.slice(0, auth.indexOf(':')), auth.slice(auth.indexOf(':') + 1)] : ['', auth]) : ['', ''];
-  return {
-    nodes,
-    options: {
-      username: user ? decodeURIComponent(user) : undefined,
-      password: pass ? decodeURIComponent(pass) : undefined,
-      tls: scheme === 'rediss' ? {} : undefined,
-    },
-  };
-}
-
-export function isClusterUrl(url: string): boolean {
-  return /^rediss?-cluster:\/\//.test(url);
-}
 
 /** Describes a Redis URL for messages without its password. */
 export function describeRedisUrl(url: string): string {

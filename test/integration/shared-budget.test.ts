@@ -84,6 +84,31 @@ describe('shared budget', () => {
     for (const l of leases) l.release(response(600, 500));
   });
 
+  it('pacing window: a window that Okta says ends sooner than estimated starts the next one afresh', async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1, 'window');
+    const at = (resetInMs: number, remaining: number) =>
+      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
+    // The probe teaches the limit (20: 19 a window at share 1 × 0.99); nine more of this window.
+    (await b.acquire(req(runId))).release(at(5_000, 19));
+    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    const first = await Promise.all(Array.from({ length: 9 }, () => b.acquire(req(runId))));
+    // Okta says this window ends in 5 s, not in the 8 s the budget assumed when it began.
+    for (const l of first) l.release(at(5_000, 10));
+    await new Promise((r) => setTimeout(r, 5_000 + 1_000 + 200));
+    // Past the stated end and its margin: a whole window's 19, not the 9 left of the old one.
+    const granted: GateLease[] = [];
+    const asked = Array.from({ length: 19 }, () => b.acquire(req(runId)).then((l) => granted.push(l)));
+    // At once: the old window's estimate would have kept ten of them waiting until 9 s.
+    await until(() => granted.length === 19, 1_500);
+    expect(Number(await redis.hget(keys.bucket('user-grants'), 'wUsed'))).toBe(19);
+    await Promise.all(asked);
+    for (const l of granted) l.release(at(3_000, 0));
+  });
+
   it('refuses every request of a stopped run asked in the same turn, and takes no slot for them', async () => {
     const { b, keys } = budget(10);
     const runId = uniqueRunId('r');

@@ -28,12 +28,20 @@ describe('orgUrlSchema', () => {
 });
 
 describe('redisUrlSchema', () => {
-  it.each(['redis://localhost:6379', 'rediss://:pw@cache.example:6380/2', 'unix:///var/run/redis.sock'])('accepts %s', (url) => {
+  it.each([
+    'redis://localhost:6379',
+    'rediss://:pw@cache.example:6380/2',
+    'unix:///var/run/redis.sock',
+    'redis-cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000',
+    'rediss-cluster://user:pw@[::1]:7000',
+  ])('accepts %s', (url) => {
     expect(redisUrlSchema.parse(url)).toBe(url);
   });
 
   it.each([
-    ['http://localhost:6379', 'must start with redis://, rediss:// or unix://, got http://'],
+    ['http://localhost:6379', 'must start with redis://, rediss://, redis-cluster:// or unix://, got http://'],
+    ['redis-cluster://10.0.0.1:7000,10.0.0.2:99999', expect.stringMatching(/^"10\.0\.0\.2:99999" is not host:port/)],
+    ['redis-cluster://', 'expected redis-cluster://host:port,host:port,… for a Redis Cluster'],
     ['unix://', 'expected unix:///path/to/redis.sock, got a unix:// URL with no path'],
     ['localhost:6379', expect.stringMatching(/^must start with redis:\/\//)],
     ['redis:///0', 'names no host, got "redis:///0"'],
@@ -46,6 +54,7 @@ describe('redisUrlSchema', () => {
     expect(maskRedisUrl('rediss://:s3cret@host')).toBe('rediss://:***@host');
     expect(maskRedisUrl('redis://host:6379')).toBe('redis://host:6379');
     expect(maskRedisUrl('redis://:p@ss@host:6379')).toBe('redis://:***@host:6379');
+    expect(maskRedisUrl('redis-cluster://u:s3cret@h1:7000,h2:7000')).toBe('redis-cluster://u:***@h1:7000,h2:7000');
   });
 });
 

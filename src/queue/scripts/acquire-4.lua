@@ -68,11 +68,16 @@ if perWindow < 1 then perWindow = 1 end
 
 if ARGV[7] == 'window' then
   local wEnd, used = tonumber(b[4] or '0'), tonumber(b[5] or '0')
-  -- The window we knew has ended: a new one starts with this request (as Okta's do),
-  -- until a response states its end.
-  if now >= wEnd then
+  -- Okta's Reset is in whole seconds, and Okta's clock is not Redis's: from a second
+  -- before the stated end to a second after it nothing is sent, so that no request
+  -- counted in the old window lands in the new one.
+  local PAD = 1000
+  if now >= wEnd + PAD then
+    -- A new window starts with this request (as Okta's do), until a response states its end.
     wEnd = now + tonumber(ARGV[5])
     used = 0
+  elseif now >= wEnd - PAD then
+    return all(0, wEnd + PAD - now)
   end
   local used0 = used
   for i = FIRST, #ARGV do

@@ -5,10 +5,10 @@
   ARGV[1] bucket limit from X-Rate-Limit-Limit, or ""
   ARGV[2] pause this bucket for ms (a 429, or Remaining nearly gone), 0 for none
   ARGV[3] pause the whole org for ms (a concurrency 429), 0 for none
-  ARGV[4] the bucket's window ends in ms (X-Rate-Limit-Reset, padded), 0 unknown
-  ARGV[5..] lease ids
+  ARGV[4] the bucket's window ends in ms (X-Rate-Limit-Reset), 0 unknown
+  ARGV[5] window length, ms   ARGV[6..] lease ids
 ]]
-if #ARGV >= 5 then redis.call('ZREM', KEYS[1], unpack(ARGV, 5)) end
+if #ARGV >= 6 then redis.call('ZREM', KEYS[1], unpack(ARGV, 6)) end
 if ARGV[1] ~= '' and redis.call('HGET', KEYS[2], 'limit') ~= ARGV[1] then
   redis.call('HSET', KEYS[2], 'limit', ARGV[1])
 end
@@ -22,11 +22,15 @@ if pb > 0 or po > 0 or we > 0 then
   if po > 0 and now + po > tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0') then
     redis.call('HSET', KEYS[3], 'pausedUntil', now + po)
   end
-  -- Pacing `window` only ever moves the window's end later: a window taken as longer
-  -- than it is costs time, one taken as shorter would cost 429s.
+  -- Pacing `window` (acquire-4.lua) estimates a window's end when it starts one; Okta's
+  -- Reset corrects it, earlier or later. A late answer from an older window (its end more
+  -- than half a window before ours) says nothing about the current one.
   if we > 0 then
     local wEnd = tonumber(redis.call('HGET', KEYS[2], 'wEnd') or '0')
-    if wEnd > 0 and now + we > wEnd + 100 then redis.call('HSET', KEYS[2], 'wEnd', now + we) end
+    local e = now + we
+    if wEnd > 0 and e > wEnd - tonumber(ARGV[5]) / 2 and math.abs(e - wEnd) > 100 then
+      redis.call('HSET', KEYS[2], 'wEnd', e)
+    end
   end
 end
 return 1
