@@ -112,9 +112,13 @@ describe('grantsweep worker --metrics-port', () => {
       expect(m.names.has(name), name).toBe(true);
     }
 
-    // Every log line about a target names its run and its target.
-    const lines = worker.output().stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-    const targetLines = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('target '));
+    // Every log line about a target names its run and its target. (Log lines are written in
+    // blocks, at least every 200 ms: the last ones may still be on their way.)
+    const targetLinesNow = () =>
+      worker!.output().stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+        .filter((l) => typeof l.msg === 'string' && l.msg.startsWith('target '));
+    await until(async () => targetLinesNow().length >= 18 || undefined, 'the target log lines', 5_000);
+    const targetLines = targetLinesNow();
     expect(targetLines).toHaveLength(18);
     for (const l of targetLines) {
       expect(l.runId).toBe(runId);
