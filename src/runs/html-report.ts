@@ -251,6 +251,7 @@ export async function writeHtmlReport(store: RunStore, runId: string, out: Writa
     ['Snapshot', s.snapshot ? 'grants listed before revoking (in the JSON report)' : 'no'],
     ['Schedule', s.schedule ?? '—'],
     ['Rate share', meta.rateShare],
+    ['Pacing', meta.pacing],
     ['Created', s.createdAt],
     ['Finished', s.finishedAt ?? '—'],
     ['Duration', meta.finishedAt ? duration(meta.finishedAt - meta.createdAt) : `${duration(now - meta.createdAt)} so far`],
