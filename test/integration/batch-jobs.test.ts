@@ -137,8 +137,10 @@ describe('batch jobs', () => {
       const first = host(4, 5);
       first.start();
       await until('some results', async () => (await store.getCounts(runId)).pending < 240, 30_000);
+      // close() drains at once (nothing new starts), before its first await.
+      const closing = first.close();
       const before = await store.getCounts(runId);
-      await first.close();
+      await closing;
       const after = await store.getCounts(runId);
       // Only what was in progress (at most 2 × --concurrency targets) finished after the stop.
       expect(before.pending - after.pending).toBeLessThanOrEqual(8);
