@@ -1,10 +1,10 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { type Job, WaitingError } from 'bullmq';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { OktaClient } from '../src/okta/client.ts';
 import { isUserNotFound, OktaApiError, OktaNetworkError } from '../src/okta/errors.ts';
-import { resetDelayMs } from '../src/okta/rate-headers.ts';
-import { backoffMs } from '../src/okta/retry-policy.ts';
+import { backoffMs, retryDelayMs } from '../src/okta/retry-policy.ts';
 import type { Grant, RequestDescriptor, ResponseMeta } from '../src/okta/types.ts';
 import { jitter, type SharedBudget } from '../src/queue/budget.ts';
 import { RunStoppedError } from '../src/queue/errors.ts';
@@ -27,6 +27,9 @@ export interface RevokeTargetsData {
   /** A job queued by a version before batches: one target. */
   key?: string;
 }
+
+/** The job's target keys (a job queued before batches names one, as `key`). */
+export const keysOf = (data: RevokeTargetsData): string[] => data.keys ?? (data.key ? [data.key] : []);
 
 /** Grants revoked at once inside one target (a --scope target's grants). */
 const FAN_OUT = 4;
@@ -58,9 +61,8 @@ interface Outcome {
 
 /** What became of one target in this job. */
 type Done = 'recorded' | 'left';
-/** After an error: record nothing and try again after `ms` (`attempt`: it spends one). */
+/** After an error: record nothing and try again after `ms` (`attempt`: the try spent one). */
 interface Again {
-  again: true;
   ms: number;
   attempt: boolean;
 }
@@ -102,7 +104,7 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
 
   const processor = async function processRevokeTargets(job: Job<RevokeTargetsData>, token?: string): Promise<void> {
     const { runId } = job.data;
-    const keys = job.data.keys ?? (job.data.key ? [job.data.key] : []);
+    const keys = keysOf(job.data);
     const meta = await deps.runMeta(runId);
     if (!meta || meta.state === 'halted' || meta.state === 'cancelled') return; // stays pending; `retry` feeds it again
     deps.budget.setShare(runId, meta.rateShare, meta.pacing);
@@ -140,27 +142,26 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
       },
     };
     const started = performance.now();
-    // Attempts spent on this target: earlier runs' (retry) and this job's.
-    let attempts = rec.attempts;
+    // Tries that spent an attempt in this job, the current one included (a 429 spends none).
+    let tries = 1;
     let deferrals = 0;
+    const attempts = () => rec.attempts + tries;
     const finish = async (fields: Partial<TargetRecord> & { status: TargetStatus }): Promise<Done> => {
-      const done = finished(rec, fields, lastStatus, attempts);
+      const done = finished(rec, fields, lastStatus, attempts());
       const recorded = await deps.store.recordResult(runId, key, done);
       if (recorded === 1) deps.onFinish?.(runId, key, done.status, (performance.now() - started) / 1000);
       targetLog.info(
         { runId, target: key, userId: done.resolvedUserId ?? done.userId, login: done.login, clientId: done.clientId,
           scopeId: done.scopeId, grantId: done.grantId, status: done.status, grantsRevoked: done.grantsRevoked,
-          httpStatus: done.httpStatus, errorCode: done.errorCode, requestId: lastRequestId, attempts },
+          httpStatus: done.httpStatus, errorCode: done.errorCode, requestId: lastRequestId, attempts: done.attempts },
         `target ${done.status}`,
       );
       return 'recorded';
     };
 
     // One try at a time holds one of the process's slots; the waits between tries do not.
-    let tries = 1;
     const tryOnce = async (): Promise<Done | Again> => {
       if (draining.signal.aborted) return 'left';
-      attempts++;
       let next: Done | Again;
       try {
         const out = await gated(runId, () => execute(deps.client, meta, rec, ctx));
@@ -171,16 +172,15 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
       }
       if (typeof next === 'string') return next;
       if (next.attempt) tries++;
-      else {
-        deferrals++;
-        attempts--; // a 429 is not the target's fault: it spends no attempt
-      }
+      else deferrals++;
       return next;
     };
     for (;;) {
       const next = await slots(tryOnce);
       if (typeof next === 'string') return next;
-      if (!(await sleep(next.ms, draining.signal))) return 'left';
+      // A graceful stop ends the wait at once: the target is left pending for the next worker.
+      const waited = await delay(next.ms, true, { signal: draining.signal }).catch(() => false);
+      if (!waited) return 'left';
     }
   }
 
@@ -207,22 +207,6 @@ function finished(rec: TargetRecord, f: Partial<TargetRecord> & { status: Target
     grants: f.grants !== undefined ? f.grants : rec.grants,
     resolvedUserId: f.resolvedUserId !== undefined ? f.resolvedUserId : rec.resolvedUserId,
   };
-}
-
-/** Resolves true after `ms`, false at once when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**
@@ -262,13 +246,11 @@ async function handleError(
         if (c.deferrals > meta.maxRateLimitDeferrals) {
           return failWith(new Error(`rate limited ${c.deferrals} times: gave up (maxRateLimitDeferrals ${meta.maxRateLimitDeferrals})`));
         }
-        const ms =
-          err.kind === 'rate_limited' && err.rate
-            ? resetDelayMs(err.rate, Date.now()) + jitter(1_000)
-            : backoffMs('concurrency_limited', c.deferrals);
+        // Okta's Reset for a rate-limit 429 (spread by a second of jitter), else a backoff.
+        const ms = retryDelayMs(err.kind, c.deferrals, err.rate, Date.now()) + (err.kind === 'rate_limited' ? jitter(1_000) : 0);
         if (err.kind === 'concurrency_limited') await deps.budget.pauseOrg(ms);
         await deps.pauseQueue(ms);
-        return { again: true, ms, attempt: false };
+        return { ms, attempt: false };
       }
       case 'not_found':
         return c.finish({ status: isUserNotFound(err) ? 'user_not_found' : 'nothing_to_revoke', httpStatus: 404,
@@ -287,14 +269,14 @@ async function handleError(
         return failWith(err);
       }
       case 'transient':
-        if (!lastAttempt) return { again: true, ms: backoffMs('transient', c.tries), attempt: true };
+        if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: true };
         return failWith(err);
       default:
         return failWith(err);
     }
   }
   if (err instanceof OktaNetworkError) {
-    if (!lastAttempt) return { again: true, ms: backoffMs('transient', c.tries), attempt: true };
+    if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: true };
     return failWith(err);
   }
   throw err; // not Okta's: Redis, or a bug. The job fails and BullMQ retries it.

@@ -59,8 +59,20 @@ export function parseRateHeaders(get: HeaderGetter, status?: number): RateInfo {
  * at most MAX_RESET_DELAY_MS.
  */
 export function resetDelayMs(rate: RateInfo, nowMs: number): number {
-  if (rate.resetAt === null) return UNKNOWN_RESET_DELAY_MS;
-  const delay = rate.resetAt - (rate.date ?? nowMs) + SKEW_PAD_MS;
-  if (!Number.isFinite(delay)) return UNKNOWN_RESET_DELAY_MS;
-  return Math.min(MAX_RESET_DELAY_MS, Math.max(0, Math.round(delay)));
+  const until = rawUntilReset(rate, nowMs);
+  return until === null ? UNKNOWN_RESET_DELAY_MS : clampDelay(until + SKEW_PAD_MS);
 }
+
+/** Time left in the bucket's window by Okta's clock (reset − Date), without the pad; null when unknown. */
+export function untilResetMs(rate: RateInfo, nowMs: number): number | null {
+  const until = rawUntilReset(rate, nowMs);
+  return until === null ? null : clampDelay(until);
+}
+
+function rawUntilReset(rate: RateInfo, nowMs: number): number | null {
+  if (rate.resetAt === null) return null;
+  const until = rate.resetAt - (rate.date ?? nowMs);
+  return Number.isFinite(until) ? until : null;
+}
+
+const clampDelay = (ms: number) => Math.min(MAX_RESET_DELAY_MS, Math.max(0, Math.round(ms)));

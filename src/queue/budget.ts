@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import type { Pacing } from '../../config/schema.ts';
-import { resetDelayMs } from '../okta/rate-headers.ts';
+import { resetDelayMs, untilResetMs } from '../okta/rate-headers.ts';
 import type { BucketName, GateLease, RequestDescriptor, RequestGate, ResponseMeta } from '../okta/types.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
+import { TurnBatches } from '../redis/turn-batches.ts';
 import { orgKeys } from '../runs/keys.ts';
 import { RunStoppedError } from './errors.ts';
 
@@ -36,9 +37,10 @@ export class SharedBudget implements RequestGate {
   /** Per bucket, the callers of this process waiting for their turn to ask again (see waitInLine). */
   private readonly lines = new Map<string, Promise<unknown>>();
   private readonly opts: Required<BudgetOptions>;
-  /** Requests asked for, and finished, in this turn of the event loop: one script call each per bucket. */
-  private readonly asking = new Map<string, { keys: string[]; args: (string | number)[]; waiters: ((r: [number, number | string]) => void)[]; fail: ((e: unknown) => void)[] }>();
-  private readonly returning = new Map<string, { leases: string[]; limit: string; pauseBucket: number; windowEnd: number }>();
+  /** Slots asked for in one turn of the event loop: one script call per run and bucket. */
+  private readonly asks = new TurnBatches<Asked, [number, number | string]>((_, items) => this.ask(items));
+  /** Slots given back in one turn: one script call per bucket. */
+  private readonly returns = new TurnBatches<Returned, void>((bucket, items) => this.giveBack(bucket, items));
 
   constructor(
     private readonly redis: Redis,
@@ -123,35 +125,19 @@ export class SharedBudget implements RequestGate {
   }
 
   /** Asks the budget for one slot, together with the other requests of this turn for the same run and bucket. */
-  private tryAcquire(req: RequestDescriptor, leaseId: string, { share, pacing }: Share): Promise<[number, number | string]> {
-    const group = `${req.bucket}\n${req.runId ?? ''}\n${share}\n${pacing}`;
-    let batch = this.asking.get(group);
-    if (!batch) {
-      batch = {
-        keys: [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
-        args: [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share * this.opts.safety, this.opts.windowMs, 5_000, pacing],
-        waiters: [],
-        fail: [],
-      };
-      this.asking.set(group, batch);
-      setImmediate(() => void this.ask(group));
-    }
-    batch.args.push(leaseId);
-    return new Promise((resolve, reject) => {
-      batch.waiters.push(resolve);
-      batch.fail.push(reject);
-    });
+  private tryAcquire(req: RequestDescriptor, leaseId: string, share: Share): Promise<[number, number | string]> {
+    return this.asks.add(`${req.bucket}\n${req.runId ?? ''}\n${share.share}\n${share.pacing}`, { req, leaseId, share });
   }
 
-  private async ask(group: string): Promise<void> {
-    const batch = this.asking.get(group)!;
-    this.asking.delete(group);
-    try {
-      const out = await callScript<(number | string)[]>(this.redis, 'acquire', batch.keys, batch.args);
-      batch.waiters.forEach((resolve, i) => resolve([Number(out[2 * i]), out[2 * i + 1]!]));
-    } catch (err) {
-      for (const reject of batch.fail) reject(err);
-    }
+  private async ask(items: Asked[]): Promise<[number, number | string][]> {
+    const { req, share } = items[0]!;
+    const out = await callScript<(number | string)[]>(
+      this.redis,
+      'acquire',
+      [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
+      [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share.share * this.opts.safety, this.opts.windowMs, 5_000, share.pacing, ...items.map((i) => i.leaseId)],
+    );
+    return items.map((_, i) => [Number(out[2 * i]), out[2 * i + 1]!]);
   }
 
   private release(leaseId: string, bucket: BucketName, meta: ResponseMeta | null): void {
@@ -161,25 +147,28 @@ export class SharedBudget implements RequestGate {
     if (meta && !meta.rate.concurrency && meta.rate.limit !== null && meta.rate.limit > 0) {
       limit = String(meta.rate.limit);
       // Pacing `window`: when the bucket's window ends, by Okta's clock (acquire-4.lua adds the margins).
-      if (meta.rate.resetAt !== null) windowEnd = Math.max(1, meta.rate.resetAt - (meta.rate.date ?? Date.now()));
+      windowEnd = untilResetMs(meta.rate, Date.now()) ?? 0;
       const { remaining } = meta.rate;
       const reserve = Math.max(1, Math.floor(meta.rate.limit * this.opts.reserveFraction));
       if (meta.status === 429 || (remaining !== null && remaining <= reserve)) {
         pauseBucket = resetDelayMs(meta.rate, Date.now()) + jitter(500);
       }
     }
-    let batch = this.returning.get(bucket);
-    if (!batch) {
-      this.returning.set(bucket, (batch = { leases: [], limit: '', pauseBucket: 0, windowEnd: 0 }));
-      setImmediate(() => {
-        this.returning.delete(bucket);
-        void this.releaseRaw(batch!.leases, bucket, batch!.limit, batch!.pauseBucket, 0, batch!.windowEnd);
-      });
+    void this.returns.add(bucket, { leaseId, limit, pauseBucket, windowEnd });
+  }
+
+  /** The returns of one turn: the latest limit, the longest pause, the latest window end. */
+  private async giveBack(bucket: string, items: Returned[]): Promise<void[]> {
+    let limit = '';
+    let pauseBucket = 0;
+    let windowEnd = 0;
+    for (const i of items) {
+      if (i.limit) limit = i.limit;
+      pauseBucket = Math.max(pauseBucket, i.pauseBucket);
+      windowEnd = Math.max(windowEnd, i.windowEnd);
     }
-    batch.leases.push(leaseId);
-    if (limit) batch.limit = limit;
-    batch.pauseBucket = Math.max(batch.pauseBucket, pauseBucket);
-    batch.windowEnd = Math.max(batch.windowEnd, windowEnd);
+    await this.releaseRaw(items.map((i) => i.leaseId), bucket, limit, pauseBucket, 0, windowEnd);
+    return [];
   }
 
   private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number, windowEndInMs = 0) {
@@ -220,6 +209,8 @@ export class SharedBudget implements RequestGate {
 }
 
 type Share = { share: number; pacing: Pacing };
+type Asked = { req: RequestDescriptor; leaseId: string; share: Share };
+type Returned = { leaseId: string; limit: string; pauseBucket: number; windowEnd: number };
 
 export function jitter(maxMs: number): number {
   return Math.floor(Math.random() * maxMs);

@@ -9,7 +9,7 @@ import type { RunStore } from '../runs/run-store.ts';
 
 export interface FeederOptions {
   orgKey: string;
-  /** Top up when fewer jobs than this wait in the queue. */
+  /** Top up when at most this many jobs wait in the queue. */
   lowWater?: number;
   /** Jobs added per top-up, at most. */
   batch?: number;
@@ -98,8 +98,7 @@ export class Feeder {
         await this.redis.srem(orgKeys(this.opts.orgKey).active, runId);
         return;
       }
-      const jobs = this.lowWater + this.batch - (await this.queue.getWaitingCount());
-      if (jobs < this.batch) return;
+      if ((await this.queue.getWaitingCount()) > this.lowWater) return;
 
       // Retried targets first. Their job ids are numbered by a counter that only grows, so
       // a target retried twice never meets its earlier (failed, kept) job's id.
@@ -108,8 +107,7 @@ export class Feeder {
       let room = this.batch * per;
       if (requeueLen > 0) {
         const requeued = await this.redis.lrange(k.requeue, 0, room - 1);
-        const seq = Number(await this.redis.hget(k.meta, 'requeueFed') ?? 0);
-        await this.add(runId, requeued, per, meta.attempts, (i) => `${runId}.r${seq + i}`);
+        await this.add(runId, requeued, per, meta.attempts, (i) => `${runId}.r${meta.requeueFed + i}`);
         // A crash here adds the same jobs again (same ids): BullMQ ignores those that still exist.
         await this.redis.multi().ltrim(k.requeue, requeued.length, -1).hincrby(k.meta, 'requeueFed', requeued.length).exec();
         room -= requeued.length;

@@ -56,6 +56,7 @@ export async function enqueueRun(
     finishedAt: null,
     loaded: false,
     fed: 0,
+    requeueFed: 0,
   };
   await store.createRun(meta);
 

@@ -82,10 +82,11 @@ const COALESCED = Symbol('grantsweep.coalescedWrites');
 
 /**
  * ioredis writes every command to its socket at once: one syscall each. A worker sends
- * several per target (read the record, take a slot, return it, record the result, BullMQ's
- * own), often several in the same tick, and on a small VM a socket write costs more CPU
- * than Redis spends on the command. Corking the socket until the end of the tick
- * (process.nextTick: before any I/O, so no latency is added) sends them in one write.
+ * several per turn of its event loop (take slots, return them, record results, BullMQ's
+ * own; see turn-batches.ts), and on a small VM a socket write costs more CPU than Redis
+ * spends on the command. The socket stays corked until the turn's end (setImmediate:
+ * after its I/O callbacks and the per-turn batches they queued, before the next poll),
+ * so they leave in one write.
  */
 function coalesceWrites(redis: Redis): void {
   redis.on('connect', () => {

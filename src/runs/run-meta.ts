@@ -30,6 +30,8 @@ export interface RunMeta {
   loaded: boolean;
   /** How many entries of the order list the feeder has put on the queue. */
   fed: number;
+  /** How many retried targets (the requeue list) it has put on the queue: it numbers their jobs. */
+  requeueFed: number;
   /** Set by a schedule: its name. */
   schedule: string | null;
 }
@@ -54,6 +56,7 @@ export function metaToRedis(m: RunMeta): Record<string, string> {
     finishedAt: m.finishedAt === null ? '' : String(m.finishedAt),
     loaded: m.loaded ? '1' : '0',
     fed: String(m.fed),
+    requeueFed: String(m.requeueFed),
     schedule: m.schedule ?? '',
   };
 }
@@ -80,6 +83,7 @@ export function metaFromRedis(h: Record<string, string>): RunMeta | null {
     finishedAt: h.finishedAt ? Number(h.finishedAt) : null,
     loaded: h.loaded === '1',
     fed: Number(h.fed ?? 0),
+    requeueFed: Number(h.requeueFed ?? 0),
     schedule: orNull(h.schedule),
   };
 }

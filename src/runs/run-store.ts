@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
+import { TurnBatches } from '../redis/turn-batches.ts';
 import { runKeys, runsIndexKey } from './keys.ts';
 import { fromRedis, STATUSES, toRedis, type TargetRecord, type TargetStatus } from './record.ts';
 import { metaFromRedis, metaToRedis, type RunMeta, type RunState } from './run-meta.ts';
@@ -95,28 +96,15 @@ export class RunStore {
    * Redis in one script call.
    */
   recordResult(runId: string, key: string, record: TargetRecord): Promise<number> {
-    let batch = this.unsaved.get(runId);
-    if (!batch) {
-      this.unsaved.set(runId, (batch = { args: [], waiters: [] }));
-      setImmediate(() => this.saveResults(runId));
-    }
-    batch.args.push(key, toRedis(record), record.status);
-    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    return this.results.add(runId, { key, record });
   }
 
-  private readonly unsaved = new Map<string, { args: string[]; waiters: { resolve: (n: number) => void; reject: (e: unknown) => void }[] }>();
-
-  private async saveResults(runId: string): Promise<void> {
-    const batch = this.unsaved.get(runId)!;
-    this.unsaved.delete(runId);
+  private readonly results = new TurnBatches<{ key: string; record: TargetRecord }, number>(async (runId, items) => {
     const k = runKeys(runId);
-    try {
-      const res = await callScript<number[]>(this.redis, 'recordResults', [k.targets, k.counts, k.meta], [Date.now(), ...batch.args]);
-      batch.waiters.forEach((w, i) => w.resolve(Number(res[i])));
-    } catch (err) {
-      for (const w of batch.waiters) w.reject(err);
-    }
-  }
+    const args: (string | number)[] = [Date.now()];
+    for (const { key, record } of items) args.push(key, toRedis(record), record.status);
+    return (await callScript<number[]>(this.redis, 'recordResults', [k.targets, k.counts, k.meta], args)).map(Number);
+  });
 
   /** Counts a 403 for the run: five before any success halt it. Returns the count. */
   async countForbidden(runId: string): Promise<number> {

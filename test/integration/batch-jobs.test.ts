@@ -51,6 +51,16 @@ function host(concurrency = 4, spreadOver?: number) {
   });
 }
 
+/** Starts a worker host, waits for the run to end, stops it; the run's final state. */
+async function runToEnd(h: WorkerHost, runId: string): Promise<string> {
+  h.start();
+  try {
+    return await waitFinal(redis, runId, 60_000);
+  } finally {
+    await h.close();
+  }
+}
+
 async function enqueue(ids: string[], runId: string) {
   const csv = writeCsv(['userId', ...ids]);
   const r = await runCli(['enqueue', '--csv', csv, '--yes', '--run-id', runId], envFor(sim));
@@ -112,13 +122,7 @@ describe('batch jobs', () => {
     await Promise.all(done.map((k, i) => store.recordResult(runId, k, { ...recs[i]!, status: 'revoked', attempts: 1, finishedAt: Date.now() })));
     const doneIds = new Set(recs.map((r) => r!.userId));
 
-    const h = host();
-    h.start();
-    try {
-      expect(await waitFinal(redis, runId, 30_000)).toBe('completed');
-    } finally {
-      await h.close();
-    }
+    expect(await runToEnd(host(), runId)).toBe('completed');
     const per = deletesPerUser();
     for (const id of ids) expect(per.get(id) ?? 0, id).toBe(doneIds.has(id) ? 0 : 1);
     const counts = await store.getCounts(runId);
@@ -149,13 +153,7 @@ describe('batch jobs', () => {
       const stranded = await queue.getActive();
       expect(stranded.filter((j) => j.data.runId === runId)).toHaveLength(0);
 
-      const second = host(8);
-      second.start();
-      try {
-        expect(await waitFinal(redis, runId, 60_000)).toBe('completed');
-      } finally {
-        await second.close();
-      }
+      expect(await runToEnd(host(8), runId)).toBe('completed');
       const per = deletesPerUser();
       for (const id of ids) expect(per.get(id), id).toBe(1);
       expect(await store.getCounts(runId)).toMatchObject({ total: 260, pending: 0, failed: 0 });

@@ -66,62 +66,66 @@ end
 local perWindow = math.floor(tonumber(b[2]) * tonumber(ARGV[4]))
 if perWindow < 1 then perWindow = 1 end
 
+-- The mode's next slot: its wait in ms, or nil and when to ask again.
+local nextSlot, save
 if ARGV[7] == 'window' then
   local wEnd, used = tonumber(b[4] or '0'), tonumber(b[5] or '0')
   -- Okta's Reset is in whole seconds, and Okta's clock is not Redis's: from a second
   -- before the stated end to a second after it nothing is sent, so that no request
   -- counted in the old window lands in the new one.
   local PAD = 1000
+  local started = false
   if now >= wEnd + PAD then
     -- A new window starts with this request (as Okta's do), until a response states its end.
     wEnd = now + tonumber(ARGV[5])
     used = 0
+    started = true
   elseif now >= wEnd - PAD then
     return all(0, wEnd + PAD - now)
   end
   local used0 = used
-  for i = FIRST, #ARGV do
-    if inflight >= maxInFlight then
-      all(0, 20)
-      break
-    end
-    if used >= perWindow then
-      all(0, math.min(wEnd - now, 1000))
-      break
-    end
+  nextSlot = function()
+    if used >= perWindow then return nil, math.min(wEnd - now, 1000) end
     used = used + 1
-    inflight = inflight + 1
-    redis.call('ZADD', KEYS[2], now + leaseMs, ARGV[i])
-    out[#out + 1] = 1
-    out[#out + 1] = 0
+    return 0
   end
-  if used ~= used0 or used == 0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used) end
-  return out
+  save = function()
+    if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used) end
+  end
+else
+  local interval = tonumber(ARGV[5]) / perWindow
+  -- Slots are reserved at most ARGV[6] ms ahead, and never more than half the in-flight cap
+  -- ahead: the reservations of a paced run would otherwise fill the cap, and every caller
+  -- left out would poll it every 20 ms (hundreds of calls a second for 5 requests a second).
+  local ahead = math.min(tonumber(ARGV[6]), interval * math.max(1, math.floor(maxInFlight / 2)))
+  local tat = tonumber(b[3] or '0')
+  if tat < now then tat = now end
+  local tat0 = tat
+  nextSlot = function()
+    local wait = tat - now
+    if wait > ahead then return nil, math.min(wait - ahead, 1000) end
+    tat = tat + interval
+    return wait
+  end
+  save = function()
+    if tat ~= tat0 then redis.call('HSET', KEYS[1], 'tat', tostring(tat)) end
+  end
 end
 
-local interval = tonumber(ARGV[5]) / perWindow
--- Slots are reserved at most ARGV[6] ms ahead, and never more than half the in-flight cap
--- ahead: the reservations of a paced run would otherwise fill the cap, and every caller
--- left out would poll it every 20 ms (hundreds of calls a second for 5 requests a second).
-local ahead = math.min(tonumber(ARGV[6]), interval * math.max(1, math.floor(maxInFlight / 2)))
-local tat = tonumber(b[3] or '0')
-if tat < now then tat = now end
-local tat0 = tat
 for i = FIRST, #ARGV do
   if inflight >= maxInFlight then
     all(0, 20)
     break
   end
-  local wait = tat - now
-  if wait > ahead then
-    all(0, math.min(wait - ahead, 1000))
+  local wait, retry = nextSlot()
+  if not wait then
+    all(0, retry)
     break
   end
-  tat = tat + interval
   inflight = inflight + 1
   redis.call('ZADD', KEYS[2], now + wait + leaseMs, ARGV[i])
   out[#out + 1] = 1
   out[#out + 1] = math.floor(wait)
 end
-if tat ~= tat0 then redis.call('HSET', KEYS[1], 'tat', tostring(tat)) end
+save()
 return out

@@ -9,11 +9,15 @@
   ARGV[5] window length, ms   ARGV[6..] lease ids
 ]]
 if #ARGV >= 6 then redis.call('ZREM', KEYS[1], unpack(ARGV, 6)) end
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[2], 'limit') ~= ARGV[1] then
+local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd')
+if ARGV[1] ~= '' and b[1] ~= ARGV[1] then
   redis.call('HSET', KEYS[2], 'limit', ARGV[1])
 end
 local pb, po, we = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if pb > 0 or po > 0 or we > 0 then
+-- Only a bucket that pacing `window` uses has a window end to correct (acquire-4.lua
+-- estimates one when it starts a window); Okta's Reset corrects it, earlier or later.
+local wEnd = we > 0 and tonumber(b[2] or '0') or 0
+if pb > 0 or po > 0 or wEnd > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if pb > 0 and now + pb > tonumber(redis.call('HGET', KEYS[2], 'pausedUntil') or '0') then
@@ -22,15 +26,11 @@ if pb > 0 or po > 0 or we > 0 then
   if po > 0 and now + po > tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0') then
     redis.call('HSET', KEYS[3], 'pausedUntil', now + po)
   end
-  -- Pacing `window` (acquire-4.lua) estimates a window's end when it starts one; Okta's
-  -- Reset corrects it, earlier or later. A late answer from an older window (its end more
-  -- than half a window before ours) says nothing about the current one.
-  if we > 0 then
-    local wEnd = tonumber(redis.call('HGET', KEYS[2], 'wEnd') or '0')
-    local e = now + we
-    if wEnd > 0 and e > wEnd - tonumber(ARGV[5]) / 2 and math.abs(e - wEnd) > 100 then
-      redis.call('HSET', KEYS[2], 'wEnd', e)
-    end
+  -- A late answer from an older window (its end more than half a window before the
+  -- current one's) says nothing about the current one.
+  local e = now + we
+  if wEnd > 0 and e > wEnd - tonumber(ARGV[5]) / 2 and math.abs(e - wEnd) > 100 then
+    redis.call('HSET', KEYS[2], 'wEnd', e)
   end
 end
 return 1
