@@ -64,6 +64,8 @@ export interface Trial {
   workerCpuSec?: number;
   /** CPU of grantsweep's processes (or the baseline loop) per target, ms; run: includes start-up and enqueue. */
   cpuMsPerTarget?: number;
+  /** The same from the first result to the run's completion: what processing costs (start-up and enqueue left out). */
+  processingCpuMsPerTarget?: number;
   redisCpuSec?: number;
   redisCommands?: { cmd: string; perTarget: number; usecPerTarget: number }[];
   simCpuSec?: number;
@@ -109,9 +111,14 @@ async function baseline(sim: BenchSim, ids: string[], conc: number): Promise<Tri
   };
 }
 
-/** Watches a run from the bench: the first result's time and the completion. */
-async function watch(redis: BenchRedis, runId: () => string | null, timeoutMs: number) {
+/**
+ * Watches a run from the bench: the first result's time and the completion, and the CPU
+ * seconds of grantsweep's processes at both (processing alone, without start-up and enqueue).
+ */
+async function watch(redis: BenchRedis, runId: () => string | null, timeoutMs: number, pids: () => number[] = () => []) {
   let firstResultAt: number | null = null;
+  const cpu = () => pids().reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0);
+  let cpuAtFirst = 0;
   for (;;) {
     const id = runId();
     if (id) {
@@ -119,10 +126,13 @@ async function watch(redis: BenchRedis, runId: () => string | null, timeoutMs: n
         timeoutMs,
         pollMs: 50,
         onPoll: (c) => {
-          if (firstResultAt === null && Number(c.total ?? 0) > 0 && Number(c.pending ?? 0) < Number(c.total)) firstResultAt = Date.now();
+          if (firstResultAt === null && Number(c.total ?? 0) > 0 && Number(c.pending ?? 0) < Number(c.total)) {
+            firstResultAt = Date.now();
+            cpuAtFirst = cpu();
+          }
         },
       });
-      return { ...done, firstResultAt: firstResultAt ?? done.doneAt };
+      return { ...done, firstResultAt: firstResultAt ?? done.doneAt, processingCpuSec: cpu() - cpuAtFirst };
     }
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -148,19 +158,23 @@ async function grantsweepTrial(
   let t0: number;
   let e2e: number;
   let processingMs: number;
+  let processingCpu: number;
   let counts: Record<string, string>;
   const useRun = k === 1 && engine === 'cli' && !hasFlag('--no-run');
   if (useRun) {
     t0 = Date.now();
-    const watching = watch(redis, () => runId, 600_000);
+    let pid = 0;
+    const watching = watch(redis, () => runId, 600_000, () => (pid ? [pid] : []));
     const res = await runCli(h, ['run', '--csv', csv, '--yes', '--run-id', runId, '--concurrency', String(concurrency)], env, {
       logName: `run-${trial}`,
       nodeArgs: prof(`run-${trial}`),
+      onSpawn: (p) => (pid = p),
     });
     if (res.code !== 0) throw new Error(`grantsweep run exited ${res.code}; see ${h.tmp}/run-${trial}.log`);
     const done = await watching;
     e2e = res.ms;
     processingMs = done.doneAt - done.firstResultAt;
+    processingCpu = done.processingCpuSec;
     counts = done.counts;
     return finish(res.cpuSec ?? undefined);
   } else {
@@ -169,7 +183,7 @@ async function grantsweepTrial(
     workerPids = workers.map((w) => w.pid!);
     const cpu0 = workerPids.map((p) => cpuSeconds(p) ?? 0);
     t0 = Date.now();
-    const watching = watch(redis, () => runId, 600_000);
+    const watching = watch(redis, () => runId, 600_000, () => workerPids);
     const res =
       engine === 'cli'
         ? await runCli(h, ['enqueue', '--csv', csv, '--yes', '--run-id', runId], env, { logName: `enqueue-${k}p-${trial}` })
@@ -178,6 +192,7 @@ async function grantsweepTrial(
     const done = await watching;
     e2e = done.doneAt - t0;
     processingMs = done.doneAt - done.firstResultAt;
+    processingCpu = done.processingCpuSec;
     counts = done.counts;
     const workerCpu = workerPids.reduce((a, p, i) => a + ((cpuSeconds(p) ?? 0) - (cpu0[i] ?? 0)), 0);
     await Promise.all(workers.map((w) => h.stop(w)));
@@ -212,6 +227,7 @@ async function grantsweepTrial(
       failed: Number(counts.failed ?? 0),
       workerCpuSec: workerCpu === undefined ? undefined : round(workerCpu, 1),
       cpuMsPerTarget: workerCpu === undefined ? undefined : round((workerCpu * 1000) / n, 3),
+      processingCpuMsPerTarget: round((processingCpu * 1000) / n, 3),
       redisCpuSec: round(redis.cpu() - redisCpu0, 1),
       simCpuSec: round((cpuSeconds(sim.child.pid!) ?? 0) - simCpu0, 1),
     };
@@ -235,7 +251,7 @@ export async function overheadBench(opts: { redis?: BenchRedis; h: Harness; labe
       trials.push(b);
       await sim.reset();
       const g = await grantsweepTrial(h, redis, sim, csv, k, t, opts.engine ?? 'cli');
-      log(`  ${g.mode}: ${g.perSec}/s processing, ${g.e2ePerSec}/s end-to-end (ratio ${round(g.perSec / b.perSec)}); cpu ms/target: grantsweep ${g.cpuMsPerTarget}, redis ${round(((g.redisCpuSec ?? 0) * 1000) / g.targets, 3)}, baseline ${b.cpuMsPerTarget}`);
+      log(`  ${g.mode}: ${g.perSec}/s processing, ${g.e2ePerSec}/s end-to-end (ratio ${round(g.perSec / b.perSec)}); cpu ms/target: grantsweep ${g.cpuMsPerTarget} (processing ${g.processingCpuMsPerTarget}), redis ${round(((g.redisCpuSec ?? 0) * 1000) / g.targets, 3)}, baseline ${b.cpuMsPerTarget}`);
       trials.push(g);
     }
   }

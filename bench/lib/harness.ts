@@ -320,10 +320,11 @@ export async function runCli(
   h: Harness,
   args: string[],
   env: NodeJS.ProcessEnv,
-  opts: { logName: string; nodeArgs?: string[]; sampleMs?: number; onSample?: (rssKb: number) => void; entry?: string[] } = { logName: 'cli' },
+  opts: { logName: string; nodeArgs?: string[]; sampleMs?: number; onSample?: (rssKb: number) => void; entry?: string[]; onSpawn?: (pid: number) => void } = { logName: 'cli' },
 ): Promise<{ code: number | null; stdout: string; ms: number; peakRssKb: number | null; cpuSec: number | null }> {
   const started = performance.now();
   const child = h.spawn(process.execPath, [...(opts.nodeArgs ?? []), ...(opts.entry ?? [BIN]), ...args], { env, logName: opts.logName, pipeStdout: true });
+  opts.onSpawn?.(child.pid!);
   let stdout = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   const mem = new PeakMemory(child.pid!, opts.sampleMs ?? 100, opts.onSample);
