@@ -49,6 +49,14 @@ const procs = (flagValue('--procs') ?? '1,2,4').split(',').map(Number);
 const repeat = Number(flagValue('--repeat') ?? (quick ? 1 : 2));
 const cpuProf = hasFlag('--cpu-prof');
 const name = flagValue('--name') ?? 'overhead';
+/** grantsweep reaches Redis over a Unix socket (unix://) instead of TCP on 127.0.0.1. */
+const unixSocket = hasFlag('--unix-socket');
+
+async function startUnixRedis(h: Harness): Promise<BenchRedis> {
+  const r = await startRedis(h);
+  // The bench's redis-server is grantsweep's embedded one: it listens on a socket in its directory too.
+  return { ...r, url: `unix://${join(h.tmp, 'redis', 'redis.sock')}` };
+}
 
 export interface Trial {
   mode: string;
@@ -236,7 +244,7 @@ async function grantsweepTrial(
 
 export async function overheadBench(opts: { redis?: BenchRedis; h: Harness; label: string; engine?: Engine }) {
   const { h } = opts;
-  const redis = opts.redis ?? (await startRedis(h));
+  const redis = opts.redis ?? (unixSocket ? await startUnixRedis(h) : await startRedis(h));
   const sim = await startSim(h, ['--users', String(targets), '--seed', '1', '--no-rate-limit', '--concurrency-limit', '0']);
   const csv = writeUserCsv(join(h.tmp, 'targets.csv'), targets, { seed: 1 });
   const ids = userIds(targets, { seed: 1 });

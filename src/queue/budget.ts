@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import type { Pacing } from '../../config/schema.ts';
@@ -33,7 +33,14 @@ export interface BudgetOptions {
  */
 export class SharedBudget implements RequestGate {
   private readonly keys;
-  private readonly shares = new Map<string, { share: number; pacing: Pacing }>();
+  private readonly shares = new Map<string, Share>();
+  /**
+   * Lease ids: this instance's random prefix and a counter, unique across processes
+   * like a UUID at a third of its bytes in every acquire, release and in-flight entry.
+   */
+  private readonly leasePrefix = randomBytes(9).toString('base64url');
+  private leaseCount = 0;
+  private readonly defaultShare: Share;
   /** Per bucket, the callers of this process waiting for their turn to ask again (see waitInLine). */
   private readonly lines = new Map<string, Promise<unknown>>();
   private readonly opts: Required<BudgetOptions>;
@@ -55,6 +62,7 @@ export class SharedBudget implements RequestGate {
       defaultShare: opts.defaultShare ?? 0.5,
     };
     this.keys = orgKeys(opts.orgKey);
+    this.defaultShare = { share: this.opts.defaultShare, pacing: 'even', asksKey: `\n\n${this.opts.defaultShare}\neven` };
   }
 
   /**
@@ -62,12 +70,14 @@ export class SharedBudget implements RequestGate {
    * spread evenly over the window, or (pacing `window`) as soon as the window opens.
    */
   setShare(runId: string, share: number, pacing: Pacing = 'even'): void {
-    this.shares.set(runId, { share, pacing });
+    const known = this.shares.get(runId);
+    if (known?.share === share && known.pacing === pacing) return;
+    this.shares.set(runId, { share, pacing, asksKey: `\n${runId}\n${share}\n${pacing}` });
   }
 
   async acquire(req: RequestDescriptor): Promise<GateLease> {
-    const leaseId = randomUUID();
-    const share = (req.runId ? this.shares.get(req.runId) : undefined) ?? { share: this.opts.defaultShare, pacing: 'even' as const };
+    const leaseId = this.leasePrefix + (++this.leaseCount).toString(36);
+    const share = (req.runId ? this.shares.get(req.runId) : undefined) ?? this.defaultShare;
     let [code, value] = await this.tryAcquire(req, leaseId, share);
     if (code === 0) [code, value] = await this.waitInLine(req, leaseId, share, Number(value));
     if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));
@@ -126,7 +136,7 @@ export class SharedBudget implements RequestGate {
 
   /** Asks the budget for one slot, together with the other requests of this turn for the same run and bucket. */
   private tryAcquire(req: RequestDescriptor, leaseId: string, share: Share): Promise<[number, number | string]> {
-    return this.asks.add(`${req.bucket}\n${req.runId ?? ''}\n${share.share}\n${share.pacing}`, { req, leaseId, share });
+    return this.asks.add(req.bucket + share.asksKey, { req, leaseId, share });
   }
 
   private async ask(items: Asked[]): Promise<[number, number | string][]> {
@@ -208,7 +218,8 @@ export class SharedBudget implements RequestGate {
   }
 }
 
-type Share = { share: number; pacing: Pacing };
+/** A run's share and pacing; `asksKey` groups its acquires of a turn (with the bucket). */
+type Share = { share: number; pacing: Pacing; asksKey: string };
 type Asked = { req: RequestDescriptor; leaseId: string; share: Share };
 type Returned = { leaseId: string; limit: string; pauseBucket: number; windowEnd: number };
 
