@@ -7,7 +7,7 @@
  * script cleans up and exits 124. Ctrl-C cleans up too.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -19,7 +19,12 @@ import { runKeys } from '../../src/runs/keys.ts';
 import { ID_KIND, IdCodec } from '../../src/sim/ids.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const BIN = join(ROOT, 'bin/grantsweep.js');
+/**
+ * What the benchmarks run as `grantsweep`: the sources through tsx (bin/grantsweep.js), or with
+ * `--dist` the compiled build that the Docker image runs (`npm run build` first).
+ */
+export const BIN = process.argv.includes('--dist') ? join(ROOT, 'dist/src/cli/main.js') : join(ROOT, 'bin/grantsweep.js');
+if (!existsSync(BIN)) throw new Error(`${BIN} does not exist: run \`npm run build\` before a benchmark with --dist`);
 export const RESULTS = join(ROOT, 'bench/results');
 /** The engine without the CLI (bench/lib/engine.ts): what a Redis Cluster can be measured with today. */
 export const ENGINE = join(ROOT, 'bench/lib/engine.ts');
@@ -467,7 +472,8 @@ export function machine(): Machine {
 /** Writes bench/results/<name>.json and prints the one summary line on stdout. */
 export function report(name: string, summary: string, data: Record<string, unknown>): void {
   mkdirSync(RESULTS, { recursive: true });
-  const out = { benchmark: name, summary, ...data, machine: machine(), date: new Date().toISOString() };
+  const entry = BIN.includes('/dist/') ? 'dist (compiled)' : 'bin/grantsweep.js (tsx)';
+  const out = { benchmark: name, summary, ...data, entry, machine: machine(), date: new Date().toISOString() };
   writeFileSync(join(RESULTS, `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
   process.stdout.write(`${summary}\n`);
 }

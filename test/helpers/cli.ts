@@ -34,9 +34,9 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { con
   return { code, stdout: o, stderr: e };
 }
 
-/** Spawns the real binary (for crash, signal and multi-process tests). */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** Spawns the real binary (for crash, signal and multi-process tests); `entry`: another entry point, such as the compiled one. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv, entry = BIN) {
+  const child = spawn(process.execPath, [entry, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
