@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { queueNameOf } from '../queue/org.ts';
 import { createRedis } from '../redis/connection.ts';
+import { scanKeys } from '../redis/scan.ts';
 import { queuePrefix } from '../runs/keys.ts';
 import type { RunStore } from '../runs/run-store.ts';
 
@@ -19,12 +20,7 @@ import type { RunStore } from '../runs/run-store.ts';
 export async function discoverQueueNames(redis: Redis, store: RunStore, orgKeys: readonly string[] = []): Promise<string[]> {
   const names = new Set(orgKeys.map(queueNameOf));
   const head = `${queuePrefix}:`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:org-*:meta`, 'COUNT', 1000);
-    cursor = next;
-    for (const key of keys) names.add(key.slice(head.length, -':meta'.length));
-  } while (cursor !== '0');
+  for (const key of await scanKeys(redis, `${queuePrefix}:org-*:meta`)) names.add(key.slice(head.length, -':meta'.length));
   for (const meta of await store.listRuns(100)) if (meta.orgKey) names.add(queueNameOf(meta.orgKey));
   return [...names].filter((n) => /^org-[0-9a-f]{1,40}$/.test(n)).sort();
 }
