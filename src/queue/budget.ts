@@ -75,9 +75,17 @@ export class SharedBudget implements RequestGate {
     this.shares.set(runId, { share, pacing, asksKey: `\n${runId}\n${share}\n${pacing}` });
   }
 
+  /** The run's share, the default one for a run that has not set its own (each run its own batch key: the script checks one run's stop). */
+  private shareOf(runId: string | undefined): Share {
+    if (!runId) return this.defaultShare;
+    let share = this.shares.get(runId);
+    if (!share) this.shares.set(runId, (share = { ...this.defaultShare, asksKey: `\n${runId}\n${this.defaultShare.share}\neven` }));
+    return share;
+  }
+
   async acquire(req: RequestDescriptor): Promise<GateLease> {
     const leaseId = this.leasePrefix + (++this.leaseCount).toString(36);
-    const share = (req.runId ? this.shares.get(req.runId) : undefined) ?? this.defaultShare;
+    const share = this.shareOf(req.runId);
     let [code, value] = await this.tryAcquire(req, leaseId, share);
     if (code === 0) [code, value] = await this.waitInLine(req, leaseId, share, Number(value));
     if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));

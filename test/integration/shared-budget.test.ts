@@ -123,6 +123,18 @@ describe('shared budget', () => {
     expect(await redis.zcard(keys.inflight)).toBe(0);
   });
 
+  it('two runs that set no share of their own are still asked for apart: a stopped one does not stop the other', async () => {
+    const { b, keys } = budget(10);
+    const [live, stopped] = [uniqueRunId('live'), uniqueRunId('stopped')];
+    await learn(b, live, 1_000_000);
+    await b.stopRun(stopped, 'cancelled by a test');
+    const [a, c] = await Promise.allSettled([b.acquire(req(stopped)), b.acquire(req(live))]);
+    expect(a.status).toBe('rejected');
+    expect((a as PromiseRejectedResult).reason).toBeInstanceOf(RunStoppedError);
+    expect(c.status).toBe('fulfilled');
+    expect(await redis.zcard(keys.inflight)).toBe(1);
+  });
+
   it('a 429 among the responses of one turn pauses the bucket until the reset', async () => {
     const { b, keys } = budget(10);
     const runId = uniqueRunId('r');
