@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,7 @@ export async function startTestCluster(): Promise<TestCluster> {
         /* gone */
       }
     }
+    rmSync(base, { recursive: true, force: true });
   };
   try {
     for (let i = 0; i < 3; i++) {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,13 +12,16 @@ import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'dist/src/cli/main.js');
 
-const jsFiles = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? jsFiles(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []));
+const filesEndingWith = (dir: string, ext: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesEndingWith(join(dir, e.name), ext) : e.name.endsWith(ext) ? [join(dir, e.name)] : [],
+  );
+const luaSources = ['src', 'jobs', 'config'].flatMap((d) => filesEndingWith(join(ROOT, d), '.lua'));
 
 let sim: Simulator;
 beforeAll(async () => {
   const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { encoding: 'utf8' });
-  expect(build.stderr + build.stdout).toMatch(/dist\/: compiled, 7 Lua scripts copied/);
+  expect(build.stderr + build.stdout).toContain(`dist/: compiled, ${luaSources.length} Lua scripts copied`);
   expect(build.status).toBe(0);
   sim = await startTestSim({ users: 200, grantsPerUser: 2, seed: 33 });
 }, 120_000);
@@ -27,8 +30,13 @@ afterAll(async () => {
 });
 
 describe('the compiled build', () => {
+  it('has every Lua script beside its module', () => {
+    expect(luaSources.length).toBeGreaterThan(0);
+    for (const f of luaSources) expect(existsSync(join(ROOT, 'dist', f.slice(ROOT.length)))).toBe(true);
+  });
+
   it('imports no TypeScript file: every relative specifier was rewritten to .js', () => {
-    const files = jsFiles(join(ROOT, 'dist'));
+    const files = filesEndingWith(join(ROOT, 'dist'), '.js');
     expect(files.length).toBeGreaterThan(50);
     const left = files.filter((f) => /(from\s+|import\()\s*["']\.{1,2}\/[^"']*\.ts["']/.test(readFileSync(f, 'utf8')));
     expect(left).toEqual([]);
