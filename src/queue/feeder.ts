@@ -18,6 +18,11 @@ export interface FeederOptions {
   /** A run is spread over at least this many jobs (while its targets allow). */
   spreadOver?: number;
   intervalMs?: number;
+  /**
+   * A running run with pending targets, all of them fed, and no job left in the queue
+   * for this long: those targets are orphans and are fed again (see sweepOrphans).
+   */
+  orphanGraceMs?: number;
 }
 
 /**
@@ -44,7 +49,10 @@ export class Feeder {
   private readonly maxPerJob: number;
   private readonly spread: number;
   private readonly intervalMs: number;
+  private readonly orphanGraceMs: number;
   private readonly token = randomUUID();
+  /** Per run: since when it has looked orphaned, and its pending count then. */
+  private readonly orphaned = new Map<string, { since: number; pending: number }>();
 
   constructor(
     private readonly redis: Redis,
@@ -58,6 +66,7 @@ export class Feeder {
     this.maxPerJob = opts.maxTargetsPerJob ?? 50;
     this.spread = opts.spreadOver ?? 64;
     this.intervalMs = opts.intervalMs ?? 200;
+    this.orphanGraceMs = opts.orphanGraceMs ?? 5_000;
   }
 
   start(): void {
@@ -95,6 +104,7 @@ export class Feeder {
     try {
       const meta = await this.store.getMeta(runId);
       if (!meta || FINAL_RUN_STATES.includes(meta.state)) {
+        this.orphaned.delete(runId);
         await this.redis.srem(orgKeys(this.opts.orgKey).active, runId);
         return;
       }
@@ -120,6 +130,8 @@ export class Feeder {
         }
       }
       if (meta.state === 'queued') await this.store.markRunning(runId);
+      if (meta.state === 'running' && meta.loaded && requeueLen === 0 && meta.fed >= orderLen) await this.sweepOrphans(runId);
+      else this.orphaned.delete(runId);
     } finally {
       // Only our own lock: it may have expired and been taken by another feeder.
       await this.redis.eval(
@@ -129,6 +141,34 @@ export class Feeder {
         this.token,
       );
     }
+  }
+
+  /**
+   * Every target of the run was fed, some are still pending, and the queue holds no job
+   * at all (waiting, active, delayed…): no worker will ever take those targets. That
+   * happens when results are lost after their jobs completed (a Redis Cluster failover
+   * to a replica that had not received them, an OS crash under a Redis that fsyncs every
+   * second) or when a job failed for good and its worker died before recording that.
+   * After `orphanGraceMs` of the same pending count, they are fed again: a target done
+   * twice is revoked twice, and Okta's answer to the second (nothing left) is harmless.
+   */
+  private async sweepOrphans(runId: string): Promise<void> {
+    const { pending } = await this.store.getCounts(runId);
+    const jobs = await this.queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+    const seen = this.orphaned.get(runId);
+    if (pending === 0 || jobs > 0) {
+      this.orphaned.delete(runId);
+      return;
+    }
+    // The same pending count for the whole grace: a result still being written changes it.
+    if (!seen || seen.pending !== pending) {
+      this.orphaned.set(runId, { since: Date.now(), pending });
+      return;
+    }
+    if (Date.now() - seen.since < this.orphanGraceMs) return;
+    this.orphaned.delete(runId);
+    const n = await this.store.requeueOrphans(runId);
+    this.log.warn({ runId, targets: n }, `feeder: ${n} pending targets of the run had no job left (results lost by Redis?): fed again`);
   }
 
   /** Jobs of `per` targets each; `idAt(i)` names the job whose first target is keys[i]. */

@@ -123,24 +123,36 @@ export class RunStore {
   async requeue(runId: string, includePending: boolean): Promise<number> {
     const k = runKeys(runId);
     const meta = await this.requireMeta(runId);
-    let n = 0;
-    for await (const chunk of this.orderChunks(runId)) {
-      const keys = chunk.keys.filter((key, i) => {
-        const raw = chunk.raws[i];
-        if (!raw) return false;
-        const status = fromRedis(raw).status;
-        return status === 'failed' || (includePending && status === 'pending' && chunk.start + i < meta.fed);
-      });
-      if (keys.length === 0) continue;
-      n += await callScript<number>(this.redis, 'requeue', [k.targets, k.counts, k.requeue, k.meta], [
-        includePending ? '1' : '0',
-        ...keys,
-      ]);
-    }
+    const n = await this.requeueWhere(runId, (status, fed) => status === 'failed' || (includePending && status === 'pending' && fed), includePending);
     // A stopped run resumes even when nothing had been fed yet.
     if (includePending) await this.redis.hset(k.meta, { state: 'running', stateReason: '', finishedAt: '' });
     // Nothing left pending (all were final already): the run completes again.
     if (meta.loaded) await this.finishLoading(runId);
+    return n;
+  }
+
+  /**
+   * Feeds again the pending targets that were fed to the queue (the feeder found no job
+   * left that holds them: a result lost with a Redis failover or an OS crash). Failed
+   * targets stay failed: retrying them is the operator's `retry`.
+   */
+  async requeueOrphans(runId: string): Promise<number> {
+    return this.requeueWhere(runId, (status, fed) => status === 'pending' && fed, true);
+  }
+
+  /** Requeues the targets `pick` chooses (by status, and whether the feeder had reached them), in input order. */
+  private async requeueWhere(runId: string, pick: (status: TargetStatus, fed: boolean) => boolean, includePending: boolean): Promise<number> {
+    const k = runKeys(runId);
+    const meta = await this.requireMeta(runId);
+    let n = 0;
+    for await (const chunk of this.orderChunks(runId)) {
+      const keys = chunk.keys.filter((_, i) => {
+        const raw = chunk.raws[i];
+        return !!raw && pick(fromRedis(raw).status, chunk.start + i < meta.fed);
+      });
+      if (keys.length === 0) continue;
+      n += await callScript<number>(this.redis, 'requeue', [k.targets, k.counts, k.requeue, k.meta], [includePending ? '1' : '0', ...keys]);
+    }
     return n;
   }
 

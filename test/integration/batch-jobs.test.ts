@@ -38,7 +38,7 @@ afterAll(async () => {
   await sim.close();
 });
 
-function host(concurrency = 4, spreadOver?: number) {
+function host(concurrency = 4, spreadOver?: number, orphanGraceMs?: number) {
   return new WorkerHost(redis, {
     redisUrl: redisUrl(),
     orgUrl: sim.url,
@@ -47,7 +47,7 @@ function host(concurrency = 4, spreadOver?: number) {
     maxInFlight: 50,
     requestTimeoutMs: 10_000,
     log,
-    feeder: { intervalMs: 50, spreadOver },
+    feeder: { intervalMs: 50, spreadOver, orphanGraceMs },
   });
 }
 
@@ -127,6 +127,27 @@ describe('batch jobs', () => {
     for (const id of ids) expect(per.get(id) ?? 0, id).toBe(doneIds.has(id) ? 0 : 1);
     const counts = await store.getCounts(runId);
     expect(counts).toMatchObject({ total: 40, revoked: 40, pending: 0 });
+  });
+
+  it('pending targets whose jobs are gone (their results lost by Redis) are fed again, once, and the run completes', async () => {
+    sim.log.reset();
+    const ids = sim.org.sampleUsers({ count: 30, minGrants: 1, offset: 100 }).map((u) => u.id);
+    const runId = uniqueRunId('orphans');
+    await enqueue(ids, runId);
+    // Every target fed, ten results recorded, the jobs gone: what a Redis Cluster failover
+    // to a replica that had missed the last results leaves behind.
+    await new Feeder(redis, store, queue, log, { orgKey: orgKeyOf(sim.url), lowWater: 1_000, batch: 1_000 }).tick();
+    expect((await store.getMeta(runId))?.fed).toBe(30);
+    await Promise.all((await queue.getWaiting(0, -1)).filter((j) => j.data.runId === runId).map((j) => j.remove()));
+    const keys = await redis.lrange(runKeys(runId).order, 0, -1);
+    const recs = await store.getRecords(runId, keys.slice(0, 10));
+    await Promise.all(keys.slice(0, 10).map((k, i) => store.recordResult(runId, k, { ...recs[i]!, status: 'revoked', attempts: 1, finishedAt: Date.now() })));
+    const doneIds = new Set(recs.map((r) => r!.userId));
+
+    expect(await runToEnd(host(4, undefined, 300), runId)).toBe('completed');
+    const per = deletesPerUser();
+    for (const id of ids) expect(per.get(id) ?? 0, id).toBe(doneIds.has(id) ? 0 : 1);
+    expect(await store.getCounts(runId)).toMatchObject({ total: 30, revoked: 30, pending: 0 });
   });
 
   it('a graceful stop in the middle of batches leaves their unstarted targets to the next worker, and none is done twice', async () => {
