@@ -144,28 +144,32 @@ export class Feeder {
   }
 
   /**
-   * Every target of the run was fed, some are still pending, and the queue holds no job
-   * at all (waiting, active, delayed…): no worker will ever take those targets. That
-   * happens when results are lost after their jobs completed (a Redis Cluster failover
-   * to a replica that had not received them, an OS crash under a Redis that fsyncs every
-   * second) or when a job failed for good and its worker died before recording that.
-   * After `orphanGraceMs` of the same pending count, they are fed again: a target done
-   * twice is revoked twice, and Okta's answer to the second (nothing left) is harmless.
+   * Every target of the run was fed, some are still pending, the pending count has not
+   * moved for `orphanGraceMs`, and no job of the run is left in the queue (waiting,
+   * active, delayed…): no worker will ever take those targets. That happens when results
+   * are lost after their jobs completed (a Redis Cluster failover to a replica that had
+   * not received them, while the queue lives on another master; an OS crash under a
+   * Redis that fsyncs every second) or when a job failed for good and its worker died
+   * before recording that. They are fed again: a target done twice is revoked twice,
+   * and Okta's answer to the second (nothing left) is harmless.
    */
   private async sweepOrphans(runId: string): Promise<void> {
     const { pending } = await this.store.getCounts(runId);
-    const jobs = await this.queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
     const seen = this.orphaned.get(runId);
-    if (pending === 0 || jobs > 0) {
+    if (pending === 0) {
       this.orphaned.delete(runId);
       return;
     }
-    // The same pending count for the whole grace: a result still being written changes it.
+    // The first look, or progress, starts the clock again: a run whose results keep coming is not stuck.
     if (!seen || seen.pending !== pending) {
       this.orphaned.set(runId, { since: Date.now(), pending });
       return;
     }
     if (Date.now() - seen.since < this.orphanGraceMs) return;
+    seen.since = Date.now();
+    // Job ids are the run's id and a position (see feedRun): one script call lists them all.
+    const ids = await this.queue.getRanges(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'], 0, -1);
+    if (ids.some((id) => id.startsWith(`${runId}.`))) return;
     this.orphaned.delete(runId);
     const n = await this.store.requeueOrphans(runId);
     this.log.warn({ runId, targets: n }, `feeder: ${n} pending targets of the run had no job left (results lost by Redis?): fed again`);

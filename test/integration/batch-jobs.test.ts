@@ -143,8 +143,14 @@ describe('batch jobs', () => {
     const recs = await store.getRecords(runId, keys.slice(0, 10));
     await Promise.all(keys.slice(0, 10).map((k, i) => store.recordResult(runId, k, { ...recs[i]!, status: 'revoked', attempts: 1, finishedAt: Date.now() })));
     const doneIds = new Set(recs.map((r) => r!.userId));
+    // Another run's job waits in the queue meanwhile (in backoff): the sweep looks for this run's jobs only.
+    const other = await queue.add('revoke-targets', { runId: uniqueRunId('other'), keys: [] }, { delay: 600_000 });
 
-    expect(await runToEnd(host(4, undefined, 300), runId)).toBe('completed');
+    try {
+      expect(await runToEnd(host(4, undefined, 300), runId)).toBe('completed');
+    } finally {
+      await other.remove();
+    }
     const per = deletesPerUser();
     for (const id of ids) expect(per.get(id) ?? 0, id).toBe(doneIds.has(id) ? 0 : 1);
     expect(await store.getCounts(runId)).toMatchObject({ total: 30, revoked: 30, pending: 0 });
