@@ -1,6 +1,4 @@
 import { Agent, request } from 'undici';
-import { UsageError } from '../errors.ts';
-export { parseOrgUrl } from './org-url.ts';
 import { OktaNetworkError, type HttpMethod } from './errors.ts';
 
 export interface TransportRequest {

@@ -10,7 +10,8 @@ export {
   type HttpMethod,
   type OktaErrorKind,
 } from './errors.ts';
-export { createTransport, parseOrgUrl, type Transport, type TransportRequest, type TransportResponse } from './http.ts';
+export { createTransport, type Transport, type TransportRequest, type TransportResponse } from './http.ts';
+export { parseOrgUrl } from './org-url.ts';
 export { InvalidIdError, pathSegment, validatePathId, type IdKind } from './ids.ts';
 export { nextLink } from './link-header.ts';
 export { MAX_RESET_DELAY_MS, parseRateHeaders, resetDelayMs } from './rate-headers.ts';

@@ -123,7 +123,7 @@ export class RunStore {
   async requeue(runId: string, includePending: boolean): Promise<number> {
     const k = runKeys(runId);
     const meta = await this.requireMeta(runId);
-    const n = await this.requeueWhere(runId, (status, fed) => status === 'failed' || (includePending && status === 'pending' && fed), includePending);
+    const n = await this.requeueWhere(meta, (status, fed) => status === 'failed' || (includePending && status === 'pending' && fed), includePending);
     // A stopped run resumes even when nothing had been fed yet.
     if (includePending) await this.redis.hset(k.meta, { state: 'running', stateReason: '', finishedAt: '' });
     // Nothing left pending (all were final already): the run completes again.
@@ -137,15 +137,14 @@ export class RunStore {
    * targets stay failed: retrying them is the operator's `retry`.
    */
   async requeueOrphans(runId: string): Promise<number> {
-    return this.requeueWhere(runId, (status, fed) => status === 'pending' && fed, true);
+    return this.requeueWhere(await this.requireMeta(runId), (status, fed) => status === 'pending' && fed, true);
   }
 
   /** Requeues the targets `pick` chooses (by status, and whether the feeder had reached them), in input order. */
-  private async requeueWhere(runId: string, pick: (status: TargetStatus, fed: boolean) => boolean, includePending: boolean): Promise<number> {
-    const k = runKeys(runId);
-    const meta = await this.requireMeta(runId);
+  private async requeueWhere(meta: RunMeta, pick: (status: TargetStatus, fed: boolean) => boolean, includePending: boolean): Promise<number> {
+    const k = runKeys(meta.runId);
     let n = 0;
-    for await (const chunk of this.orderChunks(runId)) {
+    for await (const chunk of this.orderChunks(meta.runId)) {
       const keys = chunk.keys.filter((_, i) => {
         const raw = chunk.raws[i];
         return !!raw && pick(fromRedis(raw).status, chunk.start + i < meta.fed);

@@ -1,10 +1,8 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Simulator } from '../../src/sim/index.ts';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, spawnWorkers, stopAll, waitFinal, waitWorkers } from '../helpers/fleet.ts';
-import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
-import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
 
 /**
  * `--pacing window`: the run's share of each rate-limit window goes out as soon as the
@@ -15,40 +13,30 @@ const LIMIT = 60;
 const WINDOW_MS = 4_000;
 const SHARE = 0.5;
 const TARGETS = 80;
-let sim: Simulator;
-let redis: Redis;
-
-beforeAll(async () => {
-  sim = await startTestSim({ users: 300, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await sim?.close();
-  redis?.disconnect();
-});
+const t = simAndRedis({ users: 300, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
 
 describe('pacing: window', () => {
   it('spends the share of each window in one burst, never more than the share, with no 429', async () => {
-    const env = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: String(WINDOW_MS) });
-    const users = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
+    const env = envFor(t.sim, { GRANTSWEEP_RATE_WINDOW_MS: String(WINDOW_MS) });
+    const users = t.sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
     const runId = uniqueRunId('window');
     const e = await runCli(['enqueue', '--csv', writeCsv(['userId', ...users.map((u) => u.id)]), '--yes', '--run-id', runId, '--rate-share', String(SHARE), '--pacing', 'window'], env);
     expect(e.code, e.stderr).toBe(0);
     const workers = spawnWorkers(2, env);
     try {
-      await waitWorkers(redis, sim.url, 2);
-      expect(await waitFinal(redis, runId, 60_000)).toBe('completed');
+      await waitWorkers(t.redis, t.sim.url, 2);
+      expect(await waitFinal(t.redis, runId, 60_000)).toBe('completed');
     } finally {
       await stopAll(workers);
     }
-    const rep = await checkExactlyOnce(redis, runId, env, { targets: TARGETS, users: users.map((u) => u.id), sim });
+    const rep = await checkExactlyOnce(t.redis, runId, env, { targets: TARGETS, users: users.map((u) => u.id), sim: t.sim });
     expect(rep.counts.revoked).toBe(TARGETS);
 
-    const log = sim.log.snapshot();
+    const log = t.sim.log.snapshot();
     expect(log.total429).toBe(0);
     const windows = log.windows['user-grants']!;
     const allowance = Math.floor(LIMIT * SHARE * 0.99);
-    const arrivals = sim.log.requests().filter((r) => /^\/api\/v1\/users\/[^/]+\/grants$/.test(r.path)).map((r) => r.at);
+    const arrivals = t.sim.log.requests().filter((r) => /^\/api\/v1\/users\/[^/]+\/grants$/.test(r.path)).map((r) => r.at);
     // The simulator's own count per window; the arrival times (stamped a moment before the
     // window that a request opens) for the spread of each window's requests.
     const perWindow = windows.map((w, i) => {

@@ -1,10 +1,8 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Simulator } from '../../src/sim/index.ts';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, spawnWorkers, stopAll, waitFinal, waitWorkers } from '../helpers/fleet.ts';
-import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
-import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
 
 /**
  * Two runs at once on one org share one budget: each is allowed 90 % of the bucket
@@ -17,22 +15,12 @@ import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
 const LIMIT = 120;
 const WINDOW_MS = 2_000;
 const PER_RUN = 120;
-let sim: Simulator;
-let redis: Redis;
-
-beforeAll(async () => {
-  sim = await startTestSim({ users: 600, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await sim?.close();
-  redis?.disconnect();
-});
+const t = simAndRedis({ users: 600, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
 
 describe('reliability: two runs on one org', () => {
   it('share one budget: their sum stays inside every rate-limit window, with no 429', async () => {
-    const env = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: String(WINDOW_MS) });
-    const pool = sim.org.sampleUsers({ count: 2 * PER_RUN, status: 'ACTIVE', minGrants: 1 });
+    const env = envFor(t.sim, { GRANTSWEEP_RATE_WINDOW_MS: String(WINDOW_MS) });
+    const pool = t.sim.org.sampleUsers({ count: 2 * PER_RUN, status: 'ACTIVE', minGrants: 1 });
     const runs = [pool.slice(0, PER_RUN), pool.slice(PER_RUN)].map((users, i) => ({ users, runId: uniqueRunId(`share${i}`) }));
     const owner = new Map<string, number>();
     runs.forEach((r, i) => r.users.forEach((u) => owner.set(u.id, i)));
@@ -42,23 +30,23 @@ describe('reliability: two runs on one org', () => {
     }
     const workers = spawnWorkers(2, env);
     try {
-      await waitWorkers(redis, sim.url, 2);
-      for (const r of runs) expect(await waitFinal(redis, r.runId, 60_000)).toBe('completed');
+      await waitWorkers(t.redis, t.sim.url, 2);
+      for (const r of runs) expect(await waitFinal(t.redis, r.runId, 60_000)).toBe('completed');
     } finally {
       await stopAll(workers);
     }
     for (const r of runs) {
-      const rep = await checkExactlyOnce(redis, r.runId, env, { targets: PER_RUN, users: r.users.map((u) => u.id), sim });
+      const rep = await checkExactlyOnce(t.redis, r.runId, env, { targets: PER_RUN, users: r.users.map((u) => u.id), sim: t.sim });
       expect(rep.counts.revoked).toBe(PER_RUN);
     }
 
-    const log = sim.log.snapshot();
+    const log = t.sim.log.snapshot();
     expect(log.total429).toBe(0);
     const windows = log.windows['user-grants']!;
     // Per simulator window: requests of each run, from the recorded arrivals.
     const perWindow = windows.map((w) => {
       const byRun = [0, 0];
-      for (const e of sim.log.requests()) {
+      for (const e of t.sim.log.requests()) {
         if (e.at < w.start || e.at >= w.start + WINDOW_MS) continue;
         const m = /^\/api\/v1\/users\/([^/]+)\/grants$/.exec(e.path);
         const run = m ? owner.get(decodeURIComponent(m[1]!)) : undefined;

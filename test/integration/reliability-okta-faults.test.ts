@@ -1,10 +1,8 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Simulator } from '../../src/sim/index.ts';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, sleep } from '../helpers/fleet.ts';
-import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
-import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
 
 /**
  * Okta faults together: 5 % 500/503, 2 % connection resets (after the handler ran: the
@@ -13,31 +11,21 @@ import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
  */
 
 const TARGETS = 200;
-let sim: Simulator;
-let redis: Redis;
-
-beforeAll(async () => {
-  sim = await startTestSim({
-    users: 600,
-    rateLimits: { 'user-grants': { limit: 200 } },
-    windowSec: 2,
-    faults: { errorRate: 0.05, resetRate: 0.02, slowRate: 0.01, slowMs: 1_500, seed: 42 },
-  });
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await sim?.close();
-  redis?.disconnect();
+const t = simAndRedis({
+  users: 600,
+  rateLimits: { 'user-grants': { limit: 200 } },
+  windowSec: 2,
+  faults: { errorRate: 0.05, resetRate: 0.02, slowRate: 0.01, slowMs: 1_500, seed: 42 },
 });
 
 describe('reliability: Okta misbehaves in every way at once', () => {
   it('every target ends final; none fails for a transient cause; the faults really happened', async () => {
-    const env = envFor(sim, {
+    const env = envFor(t.sim, {
       GRANTSWEEP_RATE_WINDOW_MS: '2000',
       GRANTSWEEP_REQUEST_TIMEOUT_MS: '800',
       GRANTSWEEP_ATTEMPTS: '8',
     });
-    const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
+    const sample = t.sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
     expect(sample).toHaveLength(TARGETS);
     // Permanent answers mixed in: unknown users (404 User) and a grant that does not exist (404 grant).
     const ghosts = ['00uNOSUCHUSER0000001', '00uNOSUCHUSER0000002'];
@@ -53,10 +41,10 @@ describe('reliability: Okta misbehaves in every way at once', () => {
     // Noisy-neighbour bursts: on for a second, off for a second, while the run lasts.
     const neighbour = (async () => {
       while (!stop) {
-        sim.configure({ noisyNeighbour: { share: 0.9 } });
+        t.sim.configure({ noisyNeighbour: { share: 0.9 } });
         bursts++;
         await sleep(1_000);
-        sim.configure({ noisyNeighbour: null });
+        t.sim.configure({ noisyNeighbour: null });
         await sleep(1_000);
       }
     })();
@@ -69,7 +57,7 @@ describe('reliability: Okta misbehaves in every way at once', () => {
     }
     expect(r.code, r.stdout + r.stderr).toBe(0);
 
-    const log = sim.log.snapshot();
+    const log = t.sim.log.snapshot();
     // Every kind of fault was really injected.
     expect(log.faults.error500).toBeGreaterThan(0);
     expect(log.faults.error503).toBeGreaterThan(0);
@@ -78,7 +66,7 @@ describe('reliability: Okta misbehaves in every way at once', () => {
     expect(log.total429).toBeGreaterThan(0);
 
     const total = TARGETS + ghosts.length + 1;
-    const rep = await checkExactlyOnce(redis, runId, env, { targets: total, users: sample.map((u) => u.id), sim });
+    const rep = await checkExactlyOnce(t.redis, runId, env, { targets: total, users: sample.map((u) => u.id), sim: t.sim });
     expect(rep.state).toBe('completed');
     expect(rep.counts).toMatchObject({ revoked: TARGETS, user_not_found: ghosts.length, nothing_to_revoke: 1, failed: 0, pending: 0 });
     // Retries happened (the faults cost attempts), and 429s cost none: no target used up its 8.

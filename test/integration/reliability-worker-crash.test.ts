@@ -1,10 +1,8 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Simulator } from '../../src/sim/index.ts';
+import { describe, expect, it } from 'vitest';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, prng, spawnWorkers, stopAll, until, waitFinal, waitWorkers, type Spawned } from '../helpers/fleet.ts';
-import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
-import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
 
 /**
  * Worker crash: three `grantsweep worker` processes share one run; one of them is
@@ -17,39 +15,29 @@ const TARGETS = 100;
 const SEED = Number(process.env.GS_CRASH_SEED ?? 20261127);
 const DELETE_ALL = 'DELETE /api/v1/users/{userId}/grants';
 
-let sim: Simulator;
-let redis: Redis;
-
-beforeAll(async () => {
-  // Each answer takes 25 ms, so a kill always finds requests in flight.
-  sim = await startTestSim({ users: 900, faults: { latencyMs: 25 } });
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await sim?.close();
-  redis?.disconnect();
-});
+// Each answer takes 25 ms, so a kill always finds requests in flight.
+const t = simAndRedis({ users: 900, faults: { latencyMs: 25 } });
 
 describe('reliability: a worker killed mid-run', () => {
   it('five SIGKILLs at different moments: every run completes, each target exactly once, all revoked', async () => {
-    const env = envFor(sim, {
+    const env = envFor(t.sim, {
       GRANTSWEEP_LOCK_DURATION_MS: '2000',
       GRANTSWEEP_REQUEST_TIMEOUT_MS: '3000',
       GRANTSWEEP_MAX_IN_FLIGHT: '30',
     });
     const rnd = prng(SEED);
-    const pool = sim.org.sampleUsers({ count: ROUNDS * TARGETS, status: 'ACTIVE', minGrants: 1 });
+    const pool = t.sim.org.sampleUsers({ count: ROUNDS * TARGETS, status: 'ACTIVE', minGrants: 1 });
     expect(pool).toHaveLength(ROUNDS * TARGETS);
     let workers: Spawned[] = spawnWorkers(3, env, ['--concurrency', '4']);
-    await waitWorkers(redis, sim.url, 3);
+    await waitWorkers(t.redis, t.sim.url, 3);
     const figures: Record<string, unknown>[] = [];
     const killed: Spawned[] = [];
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const sample = pool.slice(round * TARGETS, (round + 1) * TARGETS);
         const runId = uniqueRunId(`crash${round}`);
-        const deletesBefore = sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
-        const deletes = () => (sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0) - deletesBefore;
+        const deletesBefore = t.sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
+        const deletes = () => (t.sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0) - deletesBefore;
         const enq = await runCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], env);
         expect(enq.code, enq.stderr).toBe(0);
 
@@ -62,8 +50,8 @@ describe('reliability: a worker killed mid-run', () => {
         killed.push(workers[victim]!);
         const exit = await workers[victim]!.done;
 
-        expect(await waitFinal(redis, runId, 60_000)).toBe('completed');
-        const rep = await checkExactlyOnce(redis, runId, env, { targets: TARGETS, users: sample.map((u) => u.id), sim });
+        expect(await waitFinal(t.redis, runId, 60_000)).toBe('completed');
+        const rep = await checkExactlyOnce(t.redis, runId, env, { targets: TARGETS, users: sample.map((u) => u.id), sim: t.sim });
         expect(rep.counts.revoked).toBe(TARGETS);
         // Every target was revoked at least once; a second DELETE is only ever one the killed worker had in flight.
         expect(deletes()).toBeGreaterThanOrEqual(TARGETS);
@@ -78,7 +66,7 @@ describe('reliability: a worker killed mid-run', () => {
       throw err;
     }
     // The survivors and the replacements stop cleanly on SIGTERM (once the last one is up).
-    await waitWorkers(redis, sim.url, 3);
+    await waitWorkers(t.redis, t.sim.url, 3);
     const codes = await stopAll(workers);
     expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual([0, 0, 0]);
     console.log(`[reliability] worker crash (seed ${SEED}): ${JSON.stringify(figures)}`);
