@@ -157,7 +157,7 @@ async function grantsweepTrial(
 ): Promise<Trial> {
   const runId = `ovh-${k}p-${trial}-${Date.now().toString(36)}`;
   const home = join(h.tmp, 'home');
-  const env = gsEnv({ sim, redisUrl: redis.url, home, concurrency, maxInFlight: Math.max(10, concurrency * k * 2), logLevel: flagValue('--log-level') ?? 'info' });
+  const env = gsEnv({ sim, redisUrl: redis.url, home, concurrency, maxInFlight: Math.min(75, Math.max(10, concurrency * k * 2)), logLevel: flagValue('--log-level') ?? 'info' });
   const prof = (tag: string) => (cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(h.tmp, 'prof')}`, `--cpu-prof-name=${tag}.cpuprofile`] : []);
   const simCpu0 = cpuSeconds(sim.child.pid!) ?? 0;
   await Promise.all(redis.nodes.map((n) => n.config('RESETSTAT')));

@@ -142,7 +142,8 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
       },
     };
     const started = performance.now();
-    // Tries that spent an attempt in this job, the current one included (a 429 spends none).
+    // Tries that spent an attempt in this job, the current one included (a 429 spends none);
+    // rec.roundAttempts holds those of earlier deliveries of the target since it was queued.
     let tries = 1;
     let deferrals = 0;
     const attempts = () => rec.attempts + tries;
@@ -168,11 +169,14 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
         warmUp(runId);
         return await finish({ ...out, httpStatus: out.httpStatus ?? lastStatus });
       } catch (err) {
-        next = await handleError(err, { deps, meta, key, tries, deferrals: deferrals + 1, finish });
+        next = await handleError(err, { deps, meta, key, tries: rec.roundAttempts + tries, deferrals: deferrals + 1, finish });
       }
       if (typeof next === 'string') return next;
-      if (next.attempt) tries++;
-      else deferrals++;
+      if (next.attempt) {
+        // The failed try counts for whoever goes on: this job, or another worker after a stop or a crash.
+        await deps.store.saveProgress(runId, key, { ...rec, attempts: attempts(), roundAttempts: rec.roundAttempts + tries });
+        tries++;
+      } else deferrals++;
       return next;
     };
     for (;;) {
@@ -206,6 +210,7 @@ function finished(rec: TargetRecord, f: Partial<TargetRecord> & { status: Target
     finishedAt: Date.now(),
     grants: f.grants !== undefined ? f.grants : rec.grants,
     resolvedUserId: f.resolvedUserId !== undefined ? f.resolvedUserId : rec.resolvedUserId,
+    roundAttempts: 0,
   };
 }
 
@@ -219,7 +224,7 @@ async function handleError(
     deps: RevokeDeps;
     meta: RunMeta;
     key: string;
-    /** Tries that spent an attempt so far in this job, this one included. */
+    /** Tries that spent an attempt since the target was queued, this one included. */
     tries: number;
     /** 429s for this target so far, this one included. */
     deferrals: number;

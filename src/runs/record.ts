@@ -45,6 +45,12 @@ export interface TargetRecord {
   grants: GrantEvidence[] | null;
   /** The user id a login resolved to. */
   resolvedUserId: string | null;
+  /**
+   * A pending target's attempts since it was last queued (by the producer or `retry`),
+   * kept when a try fails and another follows, so that a worker that takes over after a
+   * stop or a crash goes on counting toward --attempts. 0 once the target has a result.
+   */
+  roundAttempts: number;
 }
 
 /** Index of `status` in the stored array (0-based). Lua scripts depend on it. */
@@ -76,6 +82,7 @@ export function newRecord(
     finishedAt: null,
     grants: null,
     resolvedUserId: null,
+    roundAttempts: 0,
   };
 }
 
@@ -83,13 +90,13 @@ export function newRecord(
  * The stored layout, by index: 0 userId, 1 login, 2 clientId, 3 scopeId, 4 grantId,
  * 5 line, 6 status (its index in STATUSES), 7 grantsRevoked, 8 attempts, 9 httpStatus,
  * 10 errorCode, 11 errorSummary, 12 errorId, 13 finishedAt (epoch ms in base 36),
- * 14 grants, 15 resolvedUserId. An absent text, list or attempt count is 0 (one byte
+ * 14 grants, 15 resolvedUserId, 16 roundAttempts. An absent text, list or attempt count is 0 (one byte
  * where `null` takes four); an absent number that can be 0 stays null. Trailing absent
  * values are dropped. A finished result then fits jemalloc's 80-byte class, a pending
  * target its 48-byte one (see BENCHMARKS.md, figure 4).
  */
 const TEXT = new Set([0, 1, 2, 3, 4, 10, 11, 12, 14, 15]);
-const ATTEMPTS = 8;
+const ATTEMPTS = new Set([8, 16]);
 
 export function toRedis(r: TargetRecord): string {
   const a: unknown[] = [
@@ -98,9 +105,10 @@ export function toRedis(r: TargetRecord): string {
     r.finishedAt === null ? null : r.finishedAt.toString(36),
     r.grants ? r.grants.map((g) => [g.id, g.clientId, g.scopeId, g.created]) : 0,
     r.resolvedUserId ?? 0,
+    r.roundAttempts,
   ];
   // Trailing absent values cost bytes a million times over.
-  for (let i = a.length - 1; i > STATUS_INDEX && (a[i] === null || (a[i] === 0 && (TEXT.has(i) || i === ATTEMPTS))); i--) a.pop();
+  for (let i = a.length - 1; i > STATUS_INDEX && (a[i] === null || (a[i] === 0 && (TEXT.has(i) || ATTEMPTS.has(i)))); i--) a.pop();
   return JSON.stringify(a);
 }
 
@@ -133,5 +141,6 @@ export function fromRedis(raw: string): TargetRecord {
       ? grants.map((g) => ({ id: String(g[0]), clientId: String(g[1]), scopeId: String(g[2]), created: String(g[3]) }))
       : null,
     resolvedUserId: text(15),
+    roundAttempts: (a[16] as number | undefined) ?? 0,
   };
 }

@@ -99,6 +99,15 @@ export class RunStore {
     return this.results.add(runId, { key, record });
   }
 
+  /**
+   * Stores a target's progress while it stays pending (the attempts it has spent), unless
+   * it has a result meanwhile. 1 stored, 0 already final, -1 unknown target.
+   */
+  saveProgress(runId: string, key: string, record: TargetRecord): Promise<number> {
+    if (record.status !== 'pending') throw new Error(`saveProgress: ${key} is ${record.status}, not pending`);
+    return this.results.add(runId, { key, record });
+  }
+
   private readonly results = new TurnBatches<{ key: string; record: TargetRecord }, number>(async (runId, items) => {
     const k = runKeys(runId);
     const args: (string | number)[] = [Date.now()];

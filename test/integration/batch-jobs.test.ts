@@ -8,6 +8,7 @@ import { Feeder, targetsPerJob } from '../../src/queue/feeder.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
 import { WorkerHost } from '../../src/queue/worker-host.ts';
 import { queuePrefix, runKeys } from '../../src/runs/keys.ts';
+import { toRedis } from '../../src/runs/record.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -61,9 +62,9 @@ async function runToEnd(h: WorkerHost, runId: string): Promise<string> {
   }
 }
 
-async function enqueue(ids: string[], runId: string) {
+async function enqueue(ids: string[], runId: string, env: NodeJS.ProcessEnv = {}) {
   const csv = writeCsv(['userId', ...ids]);
-  const r = await runCli(['enqueue', '--csv', csv, '--yes', '--run-id', runId], envFor(sim));
+  const r = await runCli(['enqueue', '--csv', csv, '--yes', '--run-id', runId], envFor(sim, env));
   expect(r.code, r.stderr).toBe(0);
 }
 
@@ -187,6 +188,47 @@ describe('batch jobs', () => {
     } finally {
       sim.configure({ faults: { latencyMs: 0 } });
     }
+  });
+
+  it('the tries a target spent before a graceful stop count after it: --attempts requests in all', async () => {
+    sim.log.reset();
+    // Every answer a 500 or a 503: each try fails and is retried after a backoff.
+    sim.configure({ faults: { errorRate: 1 } });
+    try {
+      const id = sim.org.sampleUsers({ count: 1 })[0]!.id;
+      const runId = uniqueRunId('tries');
+      await enqueue([id], runId, { GRANTSWEEP_ATTEMPTS: '3' });
+      const [key] = await redis.lrange(runKeys(runId).order, 0, -1);
+      const first = host(2);
+      first.start();
+      await until('the first try', async () => (deletesPerUser().get(id) ?? 0) >= 1, 30_000);
+      // Stopped in the backoff after its first try: the target stays pending, its try kept.
+      await first.close();
+      expect(deletesPerUser().get(id)).toBe(1);
+      expect((await store.getRecords(runId, [key!]))[0]).toMatchObject({ status: 'pending', attempts: 1, roundAttempts: 1 });
+
+      expect(await runToEnd(host(2), runId)).toBe('completed');
+      // The next worker has two tries left, not three.
+      expect(deletesPerUser().get(id)).toBe(3);
+      expect((await store.getRecords(runId, [key!]))[0]).toMatchObject({ status: 'failed', attempts: 3, roundAttempts: 0 });
+      expect(await store.getCounts(runId)).toMatchObject({ total: 1, failed: 1, pending: 0 });
+    } finally {
+      sim.configure({ faults: { errorRate: 0 } });
+    }
+  });
+
+  it('retry makes a failed record pending again in the layout toRedis writes, its attempts kept', async () => {
+    const ids = sim.org.sampleUsers({ count: 2 }).map((u) => u.id);
+    const runId = uniqueRunId('requeue');
+    await enqueue(ids, runId);
+    const keys = await redis.lrange(runKeys(runId).order, 0, -1);
+    const [rec] = await store.getRecords(runId, [keys[0]!]);
+    const failed = { ...rec!, status: 'failed' as const, attempts: 3, httpStatus: 503, errorCode: 'E0000009', errorSummary: 'Internal error', errorId: 'oaeX', finishedAt: Date.now(), grants: [{ id: 'g1', clientId: 'c1', scopeId: 'okta.users.read', created: '2026-01-01T00:00:00.000Z' }], resolvedUserId: ids[0]! };
+    expect(await store.recordResult(runId, keys[0]!, failed)).toBe(1);
+    expect(await store.requeue(runId, false)).toBe(1);
+    const again = { ...failed, status: 'pending' as const, httpStatus: null, errorCode: null, errorSummary: null, errorId: null, finishedAt: null, grants: null };
+    expect(await redis.hget(runKeys(runId).targets, keys[0]!)).toBe(toRedis(again));
+    expect(await store.getCounts(runId)).toMatchObject({ total: 2, pending: 2, failed: 0 });
   });
 
   it('records the results that finish in one turn in one call, each once', async () => {

@@ -21,6 +21,7 @@ const record: fc.Arbitrary<TargetRecord> = fc.record({
   finishedAt: fc.option(fc.integer({ min: 0, max: 4_102_444_800_000 }), { nil: null }),
   grants: fc.option(fc.array(fc.record({ id: fc.string(), clientId: fc.string(), scopeId: fc.string(), created: fc.string() }), { maxLength: 3 }), { nil: null }),
   resolvedUserId: text,
+  roundAttempts: fc.nat(20),
 });
 
 describe('the stored target record', () => {

@@ -3,7 +3,9 @@
   target processed again after a crash finds its result already final and changes
   nothing, so every counter equals the results. The last result completes the run.
   One call carries every result of a run that finished in the same turn of a worker's
-  event loop.
+  event loop. A record whose status is pending is progress, not a result (the attempts
+  a target has spent, kept for the worker that goes on): it replaces a pending record
+  and leaves the counters alone.
   KEYS[1] targets hash   KEYS[2] counts hash   KEYS[3] meta hash
   ARGV[1] now (ms), then per target: targetKey, record (JSON), status
   Returns per target 1 recorded, 0 already final, -1 unknown target.
@@ -18,6 +20,9 @@ for i = 2, #ARGV, 3 do
     out[#out + 1] = -1
   elseif not pendingStatus(cjson.decode(old)[7]) then
     out[#out + 1] = 0
+  elseif ARGV[i + 2] == 'pending' then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    out[#out + 1] = 1
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
     pending = redis.call('HINCRBY', KEYS[2], 'pending', -1)

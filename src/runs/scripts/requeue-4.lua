@@ -1,12 +1,14 @@
 --[[
   Puts targets back for `retry`: a failed target becomes pending again (its earlier
-  attempts kept), a pending one of a halted or cancelled run is fed again. The run
+  attempts kept, a fresh --attempts to spend), a pending one of a halted or cancelled run is fed again. The run
   becomes running. Status codes as in record.ts (0 pending, 6 failed); a record
   stored before status codes holds the name.
   KEYS[1] targets hash   KEYS[2] counts hash   KEYS[3] requeue list   KEYS[4] meta hash
   ARGV[1] "1" to requeue pending targets too   ARGV[2..] targetKeys
   Returns how many were requeued.
 ]]
+-- 1-based indexes where 0 means absent (text, lists, attempt counts): record.ts.
+local ZERO_ABSENT = { [9] = true, [11] = true, [12] = true, [13] = true, [15] = true, [16] = true, [17] = true }
 local n = 0
 for i = 2, #ARGV do
   local raw = redis.call('HGET', KEYS[1], ARGV[i])
@@ -14,9 +16,18 @@ for i = 2, #ARGV do
     local rec = cjson.decode(raw)
     local status = rec[7]
     if status == 6 or status == 'failed' then
+      -- The result's fields cleared as toRedis writes them absent (1-based here):
+      -- 8 grantsRevoked, 10 httpStatus, 14 finishedAt null; 11-13 error, 15 grants 0.
       rec[7] = 0
       rec[8] = cjson.null
-      for j = 10, 15 do rec[j] = cjson.null end
+      if rec[9] == nil then rec[9] = 0 end
+      rec[10] = cjson.null
+      for j = 11, 13 do rec[j] = 0 end
+      rec[14] = cjson.null
+      rec[15] = 0
+      rec[17] = nil
+      -- Trailing absent values dropped, as toRedis does (16 resolvedUserId is kept).
+      while #rec > 7 and (rec[#rec] == cjson.null or (rec[#rec] == 0 and ZERO_ABSENT[#rec])) do rec[#rec] = nil end
       redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(rec))
       redis.call('HINCRBY', KEYS[2], 'failed', -1)
       redis.call('HINCRBY', KEYS[2], 'pending', 1)
