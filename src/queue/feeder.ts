@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import { REVOKE_TARGETS, type RevokeTargetsData } from '../../jobs/revoke-targets.ts';
 import { orgKeys, runKeys } from '../runs/keys.ts';
 import { FINAL_RUN_STATES } from '../runs/run-meta.ts';
+import type { RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
+import { placeInQueue } from './run-order.ts';
 
 export interface FeederOptions {
   orgKey: string;
@@ -108,24 +110,27 @@ export class Feeder {
         await this.redis.srem(orgKeys(this.opts.orgKey).active, runId);
         return;
       }
-      if ((await this.queue.getWaitingCount()) > this.lowWater) return;
+      if ((await this.queue.getJobCountByTypes('waiting', 'prioritized')) > this.lowWater) return;
 
       // Retried targets first. Their job ids are numbered by a counter that only grows, so
       // a target retried twice never meets its earlier (failed, kept) job's id.
       const [requeueLen, orderLen] = await Promise.all([this.redis.llen(k.requeue), this.redis.llen(k.order)]);
       const per = targetsPerJob(requeueLen + orderLen - meta.fed, this.maxPerJob, this.spread);
       let room = this.batch * per;
+      const place = requeueLen > 0 || meta.fed < orderLen ? await this.placeOf(meta) : null;
+      let fedNow = 0;
       if (requeueLen > 0) {
         const requeued = await this.redis.lrange(k.requeue, 0, room - 1);
-        await this.add(runId, requeued, per, meta.attempts, (i) => `${runId}.r${meta.requeueFed + i}`);
+        await this.add(runId, requeued, per, meta.attempts, place!, (i) => `${runId}.r${meta.requeueFed + i}`);
         // A crash here adds the same jobs again (same ids): BullMQ ignores those that still exist.
         await this.redis.multi().ltrim(k.requeue, requeued.length, -1).hincrby(k.meta, 'requeueFed', requeued.length).exec();
         room -= requeued.length;
+        fedNow = requeued.length;
       }
       if (room > 0 && meta.fed < orderLen) {
         const next = await this.redis.lrange(k.order, meta.fed, meta.fed + room - 1);
         if (next.length > 0) {
-          await this.add(runId, next, per, meta.attempts, (i) => `${runId}.${meta.fed + i}`);
+          await this.add(runId, next, per, meta.attempts, place!, (i) => `${runId}.${meta.fed + i}`, fedNow);
           await this.redis.hincrby(k.meta, 'fed', next.length);
         }
       }
@@ -175,14 +180,27 @@ export class Feeder {
     this.log.warn({ runId, targets: n }, `feeder: ${n} pending targets of the run had no job left (results lost by Redis?): fed again`);
   }
 
-  /** Jobs of `per` targets each; `idAt(i)` names the job whose first target is keys[i]. */
-  private async add(runId: string, keys: string[], per: number, attempts: number, idAt: (i: number) => string): Promise<void> {
+  /**
+   * The run's place among the org's runs (src/queue/run-order.ts): `tagAt(n)` is the
+   * priority of a job whose first target is the n-th fed in this pass.
+   */
+  private async placeOf(meta: RunMeta): Promise<{ tagAt: (n: number) => number }> {
+    const [first] = await this.queue.getPrioritized(0, 0);
+    const head = first?.priority ? first.priority : null;
+    const served = meta.fed + meta.requeueFed;
+    const { base } = placeInQueue(meta.queueBase, served, head);
+    if (base !== meta.queueBase) await this.redis.hset(runKeys(meta.runId).meta, 'queueBase', base);
+    return { tagAt: (n) => placeInQueue(base, served + n, null).tag };
+  }
+
+  /** Jobs of `per` targets each; `idAt(i)` names the job whose first target is keys[i]; `offset`: targets fed before these in this pass. */
+  private async add(runId: string, keys: string[], per: number, attempts: number, place: { tagAt: (n: number) => number }, idAt: (i: number) => string, offset = 0): Promise<void> {
     const jobs = [];
     for (let i = 0; i < keys.length; i += per) {
       jobs.push({
         name: REVOKE_TARGETS,
         data: { runId, keys: keys.slice(i, i + per) },
-        opts: { jobId: idAt(i), attempts, backoff: { type: 'okta' } },
+        opts: { jobId: idAt(i), attempts, backoff: { type: 'okta' }, priority: place.tagAt(offset + i) },
       });
     }
     await this.queue.addBulk(jobs);

@@ -56,7 +56,7 @@ export async function enqueueRun(
     finishedAt: null,
     loaded: false,
     fed: 0,
-    requeueFed: 0,
+    requeueFed: 0, queueBase: null,
   };
   await store.createRun(meta);
 

@@ -32,6 +32,8 @@ export interface RunMeta {
   fed: number;
   /** How many retried targets (the requeue list) it has put on the queue: it numbers their jobs. */
   requeueFed: number;
+  /** Its place among the org's runs in the queue (src/queue/run-order.ts); null until first fed. */
+  queueBase: number | null;
   /** Set by a schedule: its name. */
   schedule: string | null;
 }
@@ -57,6 +59,7 @@ export function metaToRedis(m: RunMeta): Record<string, string> {
     loaded: m.loaded ? '1' : '0',
     fed: String(m.fed),
     requeueFed: String(m.requeueFed),
+    queueBase: m.queueBase === null ? '' : String(m.queueBase),
     schedule: m.schedule ?? '',
   };
 }
@@ -84,6 +87,7 @@ export function metaFromRedis(h: Record<string, string>): RunMeta | null {
     loaded: h.loaded === '1',
     fed: Number(h.fed ?? 0),
     requeueFed: Number(h.requeueFed ?? 0),
+    queueBase: h.queueBase ? Number(h.queueBase) : null,
     schedule: orNull(h.schedule),
   };
 }

@@ -96,7 +96,7 @@ describe('batch jobs', () => {
     await enqueue(ids, runId);
     const feeder = new Feeder(redis, store, queue, log, { orgKey: orgKeyOf(sim.url), lowWater: 1_000, batch: 1_000 });
     await feeder.tick();
-    const jobs = (await queue.getWaiting(0, -1)).filter((j) => j.data.runId === runId);
+    const jobs = (await queue.getJobs(['waiting', 'prioritized'], 0, -1)).filter((j) => j.data.runId === runId);
     const fed = jobs.sort((a, b) => Number(a.id!.split('.').pop()) - Number(b.id!.split('.').pop())).flatMap((j) => j.data.keys);
     const order = await redis.lrange(runKeys(runId).order, 0, -1);
     expect(fed).toEqual(order);
@@ -106,7 +106,7 @@ describe('batch jobs', () => {
     expect((await store.getMeta(runId))?.fed).toBe(300);
     // A second pass finds nothing left to feed: no job is added twice.
     await feeder.tick();
-    expect((await queue.getWaiting(0, -1)).filter((j) => j.data.runId === runId)).toHaveLength(jobs.length);
+    expect((await queue.getJobs(['waiting', 'prioritized'], 0, -1)).filter((j) => j.data.runId === runId)).toHaveLength(jobs.length);
     await Promise.all(jobs.map((j) => j.remove()));
     await store.stopRun(runId, 'cancelled', 'test over');
   });
@@ -139,7 +139,7 @@ describe('batch jobs', () => {
     // to a replica that had missed the last results leaves behind.
     await new Feeder(redis, store, queue, log, { orgKey: orgKeyOf(sim.url), lowWater: 1_000, batch: 1_000 }).tick();
     expect((await store.getMeta(runId))?.fed).toBe(30);
-    await Promise.all((await queue.getWaiting(0, -1)).filter((j) => j.data.runId === runId).map((j) => j.remove()));
+    await Promise.all((await queue.getJobs(['waiting', 'prioritized'], 0, -1)).filter((j) => j.data.runId === runId).map((j) => j.remove()));
     const keys = await redis.lrange(runKeys(runId).order, 0, -1);
     const recs = await store.getRecords(runId, keys.slice(0, 10));
     await Promise.all(keys.slice(0, 10).map((k, i) => store.recordResult(runId, k, { ...recs[i]!, status: 'revoked', attempts: 1, finishedAt: Date.now() })));
@@ -229,6 +229,33 @@ describe('batch jobs', () => {
     const again = { ...failed, status: 'pending' as const, httpStatus: null, errorCode: null, errorSummary: null, errorId: null, finishedAt: null, grants: null };
     expect(await redis.hget(runKeys(runId).targets, keys[0]!)).toBe(toRedis(again));
     expect(await store.getCounts(runId)).toMatchObject({ total: 2, pending: 2, failed: 0 });
+  });
+
+  it("a small run enqueued behind a large one takes turns with it instead of waiting for its backlog", async () => {
+    sim.log.reset();
+    sim.configure({ faults: { latencyMs: 20 } });
+    const h = host(4);
+    try {
+      const big = uniqueRunId('big');
+      const small = uniqueRunId('small');
+      const ids = sim.org.sampleUsers({ count: 305 }).map((u) => u.id);
+      await enqueue(ids.slice(0, 300), big);
+      h.start();
+      // The big run's 300 targets are all in the queue (60 jobs) once its first results come in.
+      await until('the big run started', async () => (await store.getCounts(big)).pending < 295, 30_000);
+      expect((await store.getMeta(big))?.fed).toBe(300);
+      await enqueue(ids.slice(300), small);
+      expect(await waitFinal(redis, small, 30_000)).toBe('completed');
+      // Behind the whole backlog, the small run would end with the big one's last jobs.
+      const bigLeft = (await store.getCounts(big)).pending;
+      expect(bigLeft).toBeGreaterThan(150);
+      expect(await waitFinal(redis, big, 60_000)).toBe('completed');
+      expect(await store.getCounts(big)).toMatchObject({ total: 300, revoked: 300, pending: 0 });
+      expect(await store.getCounts(small)).toMatchObject({ total: 5, revoked: 5, pending: 0 });
+    } finally {
+      await h.close();
+      sim.configure({ faults: { latencyMs: 0 } });
+    }
   });
 
   it('records the results that finish in one turn in one call, each once', async () => {

@@ -53,7 +53,7 @@ describe('report --format html: a stored run with hostile values', () => {
       finishedAt: null,
       loaded: false,
       fed: 0,
-      requeueFed: 0,
+      requeueFed: 0, queueBase: null,
       schedule: null,
     });
     const base = { userId: null, login: null, clientId: null, scopeId: null, grantId: null, line: null };

@@ -61,7 +61,7 @@ describe('a scheduled run delivered twice', () => {
     await store.createRun({
       runId, orgUrl, orgKey: orgKeyOf(orgUrl), state: 'queued', stateReason: null, dryRun: false, snapshot: false,
       reason: null, source: data.source, target: data.target, rateShare: 0.5, pacing: 'even', attempts: 1, maxRateLimitDeferrals: 1,
-      createdAt: at, finishedAt: null, loaded: false, fed: 0, requeueFed: 0, schedule: data.schedule,
+      createdAt: at, finishedAt: null, loaded: false, fed: 0, requeueFed: 0, queueBase: null, schedule: data.schedule,
     });
     const job = { data, opts: { prevMillis: at }, id: `repeat:${data.schedule}:${at}`, timestamp: at, delay: 0 } as unknown as Job<ScheduleData>;
     const result = await processor()(job);

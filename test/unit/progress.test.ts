@@ -6,7 +6,7 @@ import type { RunCounts } from '../../src/runs/run-store.ts';
 const meta = (state: RunMeta['state']): RunMeta => ({
   runId: 'r1', orgUrl: 'https://x.okta.com', orgKey: 'k', state, stateReason: null, dryRun: false, snapshot: false, reason: null,
   source: { kind: 'csv', value: '/x.csv' }, target: { clientId: null, scopeId: null }, rateShare: 0.5, pacing: 'even', attempts: 5,
-  maxRateLimitDeferrals: 50, createdAt: 0, finishedAt: null, loaded: true, fed: 0, requeueFed: 0, schedule: null,
+  maxRateLimitDeferrals: 50, createdAt: 0, finishedAt: null, loaded: true, fed: 0, requeueFed: 0, queueBase: null, schedule: null,
 });
 const counts = (done: number, total: number, requests: number, extra: Partial<RunCounts> = {}): RunCounts => ({
   total, pending: total - done, revoked: done, would_revoke: 0, nothing_to_revoke: 0, user_not_found: 0, invalid: 0, failed: 0,
