@@ -1,6 +1,7 @@
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { UsageError } from '../errors.ts';
+import { asksForDpopNonce, dpopNonceOf, DpopProver } from './dpop.ts';
 import { errorFromResponse, OktaResponseError } from './errors.ts';
 import type { Transport } from './http.ts';
 import { parseOrgUrl } from './org-url.ts';
@@ -19,6 +20,16 @@ export interface OktaAuth {
    */
   invalidate(rejected?: string): void;
   readonly kind: 'ssws' | 'oauth';
+  /**
+   * Headers a request needs besides Authorization: a DPoP proof when the token is
+   * DPoP-bound (`authorization` is what header() gave for this request).
+   */
+  proofHeaders?(method: string, url: string, authorization: string): Record<string, string> | undefined;
+  /**
+   * A resource server's DPoP-Nonce on a response. True when the response was a 401
+   * asking for it: the request goes again with a fresh proof, same token.
+   */
+  noteNonce?(status: number, headers: Record<string, string | string[] | undefined>): boolean;
   /** Releases sockets the auth opened itself. */
   close?(): Promise<void>;
 }
@@ -121,6 +132,10 @@ export class PrivateKeyJwtAuth implements OktaAuth {
   #ownTransport: Transport | null = null;
   #cached: { header: string; refreshAt: number } | null = null;
   #inflight: Promise<string> | null = null;
+  /** Made on the first token request; used only if Okta binds the token to it (token_type DPoP). */
+  #dpop: DpopProver | null = null;
+  #tokenNonce: string | null = null;
+  #apiNonce: string | null = null;
 
   constructor(opts: PrivateKeyJwtOptions) {
     if (typeof opts.clientId !== 'string' || opts.clientId === '' || INVISIBLE.test(opts.clientId)) {
@@ -155,6 +170,17 @@ export class PrivateKeyJwtAuth implements OktaAuth {
     if (rejected === undefined || this.#cached?.header === rejected) this.#cached = null;
   }
 
+  proofHeaders(method: string, url: string, authorization: string): Record<string, string> | undefined {
+    if (!authorization.startsWith('DPoP ') || !this.#dpop) return undefined;
+    return { dpop: this.#dpop.proof(method, url, { accessToken: authorization.slice(5), nonce: this.#apiNonce }) };
+  }
+
+  noteNonce(status: number, headers: Record<string, string | string[] | undefined>): boolean {
+    const nonce = dpopNonceOf(headers);
+    if (nonce) this.#apiNonce = nonce;
+    return status === 401 && this.#dpop !== null && asksForDpopNonce(headers);
+  }
+
   async close(): Promise<void> {
     await this.#ownTransport?.close();
     this.#ownTransport = null;
@@ -170,12 +196,11 @@ export class PrivateKeyJwtAuth implements OktaAuth {
     return this.toString();
   }
 
-  async #fetchToken(): Promise<string> {
-    const startedAt = this.#now();
-    const nowS = Math.floor(startedAt / 1000);
+  async #assertion(): Promise<string> {
+    const nowS = Math.floor(this.#now() / 1000);
     // jose and the HTTP stack load on the first token, not with every command that may need one.
     const { SignJWT } = await import('jose');
-    const assertion = await new SignJWT({})
+    return new SignJWT({})
       .setProtectedHeader(this.#kid ? { alg: this.#alg, kid: this.#kid } : { alg: this.#alg })
       .setIssuer(this.clientId)
       .setSubject(this.clientId)
@@ -184,19 +209,38 @@ export class PrivateKeyJwtAuth implements OktaAuth {
       .setExpirationTime(nowS + ASSERTION_LIFETIME_S)
       .setJti(randomUUID())
       .sign(this.#key);
-    const body = new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope: this.scopes.join(' '),
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: assertion,
-    }).toString();
+  }
+
+  async #fetchToken(): Promise<string> {
+    const startedAt = this.#now();
     this.#transport ??= this.#ownTransport = (await import('./http.ts')).createTransport({ connections: 1, timeoutMs: 10_000 });
-    const res = await this.#transport.send({
-      method: 'POST',
-      url: this.tokenUrl,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body,
-    });
+    // Every token request carries a DPoP proof, as Okta's SDK does: an app that does not
+    // require DPoP ignores it and gets a Bearer token. One that does may first answer
+    // 400 use_dpop_nonce with the nonce to put in the proof; the assertion is made again
+    // (Okta refuses a reused jti).
+    this.#dpop ??= new DpopProver(this.#now);
+    let res;
+    for (let attempt = 1; ; attempt++) {
+      const body = new URLSearchParams({
+        grant_type: 'client_credentials',
+        scope: this.scopes.join(' '),
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await this.#assertion(),
+      }).toString();
+      res = await this.#transport.send({
+        method: 'POST',
+        url: this.tokenUrl,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+          dpop: this.#dpop.proof('POST', this.tokenUrl, { nonce: this.#tokenNonce }),
+        },
+        body,
+      });
+      const nonce = dpopNonceOf(res.headers);
+      if (nonce) this.#tokenNonce = nonce;
+      if (!(attempt === 1 && res.status === 400 && nonce && /"use_dpop_nonce"/.test(res.body))) break;
+    }
     const rate = parseRateHeaders((name) => res.headers[name], res.status);
     if (res.status < 200 || res.status >= 300) {
       throw errorFromResponse({ status: res.status, body: res.body, rate, method: 'POST', url: this.tokenUrl });
@@ -205,14 +249,14 @@ export class PrivateKeyJwtAuth implements OktaAuth {
     if (!parsed) throw new OktaResponseError('token endpoint returned no usable access_token', 'POST', this.tokenUrl);
     // Okta fixes service-token lifetime at one hour; trust expires_in when present.
     this.#cached = {
-      header: `Bearer ${parsed.token}`,
+      header: `${parsed.dpop ? 'DPoP' : 'Bearer'} ${parsed.token}`,
       refreshAt: startedAt + (parsed.expiresIn ?? 3600) * 1000 - REFRESH_MARGIN_MS,
     };
     return this.#cached.header;
   }
 }
 
-function parseTokenResponse(body: string): { token: string; expiresIn: number | null } | null {
+function parseTokenResponse(body: string): { token: string; dpop: boolean; expiresIn: number | null } | null {
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(body) as Record<string, unknown>;
@@ -220,9 +264,8 @@ function parseTokenResponse(body: string): { token: string; expiresIn: number | 
     return null;
   }
   const token = json?.access_token;
-  // A DPoP-bound token would need a proof on every call, which this client does not send.
   const type = typeof json?.token_type === 'string' ? json.token_type.toLowerCase() : 'bearer';
-  if (typeof token !== 'string' || token === '' || INVISIBLE.test(token) || type !== 'bearer') return null;
+  if (typeof token !== 'string' || token === '' || INVISIBLE.test(token) || (type !== 'bearer' && type !== 'dpop')) return null;
   const exp = json.expires_in;
-  return { token, expiresIn: typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp : null };
+  return { token, dpop: type === 'dpop', expiresIn: typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp : null };
 }

@@ -249,6 +249,7 @@ export class OktaClient {
     const path = pathOnly(url);
     const desc: RequestDescriptor = { method, path, bucket: bucketFor(method, path) };
     if (ctx?.runId !== undefined) desc.runId = ctx.runId;
+    let nonceRetried = false;
     for (let attempt = 1; ; attempt++) {
       const lease = this.#gate ? await this.#gate.acquire(desc) : undefined;
       let res: TransportResponse;
@@ -256,12 +257,10 @@ export class OktaClient {
       let started = 0;
       try {
         authorization = await this.#auth.header();
+        const proof = this.#auth.proofHeaders?.(method, url, authorization);
+        const headers = { authorization, accept: 'application/json', 'user-agent': this.#userAgent };
         started = performance.now();
-        res = await this.#transport.send({
-          method,
-          url,
-          headers: { authorization, accept: 'application/json', 'user-agent': this.#userAgent },
-        });
+        res = await this.#transport.send({ method, url, headers: proof ? { ...headers, ...proof } : headers });
       } catch (err) {
         lease?.release(null);
         throw err;
@@ -273,6 +272,12 @@ export class OktaClient {
       };
       lease?.release(meta);
       ctx?.onResponse?.(desc, meta);
+      // A resource server that wants its DPoP nonce in the proof says so with a 401: once more, same token.
+      if (this.#auth.noteNonce?.(res.status, res.headers) && !nonceRetried) {
+        nonceRetried = true;
+        attempt--;
+        continue;
+      }
       // An OAuth token can expire or be revoked before its expires_in; one fresh token
       // settles it. An API token cannot be renewed, so its 401 is final.
       if (res.status === 401 && this.#auth.kind === 'oauth' && attempt === 1) {

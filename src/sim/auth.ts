@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { checkDpopProof } from './dpop.ts';
 import { secureBase62 } from './hash.ts';
 
 /**
@@ -20,6 +21,15 @@ interface AccessToken {
   clientId: string;
   scopes: Set<string>;
   expiresAt: number;
+  /** The thumbprint of the key a DPoP-bound token is bound to. */
+  jkt: string | null;
+}
+
+/** What a DPoP-bound token's request must prove: its proof header, method and URL (no query). */
+export interface RequestProof {
+  proof: string | string[] | undefined;
+  htm: string;
+  htu: string;
 }
 
 /** An Okta-looking SSWS token: 42 chars starting `00`. */
@@ -38,8 +48,8 @@ export class AuthRegistry {
     private readonly now: () => number,
   ) {}
 
-  /** The caller, or null when the Authorization header is missing or not accepted. */
-  identify(header: string | undefined): Principal | null {
+  /** The caller, or null when the Authorization header (or a DPoP-bound token's proof) is missing or not accepted. */
+  identify(header: string | undefined, req?: RequestProof): Principal | null {
     if (!header) return null;
     if (header.startsWith('SSWS ')) {
       const t = header.slice(5);
@@ -47,17 +57,23 @@ export class AuthRegistry {
       if (t === this.readOnlyToken) return this.readOnly;
       return null;
     }
-    // A DPoP-scheme header is not accepted: no simulated client is DPoP-bound.
-    if (header.startsWith('Bearer ')) {
-      const at = this.accessTokens.get(header.slice(7));
-      if (!at) return null;
-      if (at.expiresAt <= this.now()) {
-        this.accessTokens.delete(header.slice(7));
-        return null;
-      }
-      return { label: `oauth:${at.clientId}`, scopes: at.scopes, canDelete: at.scopes.has('okta.users.manage') };
+    const scheme = header.startsWith('Bearer ') ? 'Bearer' : header.startsWith('DPoP ') ? 'DPoP' : null;
+    if (!scheme) return null;
+    const token = header.slice(scheme.length + 1);
+    const at = this.accessTokens.get(token);
+    if (!at) return null;
+    if (at.expiresAt <= this.now()) {
+      this.accessTokens.delete(token);
+      return null;
     }
-    return null;
+    // A DPoP-bound token goes only with the DPoP scheme and a proof by its key; a Bearer one only as Bearer.
+    if ((at.jkt !== null) !== (scheme === 'DPoP')) return null;
+    if (at.jkt !== null) {
+      const proof = Array.isArray(req?.proof) ? undefined : req?.proof;
+      const checked = req ? checkDpopProof(proof, { htm: req.htm, htu: req.htu, nowMs: this.now(), accessToken: token }) : null;
+      if (!checked?.ok || checked.jkt !== at.jkt) return null;
+    }
+    return { label: `oauth:${at.clientId}`, scopes: at.scopes, canDelete: at.scopes.has('okta.users.manage') };
   }
 
   /** Whether the principal may call a route that needs `scope` (manage implies read for users). */
@@ -68,9 +84,10 @@ export class AuthRegistry {
     return scope === 'okta.users.read' && p.scopes.has('okta.users.manage');
   }
 
-  mint(clientId: string, scopes: string[], ttlSec: number): string {
+  /** An access token; `jkt` binds it to a DPoP key. */
+  mint(clientId: string, scopes: string[], ttlSec: number, jkt: string | null = null): string {
     const token = `eyJsim.${secureBase62(64, randomBytes(64))}`;
-    this.accessTokens.set(token, { clientId, scopes: new Set(scopes), expiresAt: this.now() + ttlSec * 1000 });
+    this.accessTokens.set(token, { clientId, scopes: new Set(scopes), expiresAt: this.now() + ttlSec * 1000, jkt });
     return token;
   }
 }

@@ -28,6 +28,7 @@ export interface SimFlags {
   slowMs?: string;
   oauthClientId?: string;
   oauthPublicKeyFile?: string;
+  oauthDpop?: boolean;
   writeCsv?: string;
   count?: string;
 }
@@ -75,8 +76,11 @@ function rateLimits(raw: string | false | undefined): SimOptions['rateLimits'] {
 }
 
 /** A public key file holds a JWK (JSON) or a PEM public key. */
-function oauthClients(id: string | undefined, file: string | undefined): SimOptions['oauthClients'] {
-  if (id === undefined && file === undefined) return undefined;
+function oauthClients(id: string | undefined, file: string | undefined, dpop = false): SimOptions['oauthClients'] {
+  if (id === undefined && file === undefined) {
+    if (dpop) throw new UsageError('--oauth-dpop needs --oauth-client-id and --oauth-public-key-file');
+    return undefined;
+  }
   if (!id || !file) throw new UsageError('--oauth-client-id and --oauth-public-key-file go together');
   let text: string;
   try {
@@ -89,7 +93,7 @@ function oauthClients(id: string | undefined, file: string | undefined): SimOpti
       ? (JSON.parse(text) as Record<string, unknown>)
       : (createPublicKey(text).export({ format: 'jwk' }) as Record<string, unknown>);
     createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
-    return [{ clientId: id, publicJwk: jwk }];
+    return [dpop ? { clientId: id, publicJwk: jwk, dpop } : { clientId: id, publicJwk: jwk }];
   } catch {
     throw new UsageError(`--oauth-public-key-file: ${file} is not a public JWK or PEM public key`);
   }
@@ -116,7 +120,7 @@ export function parseSimFlags(flags: SimFlags): SimPlan {
     perTokenShare: num('--per-token-share', flags.perTokenShare, false),
     noisyNeighbour: share === undefined ? undefined : { share },
     faults: Object.values(faults).some((v) => v !== undefined) ? faults : undefined,
-    oauthClients: oauthClients(flags.oauthClientId, flags.oauthPublicKeyFile),
+    oauthClients: oauthClients(flags.oauthClientId, flags.oauthPublicKeyFile, flags.oauthDpop),
   };
   const defined = JSON.parse(JSON.stringify(raw)) as unknown;
   const parsed = simOptionsSchema.safeParse(defined);

@@ -32,6 +32,7 @@ export function registerSimCommand(program: Command): void {
     .option('--slow-ms <n>', 'delay of slow answers')
     .option('--oauth-client-id <id>', 'service app allowed at /oauth2/v1/token (private_key_jwt)')
     .option('--oauth-public-key-file <file>', "that app's public key (JWK JSON or PEM)")
+    .option('--oauth-dpop', 'that app requires DPoP (Okta\'s default for new API Services apps): DPoP-bound tokens')
     .option('--write-csv <file>', 'write a CSV userId,login,email of ACTIVE users holding grants, then keep serving')
     .option('--count <n>', 'rows in --write-csv (default 10)')
     .action((flags: SimFlags) => serve(flags));

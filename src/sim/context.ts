@@ -19,6 +19,8 @@ export interface RequestCtx {
   /** Decoded path parameters in template order. */
   params: string[];
   body: string;
+  /** The request's headers (names in lower case). */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 export type Handler = (ctx: RequestCtx) => SimResponse | Promise<SimResponse>;

@@ -62,7 +62,7 @@ function resolve(
     if (!principal) return invalidToken();
     if (!p.auth.allows(principal, method, spec.scope)) return forbidden();
   }
-  const ctx = { sim: p.ctx, method, path, query, params: match.params, body: '' };
+  const ctx = { sim: p.ctx, method, path, query, params: match.params, body: '', headers: req.headers };
   if (method === 'POST') return readBody(req).then((body) => spec.handler({ ...ctx, body }));
   return spec.handler(ctx);
 }
@@ -72,7 +72,7 @@ export function handleApiRequest(p: Pipeline, req: IncomingMessage, res: ServerR
   const match = matchRoute(path);
   const bucket: BucketName = match?.route.bucket ?? bucketForUnknown(path);
   const endpoint = `${method} ${match?.route.template ?? '(unmatched)'}`;
-  const principal = p.auth.identify(req.headers.authorization);
+  const principal = p.auth.identify(req.headers.authorization, { proof: req.headers.dpop, htm: method, htu: `${p.ctx.base}${path}` });
   const label = principal?.label ?? (req.headers.authorization ? 'invalid' : 'anonymous');
   const detail = { at: p.now(), method, path, query: rawQuery };
 

@@ -1,6 +1,7 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import { OKTA_SCOPES, type AuthRegistry } from './auth.ts';
+import { checkDpopProof } from './dpop.ts';
 import type { RequestCtx } from './context.ts';
 import { json, oauthError, type SimResponse } from './sim-errors.ts';
 
@@ -14,6 +15,8 @@ export interface OAuthClientConfig {
   publicJwk: Record<string, unknown>;
   /** Scopes granted to the app; defaults to the four grantsweep needs. */
   scopes?: string[];
+  /** "Require DPoP": token requests need a DPoP proof with the server's nonce, and tokens are DPoP-bound. */
+  dpop?: boolean;
 }
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -23,6 +26,7 @@ const MAX_ASSERTION_LIFETIME_SEC = 3600;
 interface Client {
   key: KeyObject;
   scopes: Set<string>;
+  dpop: boolean;
 }
 
 export class TokenEndpoint {
@@ -38,11 +42,15 @@ export class TokenEndpoint {
   ) {
     for (const c of clients) {
       const key = createPublicKey({ key: c.publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
-      this.clients.set(c.clientId, { key, scopes: new Set(c.scopes ?? OKTA_SCOPES) });
+      this.clients.set(c.clientId, { key, scopes: new Set(c.scopes ?? OKTA_SCOPES), dpop: c.dpop === true });
     }
   }
 
-  async handle(body: string, audience: string): Promise<SimResponse> {
+  /** The nonce a DPoP proof must carry at this endpoint (Okta rotates its nonces daily). */
+  private readonly dpopNonce = `nonce-${randomBytes(12).toString('base64url')}`;
+
+  /** `dpopProof`: the request's DPoP header (ignored for an app that does not require DPoP, as Okta does). */
+  async handle(body: string, audience: string, dpopProof?: string | string[]): Promise<SimResponse> {
     const form = new URLSearchParams(body);
     if (form.get('grant_type') !== 'client_credentials') {
       return oauthError(400, 'unsupported_grant_type', 'The authorization grant type is not supported by the authorization server.');
@@ -61,6 +69,15 @@ export class TokenEndpoint {
     const client = clientId ? this.clients.get(clientId) : undefined;
     if (!clientId || !client || (formClientId !== null && formClientId !== clientId)) {
       return oauthError(401, 'invalid_client', "Invalid value for 'client_id' parameter.");
+    }
+    let jkt: string | null = null;
+    if (client.dpop) {
+      const checked = checkDpopProof(Array.isArray(dpopProof) ? undefined : dpopProof, { htm: 'POST', htu: audience, nowMs: this.now(), nonce: this.dpopNonce });
+      if (!checked.ok) {
+        const res = oauthError(400, checked.error, checked.description);
+        return checked.error === 'use_dpop_nonce' ? { ...res, headers: { 'DPoP-Nonce': this.dpopNonce } } : res;
+      }
+      jkt = checked.jkt;
     }
     const nowSec = Math.floor(this.now() / 1000);
     let exp: number;
@@ -94,7 +111,7 @@ export class TokenEndpoint {
     const ttl = this.ttlSec();
     return json(
       200,
-      { token_type: 'Bearer', expires_in: ttl, access_token: this.auth.mint(clientId, requested, ttl), scope: requested.join(' ') },
+      { token_type: jkt ? 'DPoP' : 'Bearer', expires_in: ttl, access_token: this.auth.mint(clientId, requested, ttl, jkt), scope: requested.join(' ') },
       { 'Cache-Control': 'no-store', Pragma: 'no-cache' },
     );
   }
@@ -114,5 +131,5 @@ function assertionProblem(e: unknown): string {
 
 /** Route handler: the audience an assertion must name is this simulator's own token URL. */
 export function handleToken(ctx: RequestCtx): Promise<SimResponse> {
-  return ctx.sim.tokens.handle(ctx.body, `${ctx.sim.base}/oauth2/v1/token`);
+  return ctx.sim.tokens.handle(ctx.body, `${ctx.sim.base}/oauth2/v1/token`, ctx.headers.dpop);
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiTokenAuth, PrivateKeyJwtAuth, type OktaAuth } from '../../src/okta/auth.ts';
+import type { Simulator } from '../../src/sim/index.ts';
 import { OktaClient, type RequestContext } from '../../src/okta/client.ts';
 import { isUserNotFound, OktaApiError, OktaNetworkError, OktaResponseError } from '../../src/okta/errors.ts';
 import { InvalidIdError } from '../../src/okta/ids.ts';
@@ -479,13 +480,8 @@ describe('OktaClient over real HTTP (self-contained test server)', () => {
 
 const simIndex = fileURLToPath(new URL('../../src/sim/index.ts', import.meta.url));
 
-/** The parts of src/sim's `Simulator` this file uses (imported dynamically: the module may not exist yet). */
-interface SimHandle {
-  url: string;
-  token: string;
-  close(): Promise<void>;
-  org: { grantsOf(userIdOrLogin: string): Grant[] | null };
-}
+/** src/sim's `Simulator` (imported dynamically: the module may not exist yet). */
+type SimHandle = Simulator;
 
 describe.skipIf(!existsSync(simIndex))('OktaClient against the Okta simulator (src/sim)', () => {
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -501,7 +497,10 @@ describe.skipIf(!existsSync(simIndex))('OktaClient against the Okta simulator (s
       grantsPerUser: [2, 6],
       rateLimits: 'none',
       linkStyle: 'joined',
-      oauthClients: [{ clientId: '0oaSimSvc', publicJwk, scopes: ['okta.users.read', 'okta.users.manage'] }],
+      oauthClients: [
+        { clientId: '0oaSimSvc', publicJwk, scopes: ['okta.users.read', 'okta.users.manage'] },
+        { clientId: '0oaSimDpop', publicJwk, scopes: ['okta.users.read', 'okta.users.manage'], dpop: true },
+      ],
     });
     client = new OktaClient({ orgUrl: sim.url, auth: new ApiTokenAuth(sim.token), connections: 2 });
   });
@@ -541,6 +540,34 @@ describe.skipIf(!existsSync(simIndex))('OktaClient against the Okta simulator (s
       expect(await rejection(bad.getUser('nobody-here@example.com'))).toMatchObject({ kind: 'unauthorized' });
     } finally {
       await bad.close();
+    }
+  });
+
+  it('gets a DPoP-bound token for an app that requires DPoP (nonce round trip) and signs a proof for every request', async () => {
+    const auth = new PrivateKeyJwtAuth({
+      orgUrl: sim.url,
+      clientId: '0oaSimDpop',
+      privateKey: JSON.stringify(ec.privateKey.export({ format: 'jwk' })),
+      scopes: ['okta.users.read', 'okta.users.manage'],
+    });
+    const oauth = new OktaClient({ orgUrl: sim.url, auth });
+    const tokenCalls = () => sim.log.snapshot().byEndpoint['POST /oauth2/v1/token'] ?? 0;
+    const before = tokenCalls();
+    try {
+      expect((await auth.header()).startsWith('DPoP ')).toBe(true);
+      // The first token request is answered use_dpop_nonce; the second, with the nonce, gets the token.
+      expect(tokenCalls() - before).toBe(2);
+      const u = sim.org.sampleUsers({ count: 1, status: 'ACTIVE', minGrants: 1 })[0]!;
+      const grants = await collect(oauth.listUserGrants(u.id, { limit: 2 }));
+      expect(grants.length).toBeGreaterThan(0);
+      await oauth.revokeUserGrants(u.id);
+      expect(await collect(oauth.listUserGrants(u.id))).toEqual([]);
+      expect(sim.log.snapshot().byPrincipal['oauth:0oaSimDpop']?.requests).toBeGreaterThanOrEqual(3);
+      expect(tokenCalls() - before).toBe(2);
+      expect(JSON.stringify(auth)).not.toMatch(/"d"|nonce/);
+    } finally {
+      await oauth.close();
+      await auth.close();
     }
   });
 

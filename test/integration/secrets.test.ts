@@ -145,19 +145,23 @@ describe('secrets: no credential ever leaves the process', () => {
     }
   }, 90_000);
 
-  it('a private key (OAuth service app): no piece of its body, no access token, no client assertion anywhere', async () => {
+  it.each([
+    ['Bearer tokens', false],
+    ['DPoP-bound tokens', true],
+  ])('a private key (OAuth service app, %s): no piece of its body, no access token, no client assertion or DPoP proof anywhere', async (_what, dpop) => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     const clientId = `0oa${distinctive(17)}`;
     const sim = await startSimulator({
       users: 200, grantsPerUser: 3, seed: 10, rateLimits: 'none', port: 0,
-      oauthClients: [{ clientId, publicJwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown> }],
+      oauthClients: [{ clientId, publicJwk: publicKey.export({ format: 'jwk' }) as Record<string, unknown>, dpop }],
     });
     try {
       const home = newHome();
       const env = { OKTA_ORG_URL: sim.url, OKTA_CLIENT_ID: clientId, OKTA_PRIVATE_KEY: pem, GRANTSWEEP_HOME: home, LOG_LEVEL: 'debug' };
       const found = await fullRun({ sim, env, home });
       expect(sim.log.snapshot().byEndpoint['POST /oauth2/v1/token']).toBeGreaterThan(0);
+      expect(sim.log.snapshot().byPrincipal[`oauth:${clientId}`]?.requests).toBeGreaterThan(0);
       const body = pem.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
       const secret = pieces(body);
       for (const where of [found.outputs, found.files, found.redis]) {
@@ -167,8 +171,11 @@ describe('secrets: no credential ever leaves the process', () => {
         expect(where).not.toContain('eyJsim.');
         expect(where).not.toMatch(/eyJhbGciOi/);
         expect(where).not.toMatch(/Bearer [A-Za-z0-9]/);
+        // A DPoP proof's header starts `eyJ0eXAiOiJkcG9wK2p3dCIs` ({"typ":"dpop+jwt",).
+        expect(where).not.toContain('eyJ0eXAiOiJkcG9w');
+        expect(where).not.toMatch(/DPoP [A-Za-z0-9]/);
       }
-      console.log(`[reliability] secrets (private key): ${JSON.stringify({ keyBodyChars: body.length, outputChars: found.outputs.length, fileChars: found.files.length, redisKeys: found.keys, leaks: 0 })}`);
+      console.log(`[reliability] secrets (private key, ${dpop ? 'DPoP' : 'Bearer'}): ${JSON.stringify({ keyBodyChars: body.length, outputChars: found.outputs.length, fileChars: found.files.length, redisKeys: found.keys, leaks: 0 })}`);
     } finally {
       await sim.close();
     }

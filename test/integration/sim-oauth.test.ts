@@ -1,10 +1,12 @@
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DpopProver } from '../../src/okta/dpop.ts';
 import { startSimulator, type Simulator } from '../../src/sim/index.ts';
 
 const CLIENT = '0oaServiceAppForTests';
 const READER = '0oaReadOnlyServiceApp';
+const DPOP_APP = '0oaDpopBoundServiceApp';
 const clock = { t: Date.UTC(2026, 0, 15, 12, 0, 0) };
 let sim: Simulator;
 let key: CryptoKey;
@@ -22,6 +24,7 @@ beforeAll(async () => {
     oauthClients: [
       { clientId: CLIENT, publicJwk: { ...(await exportJWK(kp.publicKey)) } },
       { clientId: READER, publicJwk: { ...(await exportJWK(kp.publicKey)) }, scopes: ['okta.users.read'] },
+      { clientId: DPOP_APP, publicJwk: { ...(await exportJWK(kp.publicKey)) }, dpop: true },
     ],
   });
 });
@@ -159,5 +162,74 @@ describe('simulated org authorization server (client_credentials + private_key_j
     const expired = await api(`/api/v1/users/${u.id}/grants`, at);
     expect(expired.status).toBe(401);
     expect(expired.body).toMatchObject({ errorCode: 'E0000011', errorSummary: 'Invalid token provided' });
+  });
+});
+
+describe('a service app that requires DPoP (Okta\'s default for new API Services apps)', () => {
+  const prover = new DpopProver(() => clock.t);
+  const tokenUrl = () => `${sim.url}/oauth2/v1/token`;
+  const form = async () => ({
+    grant_type: 'client_credentials',
+    scope: 'okta.users.read okta.users.manage',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: await assertion({ clientId: DPOP_APP }),
+  });
+  /** The nonce round trip, then a DPoP-bound token. */
+  async function dpopToken(): Promise<string> {
+    const first = await token(await form(), { DPoP: prover.proof('POST', tokenUrl()) });
+    const nonce = String(first.headers['dpop-nonce']);
+    const res = await token(await form(), { DPoP: prover.proof('POST', tokenUrl(), { nonce }) });
+    expect(res.status).toBe(200);
+    return String(res.body.access_token);
+  }
+  async function call(path: string, authorization: string, dpop?: string, method = 'GET') {
+    const headers: Record<string, string> = { authorization };
+    if (dpop) headers.dpop = dpop;
+    const res = await request(`${sim.url}${path}`, { method: method as 'GET', headers });
+    await res.body.text();
+    return res.statusCode;
+  }
+
+  it('refuses a token request without a proof, then asks for its nonce, then mints a DPoP token', async () => {
+    const none = await token(await form());
+    expect(none.status).toBe(400);
+    expect(none.body).toMatchObject({ error: 'invalid_dpop_proof', error_description: 'The DPoP proof JWT header is missing.' });
+    const first = await token(await form(), { DPoP: prover.proof('POST', tokenUrl()) });
+    expect(first.status).toBe(400);
+    expect(first.body.error).toBe('use_dpop_nonce');
+    const nonce = first.headers['dpop-nonce'];
+    expect(typeof nonce).toBe('string');
+    const wrongUrl = await token(await form(), { DPoP: prover.proof('POST', `${sim.url}/oauth2/default/v1/token`, { nonce: String(nonce) }) });
+    expect(wrongUrl.body.error).toBe('invalid_dpop_proof');
+    const ok = await token(await form(), { DPoP: prover.proof('POST', tokenUrl(), { nonce: String(nonce) }) });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ token_type: 'DPoP', scope: 'okta.users.read okta.users.manage' });
+  });
+
+  it('accepts a DPoP token only with the DPoP scheme and a proof by the same key, for this request, with its hash', async () => {
+    const at = await dpopToken();
+    const u = user();
+    const path = `/api/v1/users/${u.id}/grants`;
+    const url = `${sim.url}${path}`;
+    expect(await call(path, `Bearer ${at}`)).toBe(401);
+    expect(await call(path, `DPoP ${at}`)).toBe(401);
+    expect(await call(path, `DPoP ${at}`, prover.proof('GET', url))).toBe(401); // no ath
+    expect(await call(path, `DPoP ${at}`, prover.proof('POST', url, { accessToken: at }))).toBe(401);
+    expect(await call(path, `DPoP ${at}`, prover.proof('GET', `${sim.url}/api/v1/users`, { accessToken: at }))).toBe(401);
+    expect(await call(path, `DPoP ${at}`, new DpopProver(() => clock.t).proof('GET', url, { accessToken: at }))).toBe(401);
+    expect(await call(path, `DPoP ${at}`, prover.proof('GET', url, { accessToken: `${at}x` }))).toBe(401);
+    expect(await call(`${path}?limit=5`, `DPoP ${at}`, prover.proof('GET', `${url}?limit=5`, { accessToken: at }))).toBe(200);
+    const grant = `${path}/${u.grants[0]!.id}`;
+    expect(await call(grant, `DPoP ${at}`, prover.proof('DELETE', `${sim.url}${grant}`, { accessToken: at }), 'DELETE')).toBe(204);
+  });
+
+  it('still gives a Bearer token to an app that does not require DPoP, proof or not', async () => {
+    const res = await token(
+      { grant_type: 'client_credentials', scope: 'okta.users.read', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion() },
+      { DPoP: prover.proof('POST', tokenUrl()) },
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.token_type).toBe('Bearer');
+    expect(await call(`/api/v1/users/${user().id}/grants`, `DPoP ${String(res.body.access_token)}`, prover.proof('GET', `${sim.url}/api/v1/users/${user().id}/grants`, { accessToken: String(res.body.access_token) }))).toBe(401);
   });
 });
