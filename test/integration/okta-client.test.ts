@@ -23,6 +23,7 @@ interface Seen {
   rawUrl: string;
   authorization: string | undefined;
   userAgent: string | undefined;
+  dpop?: string | undefined;
 }
 
 const API_TOKEN = 'good-api-token';
@@ -45,6 +46,8 @@ class FakeOkta {
   tokenCalls = 0;
   validBearer = new Set<string>();
   rejectAllBearer = false;
+  /** Tokens are DPoP-bound, and the API wants this nonce in every proof (RFC 9449 §9). */
+  dpopApiNonce: string | null = null;
   /** Lets a test point `next` links at any URL (another origin, the same page...). */
   nextOverride = new Map<string, (origin: string, rawUrl: string) => string>();
   origin = '';
@@ -70,7 +73,15 @@ class FakeOkta {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const rawUrl = req.url ?? '';
     if (rawUrl === '/oauth2/v1/token') return this.token(req, res);
-    this.seen.push({ method: req.method ?? '', rawUrl, authorization: req.headers.authorization, userAgent: req.headers['user-agent'] });
+    this.seen.push({ method: req.method ?? '', rawUrl, authorization: req.headers.authorization, userAgent: req.headers['user-agent'], dpop: req.headers.dpop as string | undefined });
+    if (this.dpopApiNonce !== null) {
+      const proof = req.headers.dpop as string | undefined;
+      const claims = proof ? JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString()) : {};
+      if (claims.nonce !== this.dpopApiNonce) {
+        return this.error(res, 401, 'E0000011', 'Invalid token provided', { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': this.dpopApiNonce });
+      }
+      req.headers.authorization = (req.headers.authorization ?? '').replace(/^DPoP /, 'Bearer ');
+    }
     const [rawPath = '', rawQuery = ''] = rawUrl.split('?');
     const query = new URLSearchParams(rawQuery);
     const seg = rawPath.split('/').slice(1).map(decodeURIComponent); // ['api','v1','users',id,...]
@@ -145,7 +156,7 @@ class FakeOkta {
       this.tokenCalls++;
       const token = `at-${this.tokenCalls}`;
       this.validBearer.add(token);
-      this.json(res, 200, { token_type: 'Bearer', expires_in: 3600, access_token: token, scope: 'okta.users.read' });
+      this.json(res, 200, { token_type: this.dpopApiNonce ? 'DPoP' : 'Bearer', expires_in: 3600, access_token: token, scope: 'okta.users.read' });
     });
   }
 
@@ -395,6 +406,24 @@ describe('OktaClient over real HTTP (self-contained test server)', () => {
       expect(okta.api().map((s) => s.authorization)).toEqual(['Bearer at-1', 'Bearer at-1', 'Bearer at-2']);
       expect(okta.tokenCalls).toBe(2);
       expect(gate.log).toHaveLength(3); // the retry takes its own lease
+    });
+
+    it('a DPoP 401 asking for the API\'s nonce is answered once with a proof that carries it, same token', async () => {
+      const c = oauthClient();
+      okta.dpopApiNonce = 'rs-nonce-1';
+      const statuses: number[] = [];
+      const user = await c.getUser('00u3', { onResponse: (_d, m) => statuses.push(m.status) });
+      expect(user.id).toBe('00u3');
+      expect(statuses).toEqual([401, 200]);
+      expect(okta.tokenCalls).toBe(1);
+      const sent = okta.api();
+      expect(sent.map((x) => x.authorization)).toEqual(['DPoP at-1', 'DPoP at-1']);
+      const claims = sent.map((x) => JSON.parse(Buffer.from(x.dpop!.split('.')[1]!, 'base64url').toString()));
+      expect(claims[0].nonce).toBeUndefined();
+      expect(claims[1]).toMatchObject({ nonce: 'rs-nonce-1', htm: 'GET', htu: `${okta.origin}/api/v1/users/00u3` });
+      // The nonce is kept: the next request needs no second try.
+      await c.getUser('00u4');
+      expect(okta.api()).toHaveLength(3);
     });
 
     it('a 401 that persists after a fresh token is thrown after exactly two requests', async () => {
