@@ -1,4 +1,4 @@
-import { maskRedisUrl, type Config } from './schema.ts';
+import { maskProxyUrl, maskRedisUrl, type Config } from './schema.ts';
 
 const MASK = '***';
 
@@ -27,6 +27,13 @@ export function describeConfig(config: Config): Record<string, unknown> {
     maxRateLimitDeferrals: config.maxRateLimitDeferrals,
     rateWindowMs: config.rateWindowMs,
     lockDurationMs: config.lockDurationMs,
+    proxy:
+      config.proxy === null ? null
+      : {
+          httpsProxy: config.proxy.httpsProxy === null ? null : maskProxyUrl(config.proxy.httpsProxy),
+          httpProxy: config.proxy.httpProxy === null ? null : maskProxyUrl(config.proxy.httpProxy),
+          noProxy: config.proxy.noProxy,
+        },
     runId: config.runId,
   };
 }

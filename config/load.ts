@@ -12,7 +12,7 @@ import {
   type CredentialEnv,
   type Problem,
 } from './rules.ts';
-import { configSchema, credentialsSchema, type Config, type Credentials, type OktaConfig } from './schema.ts';
+import { configSchema, credentialsSchema, proxyUrlSchema, type Config, type Credentials, type OktaConfig } from './schema.ts';
 
 export { describeConfig } from './describe.ts';
 export type { Config, Credentials, LogLevel, OktaConfig } from './schema.ts';
@@ -110,9 +110,30 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     problems.push(...orgUrlNotAdminConsole(orgUrl, orgUrlName));
   }
   const credentials = needCredentials ? loadCredentials(env, problems) : null;
+  const proxy = needOkta ? loadProxy(env, problems) : null;
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...settings, orgUrl, credentials, home: resolve(opts.cwd ?? process.cwd(), settings.home) };
+  return { ...settings, orgUrl, credentials, proxy, home: resolve(opts.cwd ?? process.cwd(), settings.home) };
+}
+
+/** The usual proxy variables (upper case first, then lower case); null when none is set. */
+function loadProxy(env: Record<string, string | undefined>, problems: Problem[]): Config['proxy'] {
+  const read = (name: string): [string, string] | null => {
+    const v = env[name] ?? env[name.toLowerCase()];
+    return v === undefined ? null : [v, env[name] !== undefined ? name : name.toLowerCase()];
+  };
+  const url = (name: string): string | null => {
+    const found = read(name);
+    if (!found) return null;
+    const parsed = proxyUrlSchema.safeParse(found[0]);
+    if (parsed.success) return parsed.data;
+    problems.push(...parsed.error.issues.map((i) => ({ name: found[1], message: i.message })));
+    return null;
+  };
+  const httpsProxy = url('HTTPS_PROXY');
+  const httpProxy = url('HTTP_PROXY');
+  const noProxy = read('NO_PROXY')?.[0] ?? null;
+  return httpsProxy === null && httpProxy === null ? null : { httpsProxy, httpProxy, noProxy };
 }
 
 /** Values are trimmed (a token pasted with a trailing newline), and an empty one counts as unset. */

@@ -60,6 +60,33 @@ export function maskRedisUrl(url: string): string {
   return url.replace(/^(rediss?(?:-cluster)?:\/\/[^:@/]*:).*@/, '$1***@');
 }
 
+/** A proxy URL with its user and password masked, for messages and `config print`. */
+export function maskProxyUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1***@');
+}
+
+/** HTTP(S)_PROXY: an http:// or https:// proxy (CONNECT); its credentials, if any, are secrets. */
+export const proxyUrlSchema = z.string().transform((raw, ctx) => {
+  const fail = (message: string) => (ctx.issues.push({ code: 'custom', message, input: raw }), z.NEVER);
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return fail(`expected http://host:port or https://host:port, got ${shown(maskProxyUrl(raw))}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return fail(`must be an http:// or https:// proxy, got ${u.protocol}//${u.host}`);
+  if (u.hostname === '') return fail(`names no host, got ${shown(maskProxyUrl(raw))}`);
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return fail(`must be the proxy's origin only, got ${shown(maskProxyUrl(raw))}`);
+  return raw;
+});
+
+export const proxySchema = z.object({
+  httpsProxy: proxyUrlSchema.nullable(),
+  httpProxy: proxyUrlSchema.nullable(),
+  /** Hosts not to proxy, comma-separated, as in NO_PROXY. */
+  noProxy: z.string().nullable(),
+});
+
 export const redisUrlSchema = z.string().transform((raw, ctx) => {
   const fail = (message: string) => (ctx.issues.push({ code: 'custom', message, input: raw }), z.NEVER);
   if (isClusterUrl(raw)) {
@@ -139,6 +166,9 @@ export const configSchema = z.object({
   maxRateLimitDeferrals: intIn(0, 10_000).describe('Times one target may be put back because of a 429 before it fails. Default 50.'),
   lockDurationMs: intIn(1_000, 600_000).describe('GRANTSWEEP_LOCK_DURATION_MS: how long a worker holds a target before another may take it over (a killed worker\'s targets return to the queue after it). Default 30000.'),
   rateWindowMs: intIn(100, 3_600_000).describe("GRANTSWEEP_RATE_WINDOW_MS: length of Okta's rate-limit window, which the headers do not state. Okta's is 60000; change it only for the simulator."),
+  proxy: proxySchema
+    .nullable()
+    .describe('HTTPS_PROXY / HTTP_PROXY / NO_PROXY (or lower case): the proxy Okta is reached through, by CONNECT. Unset: direct.'),
   runId: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: (iss) => `expected 1 to 64 of A-Z a-z 0-9 _ . -, got ${shown(iss.input)}` })

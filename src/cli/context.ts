@@ -82,5 +82,6 @@ export function authFrom(config: Config, scopes: string[] = ['okta.users.read', 
     privateKey: c.privateKey,
     keyId: c.keyId ?? undefined,
     scopes,
+    proxy: config.proxy,
   });
 }

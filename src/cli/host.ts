@@ -16,6 +16,7 @@ export function startHost(
     concurrency: opts.concurrency ?? config.concurrency,
     maxInFlight: config.maxInFlight,
     requestTimeoutMs: config.requestTimeoutMs,
+    proxy: config.proxy,
     rateWindowMs: config.rateWindowMs,
     lockDurationMs: config.lockDurationMs,
     log: ctx.log,

@@ -70,6 +70,7 @@ export function launchDepsFrom(ctx: CliContext): LaunchDeps {
     orgUrl: config.orgUrl!,
     auth: (scopes) => authFrom(config, scopes),
     requestTimeoutMs: config.requestTimeoutMs,
+    proxy: config.proxy,
     maxInFlight: config.maxInFlight,
     rateWindowMs: config.rateWindowMs,
     attempts: config.attempts,

@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { UsageError } from '../errors.ts';
 import { asksForDpopNonce, dpopNonceOf, DpopProver } from './dpop.ts';
 import { errorFromResponse, OktaResponseError } from './errors.ts';
-import type { Transport } from './http.ts';
+import type { ProxySettings, Transport } from './http.ts';
 import { parseOrgUrl } from './org-url.ts';
 import { parseRateHeaders } from './rate-headers.ts';
 
@@ -73,6 +73,8 @@ export interface PrivateKeyJwtOptions {
   scopes: string[];
   /** Transport for the token request; by default the auth opens its own (see close()). */
   fetchToken?: Pick<Transport, 'send'>;
+  /** The proxy its own transport goes through. */
+  proxy?: ProxySettings | null;
   now?: () => number;
 }
 
@@ -129,6 +131,7 @@ export class PrivateKeyJwtAuth implements OktaAuth {
   readonly #kid: string | undefined;
   readonly #now: () => number;
   #transport: Pick<Transport, 'send'> | null;
+  readonly #proxy: ProxySettings | null;
   #ownTransport: Transport | null = null;
   #cached: { header: string; refreshAt: number } | null = null;
   #inflight: Promise<string> | null = null;
@@ -154,6 +157,7 @@ export class PrivateKeyJwtAuth implements OktaAuth {
     this.#kid = opts.keyId ?? kid;
     this.#now = opts.now ?? Date.now;
     this.#transport = opts.fetchToken ?? null;
+    this.#proxy = opts.proxy ?? null;
   }
 
   header(): Promise<string> {
@@ -213,7 +217,7 @@ export class PrivateKeyJwtAuth implements OktaAuth {
 
   async #fetchToken(): Promise<string> {
     const startedAt = this.#now();
-    this.#transport ??= this.#ownTransport = (await import('./http.ts')).createTransport({ connections: 1, timeoutMs: 10_000 });
+    this.#transport ??= this.#ownTransport = (await import('./http.ts')).createTransport({ connections: 1, timeoutMs: 10_000, proxy: this.#proxy });
     // Every token request carries a DPoP proof, as Okta's SDK does: an app that does not
     // require DPoP ignores it and gets a Bearer token. One that does may first answer
     // 400 use_dpop_nonce with the nonce to put in the proof; the assertion is made again

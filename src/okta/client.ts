@@ -3,7 +3,7 @@ import { UsageError } from '../errors.ts';
 import type { OktaAuth } from './auth.ts';
 import { errorFromResponse, OktaApiError, OktaNetworkError, OktaResponseError, pathOnly, type HttpMethod } from './errors.ts';
 import { RETRY_POLICY, retryDelayMs } from './retry-policy.ts';
-import { createTransport, type Transport, type TransportResponse } from './http.ts';
+import { createTransport, type ProxySettings, type Transport, type TransportResponse } from './http.ts';
 import { parseOrgUrl } from './org-url.ts';
 import { pathSegment } from './ids.ts';
 import { nextLink } from './link-header.ts';
@@ -20,6 +20,8 @@ export interface OktaClientOptions {
   connections?: number;
   /** The shared budget: every request, retries included, takes a lease from it. */
   gate?: RequestGate;
+  /** Reach Okta through this proxy. */
+  proxy?: ProxySettings | null;
   userAgent?: string;
   /**
    * Retry GETs (reads are idempotent) on a 429 or a transient failure, up to this many
@@ -94,7 +96,7 @@ export class OktaClient {
     this.#auth = opts.auth;
     this.#gate = opts.gate;
     this.#userAgent = opts.userAgent ?? `grantsweep/${pkg.version}`;
-    this.#transport = createTransport({ connections: opts.connections ?? 8, timeoutMs: opts.timeoutMs ?? 10_000 });
+    this.#transport = createTransport({ connections: opts.connections ?? 8, timeoutMs: opts.timeoutMs ?? 10_000, proxy: opts.proxy });
   }
 
   listUserGrants(userId: string, opts: ListGrantsOptions = {}, ctx?: RequestContext): AsyncIterable<Grant> {

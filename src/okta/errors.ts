@@ -102,6 +102,15 @@ export class OktaNetworkError extends Error {
     this.name = 'OktaNetworkError';
     this.path = path;
   }
+
+  /**
+   * The proxy turned the tunnel down with this 4xx (407: its credentials; 403: Okta not
+   * allowed): retrying cannot help, the operator must fix HTTPS_PROXY. Null otherwise.
+   */
+  get proxyRefusal(): number | null {
+    const m = /^PROXY_(4\d\d)$/.exec(this.code);
+    return m ? Number(m[1]) : null;
+  }
 }
 
 /**

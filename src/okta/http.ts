@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, EnvHttpProxyAgent, request } from 'undici';
 import { OktaNetworkError, type HttpMethod } from './errors.ts';
 
 export interface TransportRequest {
@@ -26,6 +26,15 @@ export interface TransportOptions {
   connections: number;
   /** Applies separately to connecting, to the response headers and to each body gap. */
   timeoutMs: number;
+  /** Reach Okta through a proxy (CONNECT); null or absent: directly. */
+  proxy?: ProxySettings | null;
+}
+
+/** HTTPS_PROXY, HTTP_PROXY, NO_PROXY as config/ read them (proxy URLs may hold credentials). */
+export interface ProxySettings {
+  httpsProxy: string | null;
+  httpProxy: string | null;
+  noProxy: string | null;
 }
 
 /** An Okta list page is at most a few MB; anything far larger is not Okta talking. */
@@ -43,13 +52,18 @@ export function createTransport(opts: TransportOptions): Transport {
   if (!Number.isFinite(opts.timeoutMs) || opts.timeoutMs <= 0) {
     throw new RangeError(`timeoutMs must be a positive number, got ${opts.timeoutMs}`);
   }
-  const agent = new Agent({
+  const agentOpts = {
     connections: opts.connections,
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
     connect: { timeout: opts.timeoutMs },
     maxResponseSize: MAX_RESPONSE_BYTES,
-  });
+  };
+  // Only the proxy the config names: '' keeps undici from reading the environment itself.
+  const p = opts.proxy;
+  const agent = p
+    ? new EnvHttpProxyAgent({ ...agentOpts, httpsProxy: p.httpsProxy ?? '', httpProxy: p.httpProxy ?? '', noProxy: p.noProxy ?? '' })
+    : new Agent(agentOpts);
   return {
     async send(req) {
       try {
@@ -76,6 +90,9 @@ export function createTransport(opts: TransportOptions): Transport {
 }
 
 function networkCode(err: unknown): string {
+  // undici's ProxyAgent: "Proxy response (407) !== 200 when HTTP Tunneling".
+  const proxy = /^Proxy response \((\d{3})\)/.exec(String((err as { message?: unknown } | null)?.message ?? ''));
+  if (proxy) return `PROXY_${proxy[1]}`;
   const e = err as { code?: unknown; errors?: Array<{ code?: unknown }>; cause?: { code?: unknown } } | null;
   const code = e?.code ?? e?.errors?.[0]?.code ?? e?.cause?.code;
   return typeof code === 'string' && code !== '' ? code : 'UNKNOWN';

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { OktaAuth } from '../okta/auth.ts';
 import type { OktaClient } from '../okta/client.ts';
+import type { ProxySettings } from '../okta/http.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { readCsvTargets } from '../sources/csv-source.ts';
 import { requiredScopes } from '../sources/directory-source.ts';
@@ -20,6 +21,7 @@ export interface LaunchDeps {
   /** The credential, with the scopes the source needs (they matter for a service app). */
   auth: (scopes: string[]) => OktaAuth;
   requestTimeoutMs: number;
+  proxy?: ProxySettings | null;
   maxInFlight: number;
   rateWindowMs: number;
   attempts: number;
@@ -72,6 +74,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
         auth: deps.auth(scopesFor(source)),
         timeoutMs: deps.requestTimeoutMs,
         gate: budget,
+        proxy: deps.proxy,
         readAttempts: deps.attempts + deps.maxRateLimitDeferrals,
       });
       items = readDirectoryTargets(lister, source, { runId: spec.runId });

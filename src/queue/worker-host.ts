@@ -7,6 +7,7 @@ import { createStartScheduledRunProcessor } from '../../jobs/start-scheduled-run
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import type { OktaAuth } from '../okta/auth.ts';
 import { OktaClient } from '../okta/client.ts';
+import type { ProxySettings } from '../okta/http.ts';
 import { backoffMs } from '../okta/retry-policy.ts';
 import { createRedis } from '../redis/connection.ts';
 import { queuePrefix } from '../runs/keys.ts';
@@ -28,6 +29,8 @@ export interface WorkerHostOptions {
   /** Okta requests in flight across every process of the org. */
   maxInFlight: number;
   requestTimeoutMs: number;
+  /** Reach Okta through this proxy (HTTPS_PROXY…). */
+  proxy?: ProxySettings | null;
   /** Okta's rate-limit window (60 s); only the simulator's differ. */
   rateWindowMs?: number;
   log: Logger;
@@ -91,6 +94,7 @@ export class WorkerHost {
       timeoutMs: opts.requestTimeoutMs,
       connections: opts.concurrency,
       gate: this.gate,
+      proxy: opts.proxy,
     });
     this.counter = new RequestCounter(this.store);
     this.queue = new Queue(queueNameOf(orgKey), { connection, prefix: queuePrefix });
@@ -139,7 +143,7 @@ export class WorkerHost {
       const processor = createStartScheduledRunProcessor({
         launch: {
           redis, store: this.store, log: opts.log, orgUrl: opts.orgUrl, auth: s.auth,
-          requestTimeoutMs: opts.requestTimeoutMs, maxInFlight: opts.maxInFlight, rateWindowMs: opts.rateWindowMs ?? 60_000,
+          requestTimeoutMs: opts.requestTimeoutMs, proxy: opts.proxy, maxInFlight: opts.maxInFlight, rateWindowMs: opts.rateWindowMs ?? 60_000,
           attempts: s.attempts, maxRateLimitDeferrals: s.maxRateLimitDeferrals, pacing: s.pacing,
         },
         defaultRateShare: s.rateShare,

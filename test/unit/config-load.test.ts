@@ -36,6 +36,7 @@ describe('loadConfig: layers', () => {
       maxRateLimitDeferrals: 50,
       rateWindowMs: 60_000,
       lockDurationMs: 30_000,
+      proxy: null,
       runId: null,
     });
   });
@@ -146,5 +147,35 @@ describe('loadConfig: problems', () => {
     expect(problems({ env: TOKEN, flags: { apiToken: 'x' }, need: { credentials: true } })).toEqual([
       '--api-token: secrets are not accepted as flags (they show in ps and shell history); set OKTA_API_TOKEN',
     ]);
+  });
+});
+
+describe('loadConfig: a proxy to Okta', () => {
+  it('reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY, upper case before lower case, for commands that talk to Okta', () => {
+    const c = loadConfig({ env: { ...TOKEN, https_proxy: 'http://proxy.corp:3128', HTTP_PROXY: 'http://u:p%40ss@proxy.corp:8080', no_proxy: '.internal,10.0.0.0/8' }, need: { credentials: true } });
+    expect(c.proxy).toEqual({ httpsProxy: 'http://proxy.corp:3128', httpProxy: 'http://u:p%40ss@proxy.corp:8080', noProxy: '.internal,10.0.0.0/8' });
+    const upper = loadConfig({ env: { ...TOKEN, HTTPS_PROXY: 'https://a.corp:443', https_proxy: 'http://b.corp:3128' }, need: { credentials: true } });
+    expect(upper.proxy?.httpsProxy).toBe('https://a.corp:443');
+  });
+
+  it('is null without a proxy URL (NO_PROXY alone changes nothing), and not read by commands that do not call Okta', () => {
+    expect(loadConfig({ env: { ...TOKEN, NO_PROXY: 'localhost' }, need: { credentials: true } }).proxy).toBeNull();
+    expect(loadConfig({ env: { HTTPS_PROXY: 'socks5://x:1080' } }).proxy).toBeNull();
+  });
+
+  it('refuses a proxy that is not an http(s) origin, naming the variable and never its password', () => {
+    const lines = problems({ env: { ...TOKEN, HTTPS_PROXY: 'socks5://user:hunter2@proxy.corp:1080', http_proxy: 'http://user:hunter2@proxy.corp:3128/path' }, need: { credentials: true } });
+    expect(lines).toEqual([
+      'HTTPS_PROXY: must be an http:// or https:// proxy, got socks5://proxy.corp:1080',
+      'http_proxy: must be the proxy\'s origin only, got "http://***@proxy.corp:3128/path"',
+    ]);
+    expect(lines.join('\n')).not.toContain('hunter2');
+  });
+
+  it('describes the proxy with its credentials masked', async () => {
+    const { describeConfig } = await import('../../config/load.ts');
+    const c = loadConfig({ env: { ...TOKEN, HTTPS_PROXY: 'http://user:hunter2@proxy.corp:3128' }, need: { credentials: true } });
+    expect(describeConfig(c).proxy).toEqual({ httpsProxy: 'http://***@proxy.corp:3128', httpProxy: null, noProxy: null });
+    expect(JSON.stringify(describeConfig(c))).not.toContain('hunter2');
   });
 });
