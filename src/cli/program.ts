@@ -42,6 +42,13 @@ Example:
     .option('--metrics-host <host>', 'address the metrics server binds', '127.0.0.1')
     .action((flags) => set(import('./commands/worker.ts').then((m) => m.workerCommand(io, flags))));
 
+  program.command('check').description('reach Redis and Okta as a run would (proxy, token, DPoP) with two reads, and say what a run would get: the user-grants limit, the share, the workers')
+    .option('--json', 'one JSON object')
+    .addHelpText('after', `
+Example:
+  grantsweep check    # before the incident: credentials, reach, budget, workers`)
+    .action((flags) => set(import('./commands/check.ts').then((m) => m.checkCommand(io, flags))));
+
   program.command('status').argument('<runId>').description('state and counts so far')
     .option('--json', 'one JSON object (with --watch: one per tick on stderr as NDJSON, then the summary on stdout)')
     .option('--watch', 'follow the run until it is final: a progress bar on a terminal, a line every few seconds otherwise; exits like run')

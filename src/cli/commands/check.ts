@@ -1,0 +1,96 @@
+import { Queue } from 'bullmq';
+import { describeConfig } from '../../../config/load.ts';
+import { EXIT, type ExitCode } from '../../errors.ts';
+import { OktaClient } from '../../okta/client.ts';
+import type { RateInfo } from '../../okta/types.ts';
+import { orgKeyOf, queueNameOf } from '../../queue/org.ts';
+import { queuePrefix } from '../../runs/keys.ts';
+import { authFrom, openContext } from '../context.ts';
+import { out, type CliIO } from '../io.ts';
+
+/** What `check` found; --json prints it as is. */
+export interface CheckResult {
+  orgUrl: string;
+  credential: 'api token' | 'service app, Bearer token' | 'service app, DPoP-bound token';
+  proxy: string | null;
+  redis: string;
+  /** Requests `check` made to Okta (reads only). */
+  requests: number;
+  /** The user-grants bucket as its last response stated it; null when the org has no user to read grants of. */
+  grantsBucket: { limit: number | null; remaining: number | null; resetInSec: number | null } | null;
+  /** What a run at the configured --rate-share may send to that bucket a minute (the budget's 0.99 safety included). */
+  runPerMinute: number | null;
+  /** Worker processes connected to the org's queue: none means an `enqueue`d run waits. */
+  workers: number | null;
+}
+
+/**
+ * `grantsweep check`: before the incident, not during it. Reads the configuration and
+ * reaches Redis and Okta the way a run would (proxy, token, DPoP), with two reads at
+ * Okta (a user, then that user's grants, limit 1), and says what it found: the kind of
+ * credential, the user-grants bucket's limit and what the run's share of it comes to,
+ * and how many workers listen on the org's queue. Failures go to the CLI's error
+ * boundary, which names what to fix (exit 2 configuration, exit 3 credentials or reach).
+ */
+export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promise<ExitCode> {
+  const ctx = await openContext(io, {}, { credentials: true });
+  try {
+    const { config } = ctx;
+    const orgUrl = config.orgUrl!;
+    const auth = authFrom(config, ['okta.users.read', 'okta.users.manage']);
+    ctx.resources.add('auth', auth, (a) => a.close?.() ?? Promise.resolve());
+    const client = ctx.resources.add('okta', new OktaClient({ orgUrl, auth, timeoutMs: config.requestTimeoutMs, connections: 1, proxy: config.proxy }), (c) => c.close());
+
+    let requests = 0;
+    let grants: RateInfo | null = null;
+    const read = {
+      onResponse: (req: { bucket: string }, m: { rate: RateInfo }) => {
+        requests++;
+        if (req.bucket === 'user-grants') grants = m.rate;
+      },
+    };
+    const header = await auth.header();
+    const credential: CheckResult['credential'] =
+      auth.kind === 'ssws' ? 'api token' : header.startsWith('DPoP ') ? 'service app, DPoP-bound token' : 'service app, Bearer token';
+    for await (const user of client.listUsers({ limit: 1 }, read)) {
+      for await (const _ of client.listUserGrants(user.id, { limit: 1 }, read)) break;
+      break;
+    }
+    const bucket = grants as RateInfo | null;
+    const limit = bucket?.limit ?? null;
+
+    const queue = new Queue(queueNameOf(orgKeyOf(orgUrl)), { connection: ctx.redis, prefix: queuePrefix });
+    const workers = await queue.getWorkersCount().catch(() => null);
+    await queue.close();
+
+    const described = describeConfig(config);
+    const proxy = described.proxy as { httpsProxy: string | null; httpProxy: string | null } | null;
+    const result: CheckResult = {
+      orgUrl,
+      credential,
+      proxy: proxy ? (new URL(orgUrl).protocol === 'https:' ? proxy.httpsProxy ?? proxy.httpProxy : proxy.httpProxy) : null,
+      redis: config.redisUrl ? String(described.redisUrl) : `embedded (${config.home})`,
+      requests,
+      grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: bucket.resetAt !== null && bucket.date !== null ? Math.max(0, Math.round((bucket.resetAt - bucket.date) / 1000)) : null } : null,
+      runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * config.rateShare * 0.99)) : null,
+      workers,
+    };
+    await out(io, flags.json ? `${JSON.stringify(result)}\n` : text(result, config.rateShare));
+    return EXIT.ok;
+  } finally {
+    await ctx.resources.releaseAll();
+  }
+}
+
+function text(r: CheckResult, share: number): string {
+  const b = r.grantsBucket;
+  const lines = [
+    `okta     ${r.orgUrl} · ${r.credential}${r.proxy ? ` · through ${r.proxy}` : ''} · ${r.requests} requests, all answered`,
+    `redis    ${r.redis}`,
+    b
+      ? `budget   user-grants: limit ${b.limit ?? '?'} a minute, ${b.remaining ?? '?'} left${b.resetInSec !== null ? ` (resets in ${b.resetInSec} s)` : ''}; at --rate-share ${share} a run sends up to ${r.runPerMinute ?? '?'} a minute${r.runPerMinute ? `: 10,000 targets in about ${Math.ceil(10_000 / r.runPerMinute)} min` : ''}`
+      : 'budget   user-grants: not read (the org has no user to read grants of)',
+    `workers  ${r.workers === null ? 'unknown' : r.workers === 0 ? "none on the org's queue: `grantsweep run` works alone; an `enqueue`d run waits for a `grantsweep worker`" : `${r.workers} on the org's queue`}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
