@@ -41,7 +41,7 @@ export class SharedBudget implements RequestGate {
   private readonly leasePrefix = randomBytes(9).toString('base64url');
   private leaseCount = 0;
   private readonly defaultShare: Share;
-  /** Per bucket, the callers of this process waiting for their turn to ask again (see waitInLine). */
+  /** Per bucket and run, the callers of this process waiting for their turn to ask again (see waitInLine). */
   private readonly lines = new Map<string, Promise<unknown>>();
   private readonly opts: Required<BudgetOptions>;
   /** Slots asked for in one turn of the event loop: one script call per run and bucket. */
@@ -120,12 +120,14 @@ export class SharedBudget implements RequestGate {
    * cost Redis a few calls per slot instead of one per worker per slot.
    */
   private async waitInLine(req: RequestDescriptor, leaseId: string, share: Share, retryMs: number): Promise<[number, number | string]> {
-    const queued = this.lines.get(req.bucket);
+    // One line per run and bucket: a run below the largest share waits for its own clock, not in front of the others.
+    const line = req.bucket + share.asksKey;
+    const queued = this.lines.get(line);
     const ahead = queued ?? Promise.resolve();
     let leave!: () => void;
     const mine = new Promise<void>((r) => (leave = r));
     const tail = ahead.then(() => mine);
-    this.lines.set(req.bucket, tail);
+    this.lines.set(line, tail);
     try {
       await ahead;
       // After waiting for others, ask at once: the answer we had is stale.
@@ -138,7 +140,7 @@ export class SharedBudget implements RequestGate {
       }
     } finally {
       leave();
-      if (this.lines.get(req.bucket) === tail) this.lines.delete(req.bucket);
+      if (this.lines.get(line) === tail) this.lines.delete(line);
     }
   }
 

@@ -7,7 +7,7 @@ import { orgKeys, runKeys } from '../runs/keys.ts';
 import { FINAL_RUN_STATES } from '../runs/run-meta.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
-import { placeInQueue } from './run-order.ts';
+import { placeInQueue, stepFor } from './run-order.ts';
 
 export interface FeederOptions {
   orgKey: string;
@@ -188,9 +188,10 @@ export class Feeder {
     const [first] = await this.queue.getPrioritized(0, 0);
     const head = first?.priority ? first.priority : null;
     const served = meta.fed + meta.requeueFed;
-    const { base } = placeInQueue(meta.queueBase, served, head);
+    const perStep = stepFor(meta.rateShare);
+    const { base } = placeInQueue(meta.queueBase, served, head, perStep);
     if (base !== meta.queueBase) await this.redis.hset(runKeys(meta.runId).meta, 'queueBase', base);
-    return { tagAt: (n) => placeInQueue(base, served + n, null).tag };
+    return { tagAt: (n) => placeInQueue(base, served + n, null, perStep).tag };
   }
 
   /** Jobs of `per` targets each; `idAt(i)` names the job whose first target is keys[i]; `offset`: targets fed before these in this pass. */

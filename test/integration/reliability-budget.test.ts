@@ -15,53 +15,98 @@ import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
 const LIMIT = 120;
 const WINDOW_MS = 2_000;
 const PER_RUN = 120;
-const t = simAndRedis({ users: 600, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
+const t = simAndRedis({ users: 1200, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
+
+
+interface Planned {
+  share: number;
+  targets: number;
+}
+
+/** Enqueues the runs, lets two workers finish them, checks each result once; the simulator's windows with each run's requests. */
+async function runTogether(planned: Planned[]) {
+  const env = envFor(t.sim, { GRANTSWEEP_RATE_WINDOW_MS: String(WINDOW_MS) });
+  const pool = t.sim.org.sampleUsers({ count: planned.reduce((n, p) => n + p.targets, 0), status: 'ACTIVE', minGrants: 1, offset: offset });
+  offset += pool.length;
+  let at = 0;
+  const runs = planned.map((p, i) => ({ ...p, users: pool.slice(at, (at += p.targets)), runId: uniqueRunId(`share${i}`) }));
+  const owner = new Map<string, number>();
+  runs.forEach((r, i) => r.users.forEach((u) => owner.set(u.id, i)));
+  t.sim.log.reset();
+  for (const r of runs) {
+    const e = await runCli(['enqueue', '--csv', writeCsv(['userId', ...r.users.map((u) => u.id)]), '--yes', '--run-id', r.runId, '--rate-share', String(r.share)], env);
+    expect(e.code, e.stderr).toBe(0);
+  }
+  const workers = spawnWorkers(2, env);
+  try {
+    await waitWorkers(t.redis, t.sim.url, 2);
+    for (const r of runs) expect(await waitFinal(t.redis, r.runId, 90_000)).toBe('completed');
+  } finally {
+    await stopAll(workers);
+  }
+  for (const r of runs) {
+    const rep = await checkExactlyOnce(t.redis, r.runId, env, { targets: r.targets, users: r.users.map((u) => u.id), sim: t.sim });
+    expect(rep.counts.revoked).toBe(r.targets);
+  }
+  const log = t.sim.log.snapshot();
+  const windows = log.windows['user-grants']!;
+  const perWindow = windows.map((w) => {
+    const byRun = runs.map(() => 0);
+    for (const e of t.sim.log.requests()) {
+      if (e.at < w.start || e.at >= w.start + WINDOW_MS) continue;
+      const m = /^\/api\/v1\/users\/([^/]+)\/grants$/.exec(e.path);
+      const run = m ? owner.get(decodeURIComponent(m[1]!)) : undefined;
+      if (run !== undefined) byRun[run]!++;
+    }
+    return { count: w.count, rejected: w.rejected, byRun };
+  });
+  return { perWindow, http429: log.total429 };
+}
+let offset = 0;
 
 describe('reliability: two runs on one org', () => {
   it('share one budget: their sum stays inside every rate-limit window, with no 429', async () => {
-    const env = envFor(t.sim, { GRANTSWEEP_RATE_WINDOW_MS: String(WINDOW_MS) });
-    const pool = t.sim.org.sampleUsers({ count: 2 * PER_RUN, status: 'ACTIVE', minGrants: 1 });
-    const runs = [pool.slice(0, PER_RUN), pool.slice(PER_RUN)].map((users, i) => ({ users, runId: uniqueRunId(`share${i}`) }));
-    const owner = new Map<string, number>();
-    runs.forEach((r, i) => r.users.forEach((u) => owner.set(u.id, i)));
-    for (const r of runs) {
-      const e = await runCli(['enqueue', '--csv', writeCsv(['userId', ...r.users.map((u) => u.id)]), '--yes', '--run-id', r.runId, '--rate-share', '0.9'], env);
-      expect(e.code, e.stderr).toBe(0);
-    }
-    const workers = spawnWorkers(2, env);
-    try {
-      await waitWorkers(t.redis, t.sim.url, 2);
-      for (const r of runs) expect(await waitFinal(t.redis, r.runId, 60_000)).toBe('completed');
-    } finally {
-      await stopAll(workers);
-    }
-    for (const r of runs) {
-      const rep = await checkExactlyOnce(t.redis, r.runId, env, { targets: PER_RUN, users: r.users.map((u) => u.id), sim: t.sim });
-      expect(rep.counts.revoked).toBe(PER_RUN);
-    }
-
-    const log = t.sim.log.snapshot();
-    expect(log.total429).toBe(0);
-    const windows = log.windows['user-grants']!;
-    // Per simulator window: requests of each run, from the recorded arrivals.
-    const perWindow = windows.map((w) => {
-      const byRun = [0, 0];
-      for (const e of t.sim.log.requests()) {
-        if (e.at < w.start || e.at >= w.start + WINDOW_MS) continue;
-        const m = /^\/api\/v1\/users\/([^/]+)\/grants$/.exec(e.path);
-        const run = m ? owner.get(decodeURIComponent(m[1]!)) : undefined;
-        if (run !== undefined) byRun[run]!++;
-      }
-      return { count: w.count, rejected: w.rejected, a: byRun[0]!, b: byRun[1]! };
-    });
+    const { perWindow, http429 } = await runTogether([{ share: 0.9, targets: PER_RUN }, { share: 0.9, targets: PER_RUN }]);
+    expect(http429).toBe(0);
     for (const w of perWindow) {
       expect(w.rejected).toBe(0);
-      expect(w.a + w.b).toBeLessThanOrEqual(LIMIT);
+      expect(w.byRun[0]! + w.byRun[1]!).toBeLessThanOrEqual(LIMIT);
     }
     // The runs really overlapped: some window carried requests of both, at more than one run's fair half.
-    const shared = perWindow.filter((w) => w.a > 0 && w.b > 0);
+    const shared = perWindow.filter((w) => w.byRun[0]! > 0 && w.byRun[1]! > 0);
     expect(shared.length).toBeGreaterThan(0);
-    expect(Math.max(...perWindow.map((w) => w.a + w.b))).toBeGreaterThan(LIMIT / 2);
-    console.log(`[reliability] two runs, one budget: ${JSON.stringify({ limit: LIMIT, windowMs: WINDOW_MS, windows: perWindow, http429: log.total429 })}`);
+    expect(Math.max(...perWindow.map((w) => w.byRun[0]! + w.byRun[1]!))).toBeGreaterThan(LIMIT / 2);
+    console.log(`[reliability] two runs, one budget: ${JSON.stringify({ limit: LIMIT, windowMs: WINDOW_MS, windows: perWindow, http429 })}`);
+  }, 120_000);
+
+  it('with different shares, each run keeps to its own, and together they use the larger one', async () => {
+    const { perWindow, http429 } = await runTogether([{ share: 0.8, targets: 300 }, { share: 0.2, targets: 120 }]);
+    console.log(`[reliability] shares 0.8 + 0.2: ${JSON.stringify({ limit: LIMIT, windowMs: WINDOW_MS, windows: perWindow, http429 })}`);
+    expect(http429).toBe(0);
+    const big = Math.floor(LIMIT * 0.8);
+    const small = Math.floor(LIMIT * 0.2);
+    for (const w of perWindow) {
+      expect(w.rejected).toBe(0);
+      expect(w.byRun[1]!).toBeLessThanOrEqual(small);
+      // The small run takes its slots on the large share's clock and sends at its own, up to
+      // GRANTSWEEP_MAX_IN_FLIGHT / 2 (5) of them later: those can land in the next window.
+      expect(w.byRun[0]! + w.byRun[1]!).toBeLessThanOrEqual(big + 5);
+    }
+    // While both go (the first and last window of each left out, being partly idle), the two
+    // together use most of the larger share: neither the small share alone nor the harmonic
+    // mean of the two (0.32 of the limit), which one clock paced at each request's own run's
+    // share gave; and the small run gets its own share, not less.
+    const span = (run: number) => {
+      const active = perWindow.map((w, i) => (w.byRun[run]! > 0 ? i : -1)).filter((i) => i >= 0);
+      return [active[0]!, active[active.length - 1]!] as const;
+    };
+    const [a0, a1] = span(0);
+    const [b0, b1] = span(1);
+    const during = perWindow.slice(Math.max(a0, b0) + 1, Math.min(a1, b1));
+    expect(during.length).toBeGreaterThan(0);
+    for (const w of during) {
+      expect(w.byRun[0]! + w.byRun[1]!).toBeGreaterThanOrEqual(0.75 * big);
+      expect(w.byRun[1]!).toBeGreaterThanOrEqual(0.5 * small);
+    }
   }, 120_000);
 });

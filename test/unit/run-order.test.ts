@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PRIORITY, placeInQueue, TAG_STEP } from '../../src/queue/run-order.ts';
+import { MAX_PRIORITY, placeInQueue, stepFor, TAG_STEP } from '../../src/queue/run-order.ts';
 
 describe("a run's place in the org's queue", () => {
   it('starts a run at the top when no prioritized job waits', () => {
@@ -33,6 +33,17 @@ describe("a run's place in the org's queue", () => {
 
   it('keeps a run ahead of the head where it is', () => {
     expect(placeInQueue(10, 5 * TAG_STEP, 12)).toEqual({ base: 10, tag: 15 });
+  });
+
+  it('makes a step as many targets as the run sends in the same time: proportional to its share', () => {
+    expect(stepFor(0.5)).toBe(TAG_STEP);
+    expect(stepFor(1)).toBe(2 * TAG_STEP);
+    expect(stepFor(0.2)).toBe(20);
+    expect(stepFor(0.001)).toBe(1);
+    // A run at 0.8 beside one at 0.2, both joined at the head: per step, four targets of the first to one of the second.
+    const fast = placeInQueue(null, 0, 10, stepFor(0.8));
+    const slow = placeInQueue(null, 0, 10, stepFor(0.2));
+    expect(placeInQueue(fast.base, 800, null, stepFor(0.8)).tag).toBe(placeInQueue(slow.base, 200, null, stepFor(0.2)).tag);
   });
 
   it("stays within BullMQ's priorities", () => {

@@ -12,7 +12,7 @@
   The in-flight cap is a sorted set of leases that expire: a killed worker's
   slots come back by themselves.
 
-  KEYS[1] bucket hash (limit, tat, pausedUntil)   KEYS[2] in-flight zset
+  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts…)   KEYS[2] in-flight zset
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] runId or ""  ARGV[2] max in flight  ARGV[3] lease ms
   ARGV[4] share (already with its safety margin)  ARGV[5] window ms
@@ -40,7 +40,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed')
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts')
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -93,22 +93,58 @@ if ARGV[7] == 'window' then
     if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used) end
   end
 else
-  local interval = tonumber(ARGV[5]) / perWindow
+  -- Runs with different shares: the bucket's clock goes at the largest share that asked in
+  -- the last SMAX_TTL ms, so that together they use that share, not less (one clock paced
+  -- at each request's own share would give the harmonic mean); a run below it also keeps
+  -- to its own share, on a clock of its own (in `rts`, pruned of runs gone quiet).
+  local SMAX_TTL = 5000
+  local window = tonumber(ARGV[5])
+  local share = tonumber(ARGV[4])
+  local smax, smaxAt = tonumber(b[6] or '0'), tonumber(b[7] or '0')
+  local smax0, smaxAt0 = smax, smaxAt
+  if share > smax or smaxAt < now - SMAX_TTL then
+    smax, smaxAt = share, now
+  elseif share == smax and now - smaxAt > SMAX_TTL / 5 then
+    smaxAt = now
+  end
+  local perWindowMax = math.max(1, math.floor(tonumber(b[2]) * smax))
+  local interval = window / perWindowMax
+  local own = share < smax and ARGV[1] ~= ''
+  local rts = own and b[8] and cjson.decode(b[8]) or {}
+  local runInterval = window / perWindow
+  local rtat = own and tonumber(rts[ARGV[1]] or '0') or 0
   -- Slots are reserved at most ARGV[6] ms ahead, and never more than half the in-flight cap
   -- ahead: the reservations of a paced run would otherwise fill the cap, and every caller
   -- left out would poll it every 20 ms (hundreds of calls a second for 5 requests a second).
-  local ahead = math.min(tonumber(ARGV[6]), interval * math.max(1, math.floor(maxInFlight / 2)))
+  -- (A run on its own clock takes the bucket's earliest slot but sends at its own, at most
+  -- `ahead` later: up to maxInFlight / 2 of its requests can land in the window after their
+  -- slot's. Reserving fewer ahead makes its callers hold their process's slots polling.)
+  local ahead = math.min(tonumber(ARGV[6]), (own and runInterval or interval) * math.max(1, math.floor(maxInFlight / 2)))
   local tat = tonumber(b[3] or '0')
   if tat < now then tat = now end
-  local tat0 = tat
+  local tat0, rtat0 = tat, rtat
   nextSlot = function()
-    local wait = tat - now
+    -- The bucket's slot is its earliest; a run below the largest share sends at its own
+    -- clock's slot if that is later (never earlier than the bucket's).
+    local at = math.max(tat, rtat)
+    local wait = at - now
     if wait > ahead then return nil, math.min(wait - ahead, 1000) end
     tat = tat + interval
+    if own then rtat = at + runInterval end
     return wait
   end
   save = function()
     if tat ~= tat0 then redis.call('HSET', KEYS[1], 'tat', tostring(tat)) end
+    -- %.17g: the share read back is the same double (tostring keeps 14 digits).
+    if smax ~= smax0 or smaxAt ~= smaxAt0 then redis.call('HSET', KEYS[1], 'smax', string.format('%.17g', smax), 'smaxAt', smaxAt) end
+    if own and rtat ~= rtat0 then
+      local kept = {}
+      for id, at in pairs(rts) do
+        if tonumber(at) > now - window then kept[id] = at end
+      end
+      kept[ARGV[1]] = rtat
+      redis.call('HSET', KEYS[1], 'rts', cjson.encode(kept))
+    end
   end
 end
 
