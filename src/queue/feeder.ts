@@ -4,14 +4,13 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { REVOKE_TARGETS, type RevokeTargetsData } from '../../jobs/revoke-targets.ts';
 import { orgKeys, runKeys } from '../runs/keys.ts';
-import { FINAL_RUN_STATES } from '../runs/run-meta.ts';
-import type { RunMeta } from '../runs/run-meta.ts';
+import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { placeInQueue, stepFor } from './run-order.ts';
 
 export interface FeederOptions {
   orgKey: string;
-  /** Top up when at most this many jobs wait in the queue. */
+  /** Top up a run when at most this many of its jobs' worth of targets wait in the queue. */
   lowWater?: number;
   /** Jobs added per top-up, at most. */
   batch?: number;
@@ -110,12 +109,15 @@ export class Feeder {
         await this.redis.srem(orgKeys(this.opts.orgKey).active, runId);
         return;
       }
-      if ((await this.queue.getJobCountByTypes('waiting', 'prioritized')) > this.lowWater) return;
-
       // Retried targets first. Their job ids are numbered by a counter that only grows, so
       // a target retried twice never meets its earlier (failed, kept) job's id.
-      const [requeueLen, orderLen] = await Promise.all([this.redis.llen(k.requeue), this.redis.llen(k.order)]);
+      const [requeueLen, orderLen, { pending }] = await Promise.all([this.redis.llen(k.requeue), this.redis.llen(k.order), this.store.getCounts(runId)]);
       const per = targetsPerJob(requeueLen + orderLen - meta.fed, this.maxPerJob, this.spread);
+      // Each run keeps its own few jobs in the queue (not the queue as a whole a few jobs):
+      // with a shared low water the run fed first in every pass would keep the others out,
+      // and their turns (the jobs' priorities) would never come.
+      const queued = pending - (orderLen - meta.fed) - requeueLen;
+      if (queued > this.lowWater * per) return;
       let room = this.batch * per;
       const place = requeueLen > 0 || meta.fed < orderLen ? await this.placeOf(meta) : null;
       let fedNow = 0;

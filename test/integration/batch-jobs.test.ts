@@ -39,7 +39,7 @@ afterAll(async () => {
   await sim.close();
 });
 
-function host(concurrency = 4, spreadOver?: number, orphanGraceMs?: number) {
+function host(concurrency = 4, spreadOver?: number, orphanGraceMs?: number, feeder: { lowWater?: number; batch?: number } = {}) {
   return new WorkerHost(redis, {
     redisUrl: redisUrl(),
     orgUrl: sim.url,
@@ -48,7 +48,7 @@ function host(concurrency = 4, spreadOver?: number, orphanGraceMs?: number) {
     maxInFlight: 50,
     requestTimeoutMs: 10_000,
     log,
-    feeder: { intervalMs: 50, spreadOver, orphanGraceMs },
+    feeder: { intervalMs: 50, spreadOver, orphanGraceMs, ...feeder },
   });
 }
 
@@ -109,6 +109,28 @@ describe('batch jobs', () => {
     expect((await queue.getJobs(['waiting', 'prioritized'], 0, -1)).filter((j) => j.data.runId === runId)).toHaveLength(jobs.length);
     await Promise.all(jobs.map((j) => j.remove()));
     await store.stopRun(runId, 'cancelled', 'test over');
+  });
+
+  it('tops up every active run in the same pass, whatever the other runs hold in the queue', async () => {
+    const ids = sim.org.sampleUsers({ count: 200, offset: 100 }).map((u) => u.id);
+    const runs = [uniqueRunId('topA'), uniqueRunId('topB')];
+    await enqueue(ids.slice(0, 100), runs[0]!);
+    await enqueue(ids.slice(100), runs[1]!);
+    // Each run may have one job's worth queued, and a pass adds two jobs: a low water for the
+    // queue as a whole would let only the run fed first in.
+    const feeder = new Feeder(redis, store, queue, log, { orgKey: orgKeyOf(sim.url), lowWater: 1, batch: 2 });
+    try {
+      await feeder.tick();
+      for (const runId of runs) expect((await store.getMeta(runId))?.fed, runId).toBeGreaterThan(0);
+      const fedOnce = await Promise.all(runs.map(async (r) => (await store.getMeta(r))!.fed));
+      // Nothing was processed: a second pass adds nothing to either.
+      await feeder.tick();
+      expect(await Promise.all(runs.map(async (r) => (await store.getMeta(r))!.fed))).toEqual(fedOnce);
+    } finally {
+      const jobs = (await queue.getJobs(['waiting', 'prioritized'], 0, -1)).filter((j) => runs.includes(j.data.runId));
+      await Promise.all(jobs.map((j) => j.remove()));
+      for (const r of runs) await store.stopRun(r, 'cancelled', 'test over');
+    }
   });
 
   it('a batch delivered again skips the targets its first delivery finished: one request per target', async () => {
@@ -252,6 +274,29 @@ describe('batch jobs', () => {
       expect(await waitFinal(redis, big, 60_000)).toBe('completed');
       expect(await store.getCounts(big)).toMatchObject({ total: 300, revoked: 300, pending: 0 });
       expect(await store.getCounts(small)).toMatchObject({ total: 5, revoked: 5, pending: 0 });
+    } finally {
+      await h.close();
+      sim.configure({ faults: { latencyMs: 0 } });
+    }
+  });
+
+  it('a small run gets its turn while a large one is still being fed, a few jobs at a time', async () => {
+    sim.configure({ faults: { latencyMs: 20 } });
+    // Two jobs' worth of each run in the queue at a time: the big run is fed 30 times over.
+    const h = host(4, undefined, undefined, { lowWater: 2, batch: 2 });
+    try {
+      const big = uniqueRunId('bigfed');
+      const small = uniqueRunId('smallfed');
+      const ids = sim.org.sampleUsers({ count: 305, offset: 50 }).map((u) => u.id);
+      await enqueue(ids.slice(0, 300), big);
+      h.start();
+      await until('the big run started', async () => (await store.getCounts(big)).pending < 295, 30_000);
+      expect((await store.getMeta(big))?.fed).toBeLessThan(300);
+      await enqueue(ids.slice(300), small);
+      expect(await waitFinal(redis, small, 30_000)).toBe('completed');
+      expect((await store.getCounts(big)).pending).toBeGreaterThan(150);
+      expect(await waitFinal(redis, big, 60_000)).toBe('completed');
+      expect(await store.getCounts(big)).toMatchObject({ total: 300, revoked: 300, pending: 0 });
     } finally {
       await h.close();
       sim.configure({ faults: { latencyMs: 0 } });
