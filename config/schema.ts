@@ -54,13 +54,13 @@ export const orgUrlSchema = z.string().transform((raw, ctx) => {
   return u.origin;
 });
 
-/** Redis URL with the password replaced, for messages and `config print`. */
+/** Redis URL with the password replaced, for messages and `check`. */
 export function maskRedisUrl(url: string): string {
   // Up to the last "@": a password may contain an unencoded "@" of its own.
   return url.replace(/^(rediss?(?:-cluster)?:\/\/[^:@/]*:).*@/, '$1***@');
 }
 
-/** A proxy URL with its user and password masked, for messages and `config print`. */
+/** A proxy URL with its user and password masked, for messages and `check`. */
 export function maskProxyUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1***@');
 }
