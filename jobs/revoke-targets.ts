@@ -281,9 +281,8 @@ async function handleError(
     }
   }
   if (err instanceof OktaNetworkError) {
-    const refused = err.proxyRefusal;
-    if (refused !== null) {
-      await halt(deps, meta, c.key, `the proxy refused the tunnel to Okta (HTTP ${refused}${refused === 407 ? ': its credentials' : ''}): check HTTPS_PROXY / HTTP_PROXY`);
+    if (err.kind === 'proxy_refused') {
+      await halt(deps, meta, c.key, err.proxyHint);
       return 'left';
     }
     if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: true };

@@ -50,7 +50,7 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
     return EXIT.halted;
   }
   if (err instanceof OktaNetworkError) {
-    io.stderr.write(`grantsweep: Okta could not be reached: ${err.message}\n`);
+    io.stderr.write(`grantsweep: ${err.kind === 'proxy_refused' ? err.proxyHint : `Okta could not be reached: ${err.message}`}\n`);
     return EXIT.halted;
   }
   const e = err instanceof Error ? err : new Error(String(err));

@@ -9,6 +9,8 @@ export type OktaErrorKind =
   | 'unauthorized'
   | 'invalid_request'
   | 'transient'
+  /** A proxy between us and Okta turned the tunnel down with a 4xx (407: its credentials). */
+  | 'proxy_refused'
   | 'other';
 
 export type HttpMethod = 'GET' | 'DELETE' | 'POST';
@@ -89,7 +91,8 @@ export class OktaApiError extends Error {
 
 /** The request never got an HTTP answer (timeout, reset, refused): worth retrying. */
 export class OktaNetworkError extends Error {
-  readonly kind = 'transient' as const;
+  /** Transient, unless a proxy refused the tunnel (code PROXY_4xx): asking again cannot help then. */
+  readonly kind: 'transient' | 'proxy_refused';
   readonly path: string;
   constructor(
     readonly code: string,
@@ -101,15 +104,19 @@ export class OktaNetworkError extends Error {
     super(`Okta request failed: ${method} ${path}: ${code}${detail ? ` (${detail})` : ''}`);
     this.name = 'OktaNetworkError';
     this.path = path;
+    this.kind = this.proxyRefusal === null ? 'transient' : 'proxy_refused';
   }
 
-  /**
-   * The proxy turned the tunnel down with this 4xx (407: its credentials; 403: Okta not
-   * allowed): retrying cannot help, the operator must fix HTTPS_PROXY. Null otherwise.
-   */
+  /** The proxy's 4xx for the tunnel (407: its credentials; 403: Okta not allowed), else null. */
   get proxyRefusal(): number | null {
     const m = /^PROXY_(4\d\d)$/.exec(this.code);
     return m ? Number(m[1]) : null;
+  }
+
+  /** What the operator must fix, for a proxy_refused error (a halted run's reason, the CLI's message). */
+  get proxyHint(): string {
+    const status = this.proxyRefusal;
+    return `the proxy refused the tunnel to Okta (HTTP ${status}${status === 407 ? ': its credentials' : ''}): check HTTPS_PROXY / HTTP_PROXY`;
   }
 }
 

@@ -30,6 +30,8 @@ export const RETRY_POLICY: Readonly<Record<OktaErrorKind, Readonly<RetryRule>>> 
   forbidden: NO_RETRY,
   unauthorized: NO_RETRY,
   invalid_request: NO_RETRY,
+  // The operator must fix HTTPS_PROXY; retries would only wait (a directory listing retries dozens of times).
+  proxy_refused: NO_RETRY,
   other: NO_RETRY,
 });
 

@@ -117,27 +117,31 @@ export class Feeder {
       // with a shared low water the run fed first in every pass would keep the others out,
       // and their turns (the jobs' priorities) would never come.
       const queued = pending - (orderLen - meta.fed) - requeueLen;
-      if (queued > this.lowWater * per) return;
-      let room = this.batch * per;
-      const place = requeueLen > 0 || meta.fed < orderLen ? await this.placeOf(meta) : null;
-      let fedNow = 0;
-      if (requeueLen > 0) {
-        const requeued = await this.redis.lrange(k.requeue, 0, room - 1);
-        await this.add(runId, requeued, per, meta.attempts, place!, (i) => `${runId}.r${meta.requeueFed + i}`);
-        // A crash here adds the same jobs again (same ids): BullMQ ignores those that still exist.
-        await this.redis.multi().ltrim(k.requeue, requeued.length, -1).hincrby(k.meta, 'requeueFed', requeued.length).exec();
-        room -= requeued.length;
-        fedNow = requeued.length;
-      }
-      if (room > 0 && meta.fed < orderLen) {
-        const next = await this.redis.lrange(k.order, meta.fed, meta.fed + room - 1);
-        if (next.length > 0) {
-          await this.add(runId, next, per, meta.attempts, place!, (i) => `${runId}.${meta.fed + i}`, fedNow);
-          await this.redis.hincrby(k.meta, 'fed', next.length);
+      const toFeed = requeueLen > 0 || meta.fed < orderLen;
+      if (toFeed && queued > this.lowWater * per) return;
+      if (toFeed) {
+        let room = this.batch * per;
+        const place = await this.placeOf(meta);
+        let fedNow = 0;
+        if (requeueLen > 0) {
+          const requeued = await this.redis.lrange(k.requeue, 0, room - 1);
+          await this.add(runId, requeued, per, meta.attempts, place, (i) => `${runId}.r${meta.requeueFed + i}`);
+          // A crash here adds the same jobs again (same ids): BullMQ ignores those that still exist.
+          await this.redis.multi().ltrim(k.requeue, requeued.length, -1).hincrby(k.meta, 'requeueFed', requeued.length).exec();
+          room -= requeued.length;
+          fedNow = requeued.length;
+        }
+        if (room > 0 && meta.fed < orderLen) {
+          const next = await this.redis.lrange(k.order, meta.fed, meta.fed + room - 1);
+          if (next.length > 0) {
+            await this.add(runId, next, per, meta.attempts, place, (i) => `${runId}.${meta.fed + i}`, fedNow);
+            await this.redis.hincrby(k.meta, 'fed', next.length);
+          }
         }
       }
       if (meta.state === 'queued') await this.store.markRunning(runId);
-      if (meta.state === 'running' && meta.loaded && requeueLen === 0 && meta.fed >= orderLen) await this.sweepOrphans(runId);
+      // Past the low water on purpose: every pending target of a fully fed run may be an orphan.
+      if (meta.state === 'running' && meta.loaded && !toFeed) await this.sweepOrphans(runId, pending);
       else this.orphaned.delete(runId);
     } finally {
       // Only our own lock: it may have expired and been taken by another feeder.
@@ -160,8 +164,7 @@ export class Feeder {
    * before recording that. They are fed again: a target done twice is revoked twice,
    * and Okta's answer to the second (nothing left) is harmless.
    */
-  private async sweepOrphans(runId: string): Promise<void> {
-    const { pending } = await this.store.getCounts(runId);
+  private async sweepOrphans(runId: string, pending: number): Promise<void> {
     const seen = this.orphaned.get(runId);
     if (pending === 0) {
       this.orphaned.delete(runId);

@@ -121,6 +121,22 @@ describe('a proxy between grantsweep and Okta', () => {
     }
   });
 
+  it('a proxy that refuses a directory listing: the run is refused at once (exit 3), not retried', async () => {
+    const proxy = await startProxy();
+    try {
+      const wrong = proxy.url.replace(PASSWORD, 'not-the-password');
+      const before = t.sim.log.snapshot().total;
+      const r = await runCli(['run', '--search', 'status eq "ACTIVE"', '--yes', '--run-id', uniqueRunId('proxy-dir')], envFor(t.sim, { HTTP_PROXY: wrong }));
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/the proxy refused the tunnel to Okta \(HTTP 407: its credentials\): check HTTPS_PROXY/);
+      // One refused tunnel: a refusal is not retried (a listing retries a transient failure dozens of times).
+      expect(proxy.refused).toBe(1);
+      expect(t.sim.log.snapshot().total - before).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a proxy URL that is not http(s) is refused before any request, without its password (exit 2)', async () => {
     const r = await runThrough({ HTTPS_PROXY: `socks5://${USER}:${PASSWORD}@127.0.0.1:1080` }, 3);
     expect(r.code).toBe(2);

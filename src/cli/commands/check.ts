@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { describeConfig } from '../../../config/load.ts';
+import { maskProxyUrl, maskRedisUrl } from '../../../config/schema.ts';
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { OktaClient } from '../../okta/client.ts';
 import type { RateInfo } from '../../okta/types.ts';
@@ -63,13 +63,14 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
     const workers = await queue.getWorkersCount().catch(() => null);
     await queue.close();
 
-    const described = describeConfig(config);
-    const proxy = described.proxy as { httpsProxy: string | null; httpProxy: string | null } | null;
+    // The proxy undici picks for the org (an https org falls back to HTTP_PROXY), credentials masked.
+    const p = config.proxy;
+    const proxy = p ? (new URL(orgUrl).protocol === 'https:' ? p.httpsProxy ?? p.httpProxy : p.httpProxy) : null;
     const result: CheckResult = {
       orgUrl,
       credential,
-      proxy: proxy ? (new URL(orgUrl).protocol === 'https:' ? proxy.httpsProxy ?? proxy.httpProxy : proxy.httpProxy) : null,
-      redis: config.redisUrl ? String(described.redisUrl) : `embedded (${config.home})`,
+      proxy: proxy === null ? null : maskProxyUrl(proxy),
+      redis: config.redisUrl ? maskRedisUrl(config.redisUrl) : `embedded (${config.home})`,
       requests,
       grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: bucket.resetAt !== null && bucket.date !== null ? Math.max(0, Math.round((bucket.resetAt - bucket.date) / 1000)) : null } : null,
       runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * config.rateShare * 0.99)) : null,
