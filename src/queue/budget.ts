@@ -48,6 +48,8 @@ export class SharedBudget implements RequestGate {
   private readonly asks = new TurnBatches<Asked, [number, number | string]>((_, items) => this.ask(items));
   /** Slots given back in one turn: one script call per bucket. */
   private readonly returns = new TurnBatches<Returned, void>((bucket, items) => this.giveBack(bucket, items));
+  /** Callers that woke from their slot's wait in one turn: one check per run and bucket. */
+  private readonly checks = new TurnBatches<RequestDescriptor, [string | null, boolean]>((_, items) => this.check(items));
 
   constructor(
     private readonly redis: Redis,
@@ -101,17 +103,15 @@ export class SharedBudget implements RequestGate {
     return { release: (meta) => void this.release(leaseId, req.bucket, meta) };
   }
 
-  private async stoppedOrPaused(req: RequestDescriptor): Promise<[string | null, boolean]> {
-    const res = await this.redis
-      .pipeline()
-      .hget(this.keys.stopped, req.runId ?? '')
-      .hget(this.keys.bucket(req.bucket), 'pausedUntil')
-      .hget(this.keys.org, 'pausedUntil')
-      .time()
-      .exec();
-    const [stopped, bucketPause, orgPause, time] = (res ?? []).map((r) => r[1]) as [string | null, string | null, string | null, [string, string]];
-    const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
-    return [req.runId ? stopped : null, Math.max(Number(bucketPause ?? 0), Number(orgPause ?? 0)) > now];
+  private stoppedOrPaused(req: RequestDescriptor): Promise<[string | null, boolean]> {
+    return this.checks.add(`${req.bucket}\n${req.runId ?? ''}`, req);
+  }
+
+  private async check(items: RequestDescriptor[]): Promise<[string | null, boolean][]> {
+    const { bucket, runId } = items[0]!;
+    const [reason, paused] = await callScript<[string, number]>(this.redis, 'slotCheck', [this.keys.stopped, this.keys.bucket(bucket), this.keys.org], [runId ?? '']);
+    const answer: [string | null, boolean] = [reason === '' ? null : reason, Number(paused) === 1];
+    return items.map(() => answer);
   }
 
   /**
@@ -216,7 +216,7 @@ export class SharedBudget implements RequestGate {
 
   /** No new request is made for the run after this returns, by any process. */
   async stopRun(runId: string, reason: string): Promise<void> {
-    await this.redis.hset(this.keys.stopped, runId, reason);
+    await this.redis.hset(this.keys.stopped, runId, reason || 'stopped'); // "" would read as not stopped (slot-check-3.lua)
   }
 
   async resumeRun(runId: string): Promise<void> {

@@ -123,6 +123,30 @@ describe('shared budget', () => {
     expect(await redis.zcard(keys.inflight)).toBe(0);
   });
 
+  it('a run stopped while its requests sleep until their slots sends none of them, and gives their slots back; another run sends', async () => {
+    const { b, keys } = budget(100);
+    const [stopped, live] = [uniqueRunId('stopped'), uniqueRunId('live')];
+    b.setShare(stopped, 1);
+    b.setShare(live, 1);
+    await learn(b, stopped, 60); // 59 a minute: one slot per ~1,017 ms
+    const first = await b.acquire(req(live)); // the clock's next slot, at once
+    // Two requests of each run, asked together: the clock gives them slots 1 to 4 intervals ahead.
+    const asked = [stopped, stopped, live, live].map((r) => b.acquire(req(r)).then((l) => ({ r, l })));
+    await until(async () => (await redis.zcard(keys.inflight)) === 5);
+    first.release(response(60, 58));
+    await b.stopRun(stopped, 'cancelled by a test');
+    const results = await Promise.allSettled(asked);
+    const sent = results.filter((x) => x.status === 'fulfilled').map((x) => (x as PromiseFulfilledResult<{ r: string; l: GateLease }>).value);
+    const refused = results.filter((x) => x.status === 'rejected').map((x) => (x as PromiseRejectedResult).reason);
+    expect(sent.map((x) => x.r)).toEqual([live, live]);
+    expect(refused).toHaveLength(2);
+    for (const e of refused) expect(e).toBeInstanceOf(RunStoppedError);
+    // The stopped run's slots came back at once; the live run's two are held until released.
+    expect(await redis.zcard(keys.inflight)).toBe(2);
+    for (const x of sent) x.l.release(response(60, 50));
+    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+  });
+
   it('two runs that set no share of their own are still asked for apart: a stopped one does not stop the other', async () => {
     const { b, keys } = budget(10);
     const [live, stopped] = [uniqueRunId('live'), uniqueRunId('stopped')];
