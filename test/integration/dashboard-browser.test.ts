@@ -18,11 +18,14 @@ import { envFor, startTestSim } from '../helpers/sim.ts';
  * The dashboard in a real browser: Debian's chromium (installed by .ci/run), driven by
  * playwright-core. A run with failed targets is on the page; its retry button puts them
  * back, a `grantsweep worker` process revokes them, and the page shows the run complete.
- * The screenshots for the README are taken here.
+ * The README's screenshots are taken here: into docs/images with UPDATE_SCREENSHOTS=1
+ * (`npm run docs:screenshots`), else into a temporary folder, so a test run leaves the tree clean.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
-const IMAGES = fileURLToPath(new URL('../../docs/images/', import.meta.url));
+const IMAGES = process.env.UPDATE_SCREENSHOTS
+  ? fileURLToPath(new URL('../../docs/images/', import.meta.url))
+  : mkdtempSync(join(tmpdir(), 'gs-screenshots-'));
 
 let sim: Simulator;
 let env: NodeJS.ProcessEnv;
@@ -84,6 +87,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  if (!process.env.UPDATE_SCREENSHOTS) rmSync(IMAGES, { recursive: true, force: true });
   if (worker) {
     worker.child.kill('SIGTERM');
     await worker.done;
@@ -92,6 +96,12 @@ afterAll(async () => {
   await sim?.close();
   await redis?.quit();
 });
+
+/** A whole page's picture: a PNG, and not a blank few bytes. */
+function expectPng(png: Buffer): void {
+  expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+  expect(png.length).toBeGreaterThan(10_000);
+}
 
 const rowOf = (page: Page, runId: string) => page.locator(`tr[data-run="${runId}"]`);
 const cell = (page: Page, runId: string, count: string) => rowOf(page, runId).locator(`td[data-count="${count}"]`);
@@ -110,7 +120,7 @@ describe('dashboard in a browser', () => {
     expect(await cell(page, ids.clean, 'revoked').textContent()).toBe('8');
     expect(await rowOf(page, ids.cancelled).getAttribute('data-state')).toBe('cancelled');
     expect(await rowOf(page, ids.clean).locator('button').count()).toBe(0);
-    await page.screenshot({ path: join(IMAGES, 'dashboard.png'), fullPage: true });
+    expectPng(await page.screenshot({ path: join(IMAGES, 'dashboard.png'), fullPage: true }));
 
     // The report links lead to the run's reports: the JSON one, and the HTML page with its failed targets.
     const json = await page.request.get(await row.getByRole('link', { name: 'JSON' }).getAttribute('href').then((h) => `${dash.url}${h}`));
@@ -118,7 +128,7 @@ describe('dashboard in a browser', () => {
     const [report] = await Promise.all([page.waitForNavigation(), row.getByRole('link', { name: 'HTML' }).click()]);
     expect(report?.status()).toBe(200);
     expect(await page.locator('#problems tr[data-status="failed"]').count()).toBe(6);
-    await page.screenshot({ path: join(IMAGES, 'report.png'), fullPage: true });
+    expectPng(await page.screenshot({ path: join(IMAGES, 'report.png'), fullPage: true }));
     await page.goBack();
     await page.waitForURL(runsPage);
 
