@@ -3,7 +3,7 @@ import { maskProxyUrl, maskRedisUrl, type Config } from './schema.ts';
 const MASK = '***';
 
 /**
- * The configuration fit to show (no command prints it whole; `check` masks with the same functions): every setting, with the
+ * The configuration fit to show (`check --json` prints it as `settings`): every setting, with the
  * API token and private key replaced by *** and a Redis password masked in its URL.
  * Builds a new object field by field, so a secret added later is left out, not leaked.
  */

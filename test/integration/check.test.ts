@@ -31,12 +31,16 @@ async function check(env: NodeJS.ProcessEnv) {
 
 describe('grantsweep check', () => {
   it("reads the user-grants bucket's limit with two GETs and says what a run's share of it is", async () => {
-    const r = await check(envFor(sim, { GRANTSWEEP_RATE_SHARE: '0.5' }));
+    const env = envFor(sim, { GRANTSWEEP_RATE_SHARE: '0.5' });
+    const r = await check(env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.result).toMatchObject({ orgUrl: sim.url, credential: 'api token', proxy: null, requests: 2, workers: 0, runPerMinute: 297 });
     expect(r.result!.grantsBucket).toMatchObject({ limit: 600 });
     expect(r.result!.grantsBucket!.remaining).toBeLessThan(600);
     expect(r.requests).toBe(2);
+    // The settings a run would use, the token masked.
+    expect(r.result!.settings).toMatchObject({ orgUrl: sim.url, credentials: { kind: 'apiToken', apiToken: '***' }, concurrency: 8, rateShare: 0.5, pacing: 'even' });
+    expect(JSON.stringify(r.result)).not.toContain(env.OKTA_API_TOKEN!);
     // Only reads: nothing revoked.
     expect(sim.log.snapshot().byEndpoint['DELETE /api/v1/users/{userId}/grants'] ?? 0).toBe(0);
   });
@@ -46,6 +50,7 @@ describe('grantsweep check', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^okta +http:\/\/127\.0\.0\.1:\d+ · api token · 2 requests, all answered$/m);
     expect(r.stdout).toMatch(/^budget +user-grants: limit 600 a minute, \d+ left .*a run sends up to 297 a minute: 10,000 targets in about 34 min$/m);
+    expect(r.stdout).toMatch(/^settings +concurrency 8 · rate share 0\.5 \(even\) · 10 in flight across workers · 5 attempts · timeout 10 s · log /m);
     expect(r.stdout).toMatch(/^workers +none on the org's queue/m);
   });
 

@@ -1,5 +1,7 @@
 import { Queue } from 'bullmq';
+import { describeConfig } from '../../../config/describe.ts';
 import { maskProxyUrl, maskRedisUrl } from '../../../config/schema.ts';
+import type { Config } from '../../../config/schema.ts';
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { OktaClient } from '../../okta/client.ts';
 import type { RateInfo } from '../../okta/types.ts';
@@ -22,6 +24,8 @@ export interface CheckResult {
   runPerMinute: number | null;
   /** Worker processes connected to the org's queue: none means an `enqueue`d run waits. */
   workers: number | null;
+  /** Every setting a run here would use, secrets masked (config/describe.ts). */
+  settings: Record<string, unknown>;
 }
 
 /**
@@ -75,22 +79,25 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
       grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: bucket.resetAt !== null && bucket.date !== null ? Math.max(0, Math.round((bucket.resetAt - bucket.date) / 1000)) : null } : null,
       runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * config.rateShare * 0.99)) : null,
       workers,
+      settings: describeConfig(config),
     };
-    await out(io, flags.json ? `${JSON.stringify(result)}\n` : text(result, config.rateShare));
+    await out(io, flags.json ? `${JSON.stringify(result)}\n` : text(result, config));
     return EXIT.ok;
   } finally {
     await ctx.resources.releaseAll();
   }
 }
 
-function text(r: CheckResult, share: number): string {
+function text(r: CheckResult, config: Config): string {
   const b = r.grantsBucket;
+  const share = config.rateShare;
   const lines = [
     `okta     ${r.orgUrl} · ${r.credential}${r.proxy ? ` · through ${r.proxy}` : ''} · ${r.requests} requests, all answered`,
     `redis    ${r.redis}`,
     b
       ? `budget   user-grants: limit ${b.limit ?? '?'} a minute, ${b.remaining ?? '?'} left${b.resetInSec !== null ? ` (resets in ${b.resetInSec} s)` : ''}; at --rate-share ${share} a run sends up to ${r.runPerMinute ?? '?'} a minute${r.runPerMinute ? `: 10,000 targets in about ${Math.ceil(10_000 / r.runPerMinute)} min` : ''}`
       : 'budget   user-grants: not read (the org has no user to read grants of)',
+    `settings concurrency ${config.concurrency} · rate share ${share} (${config.pacing}) · ${config.maxInFlight} in flight across workers · ${config.attempts} attempts · timeout ${config.requestTimeoutMs / 1000} s · log ${config.logLevel}`,
     `workers  ${r.workers === null ? 'unknown' : r.workers === 0 ? "none on the org's queue: `grantsweep run` works alone; an `enqueue`d run waits for a `grantsweep worker`" : `${r.workers} on the org's queue`}`,
   ];
   return `${lines.join('\n')}\n`;
