@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { checkDpopProof } from './dpop.ts';
+import { checkDpopProof, ProofReplay } from './dpop.ts';
 import { secureBase62 } from './hash.ts';
 
 /**
@@ -41,6 +41,7 @@ export class AuthRegistry {
   private readonly accessTokens = new Map<string, AccessToken>();
   private readonly admin: Principal = { label: 'token', scopes: null, canDelete: true };
   private readonly readOnly: Principal = { label: 'readOnlyToken', scopes: null, canDelete: false };
+  private readonly proofs = new ProofReplay();
 
   constructor(
     readonly token: string,
@@ -71,7 +72,7 @@ export class AuthRegistry {
     if (at.jkt !== null) {
       const proof = Array.isArray(req?.proof) ? undefined : req?.proof;
       const checked = req ? checkDpopProof(proof, { htm: req.htm, htu: req.htu, nowMs: this.now(), accessToken: token }) : null;
-      if (!checked?.ok || checked.jkt !== at.jkt) return null;
+      if (!checked?.ok || checked.jkt !== at.jkt || this.proofs.replayed(checked.jti, this.now())) return null;
     }
     return { label: `oauth:${at.clientId}`, scopes: at.scopes, canDelete: at.scopes.has('okta.users.manage') };
   }

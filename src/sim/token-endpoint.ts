@@ -1,7 +1,7 @@
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import { OKTA_SCOPES, type AuthRegistry } from './auth.ts';
-import { checkDpopProof } from './dpop.ts';
+import { checkDpopProof, ProofReplay } from './dpop.ts';
 import type { RequestCtx } from './context.ts';
 import { json, oauthError, type SimResponse } from './sim-errors.ts';
 
@@ -33,6 +33,8 @@ export class TokenEndpoint {
   private readonly clients = new Map<string, Client>();
   /** jti values already used, with their expiry, so a replayed assertion is refused. */
   private readonly seenJti = new Map<string, number>();
+  /** DPoP proofs' jti values already accepted (the assertion's jti is checked apart, above). */
+  private readonly proofs = new ProofReplay();
 
   constructor(
     clients: OAuthClientConfig[],
@@ -77,6 +79,7 @@ export class TokenEndpoint {
         const res = oauthError(400, checked.error, checked.description);
         return checked.error === 'use_dpop_nonce' ? { ...res, headers: { 'DPoP-Nonce': this.dpopNonce } } : res;
       }
+      if (this.proofs.replayed(checked.jti, this.now())) return oauthError(400, 'invalid_dpop_proof', "The DPoP proof 'jti' has already been used.");
       jkt = checked.jkt;
     }
     const nowSec = Math.floor(this.now() / 1000);

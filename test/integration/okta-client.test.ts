@@ -593,6 +593,17 @@ describe.skipIf(!existsSync(simIndex))('OktaClient against the Okta simulator (s
       expect(await collect(oauth.listUserGrants(u.id))).toEqual([]);
       expect(sim.log.snapshot().byPrincipal['oauth:0oaSimDpop']?.requests).toBeGreaterThanOrEqual(3);
       expect(tokenCalls() - before).toBe(2);
+      // The simulator accepted the proof of a request it then answered 500/503: the caller's
+      // next try must carry a new proof (a replayed jti is refused with 401, which would halt a run).
+      const v = sim.org.sampleUsers({ count: 2, status: 'ACTIVE', minGrants: 1 }).find((x) => x.id !== u.id)!;
+      sim.configure({ faults: { errorRate: 1 } });
+      try {
+        expect(await rejection(oauth.revokeUserGrants(v.id))).toMatchObject({ kind: 'transient' });
+      } finally {
+        sim.configure({ faults: { errorRate: 0 } });
+      }
+      await oauth.revokeUserGrants(v.id);
+      expect(await collect(oauth.listUserGrants(v.id))).toEqual([]);
       expect(JSON.stringify(auth)).not.toMatch(/"d"|nonce/);
     } finally {
       await oauth.close();

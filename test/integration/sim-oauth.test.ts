@@ -201,9 +201,14 @@ describe('a service app that requires DPoP (Okta\'s default for new API Services
     expect(typeof nonce).toBe('string');
     const wrongUrl = await token(await form(), { DPoP: prover.proof('POST', `${sim.url}/oauth2/default/v1/token`, { nonce: String(nonce) }) });
     expect(wrongUrl.body.error).toBe('invalid_dpop_proof');
-    const ok = await token(await form(), { DPoP: prover.proof('POST', tokenUrl(), { nonce: String(nonce) }) });
+    const proof = prover.proof('POST', tokenUrl(), { nonce: String(nonce) });
+    const ok = await token(await form(), { DPoP: proof });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ token_type: 'DPoP', scope: 'okta.users.read okta.users.manage' });
+    // The same proof again, with a fresh assertion: refused (RFC 9449 §11.1).
+    const replayed = await token(await form(), { DPoP: proof });
+    expect(replayed.status).toBe(400);
+    expect(replayed.body).toMatchObject({ error: 'invalid_dpop_proof', error_description: "The DPoP proof 'jti' has already been used." });
   });
 
   it('accepts a DPoP token only with the DPoP scheme and a proof by the same key, for this request, with its hash', async () => {
@@ -218,7 +223,9 @@ describe('a service app that requires DPoP (Okta\'s default for new API Services
     expect(await call(path, `DPoP ${at}`, prover.proof('GET', `${sim.url}/api/v1/users`, { accessToken: at }))).toBe(401);
     expect(await call(path, `DPoP ${at}`, new DpopProver(() => clock.t).proof('GET', url, { accessToken: at }))).toBe(401);
     expect(await call(path, `DPoP ${at}`, prover.proof('GET', url, { accessToken: `${at}x` }))).toBe(401);
-    expect(await call(`${path}?limit=5`, `DPoP ${at}`, prover.proof('GET', `${url}?limit=5`, { accessToken: at }))).toBe(200);
+    const proof = prover.proof('GET', `${url}?limit=5`, { accessToken: at });
+    expect(await call(`${path}?limit=5`, `DPoP ${at}`, proof)).toBe(200);
+    expect(await call(`${path}?limit=5`, `DPoP ${at}`, proof)).toBe(401); // a replayed proof
     const grant = `${path}/${u.grants[0]!.id}`;
     expect(await call(grant, `DPoP ${at}`, prover.proof('DELETE', `${sim.url}${grant}`, { accessToken: at }), 'DELETE')).toBe(204);
   });
