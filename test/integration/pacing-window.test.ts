@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, spawnWorkers, stopAll, waitFinal, waitWorkers } from '../helpers/fleet.ts';
 import { uniqueRunId } from '../helpers/redis.ts';
+import { runsTogether, whileBothGo } from '../helpers/runs-together.ts';
 import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
 
 /**
@@ -13,7 +14,7 @@ const LIMIT = 60;
 const WINDOW_MS = 4_000;
 const SHARE = 0.5;
 const TARGETS = 80;
-const t = simAndRedis({ users: 300, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
+const t = simAndRedis({ users: 700, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
 
 describe('pacing: window', () => {
   it('spends the share of each window in one burst, never more than the share, with no 429', async () => {
@@ -54,6 +55,31 @@ describe('pacing: window', () => {
     for (const w of full) {
       expect(w.count).toBe(allowance);
       expect(w.spanMs).toBeLessThan(WINDOW_MS / 2);
+    }
+  }, 120_000);
+
+  it('with different shares, each run keeps to its own window count, and together they use the larger share', async () => {
+    // Users after the first test's (sampleUsers from the start of the org).
+    const together = runsTogether(t, WINDOW_MS, TARGETS);
+    const { perWindow, http429 } = await together([{ share: 0.8, targets: 150, pacing: 'window' }, { share: 0.2, targets: 45, pacing: 'window' }]);
+    console.log(`[pacing] window, shares 0.8 + 0.2: ${JSON.stringify({ limit: LIMIT, windowMs: WINDOW_MS, windows: perWindow, http429 })}`);
+    expect(http429).toBe(0);
+    const big = Math.floor(LIMIT * 0.8 * 0.99);
+    const small = Math.floor(LIMIT * 0.2 * 0.99);
+    for (const w of perWindow) {
+      expect(w.rejected).toBe(0);
+      expect(w.byRun[0]! + w.byRun[1]!).toBeLessThanOrEqual(big);
+      expect(w.byRun[1]!).toBeLessThanOrEqual(small);
+    }
+    // While both go, the small run gets its share, and the two together the larger share:
+    // one window count checked against each run's own share let the large run take the
+    // small one's part (seen: 6 of 24 in a window) and capped their sum at whichever asked;
+    // without the small run's room kept, the large run's callers took it at a window's opening (9 of 11).
+    const during = whileBothGo(perWindow);
+    expect(during.length).toBeGreaterThan(0);
+    for (const w of during) {
+      expect(w.byRun[1]!).toBe(small);
+      expect(w.byRun[0]! + w.byRun[1]!).toBe(big);
     }
   }, 120_000);
 });

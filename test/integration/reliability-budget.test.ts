@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
-import { checkExactlyOnce, spawnWorkers, stopAll, waitFinal, waitWorkers } from '../helpers/fleet.ts';
-import { uniqueRunId } from '../helpers/redis.ts';
-import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
+import { runsTogether, whileBothGo } from '../helpers/runs-together.ts';
+import { simAndRedis } from '../helpers/sim.ts';
 
 /**
  * Two runs at once on one org share one budget: each is allowed 90 % of the bucket
@@ -16,53 +14,9 @@ const LIMIT = 120;
 const WINDOW_MS = 2_000;
 const PER_RUN = 120;
 const t = simAndRedis({ users: 1200, rateLimits: { 'user-grants': { limit: LIMIT } }, windowSec: WINDOW_MS / 1000, recordRequests: 10_000 });
+const runTogether = runsTogether(t, WINDOW_MS);
 
 
-interface Planned {
-  share: number;
-  targets: number;
-}
-
-/** Enqueues the runs, lets two workers finish them, checks each result once; the simulator's windows with each run's requests. */
-async function runTogether(planned: Planned[]) {
-  const env = envFor(t.sim, { GRANTSWEEP_RATE_WINDOW_MS: String(WINDOW_MS) });
-  const pool = t.sim.org.sampleUsers({ count: planned.reduce((n, p) => n + p.targets, 0), status: 'ACTIVE', minGrants: 1, offset: offset });
-  offset += pool.length;
-  let at = 0;
-  const runs = planned.map((p, i) => ({ ...p, users: pool.slice(at, (at += p.targets)), runId: uniqueRunId(`share${i}`) }));
-  const owner = new Map<string, number>();
-  runs.forEach((r, i) => r.users.forEach((u) => owner.set(u.id, i)));
-  t.sim.log.reset();
-  for (const r of runs) {
-    const e = await runCli(['enqueue', '--csv', writeCsv(['userId', ...r.users.map((u) => u.id)]), '--yes', '--run-id', r.runId, '--rate-share', String(r.share)], env);
-    expect(e.code, e.stderr).toBe(0);
-  }
-  const workers = spawnWorkers(2, env);
-  try {
-    await waitWorkers(t.redis, t.sim.url, 2);
-    for (const r of runs) expect(await waitFinal(t.redis, r.runId, 90_000)).toBe('completed');
-  } finally {
-    await stopAll(workers);
-  }
-  for (const r of runs) {
-    const rep = await checkExactlyOnce(t.redis, r.runId, env, { targets: r.targets, users: r.users.map((u) => u.id), sim: t.sim });
-    expect(rep.counts.revoked).toBe(r.targets);
-  }
-  const log = t.sim.log.snapshot();
-  const windows = log.windows['user-grants']!;
-  const perWindow = windows.map((w) => {
-    const byRun = runs.map(() => 0);
-    for (const e of t.sim.log.requests()) {
-      if (e.at < w.start || e.at >= w.start + WINDOW_MS) continue;
-      const m = /^\/api\/v1\/users\/([^/]+)\/grants$/.exec(e.path);
-      const run = m ? owner.get(decodeURIComponent(m[1]!)) : undefined;
-      if (run !== undefined) byRun[run]!++;
-    }
-    return { count: w.count, rejected: w.rejected, byRun };
-  });
-  return { perWindow, http429: log.total429 };
-}
-let offset = 0;
 
 describe('reliability: two runs on one org', () => {
   it('share one budget: their sum stays inside every rate-limit window, with no 429', async () => {
@@ -98,13 +52,7 @@ describe('reliability: two runs on one org', () => {
     // together use most of the larger share: neither the small share alone nor the harmonic
     // mean of the two (0.32 of the limit), which one clock paced at each request's own run's
     // share gave; and the small run gets its own share, not less.
-    const span = (run: number) => {
-      const active = perWindow.map((w, i) => (w.byRun[run]! > 0 ? i : -1)).filter((i) => i >= 0);
-      return [active[0]!, active[active.length - 1]!] as const;
-    };
-    const [a0, a1] = span(0);
-    const [b0, b1] = span(1);
-    const during = perWindow.slice(Math.max(a0, b0) + 1, Math.min(a1, b1));
+    const during = whileBothGo(perWindow);
     expect(during.length).toBeGreaterThan(0);
     for (const w of during) {
       expect(w.byRun[0]! + w.byRun[1]!).toBeGreaterThanOrEqual(0.75 * big);

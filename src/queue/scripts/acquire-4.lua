@@ -12,7 +12,7 @@
   The in-flight cap is a sorted set of leases that expire: a killed worker's
   slots come back by themselves.
 
-  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts…)   KEYS[2] in-flight zset
+  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wRuns…)   KEYS[2] in-flight zset
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] runId or ""  ARGV[2] max in flight  ARGV[3] lease ms
   ARGV[4] share (already with its safety margin)  ARGV[5] window ms
@@ -40,7 +40,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts')
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq')
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -63,8 +63,29 @@ if not b[2] then
   return all(0, 50)
 end
 
-local perWindow = math.floor(tonumber(b[2]) * tonumber(ARGV[4]))
+local share = tonumber(ARGV[4])
+local perWindow = math.floor(tonumber(b[2]) * share)
 if perWindow < 1 then perWindow = 1 end
+
+-- Runs with different shares: the bucket goes at the largest share that asked in the
+-- last SMAX_TTL ms, so that together they use that share, not less (one clock paced at
+-- each request's own share would give the harmonic mean; one window count checked
+-- against each request's own share lets the larger run take the smaller one's part);
+-- a run below it also keeps to its own share, on a clock or a count of its own.
+local SMAX_TTL = 5000
+local smax, smaxAt = tonumber(b[6] or '0'), tonumber(b[7] or '0')
+local smax0, smaxAt0 = smax, smaxAt
+if share > smax or smaxAt < now - SMAX_TTL then
+  smax, smaxAt = share, now
+elseif share == smax and now - smaxAt > SMAX_TTL / 5 then
+  smaxAt = now
+end
+local perWindowMax = math.max(1, math.floor(tonumber(b[2]) * smax))
+local own = share < smax and ARGV[1] ~= ''
+local function saveSmax()
+  -- %.17g: the share read back is the same double (tostring keeps 14 digits).
+  if smax ~= smax0 or smaxAt ~= smaxAt0 then redis.call('HSET', KEYS[1], 'smax', string.format('%.17g', smax), 'smaxAt', smaxAt) end
+end
 
 -- The mode's next slot: its wait in ms, or nil and when to ask again.
 local nextSlot, save
@@ -75,41 +96,52 @@ if ARGV[7] == 'window' then
   -- counted in the old window lands in the new one.
   local PAD = 1000
   local started = false
+  local seq = tonumber(b[10] or '0')
   if now >= wEnd + PAD then
     -- A new window starts with this request (as Okta's do), until a response states its end.
     wEnd = now + tonumber(ARGV[5])
     used = 0
+    seq = seq + 1
     started = true
   elseif now >= wEnd - PAD then
     return all(0, wEnd + PAD - now)
   end
-  local used0 = used
+  -- Runs below the largest share count their own slots of each window (`wRuns`: run id ->
+  -- {used, share of the window, window number}), and the larger run leaves them room for
+  -- what they have not used yet: a run seen in this window or the one before is reserved
+  -- its part, so that at a window's opening the larger run's callers do not take it first.
+  local runs = b[9] and cjson.decode(b[9]) or {}
+  local mine, reserve = 0, 0
+  if own then
+    local e = runs[ARGV[1]]
+    if e and e[3] == seq then mine = e[1] end
+  else
+    for _, e in pairs(runs) do
+      if e[3] >= seq - 1 then reserve = reserve + math.max(0, e[2] - (e[3] == seq and e[1] or 0)) end
+    end
+  end
+  local used0, mine0 = used, mine
   nextSlot = function()
-    if used >= perWindow then return nil, math.min(wEnd - now, 1000) end
+    if used + reserve >= perWindowMax or mine >= perWindow then return nil, math.min(wEnd - now, 1000) end
     used = used + 1
+    if own then mine = mine + 1 end
     return 0
   end
   save = function()
-    if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used) end
+    if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq) end
+    if (own and mine ~= mine0) or (started and b[9]) then
+      if own then runs[ARGV[1]] = { mine, perWindow, seq } end
+      local kept, any = {}, false
+      for id, e in pairs(runs) do
+        if e[3] >= seq - 1 then kept[id], any = e, true end
+      end
+      if any then redis.call('HSET', KEYS[1], 'wRuns', cjson.encode(kept)) else redis.call('HDEL', KEYS[1], 'wRuns') end
+    end
+    saveSmax()
   end
 else
-  -- Runs with different shares: the bucket's clock goes at the largest share that asked in
-  -- the last SMAX_TTL ms, so that together they use that share, not less (one clock paced
-  -- at each request's own share would give the harmonic mean); a run below it also keeps
-  -- to its own share, on a clock of its own (in `rts`, pruned of runs gone quiet).
-  local SMAX_TTL = 5000
   local window = tonumber(ARGV[5])
-  local share = tonumber(ARGV[4])
-  local smax, smaxAt = tonumber(b[6] or '0'), tonumber(b[7] or '0')
-  local smax0, smaxAt0 = smax, smaxAt
-  if share > smax or smaxAt < now - SMAX_TTL then
-    smax, smaxAt = share, now
-  elseif share == smax and now - smaxAt > SMAX_TTL / 5 then
-    smaxAt = now
-  end
-  local perWindowMax = math.max(1, math.floor(tonumber(b[2]) * smax))
   local interval = window / perWindowMax
-  local own = share < smax and ARGV[1] ~= ''
   local rts = own and b[8] and cjson.decode(b[8]) or {}
   local runInterval = window / perWindow
   local rtat = own and tonumber(rts[ARGV[1]] or '0') or 0
@@ -135,8 +167,7 @@ else
   end
   save = function()
     if tat ~= tat0 then redis.call('HSET', KEYS[1], 'tat', tostring(tat)) end
-    -- %.17g: the share read back is the same double (tostring keeps 14 digits).
-    if smax ~= smax0 or smaxAt ~= smaxAt0 then redis.call('HSET', KEYS[1], 'smax', string.format('%.17g', smax), 'smaxAt', smaxAt) end
+    saveSmax()
     if own and rtat ~= rtat0 then
       local kept = {}
       for id, at in pairs(rts) do
