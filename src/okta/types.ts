@@ -33,6 +33,18 @@ export interface OAuthClientRef {
   _links?: Record<string, unknown>;
 }
 
+/** `GET /api/v1/users/{userId}/clients/{clientId}/tokens` item (OAuth2RefreshToken, okta-api.md §1.4). */
+export interface RefreshToken {
+  id: string;
+  status: string;
+  created?: string;
+  expiresAt?: string | null;
+  clientId: string;
+  userId: string;
+  scopes?: string[];
+  _links?: Record<string, unknown>;
+}
+
 /** `GET /api/v1/apps/{appId}/users` item (an AppUser, not a User). */
 export interface AppUser {
   id: string;

@@ -1,9 +1,9 @@
-import type { Grant, OktaUser } from '../okta/types.ts';
+import type { Grant, OktaUser, RefreshToken } from '../okta/types.ts';
 import type { SimContext } from './context.ts';
 import type { FaultInjector } from './faults.ts';
 import { applyConfigPatch, configPatchSchema, describeZodError, USER_STATUSES, type RuntimeConfig, type UserStatus } from './options.ts';
 import type { RateLimiter } from './rate-limiter.ts';
-import { renderGrant, renderUser } from './render.ts';
+import { renderGrant, renderToken, renderUser } from './render.ts';
 import type { LogSnapshot, RequestLog } from './request-log.ts';
 
 /** The simulator's back door, shared by the in-process API and the /__sim/ endpoints. */
@@ -100,6 +100,14 @@ export class SimControl {
     const { org, base } = this.ctx;
     const u = org.user(i);
     return org.activeGrants(i).map((g) => renderGrant(org, base, u, g, expandScope));
+  }
+
+  /** Refresh tokens of a user not revoked, as …/clients/{clientId}/tokens would list them; null for an unknown user. */
+  tokensOf(idOrLogin: string): RefreshToken[] | null {
+    const i = this.indexOf(idOrLogin);
+    if (i < 0) return null;
+    const { org, base } = this.ctx;
+    return org.activeTokens(i).map((t) => renderToken(org, base, org.user(i).id, t));
   }
 
   sampleUsers(q: SampleQuery = {}): SampleUser[] {

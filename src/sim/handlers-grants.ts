@@ -1,10 +1,10 @@
 import type { RequestCtx } from './context.ts';
 import type { GrantSlot } from './org.ts';
 import { badCursor, decodeCursor, linkHeader, parseLimit } from './pagination.ts';
-import { renderClient, renderGrant } from './render.ts';
+import { renderClient, renderGrant, renderToken } from './render.ts';
 import { json, noContent, notFound, type SimResponse } from './sim-errors.ts';
 
-/** /api/v1/users/{userId}/grants… and /clients… (okta-api.md §1). */
+/** /api/v1/users/{userId}/grants… and /clients…, grants and refresh tokens (okta-api.md §1). */
 
 const GRANT_LIMIT = { def: 20, max: 200 };
 
@@ -91,12 +91,34 @@ export function revokeClientGrants(ctx: RequestCtx): SimResponse {
   return noContent();
 }
 
-/** Clients the user holds active grants for (no refresh tokens are simulated); no pagination. */
+/** Clients the user holds active grants or refresh tokens for; no pagination. */
 export function listClients(ctx: RequestCtx): SimResponse {
   const i = userIndex(ctx);
   if (typeof i !== 'number') return i;
   const { org, base } = ctx.sim;
   const userId = ctx.params[0] as string;
-  const clients = [...new Set(org.activeGrants(i).map((g) => g.client))];
+  const clients = [...new Set([...org.activeGrants(i).map((g) => g.client), ...org.activeTokens(i).map((t) => t.client)])];
   return json(200, clients.map((c) => renderClient(org, base, userId, c)));
+}
+
+function clientTokens(ctx: RequestCtx, i: number) {
+  const client = ctx.sim.org.ids.client.decode(ctx.params[1] as string);
+  return client < 0 ? [] : ctx.sim.org.activeTokens(i).filter((t) => t.client === client);
+}
+
+/** A user's refresh tokens for one client (at most one here, so one page; `limit` is checked). */
+export function listClientTokens(ctx: RequestCtx): SimResponse {
+  const i = userIndex(ctx);
+  if (typeof i !== 'number') return i;
+  const limit = parseLimit(ctx.query.get('limit'), GRANT_LIMIT);
+  if (typeof limit !== 'number') return limit;
+  const { org, base } = ctx.sim;
+  return json(200, clientTokens(ctx, i).slice(0, limit).map((t) => renderToken(org, base, ctx.params[0] as string, t)));
+}
+
+export function revokeClientTokens(ctx: RequestCtx): SimResponse {
+  const i = userIndex(ctx);
+  if (typeof i !== 'number') return i;
+  ctx.sim.org.revokeTokens(clientTokens(ctx, i));
+  return noContent();
 }

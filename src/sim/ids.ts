@@ -90,7 +90,7 @@ export class IdCodec {
 }
 
 /** Id kinds: each gets its own Feistel keys so equal keys give unrelated ids. */
-export const ID_KIND = { user: 1, grant: 2, client: 3, group: 4, authServer: 5, scope: 6, userType: 7 } as const;
+export const ID_KIND = { user: 1, grant: 2, client: 3, group: 4, authServer: 5, scope: 6, userType: 7, token: 8 } as const;
 
 export type OrgCodecs = Record<keyof typeof ID_KIND, IdCodec>;
 
@@ -104,5 +104,6 @@ export function makeCodecs(seed: number): OrgCodecs {
     authServer: new IdCodec('aus', seed, ID_KIND.authServer),
     scope: new IdCodec('scp', seed, ID_KIND.scope),
     userType: new IdCodec('oty', seed, ID_KIND.userType),
+    token: new IdCodec('oar', seed, ID_KIND.token),
   };
 }

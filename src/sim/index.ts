@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Grant, OktaUser } from '../okta/types.ts';
+import type { Grant, OktaUser, RefreshToken } from '../okta/types.ts';
 import { AuthRegistry, newApiToken } from './auth.ts';
 import type { SimContext } from './context.ts';
 import { SimControl, type SampleQuery, type SampleUser, type SimCounts, type SimDirectory } from './control.ts';
@@ -41,6 +41,8 @@ export interface Simulator {
     sampleUsers(q?: SampleQuery): SampleUser[];
     /** Active grants as GET …/grants would list them; null for an unknown user. */
     grantsOf(userIdOrLogin: string, expandScope?: boolean): Grant[] | null;
+    /** Refresh tokens not revoked (one per client the user gave offline_access); null for an unknown user. */
+    tokensOf(userIdOrLogin: string): RefreshToken[] | null;
     user(idOrLogin: string): OktaUser | null;
     /** Group, app and OAuth client ids with names. */
     directory(): SimDirectory;
@@ -117,6 +119,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       counts: () => control.counts(),
       sampleUsers: (q) => control.sampleUsers(q),
       grantsOf: (id, expand) => control.grantsOf(id, expand),
+      tokensOf: (id) => control.tokensOf(id),
       user: (id) => control.user(id),
       directory: () => control.directory(),
       reset: () => control.reset(),

@@ -3,15 +3,15 @@ import { makeCodecs, type OrgCodecs } from './ids.ts';
 import { clientName, DEPARTMENTS, FIRST_NAMES, groupName, LAST_NAMES } from './org-data.ts';
 import { drawCount, statusThresholds } from './org-draw.ts';
 import { DEFAULT_SCOPES, USER_STATUSES, type UserStatus } from './options.ts';
-import type { GrantSlot, OrgShape, UserFacts } from './org-types.ts';
+import type { GrantSlot, OrgShape, TokenSlot, UserFacts } from './org-types.ts';
 
 /**
  * The seeded org. Per user it keeps one status byte and one grant-count byte; names,
  * dates and grants are recomputed from (seed, index) on each read. The only mutable
- * state is the set of revoked grant keys, so reset is a Set.clear().
+ * state is the sets of revoked grant and token keys, so reset is two Set.clear()s.
  */
 
-export type { GrantSlot, OrgShape, UserFacts } from './org-types.ts';
+export type { GrantSlot, OrgShape, TokenSlot, UserFacts } from './org-types.ts';
 
 const SLOTS = 256;
 const EPOCH_2019 = Date.UTC(2019, 0, 1);
@@ -32,6 +32,8 @@ export class SimOrg {
   private readonly status: Uint8Array;
   private readonly grantCount: Uint8Array;
   private readonly revoked = new Set<number>();
+  private readonly revokedTokens = new Set<number>();
+  private readonly offlineAccess: number;
   /** One-entry cache: a request usually asks for the same user's grants more than once. */
   private lastGrants: { user: number; grants: GrantSlot[] } | undefined;
 
@@ -43,6 +45,7 @@ export class SimOrg {
     this.appCount = Math.max(shape.apps, shape.clients);
     this.scopes = shape.scopes ?? DEFAULT_SCOPES;
     this.ids = makeCodecs(shape.seed);
+    this.offlineAccess = this.scopes.indexOf('offline_access');
     const thresholds = statusThresholds(shape.statusMix);
     const maxGrants = Math.min(SLOTS - 1, this.clientCount * this.scopes.length);
     this.status = new Uint8Array(shape.users);
@@ -180,7 +183,37 @@ export class SimOrg {
     return this.totalGrants - this.revoked.size;
   }
 
+  /** The user's refresh tokens not revoked: one per client with an offline_access grant, revoked grant or not. */
+  activeTokens(i: number): TokenSlot[] {
+    if (this.offlineAccess < 0) return [];
+    const out: TokenSlot[] = [];
+    for (const g of this.allGrants(i)) {
+      if (g.scope === this.offlineAccess && !this.revokedTokens.has(g.key)) out.push({ key: g.key, client: g.client, created: g.created });
+    }
+    return out;
+  }
+
+  tokenId(t: TokenSlot): string {
+    return this.ids.token.encode(t.key);
+  }
+
+  revokeTokens(tokens: Iterable<TokenSlot>): number {
+    let n = 0;
+    for (const t of tokens) {
+      if (!this.revokedTokens.has(t.key)) {
+        this.revokedTokens.add(t.key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  revokedTokenCount(): number {
+    return this.revokedTokens.size;
+  }
+
   reset(): void {
     this.revoked.clear();
+    this.revokedTokens.clear();
   }
 }

@@ -1,6 +1,6 @@
-import type { AppUser, Grant, OAuthClientRef, OktaUser } from '../okta/types.ts';
+import type { AppUser, Grant, OAuthClientRef, OktaUser, RefreshToken } from '../okta/types.ts';
 import { isOrgScope, scopeInfo } from './org-data.ts';
-import type { GrantSlot, SimOrg, UserFacts } from './org.ts';
+import type { GrantSlot, SimOrg, TokenSlot, UserFacts } from './org.ts';
 
 /** JSON shapes exactly as Okta's Management API writes them (okta-api.md §1.3, §1.4, §5.3). */
 
@@ -65,6 +65,25 @@ export function renderUser(org: SimOrg, base: string, u: UserFacts): OktaUser {
     credentials: { provider: { type: 'OKTA', name: 'OKTA' } },
     _links: { self: { href: `${base}/api/v1/users/${u.id}` } },
   } as OktaUser;
+}
+
+export function renderToken(org: SimOrg, base: string, userId: string, t: TokenSlot): RefreshToken {
+  const id = org.tokenId(t);
+  const clientId = org.ids.client.encode(t.client);
+  return {
+    id,
+    status: 'ACTIVE',
+    created: iso(t.created),
+    expiresAt: null,
+    clientId,
+    userId,
+    scopes: ['offline_access'],
+    _links: {
+      self: { href: `${base}/api/v1/users/${userId}/clients/${clientId}/tokens/${id}` },
+      revoke: { href: `${base}/api/v1/users/${userId}/clients/${clientId}/tokens/${id}`, hints: { allow: ['DELETE'] } },
+      client: { href: `${base}/oauth2/v1/clients/${clientId}`, title: org.clientName(t.client) },
+    },
+  };
 }
 
 export function renderClient(org: SimOrg, base: string, userId: string, client: number): OAuthClientRef {

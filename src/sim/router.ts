@@ -46,6 +46,10 @@ const ROUTES: Route[] = [
     GET: { handler: grants.listClientGrants, scope: READ },
     DELETE: { handler: grants.revokeClientGrants, scope: MANAGE },
   }),
+  route('/api/v1/users/{userId}/clients/{clientId}/tokens', 'user-grants', {
+    GET: { handler: grants.listClientTokens, scope: READ },
+    DELETE: { handler: grants.revokeClientTokens, scope: MANAGE },
+  }),
   route('/api/v1/groups/{groupId}/users', 'groups', { GET: { handler: users.listGroupUsers, scope: 'okta.groups.read' } }),
   route('/api/v1/apps/{appId}/users', 'apps', { GET: { handler: users.listAppUsers, scope: 'okta.apps.read' } }),
   route('/oauth2/v1/token', 'other', { POST: { handler: handleToken, scope: null } }),

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Grant, OAuthClientRef } from '../../src/okta/types.ts';
+import type { Grant, OAuthClientRef, RefreshToken } from '../../src/okta/types.ts';
 import { startSimulator, type SampleUser, type Simulator } from '../../src/sim/index.ts';
 
 let sim: Simulator;
@@ -187,7 +187,33 @@ describe('simulated user grants', () => {
     expect((clients[0]!._links as Record<string, { href: string }>).grants?.href).toBe(`${sim.url}/api/v1/users/${u.id}/clients/${clients[0]!.client_id}/grants`);
     expect(headers.link).toBeUndefined();
     await call(`/api/v1/users/${u.id}/grants`, 'DELETE');
-    expect((await call(`/api/v1/users/${u.id}/clients`)).body).toEqual([]);
+    // What is left: the clients the user still holds a refresh token for.
+    const withTokens = [...new Set(u.grants.filter((g) => g.scopeId === 'offline_access').map((g) => g.clientId))].sort();
+    expect(((await call(`/api/v1/users/${u.id}/clients`)).body as OAuthClientRef[]).map((c) => c.client_id).sort()).toEqual(withTokens);
+  });
+
+  it('keeps a refresh token per client given offline_access: listed, left by grant revocation, revoked by DELETE …/tokens', async () => {
+    let u = someUser();
+    for (let k = 1; !u.grants.some((g) => g.scopeId === 'offline_access'); k++) u = someUser(k);
+    const clientId = u.grants.find((g) => g.scopeId === 'offline_access')!.clientId;
+    const tokens = await call(`/api/v1/users/${u.id}/clients/${clientId}/tokens`);
+    expect(tokens.status).toBe(200);
+    const [t] = tokens.body as RefreshToken[];
+    expect(t).toMatchObject({ status: 'ACTIVE', clientId, userId: u.id, scopes: ['offline_access'] });
+    expect(t!.id).toMatch(/^oar[0-9A-Za-z]{17}$/);
+    expect(sim.org.tokensOf(u.id)!.map((x) => x.id)).toContain(t!.id);
+    // Revoking the grants leaves the token (whether Okta does is unconfirmed: the worst case).
+    expect((await call(`/api/v1/users/${u.id}/clients/${clientId}/grants`, 'DELETE')).status).toBe(204);
+    expect(((await call(`/api/v1/users/${u.id}/clients/${clientId}/tokens`)).body as RefreshToken[]).map((x) => x.id)).toEqual([t!.id]);
+    const del = await call(`/api/v1/users/${u.id}/clients/${clientId}/tokens`, 'DELETE');
+    expect(del.status).toBe(204);
+    expect(del.text).toBe('');
+    expect((await call(`/api/v1/users/${u.id}/clients/${clientId}/tokens`)).body).toEqual([]);
+    expect(sim.org.tokensOf(u.id)!.map((x) => x.clientId)).not.toContain(clientId);
+    // Idempotent, and a client without tokens answers an empty list.
+    expect((await call(`/api/v1/users/${u.id}/clients/${clientId}/tokens`, 'DELETE')).status).toBe(204);
+    expect((await call(`/api/v1/users/${u.id}/clients/${clientId}/tokens?limit=0`)).status).toBe(400);
+    expect((await call(`/api/v1/users/00u00000000000000000/clients/${clientId}/tokens`)).status).toBe(404);
   });
 
   it('answers 404 E0000007 (User) for an unknown user, a login and me on grants paths', async () => {
