@@ -57,6 +57,8 @@ interface Outcome {
   grants: GrantEvidence[] | null;
   httpStatus: number | null;
   resolvedUserId: string | null;
+  /** Only a target that revokes tokens (--tokens, no scope or grant) sets it. */
+  tokensRevokedFor?: string[] | null;
 }
 
 /** What became of one target in this job. */
@@ -211,6 +213,7 @@ function finished(rec: TargetRecord, f: Partial<TargetRecord> & { status: Target
     grants: f.grants !== undefined ? f.grants : rec.grants,
     resolvedUserId: f.resolvedUserId !== undefined ? f.resolvedUserId : rec.resolvedUserId,
     roundAttempts: 0,
+    tokensRevokedFor: f.tokensRevokedFor !== undefined ? f.tokensRevokedFor : rec.tokensRevokedFor,
   };
 }
 
@@ -299,8 +302,8 @@ async function halt(deps: RevokeDeps, meta: RunMeta, target: string, reason: str
 
 type Ctx = Parameters<OktaClient['getUser']>[1];
 
-async function collect(it: AsyncIterable<Grant>): Promise<Grant[]> {
-  const out: Grant[] = [];
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
   for await (const g of it) out.push(g);
   return out;
 }
@@ -366,10 +369,54 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
     grants = await collect(
       rec.clientId ? client.listUserClientGrants(userId, rec.clientId, { limit: 200 }, ctx) : client.listUserGrants(userId, { limit: 200 }, ctx),
     );
-    if (grants.length === 0) return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: [] };
-    if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: evidence(grants) };
   }
-  if (rec.clientId) await client.revokeUserClientGrants(userId, rec.clientId, ctx);
-  else await client.revokeUserGrants(userId, ctx);
-  return { ...base, status: 'revoked', grantsRevoked: grants ? grants.length : null, grants: grants ? evidence(grants) : null };
+  const none = grants !== null && grants.length === 0;
+  if (!meta.tokens) {
+    if (none) return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: [] };
+    if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: evidence(grants!) };
+  }
+  if (!meta.dryRun && !none) {
+    if (rec.clientId) await client.revokeUserClientGrants(userId, rec.clientId, ctx);
+    else await client.revokeUserGrants(userId, ctx);
+  }
+  const tokensRevokedFor = meta.tokens ? await revokeTokens(client, meta, rec, userId, ctx) : null;
+  const some = !none || (tokensRevokedFor !== null && tokensRevokedFor.length > 0);
+  return {
+    ...base,
+    status: !some ? 'nothing_to_revoke' : meta.dryRun ? 'would_revoke' : 'revoked',
+    grantsRevoked: grants ? (meta.dryRun && !none ? null : grants.length) : null,
+    grants: grants ? evidence(grants) : null,
+    tokensRevokedFor,
+  };
+}
+
+/**
+ * --tokens: the user's refresh tokens for the target's client, or for every client, are
+ * revoked after the grants (a call apart: whether revoking a grant revokes the tokens
+ * minted with it is unconfirmed). Without a client, the clients come from
+ * GET …/clients, which after the grants are gone lists those still holding tokens. A
+ * dry run, and a client target with --snapshot, look first which clients hold any.
+ * Returns the clients whose tokens were (or would be) revoked.
+ */
+async function revokeTokens(client: OktaClient, meta: RunMeta, rec: TargetRecord, userId: string, ctx: Ctx): Promise<string[]> {
+  let clients = rec.clientId ? [rec.clientId] : (await collect(client.listUserClients(userId, ctx))).map((c) => c.client_id);
+  const limit = pLimit(FAN_OUT);
+  const unlessClientGone = async <T>(fn: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await fn();
+    } catch (err) {
+      // A client the org no longer has holds no tokens; a user gone is the target's result.
+      if (err instanceof OktaApiError && err.kind === 'not_found' && !isUserNotFound(err)) return null;
+      throw err;
+    }
+  };
+  if (meta.dryRun || (rec.clientId && meta.snapshot)) {
+    const held = await Promise.all(
+      clients.map((c) => limit(() => unlessClientGone(async () => (await collect(client.listUserClientTokens(userId, c, { limit: 1 }, ctx))).length > 0))),
+    );
+    clients = clients.filter((_, i) => held[i] === true);
+  }
+  if (meta.dryRun) return clients;
+  const done = await Promise.all(clients.map((c) => limit(() => unlessClientGone(() => client.revokeUserClientTokens(userId, c, ctx).then(() => true)))));
+  return clients.filter((_, i) => done[i] === true);
 }

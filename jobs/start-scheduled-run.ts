@@ -74,6 +74,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
         target: d.target,
         dryRun: d.dryRun,
         snapshot: d.snapshot,
+        tokens: d.tokens === true,
         reason: d.reason,
         rateShare: d.rateShare ?? deps.defaultRateShare,
         schedule: d.schedule,

@@ -42,6 +42,7 @@ if (role === 'enqueue') {
       target: { clientId: null, scopeId: null },
       dryRun: false,
       snapshot: false,
+      tokens: false,
       reason: null,
       rateShare: Number(share ?? 0.5),
       pacing: 'even',

@@ -14,6 +14,7 @@ export interface RunFlags {
   scope?: string;
   dryRun?: boolean;
   snapshot?: boolean;
+  tokens?: boolean;
   reason?: string;
   runId?: string;
   concurrency?: string;
@@ -34,6 +35,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--scope <scopeId>', 'only grants for that scope')
     .option('--dry-run', 'list what would be revoked, revoke nothing')
     .option('--snapshot', "list each target's grants before revoking and keep them as evidence")
+    .option('--tokens', "also revoke the user's refresh tokens for the client (--client), or for every client (no --client)")
     .option('--reason <text>', 'kept with the run, shown in reports')
     .option('--run-id <id>', 'the run id ([A-Za-z0-9_.-]{1,64}); default generated')
     .option('--concurrency <n>', 'Okta requests in flight from this process (default 8)')
@@ -73,6 +75,8 @@ export function parseSource(f: RunFlags): SourceDescription {
 }
 
 export function parseTarget(f: RunFlags): { clientId: string | null; scopeId: string | null } {
+  // Refresh tokens belong to a user and a client, not to a scope: Okta has no call to revoke a scope's.
+  if (f.tokens && f.scope !== undefined) throw new UsageError('--tokens goes with --client or with all grants, not with --scope: refresh tokens are revoked per client');
   return {
     clientId: f.client === undefined ? null : checkId('clientId', '--client', f.client),
     scopeId: f.scope === undefined ? null : checkId('scopeId', '--scope', f.scope),

@@ -47,6 +47,7 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
       target,
       dryRun: !!flags.dryRun,
       snapshot: !!flags.snapshot,
+      tokens: !!flags.tokens,
       reason: flags.reason ?? null,
       rateShare: config.rateShare,
       schedule: extra.schedule ?? null,

@@ -8,7 +8,7 @@ import { parseOrgUrl } from './org-url.ts';
 import { pathSegment } from './ids.ts';
 import { nextLink } from './link-header.ts';
 import { parseRateHeaders } from './rate-headers.ts';
-import type { AppUser, BucketName, Grant, OAuthClientRef, OktaUser, RequestDescriptor, RequestGate, ResponseMeta } from './types.ts';
+import type { AppUser, BucketName, Grant, OAuthClientRef, OktaUser, RefreshToken, RequestDescriptor, RequestGate, ResponseMeta } from './types.ts';
 
 export interface OktaClientOptions {
   /** The org's origin, e.g. https://example.okta.com (http only for localhost). */
@@ -145,6 +145,19 @@ export class OktaClient {
 
   listUserClients(userId: string, ctx?: RequestContext): AsyncIterable<OAuthClientRef> {
     return this.#paginate<OAuthClientRef>(this.#url(`/api/v1/users/${pathSegment('userId', userId)}/clients`), ctx);
+  }
+
+  /** The user's refresh tokens for one client (OAuth2RefreshToken; `limit` 1..200). */
+  listUserClientTokens(userId: string, clientId: string, opts: { limit?: number } = {}, ctx?: RequestContext): AsyncIterable<RefreshToken> {
+    const path = `/api/v1/users/${pathSegment('userId', userId)}/clients/${pathSegment('clientId', clientId)}/tokens`;
+    const q = new URLSearchParams({ limit: checkLimit('listUserClientTokens', opts.limit, 200, 200) });
+    return this.#paginate<RefreshToken>(this.#url(path, q), ctx);
+  }
+
+  /** Revokes every refresh token the user holds for the client: a separate call from its grants' (okta-api.md §1.4). */
+  async revokeUserClientTokens(userId: string, clientId: string, ctx?: RequestContext): Promise<void> {
+    const path = `/api/v1/users/${pathSegment('userId', userId)}/clients/${pathSegment('clientId', clientId)}/tokens`;
+    await this.#call('DELETE', this.#url(path), ctx);
   }
 
   /** By id, or by login when the value contains "@" (logins allow longer values). */

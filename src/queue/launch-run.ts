@@ -36,6 +36,7 @@ export interface RunSpec {
   target: { clientId: string | null; scopeId: string | null };
   dryRun: boolean;
   snapshot: boolean;
+  tokens: boolean;
   reason: string | null;
   rateShare: number;
   schedule: string | null;
@@ -88,6 +89,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       target: spec.target,
       dryRun: spec.dryRun,
       snapshot: spec.snapshot,
+      tokens: spec.tokens,
       reason: spec.reason,
       rateShare: spec.rateShare,
       pacing: deps.pacing,

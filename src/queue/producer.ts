@@ -14,6 +14,7 @@ export interface NewRun {
   target: { clientId: string | null; scopeId: string | null };
   dryRun: boolean;
   snapshot: boolean;
+  tokens: boolean;
   reason: string | null;
   rateShare: number;
   pacing: Pacing;

@@ -27,6 +27,8 @@ export interface ScheduleData {
   target: { clientId: string | null; scopeId: string | null };
   dryRun: boolean;
   snapshot: boolean;
+  /** Absent in schedules stored before --tokens. */
+  tokens?: boolean;
   reason: string | null;
   /** --rate-share when given; else the worker's GRANTSWEEP_RATE_SHARE. */
   rateShare: number | null;
@@ -56,6 +58,7 @@ export function describeFlags(d: ScheduleData): string {
   if (d.target.scopeId) parts.push(`--scope ${q(d.target.scopeId)}`);
   if (d.dryRun) parts.push('--dry-run');
   if (d.snapshot) parts.push('--snapshot');
+  if (d.tokens) parts.push('--tokens');
   if (d.skipInvalid) parts.push('--skip-invalid');
   if (d.rateShare !== null) parts.push(`--rate-share ${d.rateShare}`);
   if (d.reason) parts.push(`--reason ${q(d.reason)}`);

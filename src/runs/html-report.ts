@@ -249,6 +249,7 @@ export async function writeHtmlReport(store: RunStore, runId: string, out: Writa
     ['Grants', s.target.clientId || s.target.scopeId ? [s.target.clientId && `client ${s.target.clientId}`, s.target.scopeId && `scope ${s.target.scopeId}`].filter(Boolean).join(', ') : 'all of each user'],
     ['Reason', s.reason ?? '—'],
     ['Snapshot', s.snapshot ? 'grants listed before revoking (in the JSON report)' : 'no'],
+    ['Refresh tokens', s.tokens ? 'revoked too, per client (--tokens; the clients are in the JSON and CSV reports)' : 'not revoked: grants only'],
     ['Schedule', s.schedule ?? '—'],
     ['Rate share', meta.rateShare],
     ['Pacing', meta.pacing],

@@ -51,6 +51,11 @@ export interface TargetRecord {
    * stop or a crash goes on counting toward --attempts. 0 once the target has a result.
    */
   roundAttempts: number;
+  /**
+   * With --tokens: the clients whose refresh tokens were revoked (a DELETE answered 204),
+   * or would be in a dry run; null without --tokens or for a scope or grant target.
+   */
+  tokensRevokedFor: string[] | null;
 }
 
 /** Index of `status` in the stored array (0-based). Lua scripts depend on it. */
@@ -83,6 +88,7 @@ export function newRecord(
     grants: null,
     resolvedUserId: null,
     roundAttempts: 0,
+    tokensRevokedFor: null,
   };
 }
 
@@ -90,12 +96,12 @@ export function newRecord(
  * The stored layout, by index: 0 userId, 1 login, 2 clientId, 3 scopeId, 4 grantId,
  * 5 line, 6 status (its index in STATUSES), 7 grantsRevoked, 8 attempts, 9 httpStatus,
  * 10 errorCode, 11 errorSummary, 12 errorId, 13 finishedAt (epoch ms in base 36),
- * 14 grants, 15 resolvedUserId, 16 roundAttempts. An absent text, list or attempt count is 0 (one byte
+ * 14 grants, 15 resolvedUserId, 16 roundAttempts, 17 tokensRevokedFor. An absent text, list or attempt count is 0 (one byte
  * where `null` takes four); an absent number that can be 0 stays null. Trailing absent
  * values are dropped. A finished result then fits jemalloc's 80-byte class, a pending
  * target its 48-byte one (see BENCHMARKS.md, figure 4).
  */
-const TEXT = new Set([0, 1, 2, 3, 4, 10, 11, 12, 14, 15]);
+const TEXT = new Set([0, 1, 2, 3, 4, 10, 11, 12, 14, 15, 17]);
 const ATTEMPTS = new Set([8, 16]);
 
 export function toRedis(r: TargetRecord): string {
@@ -106,6 +112,7 @@ export function toRedis(r: TargetRecord): string {
     r.grants ? r.grants.map((g) => [g.id, g.clientId, g.scopeId, g.created]) : 0,
     r.resolvedUserId ?? 0,
     r.roundAttempts,
+    r.tokensRevokedFor ?? 0,
   ];
   // Trailing absent values cost bytes a million times over.
   for (let i = a.length - 1; i > STATUS_INDEX && (a[i] === null || (a[i] === 0 && (TEXT.has(i) || ATTEMPTS.has(i)))); i--) a.pop();
@@ -142,5 +149,6 @@ export function fromRedis(raw: string): TargetRecord {
       : null,
     resolvedUserId: text(15),
     roundAttempts: (a[16] as number | undefined) ?? 0,
+    tokensRevokedFor: a[17] ? (a[17] as string[]) : null,
   };
 }

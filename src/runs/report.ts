@@ -9,6 +9,9 @@ export const CSV_HEADER = [
   'httpStatus', 'errorCode', 'errorSummary', 'errorId', 'line', 'finishedAt',
 ] as const;
 
+/** The CSV's columns for a run: with --tokens, the clients whose refresh tokens went (space-separated). */
+export const csvHeaderFor = (meta: Pick<RunMeta, 'tokens'>): readonly string[] => (meta.tokens ? [...CSV_HEADER, 'tokensRevokedFor'] : CSV_HEADER);
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The run's summary, as `status --json` and the report's head print it. */
@@ -20,6 +23,7 @@ export function runSummary(meta: RunMeta, counts: RunCounts) {
     stateReason: meta.stateReason,
     dryRun: meta.dryRun,
     snapshot: meta.snapshot,
+    tokens: meta.tokens,
     reason: meta.reason,
     source: meta.source,
     target: meta.target,
@@ -40,7 +44,7 @@ export function runSummary(meta: RunMeta, counts: RunCounts) {
   };
 }
 
-export function resultJson(r: TargetRecord, withGrants: boolean) {
+export function resultJson(r: TargetRecord, withGrants: boolean, withTokens = false) {
   return {
     userId: r.resolvedUserId ?? r.userId,
     login: r.login,
@@ -57,6 +61,7 @@ export function resultJson(r: TargetRecord, withGrants: boolean) {
     errorId: r.errorId,
     line: r.line,
     finishedAt: iso(r.finishedAt),
+    ...(withTokens ? { tokensRevokedFor: r.tokensRevokedFor } : {}),
   };
 }
 
@@ -74,7 +79,7 @@ export async function writeJsonReport(store: RunStore, runId: string, out: Writa
   let first = true;
   const withGrants = meta.snapshot || meta.dryRun;
   for await (const rec of store.records(runId)) {
-    await write(out, `${first ? '\n' : ',\n'}    ${JSON.stringify(resultJson(rec, withGrants))}`);
+    await write(out, `${first ? '\n' : ',\n'}    ${JSON.stringify(resultJson(rec, withGrants, meta.tokens))}`);
     first = false;
   }
   await write(out, `${first ? '' : '\n  '}]\n}\n`);
@@ -89,10 +94,12 @@ function csvCell(v: unknown): string {
 }
 
 export async function writeCsvReport(store: RunStore, runId: string, out: Writable): Promise<void> {
-  await store.requireMeta(runId);
-  await write(out, `${CSV_HEADER.join(',')}\n`);
+  const meta = await store.requireMeta(runId);
+  const header = csvHeaderFor(meta);
+  await write(out, `${header.join(',')}\n`);
   for await (const rec of store.records(runId)) {
-    const row = resultJson(rec, false) as Record<string, unknown>;
-    await write(out, `${CSV_HEADER.map((h) => csvCell(row[h])).join(',')}\n`);
+    const row = resultJson(rec, false, meta.tokens) as Record<string, unknown>;
+    if (Array.isArray(row.tokensRevokedFor)) row.tokensRevokedFor = row.tokensRevokedFor.join(' ');
+    await write(out, `${header.map((h) => csvCell(row[h])).join(',')}\n`);
   }
 }

@@ -16,6 +16,8 @@ export interface RunMeta {
   stateReason: string | null;
   dryRun: boolean;
   snapshot: boolean;
+  /** Also revoke the targets' refresh tokens (--tokens): per client, a call apart from the grants'. */
+  tokens: boolean;
   reason: string | null;
   source: SourceDescription;
   target: { clientId: string | null; scopeId: string | null };
@@ -47,6 +49,7 @@ export function metaToRedis(m: RunMeta): Record<string, string> {
     stateReason: m.stateReason ?? '',
     dryRun: m.dryRun ? '1' : '0',
     snapshot: m.snapshot ? '1' : '0',
+    tokens: m.tokens ? '1' : '0',
     reason: m.reason ?? '',
     source: JSON.stringify(m.source),
     target: JSON.stringify(m.target),
@@ -75,6 +78,7 @@ export function metaFromRedis(h: Record<string, string>): RunMeta | null {
     stateReason: orNull(h.stateReason),
     dryRun: h.dryRun === '1',
     snapshot: h.snapshot === '1',
+    tokens: h.tokens === '1',
     reason: orNull(h.reason),
     source: JSON.parse(h.source ?? '{"kind":"csv","value":""}'),
     target: JSON.parse(h.target ?? '{"clientId":null,"scopeId":null}'),

@@ -41,6 +41,7 @@ describe('report --format html: a stored run with hostile values', () => {
       stateReason: `stopped by ${XSS[0]}`,
       dryRun: false,
       snapshot: false,
+      tokens: false,
       reason: `offboarding ${XSS[1]}`,
       // (A csv source: other files count the suite's --search runs.)
       source: { kind: 'csv', value: `/srv/hr/${XSS[2]}.csv` },

@@ -19,6 +19,7 @@ interface Report {
     grants?: { id: string; clientId: string; scopeId: string }[];
     attempts: number;
     line: number | null;
+    tokensRevokedFor?: string[] | null;
   }[];
 }
 
@@ -170,5 +171,80 @@ describe('run: each kind of target', () => {
       expect(x.grants!.map((g) => g.id).sort()).toEqual(before[i]);
     });
     for (const u of sample) expect(sim.org.grantsOf(u.id)).toEqual([]);
+  });
+});
+
+describe('run --tokens: refresh tokens too', () => {
+  /** Users from the pool who hold a refresh token (a grant of offline_access). */
+  function holders(count: number) {
+    const got: typeof pool = [];
+    for (let i = 0; i < pool.length && got.length < count; ) {
+      if (sim.org.tokensOf(pool[i]!.id)!.length > 0) got.push(...pool.splice(i, 1));
+      else i++;
+    }
+    expect(got).toHaveLength(count);
+    return got;
+  }
+  const tokenClients = (id: string) => [...new Set(sim.org.tokensOf(id)!.map((t) => t.clientId))].sort();
+
+  it('without --tokens, refresh tokens outlive the grants; with it they go too, client by client, and the report names the clients', async () => {
+    const [kept, gone] = [holders(3), holders(4)];
+    const keptTokens = kept.map((u) => tokenClients(u.id));
+    const goneTokens = gone.map((u) => tokenClients(u.id));
+    const plain = await runCli(['run', '--csv', writeCsv(['userId', ...kept.map((u) => u.id)]), '--yes', '--run-id', uniqueRunId('notokens')], env);
+    expect(plain.code, plain.stderr).toBe(0);
+    for (const [i, u] of kept.entries()) {
+      expect(sim.org.grantsOf(u.id)).toEqual([]);
+      expect(tokenClients(u.id)).toEqual(keptTokens[i]);
+    }
+    const runId = uniqueRunId('tokens');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...gone.map((u) => u.id)]), '--tokens', '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    for (const u of gone) {
+      expect(sim.org.grantsOf(u.id)).toEqual([]);
+      expect(sim.org.tokensOf(u.id)).toEqual([]);
+    }
+    const rep = await report(runId);
+    expect(rep.counts).toMatchObject({ revoked: 4, failed: 0 });
+    expect(rep.results.map((x) => [...x.tokensRevokedFor!].sort())).toEqual(goneTokens);
+    const csv = await runCli(['report', runId, '--format', 'csv'], env);
+    const [header, first] = csv.stdout.split('\n');
+    expect(header!.split(',').at(-1)).toBe('tokensRevokedFor');
+    expect(first!.split(',').at(-1)!.split(' ').sort()).toEqual(goneTokens[0]);
+  });
+
+  it("with a client, only that client's grants and tokens go", async () => {
+    const sample = holders(4);
+    const rows = sample.map((u) => [u.id, tokenClients(u.id)[0]!] as const);
+    const before = new Map(sample.map((u) => [u.id, tokenClients(u.id)]));
+    const runId = uniqueRunId('clienttokens');
+    const r = await runCli(['run', '--csv', writeCsv(['userId,clientId', ...rows.map((x) => x.join(','))]), '--tokens', '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    for (const [id, clientId] of rows) {
+      expect(sim.org.grantsOf(id)!.some((g) => g.clientId === clientId)).toBe(false);
+      expect(tokenClients(id)).toEqual(before.get(id)!.filter((c) => c !== clientId));
+    }
+    const rep = await report(runId);
+    expect(rep.results.map((x) => x.tokensRevokedFor)).toEqual(rows.map(([, c]) => [c]));
+  });
+
+  it('in a dry run lists the clients whose tokens would go, and revokes nothing', async () => {
+    const sample = holders(3);
+    const expected = sample.map((u) => tokenClients(u.id));
+    sim.log.reset();
+    const runId = uniqueRunId('drytokens');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--tokens', '--dry-run', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Object.keys(sim.log.snapshot().byEndpoint).filter((e) => e.startsWith('DELETE'))).toEqual([]);
+    expect(sample.map((u) => tokenClients(u.id))).toEqual(expected);
+    const rep = await report(runId);
+    expect(rep.results.map((x) => x.status)).toEqual(['would_revoke', 'would_revoke', 'would_revoke']);
+    expect(rep.results.map((x) => [...x.tokensRevokedFor!].sort())).toEqual(expected);
+  });
+
+  it('is refused with --scope: tokens are revoked per client (exit 2, nothing enqueued)', async () => {
+    const r = await runCli(['run', '--csv', writeCsv(['userId', users(1)[0]!.id]), '--scope', 'openid', '--tokens', '--yes'], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--tokens goes with --client or with all grants, not with --scope/);
   });
 });

@@ -28,6 +28,7 @@ const data: ScheduleData = {
   target: { clientId: null, scopeId: null },
   dryRun: false,
   snapshot: false,
+  tokens: false,
   reason: null,
   rateShare: null,
   skipInvalid: false,
@@ -59,7 +60,7 @@ describe('a scheduled run delivered twice', () => {
     const runId = scheduledRunId(data.schedule, at);
     // What a worker that died half-way through loading leaves behind: a stored, unloaded, queued run.
     await store.createRun({
-      runId, orgUrl, orgKey: orgKeyOf(orgUrl), state: 'queued', stateReason: null, dryRun: false, snapshot: false,
+      runId, orgUrl, orgKey: orgKeyOf(orgUrl), state: 'queued', stateReason: null, dryRun: false, snapshot: false, tokens: false,
       reason: null, source: data.source, target: data.target, rateShare: 0.5, pacing: 'even', attempts: 1, maxRateLimitDeferrals: 1,
       createdAt: at, finishedAt: null, loaded: false, fed: 0, requeueFed: 0, queueBase: null, schedule: data.schedule,
     });

@@ -4,7 +4,7 @@ import type { RunMeta } from '../../src/runs/run-meta.ts';
 import type { RunCounts } from '../../src/runs/run-store.ts';
 
 const meta = (state: RunMeta['state']): RunMeta => ({
-  runId: 'r1', orgUrl: 'https://x.okta.com', orgKey: 'k', state, stateReason: null, dryRun: false, snapshot: false, reason: null,
+  runId: 'r1', orgUrl: 'https://x.okta.com', orgKey: 'k', state, stateReason: null, dryRun: false, snapshot: false, tokens: false, reason: null,
   source: { kind: 'csv', value: '/x.csv' }, target: { clientId: null, scopeId: null }, rateShare: 0.5, pacing: 'even', attempts: 5,
   maxRateLimitDeferrals: 50, createdAt: 0, finishedAt: null, loaded: true, fed: 0, requeueFed: 0, queueBase: null, schedule: null,
 });

@@ -22,6 +22,7 @@ const record: fc.Arbitrary<TargetRecord> = fc.record({
   grants: fc.option(fc.array(fc.record({ id: fc.string(), clientId: fc.string(), scopeId: fc.string(), created: fc.string() }), { maxLength: 3 }), { nil: null }),
   resolvedUserId: text,
   roundAttempts: fc.nat(20),
+  tokensRevokedFor: fc.option(fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }), { nil: null }),
 });
 
 describe('the stored target record', () => {

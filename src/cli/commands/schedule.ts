@@ -82,6 +82,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
       target,
       dryRun: !!runFlags.dryRun,
       snapshot: !!runFlags.snapshot,
+      tokens: !!runFlags.tokens,
       reason: runFlags.reason ?? null,
       rateShare: runFlags.rateShare !== undefined ? ctx.config.rateShare : null,
       skipInvalid: !!runFlags.skipInvalid,

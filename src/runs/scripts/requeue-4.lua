@@ -8,7 +8,7 @@
   Returns how many were requeued.
 ]]
 -- 1-based indexes where 0 means absent (text, lists, attempt counts): record.ts.
-local ZERO_ABSENT = { [9] = true, [11] = true, [12] = true, [13] = true, [15] = true, [16] = true, [17] = true }
+local ZERO_ABSENT = { [9] = true, [11] = true, [12] = true, [13] = true, [15] = true, [16] = true, [17] = true, [18] = true }
 local n = 0
 for i = 2, #ARGV do
   local raw = redis.call('HGET', KEYS[1], ARGV[i])
@@ -17,7 +17,7 @@ for i = 2, #ARGV do
     local status = rec[7]
     if status == 6 or status == 'failed' then
       -- The result's fields cleared as toRedis writes them absent (1-based here):
-      -- 8 grantsRevoked, 10 httpStatus, 14 finishedAt null; 11-13 error, 15 grants 0.
+      -- 8 grantsRevoked, 10 httpStatus, 14 finishedAt null; 11-13 error, 15 grants, 18 tokensRevokedFor 0.
       rec[7] = 0
       rec[8] = cjson.null
       if rec[9] == nil then rec[9] = 0 end
@@ -25,7 +25,12 @@ for i = 2, #ARGV do
       for j = 11, 13 do rec[j] = 0 end
       rec[14] = cjson.null
       rec[15] = 0
-      rec[17] = nil
+      if #rec >= 18 then
+        rec[17] = 0
+        rec[18] = 0
+      else
+        rec[17] = nil
+      end
       -- Trailing absent values dropped, as toRedis does (16 resolvedUserId is kept).
       while #rec > 7 and (rec[#rec] == cjson.null or (rec[#rec] == 0 and ZERO_ABSENT[#rec])) do rec[#rec] = nil end
       redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(rec))
