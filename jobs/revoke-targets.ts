@@ -308,6 +308,12 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** Whether a listing has an item: one page of one, not every page. */
+async function holdsAny(it: AsyncIterable<unknown>): Promise<boolean> {
+  for await (const _ of it) return true;
+  return false;
+}
+
 const evidence = (grants: Grant[]): GrantEvidence[] =>
   grants.map((g) => ({ id: g.id, clientId: g.clientId, scopeId: g.scopeId, created: g.created }));
 
@@ -412,7 +418,7 @@ async function revokeTokens(client: OktaClient, meta: RunMeta, rec: TargetRecord
   };
   if (meta.dryRun || (rec.clientId && meta.snapshot)) {
     const held = await Promise.all(
-      clients.map((c) => limit(() => unlessClientGone(async () => (await collect(client.listUserClientTokens(userId, c, { limit: 1 }, ctx))).length > 0))),
+      clients.map((c) => limit(() => unlessClientGone(() => holdsAny(client.listUserClientTokens(userId, c, { limit: 1 }, ctx))))),
     );
     clients = clients.filter((_, i) => held[i] === true);
   }
