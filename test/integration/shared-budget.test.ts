@@ -147,6 +147,24 @@ describe('shared budget', () => {
     await until(async () => (await redis.zcard(keys.inflight)) === 0);
   });
 
+  it("forgets a smaller run's own clock a window after its last slot, though no smaller run asks again", async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 1_000 });
+    const [big, small] = [uniqueRunId('big'), uniqueRunId('small')];
+    b.setShare(big, 0.8);
+    b.setShare(small, 0.2);
+    await learn(b, big, 1_000_000);
+    (await b.acquire(req(big))).release(response(1_000_000, 999_000));
+    (await b.acquire(req(small))).release(response(1_000_000, 999_000));
+    const rts = async () => redis.hget(keys.bucket('user-grants'), 'rts');
+    expect(JSON.parse((await rts())!)).toHaveProperty([small]);
+    // The small run is done; the large one goes on: a window and a second later its clock is gone.
+    await new Promise((r) => setTimeout(r, 2_100));
+    (await b.acquire(req(big))).release(response(1_000_000, 999_000));
+    await until(async () => (await rts()) === null, 2_000);
+  });
+
   it('two runs that set no share of their own are still asked for apart: a stopped one does not stop the other', async () => {
     const { b, keys } = budget(10);
     const [live, stopped] = [uniqueRunId('live'), uniqueRunId('stopped')];

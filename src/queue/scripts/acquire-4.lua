@@ -168,13 +168,16 @@ else
   save = function()
     if tat ~= tat0 then redis.call('HSET', KEYS[1], 'tat', tostring(tat)) end
     saveSmax()
-    if own and rtat ~= rtat0 then
-      local kept = {}
+    -- A smaller run's clock is kept while it goes, and pruned a window after its last slot:
+    -- by the next smaller run that writes, or by the larger run about once a second.
+    if (own and rtat ~= rtat0) or (not own and b[8] and smaxAt ~= smaxAt0) then
+      if not own then rts = cjson.decode(b[8]) end
+      local kept, any = {}, false
       for id, at in pairs(rts) do
-        if tonumber(at) > now - window then kept[id] = at end
+        if tonumber(at) > now - window then kept[id], any = at, true end
       end
-      kept[ARGV[1]] = rtat
-      redis.call('HSET', KEYS[1], 'rts', cjson.encode(kept))
+      if own then kept[ARGV[1]], any = rtat, true end
+      if any then redis.call('HSET', KEYS[1], 'rts', cjson.encode(kept)) else redis.call('HDEL', KEYS[1], 'rts') end
     end
   end
 end
