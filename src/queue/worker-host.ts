@@ -229,9 +229,10 @@ export class WorkerHost {
           .recordResult(runId, key, {
             ...rec,
             status: 'failed',
-            attempts: rec.attempts + job.attemptsMade,
+            // The tries Okta saw, as the processor counted them; the job's deliveries go in the summary.
+            attempts: rec.attempts,
             errorCode: 'WORKER',
-            errorSummary: err.message.slice(0, 200),
+            errorSummary: `its job failed outside Okta, delivered ${job.attemptsMade} times: ${err.message}`.slice(0, 200),
             finishedAt: Date.now(),
           })
           .catch(() => 0);

@@ -240,6 +240,27 @@ describe('batch jobs', () => {
     }
   });
 
+  it('a target whose job fails for good outside Okta still gets its one result, with the tries Okta saw', async () => {
+    sim.log.reset();
+    const ids = sim.org.sampleUsers({ count: 6, minGrants: 1, offset: 380 }).map((u) => u.id);
+    const runId = uniqueRunId('jobfail');
+    await enqueue(ids, runId, { GRANTSWEEP_ATTEMPTS: '2' });
+    const keys = await redis.lrange(runKeys(runId).order, 0, -1);
+    // A record no producer writes (neither a user id nor a login): the processor throws on it
+    // at every delivery, so BullMQ fails its job for good after its two attempts.
+    const [rec] = await store.getRecords(runId, [keys[2]!]);
+    await redis.hset(runKeys(runId).targets, keys[2]!, toRedis({ ...rec!, userId: null, login: null }));
+    expect(await runToEnd(host(), runId)).toBe('completed');
+    const recs = await store.getRecords(runId, keys);
+    // No request reached Okta for it: its attempts say so (they counted the job's deliveries before).
+    expect(recs[2]).toMatchObject({ status: 'failed', errorCode: 'WORKER', attempts: 0 });
+    expect(recs[2]!.errorSummary).toMatch(/delivered 2 times/);
+    const others = recs.filter((_, i) => i !== 2);
+    expect(others.map((r) => [r!.status, r!.attempts])).toEqual(others.map(() => ['revoked', 1]));
+    const per = deletesPerUser();
+    expect(ids.filter((_, i) => i !== 2).map((id) => per.get(id))).toEqual([1, 1, 1, 1, 1]);
+  });
+
   it('retry makes a failed record pending again in the layout toRedis writes, its attempts kept', async () => {
     const ids = sim.org.sampleUsers({ count: 2 }).map((u) => u.id);
     const runId = uniqueRunId('requeue');
