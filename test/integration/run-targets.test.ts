@@ -228,6 +228,25 @@ describe('run --tokens: refresh tokens too', () => {
     expect(rep.results.map((x) => x.tokensRevokedFor)).toEqual(rows.map(([, c]) => [c]));
   });
 
+  it('with a client, a user who holds neither its grants nor its tokens costs one request and is nothing_to_revoke', async () => {
+    const clientId = tokenClients(holders(1)[0]!.id)[0]!;
+    const holds = (id: string) => sim.org.grantsOf(id)!.some((g) => g.clientId === clientId) || tokenClients(id).includes(clientId);
+    const [yes, no] = [pool.filter((u) => holds(u.id)).slice(0, 3), pool.filter((u) => !holds(u.id)).slice(0, 3)];
+    expect([yes.length, no.length]).toEqual([3, 3]);
+    for (const u of [...yes, ...no]) pool.splice(pool.indexOf(u), 1);
+    sim.log.reset();
+    const runId = uniqueRunId('probe');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...[...yes, ...no].map((u) => u.id)]), '--client', clientId, '--tokens', '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    for (const u of yes) expect(holds(u.id)).toBe(false);
+    const rep = await report(runId);
+    expect(rep.results.map((x) => x.status)).toEqual(['revoked', 'revoked', 'revoked', 'nothing_to_revoke', 'nothing_to_revoke', 'nothing_to_revoke']);
+    const calls = sim.log.snapshot().byEndpoint;
+    expect(calls['GET /api/v1/users/{userId}/clients']).toBe(6);
+    expect(calls['DELETE /api/v1/users/{userId}/clients/{clientId}/grants']).toBe(3);
+    expect(calls['DELETE /api/v1/users/{userId}/clients/{clientId}/tokens']).toBe(3);
+  });
+
   it('in a dry run lists the clients whose tokens would go, and revokes nothing', async () => {
     const sample = holders(3);
     const expected = sample.map((u) => tokenClients(u.id));
