@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { checkDpopProof, ProofReplay } from './dpop.ts';
+import { checkDpopProof, PROOF_JTI_KEEP_MS } from './dpop.ts';
 import { secureBase62 } from './hash.ts';
+import { ReplayGuard } from './replay-guard.ts';
 
 /**
  * Who is calling: the admin SSWS token, the read-only SSWS token, or a Bearer
@@ -41,7 +42,8 @@ export class AuthRegistry {
   private readonly accessTokens = new Map<string, AccessToken>();
   private readonly admin: Principal = { label: 'token', scopes: null, canDelete: true };
   private readonly readOnly: Principal = { label: 'readOnlyToken', scopes: null, canDelete: false };
-  private readonly proofs = new ProofReplay();
+  /** DPoP proofs' jti values accepted at the API. */
+  private readonly proofs = new ReplayGuard();
 
   constructor(
     readonly token: string,
@@ -72,7 +74,7 @@ export class AuthRegistry {
     if (at.jkt !== null) {
       const proof = Array.isArray(req?.proof) ? undefined : req?.proof;
       const checked = req ? checkDpopProof(proof, { htm: req.htm, htu: req.htu, nowMs: this.now(), accessToken: token }) : null;
-      if (!checked?.ok || checked.jkt !== at.jkt || this.proofs.replayed(checked.jti, this.now())) return null;
+      if (!checked?.ok || checked.jkt !== at.jkt || this.proofs.seenBefore(checked.jti, this.now(), this.now() + PROOF_JTI_KEEP_MS)) return null;
     }
     return { label: `oauth:${at.clientId}`, scopes: at.scopes, canDelete: at.scopes.has('okta.users.manage') };
   }

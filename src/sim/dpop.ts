@@ -18,6 +18,8 @@ const HASH: Record<string, { hash: string; ec: boolean }> = {
 };
 /** How far a proof's iat may be from the server's clock. */
 const IAT_WINDOW_SEC = 300;
+/** How long a proof's jti is remembered against replay: as long as its iat could pass. */
+export const PROOF_JTI_KEEP_MS = 2 * IAT_WINDOW_SEC * 1000;
 
 export interface ProofCheck {
   htm: string;
@@ -71,24 +73,6 @@ export function checkDpopProof(proof: string | undefined, c: ProofCheck): ProofR
     return { ok: false, error: 'use_dpop_nonce', description: 'Authorization server requires nonce in DPoP proof.' };
   }
   return { ok: true, jkt: thumbprint(header.jwk), jti: payload.jti };
-}
-
-/**
- * The proofs' jti values a server has accepted, kept for as long as their iat could
- * still pass (RFC 9449 §11.1): a proof sent twice is refused, so a client must sign
- * a new proof for every request, retries included.
- */
-export class ProofReplay {
-  private readonly seen = new Map<string, number>();
-
-  /** Records the jti; true when it was accepted before (a replay). */
-  replayed(jti: string, nowMs: number): boolean {
-    const until = this.seen.get(jti);
-    if (until !== undefined && until > nowMs) return true;
-    if (this.seen.size >= 10_000) for (const [k, t] of this.seen) if (t <= nowMs) this.seen.delete(k);
-    this.seen.set(jti, nowMs + 2 * IAT_WINDOW_SEC * 1000);
-    return false;
-  }
 }
 
 /** RFC 7638: the SHA-256 of the key's required members, in lexicographic order. */

@@ -1,7 +1,8 @@
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import { OKTA_SCOPES, type AuthRegistry } from './auth.ts';
-import { checkDpopProof, ProofReplay } from './dpop.ts';
+import { checkDpopProof, PROOF_JTI_KEEP_MS } from './dpop.ts';
+import { ReplayGuard } from './replay-guard.ts';
 import type { RequestCtx } from './context.ts';
 import { json, oauthError, type SimResponse } from './sim-errors.ts';
 
@@ -31,10 +32,10 @@ interface Client {
 
 export class TokenEndpoint {
   private readonly clients = new Map<string, Client>();
-  /** jti values already used, with their expiry, so a replayed assertion is refused. */
-  private readonly seenJti = new Map<string, number>();
-  /** DPoP proofs' jti values already accepted (the assertion's jti is checked apart, above). */
-  private readonly proofs = new ProofReplay();
+  /** Client assertions' jti values (per client, until the assertion expires): a replayed assertion is refused. */
+  private readonly assertions = new ReplayGuard();
+  /** DPoP proofs' jti values accepted here. */
+  private readonly proofs = new ReplayGuard();
 
   constructor(
     clients: OAuthClientConfig[],
@@ -79,7 +80,7 @@ export class TokenEndpoint {
         const res = oauthError(400, checked.error, checked.description);
         return checked.error === 'use_dpop_nonce' ? { ...res, headers: { 'DPoP-Nonce': this.dpopNonce } } : res;
       }
-      if (this.proofs.replayed(checked.jti, this.now())) return oauthError(400, 'invalid_dpop_proof', "The DPoP proof 'jti' has already been used.");
+      if (this.proofs.seenBefore(checked.jti, this.now(), this.now() + PROOF_JTI_KEEP_MS)) return oauthError(400, 'invalid_dpop_proof', "The DPoP proof 'jti' has already been used.");
       jkt = checked.jkt;
     }
     const nowSec = Math.floor(this.now() / 1000);
@@ -103,9 +104,9 @@ export class TokenEndpoint {
       return oauthError(401, 'invalid_client', 'The client_assertion token has an expiration too far in the future.');
     }
     if (jti !== undefined) {
-      this.forgetExpiredJti(nowSec);
-      if (this.seenJti.has(`${clientId}:${jti}`)) return oauthError(401, 'invalid_client', 'The client_assertion token has already been used.');
-      this.seenJti.set(`${clientId}:${jti}`, exp);
+      if (this.assertions.seenBefore(`${clientId}:${jti}`, nowSec * 1000, exp * 1000)) {
+        return oauthError(401, 'invalid_client', 'The client_assertion token has already been used.');
+      }
     }
     const requested = (form.get('scope') ?? '').split(' ').filter(Boolean);
     if (requested.length === 0) return oauthError(400, 'invalid_scope', 'No scopes were requested.');
@@ -117,11 +118,6 @@ export class TokenEndpoint {
       { token_type: jkt ? 'DPoP' : 'Bearer', expires_in: ttl, access_token: this.auth.mint(clientId, requested, ttl, jkt), scope: requested.join(' ') },
       { 'Cache-Control': 'no-store', Pragma: 'no-cache' },
     );
-  }
-
-  private forgetExpiredJti(nowSec: number): void {
-    if (this.seenJti.size < 10_000) return;
-    for (const [k, exp] of this.seenJti) if (exp < nowSec) this.seenJti.delete(k);
   }
 }
 
