@@ -4,7 +4,7 @@ import { UsageError } from '../errors.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
 import { runKeys, runsIndexKey } from './keys.ts';
-import { fromRedis, STATUSES, toRedis, type TargetRecord, type TargetStatus } from './record.ts';
+import { fromRedis, newRecord, STATUSES, toRedis, type TargetRecord, type TargetStatus } from './record.ts';
 import { metaFromRedis, metaToRedis, type RunMeta, type RunState } from './run-meta.ts';
 
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
@@ -80,14 +80,14 @@ export class RunStore {
 
   async getRecord(runId: string, key: string): Promise<TargetRecord | null> {
     const raw = await this.redis.hget(runKeys(runId).targets, key);
-    return raw ? fromRedis(raw) : null;
+    return raw ? readRecord(raw) : null;
   }
 
   /** The records of these targets, in their order (null for an unknown key). */
   async getRecords(runId: string, keys: string[]): Promise<(TargetRecord | null)[]> {
     if (keys.length === 0) return [];
     const raws = await this.redis.hmget(runKeys(runId).targets, ...keys);
-    return raws.map((raw) => (raw ? fromRedis(raw) : null));
+    return raws.map((raw) => (raw ? readRecord(raw) : null));
   }
 
   /**
@@ -156,7 +156,7 @@ export class RunStore {
     for await (const chunk of this.orderChunks(meta.runId)) {
       const keys = chunk.keys.filter((_, i) => {
         const raw = chunk.raws[i];
-        return !!raw && pick(fromRedis(raw).status, chunk.start + i < meta.fed);
+        return !!raw && pick(readRecord(raw).status, chunk.start + i < meta.fed);
       });
       if (keys.length === 0) continue;
       n += await callScript<number>(this.redis, 'requeue', [k.targets, k.counts, k.requeue, k.meta], [includePending ? '1' : '0', ...keys]);
@@ -167,7 +167,7 @@ export class RunStore {
   /** The run's records in input order, a chunk at a time (memory stays flat). */
   async *records(runId: string): AsyncGenerator<TargetRecord> {
     for await (const chunk of this.orderChunks(runId)) {
-      for (const raw of chunk.raws) if (raw) yield fromRedis(raw);
+      for (const raw of chunk.raws) if (raw) yield readRecord(raw);
     }
   }
 
@@ -226,5 +226,19 @@ export class RunStore {
       byMinute.set(minute, e);
     }
     return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
+  }
+}
+
+/**
+ * A stored record, or, when it cannot be read (only a bug or a hand edit writes one), a
+ * pending target that names no user: the worker then fails it for good (its job fails
+ * at every delivery, and onJobFailed records the result over it), so the run completes
+ * and the damage shows in its report, instead of a run that never ends.
+ */
+function readRecord(raw: string): TargetRecord {
+  try {
+    return fromRedis(raw);
+  } catch {
+    return newRecord({ userId: null, login: null, clientId: null, scopeId: null, grantId: null, line: null });
   }
 }

@@ -250,15 +250,20 @@ describe('batch jobs', () => {
     // at every delivery, so BullMQ fails its job for good after its two attempts.
     const [rec] = await store.getRecords(runId, [keys[2]!]);
     await redis.hset(runKeys(runId).targets, keys[2]!, toRedis({ ...rec!, userId: null, login: null }));
+    // And one that is not a record at all: it used to fail its job, then the orphan sweep fed it again, for ever.
+    await redis.hset(runKeys(runId).targets, keys[4]!, '{"not a record');
     expect(await runToEnd(host(), runId)).toBe('completed');
     const recs = await store.getRecords(runId, keys);
-    // No request reached Okta for it: its attempts say so (they counted the job's deliveries before).
-    expect(recs[2]).toMatchObject({ status: 'failed', errorCode: 'WORKER', attempts: 0 });
-    expect(recs[2]!.errorSummary).toMatch(/delivered 2 times/);
-    const others = recs.filter((_, i) => i !== 2);
+    // No request reached Okta for them: their attempts say so (they counted the job's deliveries before).
+    for (const i of [2, 4]) {
+      expect(recs[i]).toMatchObject({ status: 'failed', errorCode: 'WORKER', attempts: 0 });
+      expect(recs[i]!.errorSummary).toMatch(/delivered 2 times/);
+    }
+    expect(await store.getCounts(runId)).toMatchObject({ total: 6, revoked: 4, failed: 2, pending: 0 });
+    const others = recs.filter((_, i) => i !== 2 && i !== 4);
     expect(others.map((r) => [r!.status, r!.attempts])).toEqual(others.map(() => ['revoked', 1]));
     const per = deletesPerUser();
-    expect(ids.filter((_, i) => i !== 2).map((id) => per.get(id))).toEqual([1, 1, 1, 1, 1]);
+    expect(ids.filter((_, i) => i !== 2 && i !== 4).map((id) => per.get(id))).toEqual([1, 1, 1, 1]);
   });
 
   it('retry makes a failed record pending again in the layout toRedis writes, its attempts kept', async () => {

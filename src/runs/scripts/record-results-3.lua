@@ -10,15 +10,20 @@
   ARGV[1] now (ms), then per target: targetKey, record (JSON), status
   Returns per target 1 recorded, 0 already final, -1 unknown target.
 ]]
--- Status code 0 (record.ts), or the name a record stored before status codes holds.
-local function pendingStatus(s) return s == 0 or s == 'pending' end
+-- Status code 0 (record.ts), or the name a record stored before status codes holds. A
+-- record that cannot be read counts as pending: a result may replace it (run-store.ts).
+local function isPending(raw)
+  local ok, rec = pcall(cjson.decode, raw)
+  if not ok or type(rec) ~= 'table' then return true end
+  return rec[7] == 0 or rec[7] == 'pending'
+end
 local out = {}
 local pending = nil
 for i = 2, #ARGV, 3 do
   local old = redis.call('HGET', KEYS[1], ARGV[i])
   if not old then
     out[#out + 1] = -1
-  elseif not pendingStatus(cjson.decode(old)[7]) then
+  elseif not isPending(old) then
     out[#out + 1] = 0
   elseif ARGV[i + 2] == 'pending' then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
