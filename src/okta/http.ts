@@ -37,6 +37,28 @@ export interface ProxySettings {
   noProxy: string | null;
 }
 
+/**
+ * The proxy a transport with these settings uses for `url`, or null for a direct
+ * connection: undici's EnvHttpProxyAgent rule, which createTransport hands the settings to
+ * (NO_PROXY: "*", or hosts matched exactly or as a parent domain, optionally with a port;
+ * an https URL falls back to HTTP_PROXY). For what `check` reports; the agent decides alone.
+ */
+export function proxyFor(url: string, p: ProxySettings | null): string | null {
+  if (!p) return null;
+  const u = new URL(url);
+  const host = u.host.replace(/:\d*$/, '').toLowerCase();
+  const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+  const entries = (p.noProxy ?? '').split(/[,\s]/).filter(Boolean);
+  if (p.noProxy?.trim() === '*') return null;
+  for (const entry of entries) {
+    const m = /^(.+):(\d+)$/.exec(entry);
+    const name = (m ? m[1]! : entry).replace(/^\*?\./, '').toLowerCase();
+    if (m && Number(m[2]) !== port) continue;
+    if (host === name || host.endsWith(`.${name}`)) return null;
+  }
+  return (u.protocol === 'https:' ? p.httpsProxy || p.httpProxy : p.httpProxy) || null;
+}
+
 /** An Okta list page is at most a few MB; anything far larger is not Okta talking. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 

@@ -11,6 +11,9 @@ import { RunStoppedError } from './errors.ts';
 
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
 
+/** The fraction of a run's share the budget hands out: clock skew and network jitter never tip a window over. */
+export const BUDGET_SAFETY = 0.99;
+
 export interface BudgetOptions {
   orgKey: string;
   /** Requests in flight across every process of the org (Okta's org-wide cap is 75, shared). */
@@ -59,7 +62,7 @@ export class SharedBudget implements RequestGate {
     this.opts = {
       ...opts,
       windowMs: opts.windowMs ?? 60_000,
-      safety: opts.safety ?? 0.99,
+      safety: opts.safety ?? BUDGET_SAFETY,
       reserveFraction: opts.reserveFraction ?? 0.02,
       defaultShare: opts.defaultShare ?? 0.5,
     };
@@ -109,8 +112,8 @@ export class SharedBudget implements RequestGate {
 
   private async check(items: RequestDescriptor[]): Promise<[string | null, boolean][]> {
     const { bucket, runId } = items[0]!;
-    const [reason, paused] = await callScript<[string, number]>(this.redis, 'slotCheck', [this.keys.stopped, this.keys.bucket(bucket), this.keys.org], [runId ?? '']);
-    const answer: [string | null, boolean] = [reason === '' ? null : reason, Number(paused) === 1];
+    const [reason, paused] = await callScript<[string | null, number]>(this.redis, 'slotCheck', [this.keys.stopped, this.keys.bucket(bucket), this.keys.org], [runId ?? '']);
+    const answer: [string | null, boolean] = [reason, Number(paused) === 1];
     return items.map(() => answer);
   }
 
@@ -216,7 +219,7 @@ export class SharedBudget implements RequestGate {
 
   /** No new request is made for the run after this returns, by any process. */
   async stopRun(runId: string, reason: string): Promise<void> {
-    await this.redis.hset(this.keys.stopped, runId, reason || 'stopped'); // "" would read as not stopped (slot-check-3.lua)
+    await this.redis.hset(this.keys.stopped, runId, reason);
   }
 
   async resumeRun(runId: string): Promise<void> {

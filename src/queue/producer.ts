@@ -57,7 +57,8 @@ export async function enqueueRun(
     finishedAt: null,
     loaded: false,
     fed: 0,
-    requeueFed: 0, queueBase: null,
+    requeueFed: 0,
+    queueBase: null,
   };
   await store.createRun(meta);
 

@@ -91,6 +91,13 @@ describe('a proxy between grantsweep and Okta', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(proxy.tunnels).toEqual([]);
       expect(r.requests).toBeGreaterThanOrEqual(5);
+      // `check` says what the run did: direct (it used to name the proxy, NO_PROXY unread).
+      const direct = await runCli(['check', '--json'], envFor(t.sim, { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' }));
+      expect(direct.code, direct.stderr).toBe(0);
+      expect(JSON.parse(direct.stdout).proxy).toBeNull();
+      const through = await runCli(['check', '--json'], envFor(t.sim, { HTTP_PROXY: proxy.url, NO_PROXY: 'example.com' }));
+      expect(JSON.parse(through.stdout).proxy).toBe(proxy.url.replace(/\/\/[^@]*@/, '//***@'));
+      expect(through.stdout).not.toContain(PASSWORD);
     } finally {
       await proxy.close();
     }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OktaNetworkError } from '../../src/okta/errors.ts';
-import { createTransport, type Transport } from '../../src/okta/http.ts';
+import { createTransport, proxyFor, type Transport } from '../../src/okta/http.ts';
 
 const open: Array<{ close(): unknown }> = [];
 afterEach(async () => {
@@ -83,5 +83,24 @@ describe('createTransport', () => {
   it('refuses nonsense sizes at construction', () => {
     expect(() => createTransport({ connections: 0, timeoutMs: 1000 })).toThrow(RangeError);
     expect(() => createTransport({ connections: 1, timeoutMs: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('proxyFor: the proxy the transport uses for a URL (undici\'s EnvHttpProxyAgent rule)', () => {
+  const p = (noProxy: string | null, httpsProxy: string | null = 'http://s:3128', httpProxy: string | null = 'http://h:3128') => ({ httpsProxy, httpProxy, noProxy });
+  it('picks HTTPS_PROXY for https, falling back to HTTP_PROXY; HTTP_PROXY for http; none without settings', () => {
+    expect(proxyFor('https://acme.okta.com', p(null))).toBe('http://s:3128');
+    expect(proxyFor('https://acme.okta.com', p(null, null))).toBe('http://h:3128');
+    expect(proxyFor('http://127.0.0.1:8089', p(null))).toBe('http://h:3128');
+    expect(proxyFor('http://127.0.0.1:8089', p(null, 'http://s:3128', null))).toBeNull();
+    expect(proxyFor('https://acme.okta.com', null)).toBeNull();
+  });
+  it('goes direct for NO_PROXY hosts: exact, parent domain (with or without a leading dot or *.), port, *', () => {
+    for (const np of ['acme.okta.com', 'okta.com', '.okta.com', '*.okta.com', 'OKTA.com', 'x.org, okta.com', 'okta.com:443', '*']) {
+      expect(proxyFor('https://acme.okta.com', p(np)), np).toBeNull();
+    }
+    for (const np of ['ta.com', 'acme.okta.com.evil', 'okta.com:8443', 'other.okta.com']) {
+      expect(proxyFor('https://acme.okta.com', p(np)), np).toBe('http://s:3128');
+    }
   });
 });

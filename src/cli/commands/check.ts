@@ -4,7 +4,9 @@ import { maskProxyUrl, maskRedisUrl } from '../../../config/schema.ts';
 import type { Config } from '../../../config/schema.ts';
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { OktaClient } from '../../okta/client.ts';
+import { proxyFor } from '../../okta/http.ts';
 import type { RateInfo } from '../../okta/types.ts';
+import { BUDGET_SAFETY } from '../../queue/budget.ts';
 import { orgKeyOf, queueNameOf } from '../../queue/org.ts';
 import { queuePrefix } from '../../runs/keys.ts';
 import { authFrom, openContext } from '../context.ts';
@@ -20,7 +22,7 @@ export interface CheckResult {
   requests: number;
   /** The user-grants bucket as its last response stated it; null when the org has no user to read grants of. */
   grantsBucket: { limit: number | null; remaining: number | null; resetInSec: number | null } | null;
-  /** What a run at the configured --rate-share may send to that bucket a minute (the budget's 0.99 safety included). */
+  /** What a run at the configured --rate-share may send to that bucket a minute (the budget's safety margin included). */
   runPerMinute: number | null;
   /** Worker processes connected to the org's queue: none means an `enqueue`d run waits. */
   workers: number | null;
@@ -67,9 +69,8 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
     const workers = await queue.getWorkersCount().catch(() => null);
     await queue.close();
 
-    // The proxy undici picks for the org (an https org falls back to HTTP_PROXY), credentials masked.
-    const p = config.proxy;
-    const proxy = p ? (new URL(orgUrl).protocol === 'https:' ? p.httpsProxy ?? p.httpProxy : p.httpProxy) : null;
+    // The proxy the transport uses for the org (NO_PROXY honoured), credentials masked.
+    const proxy = proxyFor(orgUrl, config.proxy);
     const result: CheckResult = {
       orgUrl,
       credential,
@@ -77,7 +78,7 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
       redis: config.redisUrl ? maskRedisUrl(config.redisUrl) : `embedded (${config.home})`,
       requests,
       grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: bucket.resetAt !== null && bucket.date !== null ? Math.max(0, Math.round((bucket.resetAt - bucket.date) / 1000)) : null } : null,
-      runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * config.rateShare * 0.99)) : null,
+      runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * config.rateShare * BUDGET_SAFETY)) : null,
       workers,
       settings: describeConfig(config),
     };
