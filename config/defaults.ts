@@ -20,6 +20,7 @@ export const DEFAULTS: Config = Object.freeze(
     attempts: 5,
     maxRateLimitDeferrals: 50,
     lockDurationMs: 30_000,
+    redisOutageMs: null,
     rateWindowMs: 60_000,
     proxy: null,
     runId: null,

@@ -27,6 +27,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     maxRateLimitDeferrals: config.maxRateLimitDeferrals,
     rateWindowMs: config.rateWindowMs,
     lockDurationMs: config.lockDurationMs,
+    redisOutageMs: config.redisOutageMs,
     proxy:
       config.proxy === null ? null
       : {

@@ -52,11 +52,12 @@ const ENV_NAME: Partial<Record<Setting, string>> = {
   maxRateLimitDeferrals: 'GRANTSWEEP_MAX_RATE_LIMIT_DEFERRALS',
   rateWindowMs: 'GRANTSWEEP_RATE_WINDOW_MS',
   lockDurationMs: 'GRANTSWEEP_LOCK_DURATION_MS',
+  redisOutageMs: 'GRANTSWEEP_REDIS_OUTAGE_MS',
 };
 
 const SETTINGS: readonly Setting[] = [
   'orgUrl', 'redisUrl', 'home', 'logLevel', 'concurrency', 'rateShare', 'pacing', 'maxInFlight',
-  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'rateWindowMs', 'lockDurationMs', 'runId',
+  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'rateWindowMs', 'lockDurationMs', 'redisOutageMs', 'runId',
 ];
 
 // Secrets on a command line end up in `ps`, shell history and CI logs: refuse them by name.

@@ -6,6 +6,7 @@ import { createLogger } from '../log.ts';
 import { ApiTokenAuth, PrivateKeyJwtAuth, type OktaAuth } from '../okta/auth.ts';
 import { connectChecked } from '../redis/connection.ts';
 import { ensureEmbeddedRedis } from '../redis/embedded.ts';
+import { OutageWatch } from '../redis/outage.ts';
 import { RunStore } from '../runs/run-store.ts';
 import type { CliIO } from './io.ts';
 import { Resources } from './resources.ts';
@@ -24,6 +25,8 @@ export interface CliContext {
   redis: Redis;
   store: RunStore;
   resources: Resources;
+  /** Commands that do a run's work (need okta): Redis outages, warned about and, past a limit, given up on. */
+  outage: OutageWatch | null;
 }
 
 export function readConfig(io: CliIO, flags: Record<string, unknown>, need: Need): Config {
@@ -47,28 +50,12 @@ export async function openContext(io: CliIO, flags: Record<string, unknown>, nee
     // Redis (and say so) instead of failing the run; the others fail fast.
     const doesWork = need.okta === true || need.credentials === true;
     const redis = resources.add('redis', await connectChecked({ url: redisUrl, waitForReconnect: doesWork }), (r) => r.quit().catch(() => r.disconnect()));
-    if (doesWork) reportOutages(redis, log);
-    return { io, config, log, redisUrl, redis, store: new RunStore(redis), resources };
+    const outage = doesWork ? new OutageWatch(redis, log) : null;
+    return { io, config, log, redisUrl, redis, store: new RunStore(redis), resources, outage };
   } catch (err) {
     await resources.releaseAll();
     throw err;
   }
-}
-
-/** One warning when the connection to Redis is lost, one when it is back. */
-function reportOutages(redis: Redis, log: Logger): void {
-  let lost = false;
-  // 'reconnecting', not 'close': a quit at the end of a command closes without reconnecting.
-  redis.on('reconnecting', () => {
-    if (lost) return;
-    lost = true;
-    log.warn('Redis connection lost: waiting for it to come back (results are kept in Redis; nothing is lost)');
-  });
-  redis.on('ready', () => {
-    if (!lost) return;
-    lost = false;
-    log.warn('Redis connection is back');
-  });
 }
 
 /** The credential the config names, as an auth for the Okta client. Scopes follow the source. */

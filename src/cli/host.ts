@@ -1,6 +1,7 @@
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import { EXIT } from '../errors.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
+import { abandonConnection } from '../redis/connection.ts';
 import { authFrom, type CliContext } from './context.ts';
 
 /** A worker host for the configured org, registered for release with the command's resources. */
@@ -51,4 +52,20 @@ export function onSignals(first: () => void, second: () => void): () => void {
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);
   };
+}
+
+/**
+ * Gives up on a Redis that stays away longer than GRANTSWEEP_REDIS_OUTAGE_MS (else
+ * `defaultMs`; 0: never): stops at once, as a second Ctrl-C does, and cuts this
+ * process's connections so that nothing waits on them any more. `onGiveUp` gets the
+ * reason. Nothing is lost: results already recorded stay in Redis's append-only file,
+ * and the targets in flight are pending there, for the next worker.
+ */
+export function abandonOnOutage(ctx: CliContext, host: WorkerHost, defaultMs: number, onGiveUp: (why: string) => void): () => void {
+  const limit = ctx.config.redisOutageMs ?? defaultMs;
+  return ctx.outage?.giveUpAfter(limit, (ms) => {
+    void host.abandon();
+    abandonConnection(ctx.redis);
+    onGiveUp(`Redis has been unreachable for ${ms / 1000} s (GRANTSWEEP_REDIS_OUTAGE_MS): gave up`);
+  }) ?? (() => {});
 }

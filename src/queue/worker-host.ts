@@ -9,7 +9,7 @@ import type { OktaAuth } from '../okta/auth.ts';
 import { OktaClient } from '../okta/client.ts';
 import type { ProxySettings } from '../okta/http.ts';
 import { backoffMs } from '../okta/retry-policy.ts';
-import { createRedis } from '../redis/connection.ts';
+import { abandonConnection, createRedis } from '../redis/connection.ts';
 import { queuePrefix } from '../runs/keys.ts';
 import { RequestCounter } from '../runs/request-counter.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
@@ -183,6 +183,19 @@ export class WorkerHost {
       await Promise.all([this.worker.close(), this.scheduleWorker?.close()]);
       await this.cleanup();
     })();
+    return this.closing;
+  }
+
+  /**
+   * Redis is gone and not coming back (GRANTSWEEP_REDIS_OUTAGE_MS): stop at once without
+   * waiting on it. The queue's connection is cut, so what awaited it fails now; the
+   * caller cuts the store's. A close() afterwards joins this one.
+   */
+  abandon(): Promise<void> {
+    abandonConnection(this.connection);
+    // BullMQ's own duplicates keep retrying: its close is not awaited, the process is ending.
+    this.close(true).catch(() => {});
+    this.closing = Promise.resolve();
     return this.closing;
   }
 

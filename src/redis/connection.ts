@@ -180,6 +180,20 @@ export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number
   }
 }
 
+/**
+ * Gives a connection up for good, and with it every command waiting on it, which fails
+ * with "Connection is closed". Between two reconnection attempts ioredis' disconnect()
+ * would leave those commands waiting for ever (the socket is already closed, so no close
+ * event comes to flush them); a retry strategy that answers null makes the next attempt
+ * (within 2 s) the last one, and flushes them.
+ */
+export function abandonConnection(redis: Redis): void {
+  const options = redis.options as { retryStrategy?: unknown; clusterRetryStrategy?: unknown };
+  options.retryStrategy = () => null;
+  if ('clusterRetryStrategy' in options) options.clusterRetryStrategy = () => null;
+  if (redis.status === 'ready' || redis.status === 'connect' || redis.status === 'wait') redis.disconnect();
+}
+
 /** An ioredis error as one short line: the system error code and address when there is one. */
 export function redisErrorText(err: Error): string {
   const e = err as Error & { code?: string; address?: string; port?: number };

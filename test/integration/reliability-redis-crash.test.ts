@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureEmbeddedRedis, stopEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { spawnCli } from '../helpers/cli.ts';
-import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, waitWorkers, type Spawned } from '../helpers/fleet.ts';
+import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, waitFinal, waitWorkers, type Spawned } from '../helpers/fleet.ts';
 import { uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
 
@@ -118,4 +118,56 @@ describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
       }
     }, 180_000);
   }
+
+  it('Redis does not come back within GRANTSWEEP_REDIS_OUTAGE_MS: run and worker exit 3, nothing is lost, a worker finishes the run later', async () => {
+    const sim: Simulator = await startTestSim({ users: 400, faults: { latencyMs: 20 } });
+    const redisUrl = `redis://127.0.0.1:${port}`;
+    const env = envFor(sim, { REDIS_URL: redisUrl, GRANTSWEEP_LOCK_DURATION_MS: '2000', GRANTSWEEP_MAX_IN_FLIGHT: '20' });
+    const limited = { ...env, GRANTSWEEP_REDIS_OUTAGE_MS: '2000' };
+    const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
+    const runId = uniqueRunId('rgone');
+    const deletesBefore = sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
+    const deletes = () => (sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0) - deletesBefore;
+
+    const run = spawnCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId, '--concurrency', '3'], limited);
+    const limitedWorker = spawnWorkers(1, limited, ['--concurrency', '3'])[0]!;
+    let later: Spawned[] = [];
+    try {
+      const probe = new Redis(redisUrl);
+      await waitWorkers(probe, sim.url, 2).finally(() => probe.disconnect());
+      await until('10 DELETEs', () => deletes() >= 10, 60_000, 5);
+      await crash('SIGKILL');
+
+      // Both give up on their own, without a signal, and say why.
+      for (const [name, p] of [['run', run], ['worker', limitedWorker]] as const) {
+        const out = await Promise.race([p.done, sleep(30_000).then(() => null)]);
+        expect(out, `${name} did not give up`).not.toBeNull();
+        expect(out!.code, `${name}: ${out!.stderr}`).toBe(3);
+        expect(out!.stderr).toMatch(/Redis connection lost: waiting for it to come back/);
+        expect(out!.stderr).toMatch(/Redis has been unreachable for 2 s \(GRANTSWEEP_REDIS_OUTAGE_MS\): gave up/);
+        expect(out!.stderr).not.toMatch(/unexpected error/);
+      }
+      expect(run.child.exitCode).toBe(3);
+      const atExit = deletes();
+      expect(atExit).toBeLessThan(TARGETS);
+
+      // Back on its AOF: a worker without a limit finishes the run, each target exactly once.
+      server = await ensureEmbeddedRedis({ dir, port });
+      later = spawnWorkers(1, env, ['--concurrency', '3']);
+      const redis = new Redis(redisUrl);
+      try {
+        expect(await waitFinal(redis, runId, 90_000)).toBe('completed');
+        const rep = await checkExactlyOnce(redis, runId, env, { targets: TARGETS, users: sample.map((u) => u.id), sim });
+        expect(rep.counts.revoked).toBe(TARGETS);
+        console.log(`[reliability] redis gone: ${JSON.stringify({ targets: TARGETS, deletesBeforeGivingUp: atExit, deletes: deletes() })}`);
+      } finally {
+        redis.disconnect();
+      }
+    } finally {
+      for (const p of [run, limitedWorker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      const codes = await stopAll(later);
+      await sim.close();
+      expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual(later.map(() => 0));
+    }
+  }, 180_000);
 });

@@ -36,6 +36,7 @@ describe('loadConfig: layers', () => {
       maxRateLimitDeferrals: 50,
       rateWindowMs: 60_000,
       lockDurationMs: 30_000,
+      redisOutageMs: null,
       proxy: null,
       runId: null,
     });
@@ -57,6 +58,13 @@ describe('loadConfig: layers', () => {
     expect(loadConfig({ env: { GRANTSWEEP_PACING: 'window' }, flags: { pacing: 'even' } }).pacing).toBe('even');
     expect(problems({ env: { GRANTSWEEP_PACING: 'burst' } })).toEqual(['GRANTSWEEP_PACING: expected one of even, window, got "burst"']);
     expect(problems({ env: {}, flags: { pacing: 'fast' } })).toEqual(['--pacing: expected one of even, window, got "fast"']);
+  });
+
+  it('takes GRANTSWEEP_REDIS_OUTAGE_MS (0: wait for ever; unset: the command decides), and names a bad one', () => {
+    expect(loadConfig({ env: { GRANTSWEEP_REDIS_OUTAGE_MS: '60000' } }).redisOutageMs).toBe(60_000);
+    expect(loadConfig({ env: { GRANTSWEEP_REDIS_OUTAGE_MS: '0' } }).redisOutageMs).toBe(0);
+    expect(problems({ env: { GRANTSWEEP_REDIS_OUTAGE_MS: '5m' } })).toEqual(['GRANTSWEEP_REDIS_OUTAGE_MS: expected an integer in 0..86400000, got "5m"']);
+    expect(problems({ env: { GRANTSWEEP_REDIS_OUTAGE_MS: '-1' } })).toEqual(['GRANTSWEEP_REDIS_OUTAGE_MS: expected an integer in 0..86400000, got -1']);
   });
 
   it('coerces numeric flags that commander passes as strings', () => {

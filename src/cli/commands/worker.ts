@@ -1,8 +1,8 @@
-import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { EXIT, HaltError, UsageError, type ExitCode } from '../../errors.ts';
 import { startMetricsServer } from '../../metrics/server.ts';
 import { WorkerMetrics } from '../../metrics/worker-metrics.ts';
 import { openContext } from '../context.ts';
-import { onSignals, startHost } from '../host.ts';
+import { abandonOnOutage, onSignals, startHost } from '../host.ts';
 import { err, type CliIO } from '../io.ts';
 
 /** `grantsweep worker`: process queued runs of the org until SIGTERM/SIGINT. */
@@ -40,13 +40,19 @@ export async function workerCommand(
       schedules: true,
     });
     ctx.log.info({ concurrency: ctx.config.concurrency }, 'worker started');
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
+      // A worker waits for a lost Redis for ever unless GRANTSWEEP_REDIS_OUTAGE_MS sets a limit: its supervisor decides.
+      const offOutage = abandonOnOutage(ctx, host, 0, (why) => {
+        off();
+        reject(new HaltError(`${why}. The targets it held stay pending in Redis for the other workers`));
+      });
       const off = onSignals(
         () => {
           stopping = true;
           err(io, 'stopping: finishing the requests in flight (again to stop at once)\n');
           void host.close().then(() => {
             off();
+            offOutage();
             resolve();
           });
         },
@@ -54,6 +60,7 @@ export async function workerCommand(
           err(io, 'stopping now: targets in flight return to the queue for the other workers\n');
           void host.close(true).finally(() => {
             off();
+            offOutage();
             resolve();
           });
         },
