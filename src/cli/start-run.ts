@@ -4,6 +4,7 @@ import { launchRun, scopesFor, type LaunchDeps } from '../queue/launch-run.ts';
 import type { EnqueueResult } from '../queue/producer.ts';
 import { invalidRowsError, validateCsvFile } from '../sources/validate-csv.ts';
 import { authFrom, openContext, type CliContext } from './context.ts';
+import { onSignals } from './host.ts';
 import { err } from './io.ts';
 import type { CliIO } from './io.ts';
 import { checkRunId, newRunId, parseSource, parseTarget, type RunFlags } from './run-options.ts';
@@ -41,6 +42,15 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
       }
     }
     const scopes = scopesFor(source);
+    // Ctrl-C while the targets are stored stops the loading: the run is kept, halted, with nothing revoked.
+    const interrupted = new AbortController();
+    const off = onSignals(
+      () => {
+        err(io, 'stopping: the loading stops; the run is kept, halted, and nothing of it is revoked (again to stop at once)\n');
+        interrupted.abort('Ctrl-C or SIGTERM');
+      },
+      () => {},
+    );
     const result = await launchRun(launchDepsFrom(ctx), {
       runId,
       source,
@@ -51,7 +61,7 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
       reason: flags.reason ?? null,
       rateShare: config.rateShare,
       schedule: extra.schedule ?? null,
-    });
+    }, undefined, interrupted.signal).finally(off);
     if (result.duplicates > 0) err(io, `${result.duplicates} duplicate rows were merged into one target each\n`);
     if (result.invalid > 0) err(io, `${result.invalid} invalid rows are reported as invalid (--skip-invalid)\n`);
     return { ctx, result, scopes };

@@ -38,9 +38,17 @@ export function countsLine(counts: RunCounts): string {
   return parts.join(' · ');
 }
 
+/** The state, with its reason; a queued run whose targets are not all stored yet says so. */
+export function stateText(meta: RunMeta): string {
+  if (meta.state === 'queued' && !meta.loaded) {
+    return `queued, loading (if the command that started it was stopped, nothing was revoked: \`grantsweep cancel ${meta.runId}\` closes it)`;
+  }
+  return `${meta.state}${meta.stateReason ? ` (${meta.stateReason})` : ''}`;
+}
+
 export function summaryText(meta: RunMeta, counts: RunCounts): string {
   const lines = [
-    `run ${meta.runId}: ${meta.state}${meta.stateReason ? ` (${meta.stateReason})` : ''}${meta.dryRun ? ' [dry run]' : ''}`,
+    `run ${meta.runId}: ${stateText(meta)}${meta.dryRun ? ' [dry run]' : ''}`,
     `  ${countsLine(counts)}`,
   ];
   if (counts.failed > 0) lines.push(`  failed targets: grantsweep report ${meta.runId} --format csv | grep ,failed,   retry: grantsweep retry ${meta.runId} --wait`);

@@ -52,9 +52,10 @@ export function scopesFor(source: SourceDescription): string[] {
  * a run that is not the command line (no flags, no prompt). A directory source is listed
  * through the shared budget, at the run's share. `items` replaces the source's own
  * reader (a scheduled run whose file turned out bad passes one that throws: the run is
- * stored halted with the reason, where an operator looks).
+ * stored halted with the reason, where an operator looks). `signal` stops the loading
+ * (the run is stored halted, nothing revoked).
  */
-export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIterable<SourceItem>): Promise<EnqueueResult> {
+export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIterable<SourceItem>, signal?: AbortSignal): Promise<EnqueueResult> {
   const { source } = spec;
   let lister: OktaClient | null = null;
   if (!items) {
@@ -96,7 +97,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       attempts: deps.attempts,
       maxRateLimitDeferrals: deps.maxRateLimitDeferrals,
       schedule: spec.schedule,
-    }, items);
+    }, items, undefined, signal);
     deps.log.info(
       { runId: spec.runId, schedule: spec.schedule ?? undefined, targets: result.targets, source: source.kind, dryRun: spec.dryRun },
       'run enqueued',

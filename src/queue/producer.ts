@@ -1,5 +1,6 @@
 import type { Pacing } from '../../config/schema.ts';
 import type { Redis } from 'ioredis';
+import { EXIT, ExitError } from '../errors.ts';
 import { orgKeys } from '../runs/keys.ts';
 import { newRecord, type TargetRecord } from '../runs/record.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
@@ -36,7 +37,8 @@ const CHUNK = 1_000;
  * Stores a run and its targets, then hands it to the workers. The targets are
  * streamed from the source into Redis in chunks (memory stays flat in the size of the
  * input) and deduplicated there. The run is offered to the workers only once every
- * target is stored: a source that fails half-way leaves a halted run that revoked nothing.
+ * target is stored: a source that fails half-way, or a `signal` that aborts the loading
+ * (Ctrl-C), leaves a halted run that revoked nothing, and `retry` refuses it.
  */
 export async function enqueueRun(
   redis: Redis,
@@ -44,6 +46,7 @@ export async function enqueueRun(
   run: NewRun,
   items: AsyncIterable<SourceItem>,
   onProgress?: (stored: number) => void,
+  signal?: AbortSignal,
 ): Promise<EnqueueResult> {
   const orgKey = orgKeyOf(run.orgUrl);
   const meta: RunMeta = {
@@ -89,6 +92,7 @@ export async function enqueueRun(
   };
   try {
     for await (const item of items) {
+      if (signal?.aborted) throw new LoadingInterrupted(String(signal.reason ?? 'aborted'));
       seen++;
       if (item.kind === 'invalid') {
         invalid++;
@@ -119,6 +123,11 @@ export async function enqueueRun(
     await written();
   } catch (err) {
     await writing;
+    if (err instanceof LoadingInterrupted) {
+      const reason = `loading was interrupted (${err.message}) after ${added} targets were stored; nothing was revoked`;
+      await store.stopRun(run.runId, 'halted', reason);
+      throw new ExitError(EXIT.failures, `run ${run.runId}: ${reason}. Start it again as a new run`);
+    }
     await store.stopRun(run.runId, 'halted', `the source failed while loading: ${(err as Error).message}`);
     throw err;
   }
@@ -126,3 +135,5 @@ export async function enqueueRun(
   await redis.sadd(orgKeys(orgKey).active, run.runId);
   return { runId: run.runId, targets: added - invalid, duplicates: seen - added, invalid };
 }
+
+class LoadingInterrupted extends Error {}

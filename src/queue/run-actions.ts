@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { UsageError } from '../errors.ts';
 import { orgKeys } from '../runs/keys.ts';
 import type { RunMeta, RunState } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
@@ -27,6 +28,11 @@ export interface RetryResult {
  */
 export async function retryFailed(redis: Redis, store: RunStore, runId: string): Promise<RetryResult> {
   const meta = await store.requireMeta(runId);
+  // Its source was not stored whole: feeding what was stored would revoke part of it.
+  if (!meta.loaded) {
+    const why = meta.state === 'queued' ? 'it is still loading, or the command that started it was stopped while loading' : meta.stateReason ?? meta.state;
+    throw new UsageError(`run ${runId} was never completely loaded (${why}): nothing of it was revoked, and a retry would revoke only part of its source. Start it again as a new run`);
+  }
   const resumed = meta.state === 'halted' || meta.state === 'cancelled';
   if (resumed) await controlBudget(redis, meta.orgKey).resumeRun(runId);
   const requeued = await store.requeue(runId, resumed);

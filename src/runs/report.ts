@@ -21,6 +21,8 @@ export function runSummary(meta: RunMeta, counts: RunCounts) {
     runId: meta.runId,
     state: meta.state,
     stateReason: meta.stateReason,
+    /** Every target of the source is stored; until then the run is not offered to the workers. */
+    loaded: meta.loaded,
     dryRun: meta.dryRun,
     snapshot: meta.snapshot,
     tokens: meta.tokens,

@@ -16,7 +16,8 @@ export async function runsCommand(io: CliIO, flags: { json?: boolean }): Promise
     } else {
       for (const r of rows) {
         const done = r.counts.total - r.counts.pending;
-        await out(io, `${r.runId}\t${r.state}\t${done}/${r.counts.total}\tfailed ${r.counts.failed}\t${r.createdAt}\t${r.source.kind}${r.dryRun ? '\tdry-run' : ''}\n`);
+        const state = r.state === 'queued' && !r.loaded ? 'loading' : r.state;
+        await out(io, `${r.runId}\t${state}\t${done}/${r.counts.total}\tfailed ${r.counts.failed}\t${r.createdAt}\t${r.source.kind}${r.dryRun ? '\tdry-run' : ''}\n`);
       }
     }
     return EXIT.ok;

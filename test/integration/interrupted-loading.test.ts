@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
+import { until } from '../helpers/fleet.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim } from '../helpers/sim.ts';
+
+/**
+ * A producer stopped while it stores a run's targets (Ctrl-C, or killed): the run must
+ * not start with part of its source. A directory query over 5,000 users, paged 200 at a
+ * time with 150 ms of latency a page, takes a few seconds to load: time to interrupt it.
+ */
+
+let sim: Simulator;
+beforeAll(async () => {
+  sim = await startTestSim({ users: 5_000, grantsPerUser: 1, faults: { latencyMs: 150 } });
+});
+afterAll(async () => {
+  await sim?.close();
+});
+
+const SEARCH = ['--search', 'status eq "ACTIVE"'];
+const listings = () =>
+  Object.entries(sim.log.snapshot().byEndpoint)
+    .filter(([k]) => k.startsWith('GET /api/v1/users'))
+    .reduce((n, [, v]) => n + v, 0);
+const revocations = () =>
+  Object.entries(sim.log.snapshot().byEndpoint)
+    .filter(([k]) => k.startsWith('DELETE '))
+    .reduce((n, [, v]) => n + v, 0);
+
+async function summary(runId: string, env: NodeJS.ProcessEnv) {
+  const r = await runCli(['status', runId, '--json'], env);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { state: string; stateReason: string | null; loaded: boolean; counts: { total: number } };
+}
+
+describe('a run whose loading is interrupted', () => {
+  it('Ctrl-C while loading: the run is kept halted with nothing revoked, exit 1, and retry refuses it', async () => {
+    const env = envFor(sim);
+    const runId = uniqueRunId('ctrlc-load');
+    const before = { listings: listings(), revocations: revocations() };
+    const run = spawnCli(['run', ...SEARCH, '--yes', '--run-id', runId], env);
+    // Six pages (1,200 users) read: the first chunk of 1,000 is stored, the source is not done.
+    await until('six pages listed', () => listings() - before.listings >= 6, 30_000);
+    run.child.kill('SIGINT');
+    const out = await run.done;
+    expect(out.code, out.stderr).toBe(1);
+    expect(out.stderr).toMatch(/stopping: the loading stops/);
+    expect(out.stderr).toMatch(new RegExp(`run ${runId}: loading was interrupted \\(Ctrl-C or SIGTERM\\) after \\d+ targets were stored; nothing was revoked`));
+    expect(out.stderr).not.toMatch(/unexpected error/);
+    expect(revocations()).toBe(before.revocations);
+
+    const s = await summary(runId, env);
+    expect(s.state).toBe('halted');
+    expect(s.loaded).toBe(false);
+    expect(s.stateReason).toMatch(/^loading was interrupted/);
+    expect(s.counts.total).toBeGreaterThanOrEqual(1_000);
+
+    const retry = await runCli(['retry', runId], env);
+    expect(retry.code).toBe(2);
+    expect(retry.stderr).toMatch(new RegExp(`run ${runId} was never completely loaded \\(loading was interrupted`));
+    expect((await summary(runId, env)).state).toBe('halted');
+    expect(revocations()).toBe(before.revocations);
+  });
+
+  it('a producer killed while loading leaves a run that says it is loading; retry refuses it, cancel closes it', async () => {
+    const env = envFor(sim);
+    const runId = uniqueRunId('killed-load');
+    const before = { listings: listings(), revocations: revocations() };
+    const enqueue = spawnCli(['enqueue', ...SEARCH, '--yes', '--run-id', runId], env);
+    await until('six pages listed', () => listings() - before.listings >= 6, 30_000);
+    enqueue.child.kill('SIGKILL');
+    await enqueue.done;
+
+    const status = await runCli(['status', runId], env);
+    expect(status.stdout).toMatch(new RegExp(`run ${runId}: queued, loading \\(if the command that started it was stopped, nothing was revoked: \`grantsweep cancel ${runId}\``));
+    const runs = await runCli(['runs'], env);
+    expect(runs.stdout).toMatch(new RegExp(`^${runId}\\tloading\\t`, 'm'));
+
+    const retry = await runCli(['retry', runId], env);
+    expect(retry.code).toBe(2);
+    expect(retry.stderr).toMatch(/was never completely loaded \(it is still loading, or the command that started it was stopped while loading\)/);
+
+    const cancel = await runCli(['cancel', runId], env);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    const s = await summary(runId, env);
+    expect(s.state).toBe('cancelled');
+    expect(s.loaded).toBe(false);
+    expect(revocations()).toBe(before.revocations);
+  });
+});
