@@ -75,8 +75,9 @@ function sourceText(r: RunRow): string {
 function actions(r: RunRow, orgFilter: string | null): Html {
   const back = orgFilter ? html`<input type="hidden" name="org" value="${orgFilter}">` : html``;
   const stopped = r.state === 'halted' || r.state === 'cancelled';
+  // A run never loaded whole cannot be resumed (retryFailed refuses it): no button.
   const retry =
-    r.counts.failed > 0 || stopped
+    r.loaded && (r.counts.failed > 0 || stopped)
       ? html`<form method="post" action="${runPath(r.runId, 'retry')}">${back}<button type="submit" class="retry" data-run="${r.runId}">${
           r.counts.failed > 0 ? `Retry ${r.counts.failed} failed` : 'Resume'
         }</button></form>`
@@ -94,7 +95,7 @@ function row(r: RunRow, m: RunsPageModel): Html {
   <td class="run"><strong>${r.runId}</strong>${r.dryRun ? html` <span class="tag">dry run</span>` : ''}${
     r.schedule ? html` <span class="tag">schedule ${r.schedule}</span>` : ''
   }<div class="muted small">${sourceText(r)}${r.reason ? ` · ${r.reason}` : ''}</div><div class="muted small">${r.orgUrl}</div></td>
-  <td><span class="state ${STATE_CLASS[r.state] ?? ''}">${r.state}</span>${
+  <td><span class="state ${STATE_CLASS[r.state] ?? ''}">${r.state === 'queued' && !r.loaded ? 'loading' : r.state}</span>${
     r.stateReason ? html`<div class="muted small">${r.stateReason}</div>` : ''
   }</td>
   <td class="num"><progress max="${Math.max(c.total, 1)}" value="${done}"></progress><div class="small">${done} / ${c.total}</div></td>

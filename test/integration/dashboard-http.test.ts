@@ -193,6 +193,34 @@ describe('dashboard: retry and cancel', () => {
   });
 });
 
+describe('dashboard: a run never loaded whole', () => {
+  it('shows it as loading with a Cancel button and no Resume, and refuses a retry (409) as `retry` does', async () => {
+    const runId = uniqueRunId('dash-unloaded');
+    // What a producer killed while storing targets leaves behind: a stored, unloaded, queued run.
+    await store.createRun({
+      runId, orgUrl: sim.url, orgKey, state: 'queued', stateReason: null, dryRun: false, snapshot: false, tokens: false,
+      reason: null, source: { kind: 'search', value: 'status eq "ACTIVE"' }, target: { clientId: null, scopeId: null }, rateShare: 0.5,
+      pacing: 'even', attempts: 1, maxRateLimitDeferrals: 1, createdAt: Date.now(), finishedAt: null, loaded: false, fed: 0,
+      requeueFed: 0, queueBase: null, schedule: null,
+    });
+    const rowOf = (page: string) => page.slice(page.indexOf(`<tr id="run-${runId}"`), page.indexOf('</tr>', page.indexOf(`<tr id="run-${runId}"`)));
+    const queued = rowOf(await (await get(`/?org=${orgKey}`)).text());
+    expect(queued).toMatch(/<span class="state[^"]*">loading<\/span>/);
+    expect(queued).toContain(`action="/runs/${runId}/cancel"`);
+    expect(queued).not.toContain('class="retry"');
+
+    await store.stopRun(runId, 'halted', 'loading was interrupted (Ctrl-C or SIGTERM) after 0 targets were stored; nothing was revoked');
+    const halted = rowOf(await (await get(`/?org=${orgKey}`)).text());
+    expect(halted).toContain('data-state="halted"');
+    expect(halted).not.toContain('class="retry"');
+    const res = await post(dash.url, `/runs/${runId}/retry`, { ...sameOrigin(), accept: 'application/json' });
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: string }).error).toMatch(/was never completely loaded \(loading was interrupted/);
+    expect(await redis.sismember(orgKeys(orgKey).active, runId)).toBe(0);
+    expect((await store.requireMeta(runId)).state).toBe('halted');
+  });
+});
+
 describe('dashboard: who may do what', () => {
   it('refuses a POST from another origin, or with no origin at all, and changes nothing', async () => {
     const runId = uniqueRunId('dash-csrf');
