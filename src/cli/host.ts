@@ -4,6 +4,9 @@ import { WorkerHost } from '../queue/worker-host.ts';
 import { abandonConnection } from '../redis/connection.ts';
 import { authFrom, type CliContext } from './context.ts';
 
+/** How long `run`, `enqueue` and `retry --wait` wait for a lost Redis unless GRANTSWEEP_REDIS_OUTAGE_MS says otherwise. */
+export const RUN_OUTAGE_MS = 300_000;
+
 /** A worker host for the configured org, registered for release with the command's resources. */
 export function startHost(
   ctx: CliContext,
@@ -56,15 +59,15 @@ export function onSignals(first: () => void, second: () => void): () => void {
 
 /**
  * Gives up on a Redis that stays away longer than GRANTSWEEP_REDIS_OUTAGE_MS (else
- * `defaultMs`; 0: never): stops at once, as a second Ctrl-C does, and cuts this
+ * `defaultMs`; 0: never): stops `host` at once, as a second Ctrl-C does, and cuts this
  * process's connections so that nothing waits on them any more. `onGiveUp` gets the
  * reason. Nothing is lost: results already recorded stay in Redis's append-only file,
  * and the targets in flight are pending there, for the next worker.
  */
-export function abandonOnOutage(ctx: CliContext, host: WorkerHost, defaultMs: number, onGiveUp: (why: string) => void): () => void {
+export function abandonOnOutage(ctx: CliContext, host: WorkerHost | null, defaultMs: number, onGiveUp: (why: string) => void): () => void {
   const limit = ctx.config.redisOutageMs ?? defaultMs;
   return ctx.outage?.giveUpAfter(limit, (ms) => {
-    void host.abandon();
+    void host?.abandon();
     abandonConnection(ctx.redis);
     onGiveUp(`Redis has been unreachable for ${ms / 1000} s (GRANTSWEEP_REDIS_OUTAGE_MS): gave up`);
   }) ?? (() => {});

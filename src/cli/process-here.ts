@@ -1,12 +1,9 @@
 import { HaltError, type ExitCode } from '../errors.ts';
 import type { CliContext } from './context.ts';
-import { abandonOnOutage, onSignals, startHost } from './host.ts';
+import { abandonOnOutage, onSignals, RUN_OUTAGE_MS, startHost } from './host.ts';
 import { err, out } from './io.ts';
 import { createProgress } from './progress.ts';
 import { exitCodeFor, summaryText, waitForRun } from './watch-run.ts';
-
-/** How long `run` and `retry --wait` wait for a lost Redis unless GRANTSWEEP_REDIS_OUTAGE_MS says otherwise. */
-export const RUN_OUTAGE_MS = 300_000;
 
 /**
  * What `run` and `retry --wait` share: a worker in this process until the run is final,

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureEmbeddedRedis, stopEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import type { Simulator } from '../../src/sim/index.ts';
-import { spawnCli } from '../helpers/cli.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, waitFinal, waitWorkers, type Spawned } from '../helpers/fleet.ts';
 import { uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
@@ -170,4 +170,33 @@ describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
       expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual(later.map(() => 0));
     }
   }, 180_000);
+
+  it('Redis gone while enqueue stores the targets: it gives up after GRANTSWEEP_REDIS_OUTAGE_MS, exit 3, and the run never starts', async () => {
+    // A directory query of 5,000 users, 150 ms a page of 200: a few seconds of loading.
+    const sim: Simulator = await startTestSim({ users: 5_000, grantsPerUser: 1, faults: { latencyMs: 150 } });
+    const redisUrl = `redis://127.0.0.1:${port}`;
+    const env = envFor(sim, { REDIS_URL: redisUrl, GRANTSWEEP_REDIS_OUTAGE_MS: '1500' });
+    const runId = uniqueRunId('rgone-load');
+    const listings = () => sim.log.snapshot().byEndpoint['GET /api/v1/users'] ?? 0;
+    const enqueue = spawnCli(['enqueue', '--search', 'status eq "ACTIVE"', '--yes', '--run-id', runId], env);
+    try {
+      await until('three pages listed', () => listings() >= 3, 30_000);
+      await crash('SIGKILL');
+      const out = await Promise.race([enqueue.done, sleep(30_000).then(() => null)]);
+      expect(out, 'enqueue did not give up').not.toBeNull();
+      expect(out!.code, out!.stderr).toBe(3);
+      expect(out!.stdout).toBe('');
+      expect(out!.stderr).toMatch(new RegExp(`Redis has been unreachable for 1.5 s \\(GRANTSWEEP_REDIS_OUTAGE_MS\\): gave up while storing the targets of run ${runId}: nothing of it was revoked, and it will not start`));
+      expect(out!.stderr).not.toMatch(/unexpected error/);
+
+      server = await ensureEmbeddedRedis({ dir, port });
+      const status = await runCli(['status', runId, '--json'], env);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ state: 'queued', loaded: false });
+      expect(Object.keys(sim.log.snapshot().byEndpoint).filter((k) => k.startsWith('DELETE '))).toEqual([]);
+    } finally {
+      if (enqueue.child.exitCode === null) enqueue.child.kill('SIGKILL');
+      await sim.close();
+    }
+  }, 120_000);
 });
