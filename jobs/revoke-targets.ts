@@ -296,8 +296,9 @@ async function handleError(
 
 async function halt(deps: RevokeDeps, meta: RunMeta, target: string, reason: string): Promise<void> {
   await deps.budget.stopRun(meta.runId, reason);
-  const state = await deps.store.stopRun(meta.runId, 'halted', reason);
-  if (state === 'halted') deps.log.error({ runId: meta.runId, target }, `run halted: ${reason}`);
+  // Logged once, by the process that halted it (others may see the same refusal at once).
+  const { changed } = await deps.store.stopRun(meta.runId, 'halted', reason);
+  if (changed) deps.log.error({ runId: meta.runId, target }, `run halted: ${reason}`);
 }
 
 type Ctx = Parameters<OktaClient['getUser']>[1];

@@ -52,6 +52,6 @@ export async function cancelRun(redis: Redis, store: RunStore, runId: string, re
   if (meta.state === 'completed') return { state: 'completed', alreadyCompleted: true };
   // The budget refuses the run's requests first; then the run is marked.
   await controlBudget(redis, meta.orgKey).stopRun(runId, 'cancelled');
-  const state = await store.stopRun(runId, 'cancelled', reason);
+  const { state } = await store.stopRun(runId, 'cancelled', reason);
   return { state, alreadyCompleted: false };
 }

@@ -121,8 +121,10 @@ export class RunStore {
   }
 
   /** Halts or cancels a run that is not final yet; returns the state it is in afterwards. */
-  async stopRun(runId: string, state: 'halted' | 'cancelled', reason: string): Promise<RunState | null> {
-    return callScript<RunState | null>(this.redis, 'stopRun', [runKeys(runId).meta], [state, reason, Date.now()]);
+  /** The run's state afterwards (null: no such run), and whether this call moved it there. */
+  async stopRun(runId: string, state: 'halted' | 'cancelled', reason: string): Promise<{ state: RunState | null; changed: boolean }> {
+    const r = await callScript<[RunState, number] | null>(this.redis, 'stopRun', [runKeys(runId).meta], [state, reason, Date.now()]);
+    return r ? { state: r[0], changed: r[1] === 1 } : { state: null, changed: false };
   }
 
   /**

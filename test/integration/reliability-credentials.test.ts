@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/sim/index.ts';
-import { runCli } from '../helpers/cli.ts';
+import { spawnCli } from '../helpers/cli.ts';
 import { reportOf, spawnWorkers, stopAll, waitWorkers } from '../helpers/fleet.ts';
 import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
@@ -24,17 +24,25 @@ async function haltScenario(sim: Simulator, env: NodeJS.ProcessEnv, label: strin
   const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
   // Two workers already up on the org's queue, so three processes send at once.
   const workers = spawnWorkers(2, env);
+  let result;
   try {
     await waitWorkers(redis, sim.url, 2);
     const runId = uniqueRunId(label);
-    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], env);
+    // A process of its own (not in this one, as runCli would): its log lines are captured with the workers'.
+    const r = await spawnCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], env).done;
     const log = sim.log.snapshot();
     const rep = await reportOf(runId, env);
-    return { r, log, rep, runId };
+    result = { r, log, rep, runId };
   } finally {
     const codes = await stopAll(workers);
     expect(codes.map((c) => c.code)).toEqual([0, 0]);
+    // One halt, one line: by whichever of the three processes halted the run.
+    if (result) {
+      const lines = [result.r.stderr, ...codes.map((c) => c.stderr)].join('\n').split('\n');
+      expect(lines.filter((l) => l.includes('"msg":"run halted:')).length).toBe(1);
+    }
   }
+  return result;
 }
 
 describe('reliability: credentials Okta refuses', () => {
