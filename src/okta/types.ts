@@ -75,7 +75,8 @@ export interface RateInfo {
  * which bucket the grants endpoints use, so the budget learns each bucket's limit
  * from the headers; these names only group requests that share a limit.
  */
-export type BucketName = 'users-list' | 'user-get' | 'user-grants' | 'groups' | 'apps' | 'other';
+export const BUCKET_NAMES = ['users-list', 'user-get', 'user-grants', 'groups', 'apps', 'other'] as const;
+export type BucketName = (typeof BUCKET_NAMES)[number];
 
 export interface RequestDescriptor {
   method: 'GET' | 'DELETE' | 'POST';

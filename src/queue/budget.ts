@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import type { Pacing } from '../../config/schema.ts';
 import { resetDelayMs, untilResetMs } from '../okta/rate-headers.ts';
-import type { BucketName, GateLease, RequestDescriptor, RequestGate, ResponseMeta } from '../okta/types.ts';
+import { BUCKET_NAMES, type BucketName, type GateLease, type RequestDescriptor, type RequestGate, type ResponseMeta } from '../okta/types.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
 import { orgKeys } from '../runs/keys.ts';
@@ -220,6 +220,11 @@ export class SharedBudget implements RequestGate {
   /** No new request is made for the run after this returns, by any process. */
   async stopRun(runId: string, reason: string): Promise<void> {
     await this.redis.hset(this.keys.stopped, runId, reason);
+  }
+
+  /** A run that is final gives back what the buckets kept for it (see forget-run-6.lua). */
+  async forgetRun(runId: string): Promise<void> {
+    await callScript(this.redis, 'forgetRun', BUCKET_NAMES.map((b) => this.keys.bucket(b)), [runId]);
   }
 
   async resumeRun(runId: string): Promise<void> {

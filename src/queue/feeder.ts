@@ -24,6 +24,8 @@ export interface FeederOptions {
    * for this long: those targets are orphans and are fed again (see sweepOrphans).
    */
   orphanGraceMs?: number;
+  /** Called once a run is found final, before it leaves the org's active set. */
+  onRunFinal?: (runId: string) => Promise<void>;
 }
 
 /**
@@ -106,6 +108,8 @@ export class Feeder {
       const meta = await this.store.getMeta(runId);
       if (!meta || FINAL_RUN_STATES.includes(meta.state)) {
         this.orphaned.delete(runId);
+        // Before the SREM: a crash in between leaves the run active, and the next pass does both again.
+        await this.opts.onRunFinal?.(runId);
         await this.redis.srem(orgKeys(this.opts.orgKey).active, runId);
         return;
       }

@@ -136,7 +136,7 @@ export class WorkerHost {
     });
     this.worker.on('error', (err) => opts.log.warn({ err: String(err) }, 'worker error'));
     this.worker.on('failed', (job, err) => void this.onJobFailed(job, err));
-    this.feeder = new Feeder(redis, this.store, this.queue, opts.log, { orgKey, ...opts.feeder });
+    this.feeder = new Feeder(redis, this.store, this.queue, opts.log, { orgKey, onRunFinal: (runId) => this.budget.forgetRun(runId), ...opts.feeder });
     opts.metrics?.watchQueue(this.queue);
     if (opts.schedules) {
       const s = opts.schedules;

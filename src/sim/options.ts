@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import type { BucketName } from '../okta/types.ts';
+import { BUCKET_NAMES, type BucketName } from '../okta/types.ts';
 
 /**
  * Simulator options. Plain data is validated with zod (it may come from the CLI or
  * from POST /__sim/config); `now` exists only for in-process tests.
  */
 
-export const BUCKETS = ['users-list', 'user-get', 'user-grants', 'groups', 'apps', 'other'] as const satisfies readonly BucketName[];
+export const BUCKETS = BUCKET_NAMES;
 
 /**
  * Per-minute limits from Okta's last published Workforce table (okta-api.md §4.2).

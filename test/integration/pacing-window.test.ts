@@ -61,7 +61,8 @@ describe('pacing: window', () => {
   it('with different shares, each run keeps to its own window count, and together they use the larger share', async () => {
     // Users after the first test's (sampleUsers from the start of the org).
     const together = runsTogether(t, WINDOW_MS, TARGETS);
-    const { perWindow, http429 } = await together([{ share: 0.8, targets: 150, pacing: 'window' }, { share: 0.2, targets: 45, pacing: 'window' }]);
+    // The large run outlasts the small one by two windows: the window after the small run's last shows what it leaves behind.
+    const { perWindow, http429 } = await together([{ share: 0.8, targets: 300, pacing: 'window' }, { share: 0.2, targets: 45, pacing: 'window' }]);
     console.log(`[pacing] window, shares 0.8 + 0.2: ${JSON.stringify({ limit: LIMIT, windowMs: WINDOW_MS, windows: perWindow, http429 })}`);
     expect(http429).toBe(0);
     const big = Math.floor(LIMIT * 0.8 * 0.99);
@@ -86,5 +87,12 @@ describe('pacing: window', () => {
       expect(w.byRun[1]!).toBeGreaterThanOrEqual(0.6 * small);
       expect(w.byRun[0]! + w.byRun[1]!).toBeGreaterThanOrEqual(0.8 * big);
     }
+    // A run that is final leaves nothing reserved: in the next window the large run has the
+    // larger share whole (it got big - small there while the finished run's part was kept).
+    const lastSmall = perWindow.reduce((last, w, i) => (w.byRun[1]! > 0 ? i : last), -1);
+    const after = perWindow[lastSmall + 1];
+    expect(after, 'the large run ended with the small one: no window to look at').toBeDefined();
+    expect(perWindow[lastSmall + 2]?.byRun[0] ?? 0, 'the large run had no targets left for a full window').toBeGreaterThan(0);
+    expect(after!.byRun[0]).toBe(big);
   }, 120_000);
 });
