@@ -167,6 +167,7 @@ export class SharedBudget implements RequestGate {
     let limit = '';
     let pauseBucket = 0;
     let windowEnd = 0;
+    let capUsed = 0;
     if (meta && !meta.rate.concurrency && meta.rate.limit !== null && meta.rate.limit > 0) {
       limit = String(meta.rate.limit);
       // Pacing `window`: when the bucket's window ends, by Okta's clock (acquire-4.lua adds the margins).
@@ -176,31 +177,35 @@ export class SharedBudget implements RequestGate {
       if (meta.status === 429 || (remaining !== null && remaining <= reserve)) {
         pauseBucket = resetDelayMs(meta.rate, Date.now()) + jitter(500);
       }
+      capUsed = credentialCapHit(meta, this.opts.reserveFraction) ?? 0;
     }
-    void this.returns.add(bucket, { leaseId, limit, pauseBucket, windowEnd });
+    void this.returns.add(bucket, { leaseId, limit, pauseBucket, windowEnd, capUsed });
   }
 
-  /** The returns of one turn: the latest limit, the longest pause, the latest window end. */
+  /** The returns of one turn: the latest limit, the longest pause, the latest window end, the lowest cap seen. */
   private async giveBack(bucket: string, items: Returned[]): Promise<void[]> {
     let limit = '';
     let pauseBucket = 0;
     let windowEnd = 0;
+    let capUsed = 0;
     for (const i of items) {
       if (i.limit) limit = i.limit;
       pauseBucket = Math.max(pauseBucket, i.pauseBucket);
       windowEnd = Math.max(windowEnd, i.windowEnd);
+      if (i.capUsed > 0 && (capUsed === 0 || i.capUsed < capUsed)) capUsed = i.capUsed;
     }
-    await this.releaseRaw(items.map((i) => i.leaseId), bucket, limit, pauseBucket, 0, windowEnd);
+    await this.releaseRaw(items.map((i) => i.leaseId), bucket, limit, pauseBucket, 0, windowEnd, capUsed);
     return [];
   }
 
-  private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number, windowEndInMs = 0) {
+  private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number, windowEndInMs = 0, capUsed = 0) {
     return callScript<number>(this.redis, 'release', [this.keys.inflight, this.keys.bucket(bucket), this.keys.org], [
       limit,
       Math.round(pauseBucket),
       Math.round(pauseOrg),
       Math.round(windowEndInMs),
       this.opts.windowMs,
+      capUsed > 0 ? capUsed.toFixed(4) : '',
       ...leaseIds,
     ]).catch(() => {
       // A lost release only keeps its in-flight slots until their leases expire.
@@ -239,7 +244,7 @@ export class SharedBudget implements RequestGate {
 /** A run's share and pacing; `asksKey` groups its acquires of a turn (with the bucket). */
 type Share = { share: number; pacing: Pacing; asksKey: string };
 type Asked = { req: RequestDescriptor; leaseId: string; share: Share };
-type Returned = { leaseId: string; limit: string; pauseBucket: number; windowEnd: number };
+type Returned = { leaseId: string; limit: string; pauseBucket: number; windowEnd: number; capUsed: number };
 
 export function jitter(maxMs: number): number {
   return Math.floor(Math.random() * maxMs);
@@ -247,4 +252,18 @@ export function jitter(maxMs: number): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * A rate-limit 429 that came while the bucket still had room by its own headers: a cap
+ * on this credential, not the org's bucket (Okta lets one API token or OAuth app use 50 %
+ * of a bucket by default; whether its headers then show the org's bucket or the token's
+ * share is unconfirmed, and this is the first case). Returns the fraction of the bucket
+ * used when it came (an upper bound of this credential's cap), else null.
+ */
+export function credentialCapHit(meta: ResponseMeta, reserveFraction = 0.02): number | null {
+  const { limit, remaining, concurrency } = meta.rate;
+  if (meta.status !== 429 || concurrency || limit === null || limit <= 0 || remaining === null) return null;
+  if (remaining <= Math.max(1, Math.floor(limit * reserveFraction))) return null;
+  return (limit - remaining) / limit;
 }

@@ -40,6 +40,34 @@ describe('run: Okta says no', () => {
     expect(rep.requests.rateLimited).toBe(log.total429);
   });
 
+  it("learns a cap on the credential (Okta's per-token share) from its first 429s, then keeps under it with none", async () => {
+    // The run may use half the bucket, the token only 30 % of it: Okta's headers still show the bucket's room.
+    sim = await startTestSim({ users: 600, rateLimits: { 'user-grants': { limit: 120 } }, windowSec: 2, perTokenShare: 0.3 });
+    const env = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
+    const runId = uniqueRunId('token-cap');
+    const r = await spawnCli(['run', '--csv', csvOf(sim, 240), '--yes', '--run-id', runId], env).done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/Okta refused this credential more of the user-grants bucket while the bucket had room/);
+    const log = sim.log.snapshot();
+    const windows = log.windows['user-grants']!;
+    console.log(`[budget] token cap 0.3, share 0.5: ${JSON.stringify(windows.map((w) => [w.count, w.rejected]))}`);
+    expect(log.total429).toBeGreaterThan(0);
+    // 429s in the first two windows only: the first burst teaches the cap (the second window
+    // may still hold requests whose slots were taken before it was learned).
+    const last429 = windows.reduce((last, w, i) => (w.rejected > 0 ? i : last), -1);
+    expect(last429).toBeLessThanOrEqual(1);
+    // Afterwards every full window stays under the token's 36, near nine tenths of it (32).
+    const full = windows.slice(2, -1);
+    expect(full.length).toBeGreaterThanOrEqual(3);
+    for (const w of full) {
+      expect(w.count).toBeLessThanOrEqual(36);
+      expect(w.count).toBeGreaterThanOrEqual(24);
+    }
+    const rep = await reportOf(runId, env);
+    expect(rep.counts).toMatchObject({ total: 240, revoked: 240, failed: 0 });
+    expect(rep.requests.rateLimited).toBe(log.total429);
+  });
+
   it('retries transient failures with backoff until every target is final', async () => {
     sim = await startTestSim({ faults: { errorRate: 0.2, resetRate: 0.05, seed: 11 } });
     const env = envFor(sim, { GRANTSWEEP_ATTEMPTS: '10' });

@@ -12,7 +12,7 @@
   The in-flight cap is a sorted set of leases that expire: a killed worker's
   slots come back by themselves.
 
-  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wRuns…)   KEYS[2] in-flight zset
+  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wRuns, pcap…)   KEYS[2] in-flight zset
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] runId or ""  ARGV[2] max in flight  ARGV[3] lease ms
   ARGV[4] share (already with its safety margin)  ARGV[5] window ms
@@ -40,7 +40,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq')
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap', 'pcapAt')
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -64,6 +64,11 @@ if not b[2] then
 end
 
 local share = tonumber(ARGV[4])
+-- A cap Okta holds this credential to (release-3.lua learned it from a 429 that came while
+-- the bucket had room): every run keeps under it for half an hour, then tries its share again.
+local pcap = tonumber(b[11] or '')
+if not (pcap and now - tonumber(b[12] or '0') < 1800000) then pcap = nil end
+if pcap and share > pcap then share = pcap end
 local perWindow = math.floor(tonumber(b[2]) * share)
 if perWindow < 1 then perWindow = 1 end
 
@@ -75,6 +80,9 @@ if perWindow < 1 then perWindow = 1 end
 local SMAX_TTL = 5000
 local smax, smaxAt = tonumber(b[6] or '0'), tonumber(b[7] or '0')
 local smax0, smaxAt0 = smax, smaxAt
+-- Every run is under the credential's cap: a larger share from before it was learned would
+-- put a capped run on a clock of its own beside the bucket's, and both would send.
+if pcap and smax > pcap then smax = pcap end
 if share > smax or smaxAt < now - SMAX_TTL then
   smax, smaxAt = share, now
 elseif share == smax and now - smaxAt > SMAX_TTL / 5 then

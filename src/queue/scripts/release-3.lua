@@ -6,9 +6,11 @@
   ARGV[2] pause this bucket for ms (a 429, or Remaining nearly gone), 0 for none
   ARGV[3] pause the whole org for ms (a concurrency 429), 0 for none
   ARGV[4] the bucket's window ends in ms (X-Rate-Limit-Reset), 0 unknown
-  ARGV[5] window length, ms   ARGV[6..] lease ids
+  ARGV[5] window length, ms
+  ARGV[6] a 429 came while the bucket had room (a cap on this credential): the fraction of the
+          bucket used then, or ""   ARGV[7..] lease ids
 ]]
-if #ARGV >= 6 then redis.call('ZREM', KEYS[1], unpack(ARGV, 6)) end
+if #ARGV >= 7 then redis.call('ZREM', KEYS[1], unpack(ARGV, 7)) end
 local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd')
 if ARGV[1] ~= '' and b[1] ~= ARGV[1] then
   redis.call('HSET', KEYS[2], 'limit', ARGV[1])
@@ -17,7 +19,8 @@ local pb, po, we = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- Only a bucket that pacing `window` uses has a window end to correct (acquire-4.lua
 -- estimates one when it starts a window); Okta's Reset corrects it, earlier or later.
 local wEnd = we > 0 and tonumber(b[2] or '0') or 0
-if pb > 0 or po > 0 or wEnd > 0 then
+local capUsed = tonumber(ARGV[6]) or 0
+if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   if pb > 0 and now + pb > tonumber(redis.call('HGET', KEYS[2], 'pausedUntil') or '0') then
@@ -31,6 +34,22 @@ if pb > 0 or po > 0 or wEnd > 0 then
   local e = now + we
   if wEnd > 0 and e > wEnd - tonumber(ARGV[5]) / 2 and math.abs(e - wEnd) > 100 then
     redis.call('HSET', KEYS[2], 'wEnd', e)
+  end
+  -- The credential's cap (`pcap`, a fraction of the bucket's limit, which acquire-4.lua holds
+  -- every run under for PCAP_TTL): nine tenths of the least of the share in use, the fraction
+  -- of the bucket used when the 429 came (other clients' requests count in it too), and Okta's
+  -- default cap of one half. A 429 again lowers it by a tenth at least. Once per half window:
+  -- the 429s of one burst teach it once.
+  if capUsed > 0 then
+    local PCAP_TTL = 1800000
+    local c = redis.call('HMGET', KEYS[2], 'pcap', 'pcapAt', 'smax')
+    local at = tonumber(c[2] or '0')
+    if now - at > tonumber(ARGV[5]) / 2 then
+      local cur = (c[1] and now - at < PCAP_TTL) and tonumber(c[1]) or tonumber(c[3] or '1')
+      local cap = math.min(cur, capUsed)
+      if cur > 0.5 then cap = math.min(cap, 0.5) end
+      redis.call('HSET', KEYS[2], 'pcap', string.format('%.17g', math.max(0.01, cap * 0.9)), 'pcapAt', now)
+    end
   end
 end
 return 1
