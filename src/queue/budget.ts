@@ -206,6 +206,7 @@ export class SharedBudget implements RequestGate {
       Math.round(windowEndInMs),
       this.opts.windowMs,
       capUsed > 0 ? capUsed.toFixed(4) : '',
+      CREDENTIAL_CAP_MS,
       ...leaseIds,
     ]).catch(() => {
       // A lost release only keeps its in-flight slots until their leases expire.
@@ -232,6 +233,13 @@ export class SharedBudget implements RequestGate {
     await callScript(this.redis, 'forgetRun', BUCKET_NAMES.map((b) => this.keys.bucket(b)), [runId]);
   }
 
+  /** The cap learned on this credential for the bucket (a fraction of its limit) while it holds, else null. */
+  async credentialCap(bucket: BucketName): Promise<{ fraction: number; learnedAt: number; until: number } | null> {
+    const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), 'pcap', 'pcapAt', 'pcapUntil');
+    if (cap === null || until === null || Number(until) <= Date.now()) return null;
+    return { fraction: Number(cap), learnedAt: Number(at), until: Number(until) };
+  }
+
   async resumeRun(runId: string): Promise<void> {
     await this.redis.hdel(this.keys.stopped, runId);
   }
@@ -253,6 +261,12 @@ export function jitter(maxMs: number): number {
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** A handle on an org's budget that makes no request (stop, resume, read): its limits do not matter. */
+export const controlBudget = (redis: Redis, orgKey: string) => new SharedBudget(redis, { orgKey, maxInFlight: 1, leaseMs: 1 });
+
+/** How long a cap learned on the credential holds before the runs try their share again. */
+export const CREDENTIAL_CAP_MS = 30 * 60_000;
 
 /**
  * A rate-limit 429 that came while the bucket still had room by its own headers: a cap

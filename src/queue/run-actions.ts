@@ -3,7 +3,7 @@ import { UsageError } from '../errors.ts';
 import { orgKeys } from '../runs/keys.ts';
 import type { RunMeta, RunState } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
-import { SharedBudget } from './budget.ts';
+import { controlBudget } from './budget.ts';
 
 /**
  * What `grantsweep retry` / `cancel` and the dashboard's buttons do to a run, without
@@ -11,8 +11,6 @@ import { SharedBudget } from './budget.ts';
  * Both throw UsageError for an unknown run (the CLI exits 2, the dashboard answers 404).
  */
 
-/** A budget handle for stopping/resuming a run: it makes no request, so its limits do not matter. */
-const controlBudget = (redis: Redis, orgKey: string) => new SharedBudget(redis, { orgKey, maxInFlight: 1, leaseMs: 1 });
 
 export interface RetryResult {
   meta: RunMeta;

@@ -66,6 +66,14 @@ describe('run: Okta says no', () => {
     const rep = await reportOf(runId, env);
     expect(rep.counts).toMatchObject({ total: 240, revoked: 240, failed: 0 });
     expect(rep.requests.rateLimited).toBe(log.total429);
+    // `check` tells the operator, and counts the cap in what a run sends.
+    const check = await runCli(['check', '--json'], env);
+    expect(check.code, check.stderr).toBe(0);
+    const found = JSON.parse(check.stdout) as { credentialCap: { percent: number } | null; runPerMinute: number };
+    expect(found.credentialCap?.percent).toBe(27);
+    expect(found.runPerMinute).toBe(Math.floor(120 * 0.27));
+    const said = await runCli(['check'], env);
+    expect(said.stdout).toMatch(/^cap +this credential met its own cap on user-grants .*runs keep under 27 % of the bucket/m);
   });
 
   it('retries transient failures with backoff until every target is final', async () => {

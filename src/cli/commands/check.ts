@@ -6,7 +6,7 @@ import { EXIT, type ExitCode } from '../../errors.ts';
 import { OktaClient } from '../../okta/client.ts';
 import { proxyFor } from '../../okta/http.ts';
 import type { RateInfo } from '../../okta/types.ts';
-import { BUDGET_SAFETY } from '../../queue/budget.ts';
+import { BUDGET_SAFETY, controlBudget } from '../../queue/budget.ts';
 import { orgKeyOf, queueNameOf } from '../../queue/org.ts';
 import { queuePrefix } from '../../runs/keys.ts';
 import { authFrom, openContext } from '../context.ts';
@@ -22,7 +22,9 @@ export interface CheckResult {
   requests: number;
   /** The user-grants bucket as its last response stated it; null when the org has no user to read grants of. */
   grantsBucket: { limit: number | null; remaining: number | null; resetInSec: number | null } | null;
-  /** What a run at the configured --rate-share may send to that bucket a minute (the budget's safety margin included). */
+  /** A cap on this credential that a run met lately (Okta's per-token share), as the budget holds every run to it. */
+  credentialCap: { percent: number; learnedAt: string; until: string } | null;
+  /** What a run at the configured --rate-share may send to that bucket a minute (the budget's safety margin and the credential's cap included). */
   runPerMinute: number | null;
   /** Worker processes connected to the org's queue: none means an `enqueue`d run waits. */
   workers: number | null;
@@ -65,6 +67,9 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
     const bucket = grants as RateInfo | null;
     const limit = bucket?.limit ?? null;
 
+    // A cap Okta holds this credential to, if a run met it lately (see "A cap on the credential" in the README).
+    const cap = await controlBudget(ctx.redis, orgKeyOf(orgUrl)).credentialCap('user-grants');
+    const share = cap ? Math.min(config.rateShare * BUDGET_SAFETY, cap.fraction) : config.rateShare * BUDGET_SAFETY;
     const queue = new Queue(queueNameOf(orgKeyOf(orgUrl)), { connection: ctx.redis, prefix: queuePrefix });
     const workers = await queue.getWorkersCount().catch(() => null);
     await queue.close();
@@ -78,7 +83,8 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
       redis: config.redisUrl ? maskRedisUrl(config.redisUrl) : `embedded (${config.home})`,
       requests,
       grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: bucket.resetAt !== null && bucket.date !== null ? Math.max(0, Math.round((bucket.resetAt - bucket.date) / 1000)) : null } : null,
-      runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * config.rateShare * BUDGET_SAFETY)) : null,
+      runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * share)) : null,
+      credentialCap: cap ? { percent: Math.round(cap.fraction * 100), learnedAt: new Date(cap.learnedAt).toISOString(), until: new Date(cap.until).toISOString() } : null,
       workers,
       settings: describeConfig(config),
     };
@@ -98,6 +104,9 @@ function text(r: CheckResult, config: Config): string {
     b
       ? `budget   user-grants: limit ${b.limit ?? '?'} a minute, ${b.remaining ?? '?'} left${b.resetInSec !== null ? ` (resets in ${b.resetInSec} s)` : ''}; at --rate-share ${share} a run sends up to ${r.runPerMinute ?? '?'} a minute${r.runPerMinute ? `: 10,000 targets in about ${Math.ceil(10_000 / r.runPerMinute)} min` : ''}`
       : 'budget   user-grants: not read (the org has no user to read grants of)',
+    ...(r.credentialCap
+      ? [`cap      this credential met its own cap on user-grants (Okta's per-token share): runs keep under ${r.credentialCap.percent} % of the bucket until ${r.credentialCap.until}; to use more, raise the token's or app's share in the Admin Console`]
+      : []),
     `settings concurrency ${config.concurrency} · rate share ${share} (${config.pacing}) · ${config.maxInFlight} in flight across workers · ${config.attempts} attempts · timeout ${config.requestTimeoutMs / 1000} s · log ${config.logLevel}`,
     `workers  ${r.workers === null ? 'unknown' : r.workers === 0 ? "none on the org's queue: `grantsweep run` works alone; an `enqueue`d run waits for a `grantsweep worker`" : `${r.workers} on the org's queue`}`,
   ];

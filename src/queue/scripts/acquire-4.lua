@@ -40,7 +40,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap', 'pcapAt')
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap', 'pcapUntil')
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -65,9 +65,9 @@ end
 
 local share = tonumber(ARGV[4])
 -- A cap Okta holds this credential to (release-3.lua learned it from a 429 that came while
--- the bucket had room): every run keeps under it for half an hour, then tries its share again.
+-- the bucket had room): every run keeps under it until it expires, then tries its share again.
 local pcap = tonumber(b[11] or '')
-if not (pcap and now - tonumber(b[12] or '0') < 1800000) then pcap = nil end
+if not (pcap and now < tonumber(b[12] or '0')) then pcap = nil end
 if pcap and share > pcap then share = pcap end
 local perWindow = math.floor(tonumber(b[2]) * share)
 if perWindow < 1 then perWindow = 1 end

@@ -8,9 +8,9 @@
   ARGV[4] the bucket's window ends in ms (X-Rate-Limit-Reset), 0 unknown
   ARGV[5] window length, ms
   ARGV[6] a 429 came while the bucket had room (a cap on this credential): the fraction of the
-          bucket used then, or ""   ARGV[7..] lease ids
+          bucket used then, or ""   ARGV[7] how long a learned cap holds, ms   ARGV[8..] lease ids
 ]]
-if #ARGV >= 7 then redis.call('ZREM', KEYS[1], unpack(ARGV, 7)) end
+if #ARGV >= 8 then redis.call('ZREM', KEYS[1], unpack(ARGV, 8)) end
 local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd')
 if ARGV[1] ~= '' and b[1] ~= ARGV[1] then
   redis.call('HSET', KEYS[2], 'limit', ARGV[1])
@@ -36,19 +36,17 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
     redis.call('HSET', KEYS[2], 'wEnd', e)
   end
   -- The credential's cap (`pcap`, a fraction of the bucket's limit, which acquire-4.lua holds
-  -- every run under for PCAP_TTL): nine tenths of the least of the share in use, the fraction
+  -- every run under until `pcapUntil`): nine tenths of the least of the share in use, the fraction
   -- of the bucket used when the 429 came (other clients' requests count in it too), and Okta's
   -- default cap of one half. A 429 again lowers it by a tenth at least. Once per half window:
   -- the 429s of one burst teach it once.
   if capUsed > 0 then
-    local PCAP_TTL = 1800000
-    local c = redis.call('HMGET', KEYS[2], 'pcap', 'pcapAt', 'smax')
-    local at = tonumber(c[2] or '0')
-    if now - at > tonumber(ARGV[5]) / 2 then
-      local cur = (c[1] and now - at < PCAP_TTL) and tonumber(c[1]) or tonumber(c[3] or '1')
+    local c = redis.call('HMGET', KEYS[2], 'pcap', 'pcapAt', 'pcapUntil', 'smax')
+    if now - tonumber(c[2] or '0') > tonumber(ARGV[5]) / 2 then
+      local cur = (c[1] and now < tonumber(c[3] or '0')) and tonumber(c[1]) or tonumber(c[4] or '1')
       local cap = math.min(cur, capUsed)
       if cur > 0.5 then cap = math.min(cap, 0.5) end
-      redis.call('HSET', KEYS[2], 'pcap', string.format('%.17g', math.max(0.01, cap * 0.9)), 'pcapAt', now)
+      redis.call('HSET', KEYS[2], 'pcap', string.format('%.17g', math.max(0.01, cap * 0.9)), 'pcapAt', now, 'pcapUntil', now + tonumber(ARGV[7]))
     end
   end
 end
