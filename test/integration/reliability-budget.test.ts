@@ -45,7 +45,8 @@ describe('reliability: two runs on one org', () => {
       // Soft bounds, with the jitter of a loaded machine: the small run takes its slots on
       // the large share's clock and sends at its own, up to GRANTSWEEP_MAX_IN_FLIGHT / 2 (5)
       // of them later, and those can land in the next window (seen: 6 and 9 over, under the full suite; the limit is the hard bound).
-      expect(w.byRun[1]!).toBeLessThanOrEqual(small + 2);
+      // The small run alone: its own pace (23) plus those 5 (seen 27 under the full suite in session 6).
+      expect(w.byRun[1]!).toBeLessThanOrEqual(small + 5);
       expect(w.byRun[0]! + w.byRun[1]!).toBeLessThanOrEqual(big + 12);
     }
     // While both go (the first and last window of each left out, being partly idle), the two
