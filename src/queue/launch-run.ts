@@ -58,11 +58,12 @@ export function scopesFor(source: SourceDescription): string[] {
 export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIterable<SourceItem>, signal?: AbortSignal): Promise<EnqueueResult> {
   const { source } = spec;
   let lister: OktaClient | null = null;
+  let budget: SharedBudget | null = null;
   if (!items) {
     if (source.kind === 'csv') {
       items = readCsvTargets(source.value);
     } else {
-      const budget = new SharedBudget(deps.redis, {
+      budget = new SharedBudget(deps.redis, {
         orgKey: orgKeyOf(deps.orgUrl),
         maxInFlight: deps.maxInFlight,
         leaseMs: deps.requestTimeoutMs + 5_000,
@@ -103,6 +104,10 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       'run enqueued',
     );
     return result;
+  } catch (err) {
+    // A listing that waits for its slot (a paced bucket) finds the run stopped and sends nothing.
+    await budget?.stopRun(spec.runId, 'loading stopped').catch(() => {});
+    throw err;
   } finally {
     await lister?.close();
   }

@@ -91,8 +91,7 @@ export async function enqueueRun(
     );
   };
   try {
-    for await (const item of items) {
-      if (signal?.aborted) throw new LoadingInterrupted(String(signal.reason ?? 'aborted'));
+    for await (const item of abortable(items, signal)) {
       seen++;
       if (item.kind === 'invalid') {
         invalid++;
@@ -137,3 +136,30 @@ export async function enqueueRun(
 }
 
 class LoadingInterrupted extends Error {}
+
+/**
+ * The source's items until `signal` aborts: then at once, even while the source waits
+ * (a directory page behind a paused bucket can take a minute), not at its next item.
+ */
+async function* abortable<T>(items: AsyncIterable<T>, signal?: AbortSignal): AsyncGenerator<T> {
+  const it = items[Symbol.asyncIterator]();
+  const interrupted = () => new LoadingInterrupted(String(signal?.reason ?? 'aborted'));
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(interrupted());
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {}); // raced below; never left unhandled
+  try {
+    for (;;) {
+      if (signal?.aborted) throw interrupted();
+      const next = await (signal ? Promise.race([it.next(), aborted]) : it.next());
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    // The source's pending read (a page in flight) is dropped; its client closes with the command.
+    void it.return?.()?.catch(() => {});
+  }
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
-import { until } from '../helpers/fleet.ts';
+import { sleep, until } from '../helpers/fleet.ts';
 import { uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim } from '../helpers/sim.ts';
 
@@ -62,6 +62,29 @@ describe('a run whose loading is interrupted', () => {
     expect(retry.stderr).toMatch(new RegExp(`run ${runId} was never completely loaded \\(loading was interrupted`));
     expect((await summary(runId, env)).state).toBe('halted');
     expect(revocations()).toBe(before.revocations);
+  });
+
+  it('Ctrl-C while the source waits for its next page (a paced bucket): the loading stops at once, with no request after the signal', async () => {
+    // One listing a 10-s window: the second page waits for its slot.
+    const slow = await startTestSim({ users: 1_000, grantsPerUser: 1, rateLimits: { 'users-list': { limit: 2 } }, windowSec: 10 });
+    try {
+      const env = envFor(slow, { GRANTSWEEP_RATE_WINDOW_MS: '10000' });
+      const runId = uniqueRunId('ctrlc-wait');
+      const pages = () => slow.log.snapshot().byEndpoint['GET /api/v1/users'] ?? 0;
+      const run = spawnCli(['run', ...SEARCH, '--yes', '--run-id', runId], env);
+      await until('the first page', () => pages() >= 1, 30_000);
+      await sleep(500);
+      const atSignal = pages();
+      run.child.kill('SIGINT');
+      const out = await run.done;
+      expect(out.code, out.stderr).toBe(1);
+      expect(out.stderr).toMatch(new RegExp(`run ${runId}: loading was interrupted \\(Ctrl-C or SIGTERM\\) after 0 targets were stored; nothing was revoked`));
+      // The page it was waiting for was never asked for (before, the loading went on until it came).
+      expect(pages()).toBe(atSignal);
+      expect((await summary(runId, env)).state).toBe('halted');
+    } finally {
+      await slow.close();
+    }
   });
 
   it('a producer killed while loading leaves a run that says it is loading; retry refuses it, cancel closes it', async () => {
