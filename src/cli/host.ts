@@ -1,5 +1,5 @@
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
-import { EXIT } from '../errors.ts';
+import { EXIT, HaltError } from '../errors.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { abandonConnection } from '../redis/connection.ts';
 import { authFrom, type CliContext } from './context.ts';
@@ -60,15 +60,26 @@ export function onSignals(first: () => void, second: () => void): () => void {
 /**
  * Gives up on a Redis that stays away longer than GRANTSWEEP_REDIS_OUTAGE_MS (else
  * `defaultMs`; 0: never): stops `host` at once, as a second Ctrl-C does, and cuts this
- * process's connections so that nothing waits on them any more. `onGiveUp` gets the
- * reason. Nothing is lost: results already recorded stay in Redis's append-only file,
- * and the targets in flight are pending there, for the next worker.
+ * process's connections so that nothing waits on them any more; then `gaveUp` rejects
+ * with a HaltError (exit 3) whose message `say` completes. Nothing is lost: results
+ * already recorded stay in Redis's append-only file, and the targets in flight are
+ * pending there, for the next worker. `off` ends the watch.
  */
-export function abandonOnOutage(ctx: CliContext, host: WorkerHost | null, defaultMs: number, onGiveUp: (why: string) => void): () => void {
-  const limit = ctx.config.redisOutageMs ?? defaultMs;
-  return ctx.outage?.giveUpAfter(limit, (ms) => {
-    void host?.abandon();
-    abandonConnection(ctx.redis);
-    onGiveUp(`Redis has been unreachable for ${ms / 1000} s (GRANTSWEEP_REDIS_OUTAGE_MS): gave up`);
-  }) ?? (() => {});
+export function giveUpOnOutage(
+  ctx: CliContext,
+  host: WorkerHost | null,
+  defaultMs: number,
+  say: (why: string) => string,
+): { gaveUp: Promise<never>; off: () => void } {
+  let off = () => {};
+  const gaveUp = new Promise<never>((_, reject) => {
+    off =
+      ctx.outage?.giveUpAfter(ctx.config.redisOutageMs ?? defaultMs, (ms) => {
+        void host?.abandon();
+        abandonConnection(ctx.redis);
+        reject(new HaltError(say(`Redis has been unreachable for ${ms / 1000} s (GRANTSWEEP_REDIS_OUTAGE_MS): gave up`)));
+      }) ?? off;
+  });
+  gaveUp.catch(() => {}); // raced by the caller; never left unhandled
+  return { gaveUp, off };
 }

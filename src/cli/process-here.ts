@@ -1,6 +1,6 @@
-import { HaltError, type ExitCode } from '../errors.ts';
+import type { ExitCode } from '../errors.ts';
 import type { CliContext } from './context.ts';
-import { abandonOnOutage, onSignals, RUN_OUTAGE_MS, startHost } from './host.ts';
+import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS, startHost } from './host.ts';
 import { err, out } from './io.ts';
 import { createProgress } from './progress.ts';
 import { exitCodeFor, summaryText, waitForRun } from './watch-run.ts';
@@ -22,17 +22,14 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
     () => void host.close(true),
   );
   // A Redis that does not come back ends the command (exit 3) instead of leaving it waiting for ever.
-  let offOutage = () => {};
-  const outage = new Promise<never>((_, reject) => {
-    offOutage = abandonOnOutage(ctx, host, RUN_OUTAGE_MS, (why) =>
-      reject(new HaltError(`${why}. The run stays in Redis: once it is back, \`grantsweep worker\` or \`grantsweep retry ${runId} --wait\` finishes it`)),
-    );
-  });
+  const outage = giveUpOnOutage(ctx, host, RUN_OUTAGE_MS, (why) =>
+    `${why}. The run stays in Redis: once it is back, \`grantsweep worker\` or \`grantsweep retry ${runId} --wait\` finishes it`,
+  );
   // A bar on a terminal (per-target log lines would tear it: they wait for the report unless LOG_LEVEL says otherwise).
   const progress = createProgress(io, ctx.store, runId, { final: 'caller' });
   if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
   try {
-    const { meta, counts } = await Promise.race([waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal }), outage]);
+    const { meta, counts } = await Promise.race([waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal }), outage.gaveUp]);
     await host.close();
     const final = interrupted.signal.aborted
       ? { meta, counts }
@@ -44,6 +41,6 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
   } finally {
     progress.stop();
     off();
-    offOutage();
+    outage.off();
   }
 }

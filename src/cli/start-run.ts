@@ -1,10 +1,10 @@
 import { relative } from 'node:path';
-import { HaltError, UsageError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import { launchRun, scopesFor, type LaunchDeps } from '../queue/launch-run.ts';
 import type { EnqueueResult } from '../queue/producer.ts';
 import { invalidRowsError, validateCsvFile } from '../sources/validate-csv.ts';
 import { authFrom, openContext, type CliContext } from './context.ts';
-import { abandonOnOutage, onSignals, RUN_OUTAGE_MS } from './host.ts';
+import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './host.ts';
 import { err } from './io.ts';
 import type { CliIO } from './io.ts';
 import { checkRunId, newRunId, parseSource, parseTarget, type RunFlags } from './run-options.ts';
@@ -51,12 +51,9 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
       },
       () => {},
     );
-    let offOutage = () => {};
-    const outage = new Promise<never>((_, reject) => {
-      offOutage = abandonOnOutage(ctx, null, RUN_OUTAGE_MS, (why) =>
-        reject(new HaltError(`${why} while storing the targets of run ${runId}: nothing of it was revoked, and it will not start (\`grantsweep status ${runId}\` once Redis is back)`)),
-      );
-    });
+    const outage = giveUpOnOutage(ctx, null, RUN_OUTAGE_MS, (why) =>
+      `${why} while storing the targets of run ${runId}: nothing of it was revoked, and it will not start (\`grantsweep status ${runId}\` once Redis is back)`,
+    );
     const launched = launchRun(launchDepsFrom(ctx), {
       runId,
       source,
@@ -70,9 +67,9 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
     }, undefined, interrupted.signal);
     // A launch cut short by the give-up rejects too: nothing may be left unhandled.
     launched.catch(() => {});
-    const result = await Promise.race([launched, outage]).finally(() => {
+    const result = await Promise.race([launched, outage.gaveUp]).finally(() => {
       off();
-      offOutage();
+      outage.off();
     });
     if (result.duplicates > 0) err(io, `${result.duplicates} duplicate rows were merged into one target each\n`);
     if (result.invalid > 0) err(io, `${result.invalid} invalid rows are reported as invalid (--skip-invalid)\n`);

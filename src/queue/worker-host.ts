@@ -120,9 +120,10 @@ export class WorkerHost {
           this.capWarned.add(req.bucket);
           opts.log.warn(
             { bucket: req.bucket, usedPercent: Math.round(capUsed * 100), limit: m.rate.limit, remaining: m.rate.remaining },
-            `Okta refused this credential more of the ${req.bucket} bucket while the bucket had room: a cap on the API token or OAuth app ` +
-              `(50 % by default). Every run now keeps under about ${Math.round(capUsed * 100)} % for 30 minutes. To use more, raise the token's or ` +
-              "app's share in the Admin Console (Security > API > Rate limits), or run with a lower --rate-share",
+            `Okta refused this credential more of the ${req.bucket} bucket while the bucket had room (${Math.round(capUsed * 100)} % used): ` +
+              `a cap on the API token or OAuth app (50 % by default). Every run now keeps under at most about ${Math.round(Math.min(capUsed, 0.5) * 90)} % ` +
+              "of the bucket for 30 minutes. To use more, raise the token's or app's share in the Admin Console (Security > API > Rate limits), " +
+              'or run with a lower --rate-share',
           );
         }
       },

@@ -1,8 +1,8 @@
-import { EXIT, HaltError, UsageError, type ExitCode } from '../../errors.ts';
+import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { startMetricsServer } from '../../metrics/server.ts';
 import { WorkerMetrics } from '../../metrics/worker-metrics.ts';
 import { openContext } from '../context.ts';
-import { abandonOnOutage, onSignals, startHost } from '../host.ts';
+import { giveUpOnOutage, onSignals, startHost } from '../host.ts';
 import { err, type CliIO } from '../io.ts';
 
 /** `grantsweep worker`: process queued runs of the org until SIGTERM/SIGINT. */
@@ -40,32 +40,28 @@ export async function workerCommand(
       schedules: true,
     });
     ctx.log.info({ concurrency: ctx.config.concurrency }, 'worker started');
-    await new Promise<void>((resolve, reject) => {
-      // A worker waits for a lost Redis for ever unless GRANTSWEEP_REDIS_OUTAGE_MS sets a limit: its supervisor decides.
-      const offOutage = abandonOnOutage(ctx, host, 0, (why) => {
-        off();
-        reject(new HaltError(`${why}. The targets it held stay pending in Redis for the other workers`));
-      });
-      const off = onSignals(
+    // A worker waits for a lost Redis for ever unless GRANTSWEEP_REDIS_OUTAGE_MS sets a limit: its supervisor decides.
+    const outage = giveUpOnOutage(ctx, host, 0, (why) => `${why}. The targets it held stay pending in Redis for the other workers`);
+    let off = () => {};
+    const stopped = new Promise<void>((resolve) => {
+      off = onSignals(
         () => {
           stopping = true;
           err(io, 'stopping: finishing the requests in flight (again to stop at once)\n');
-          void host.close().then(() => {
-            off();
-            offOutage();
-            resolve();
-          });
+          void host.close().then(resolve);
         },
         () => {
           err(io, 'stopping now: targets in flight return to the queue for the other workers\n');
-          void host.close(true).finally(() => {
-            off();
-            offOutage();
-            resolve();
-          });
+          void host.close(true).finally(resolve);
         },
       );
     });
+    try {
+      await Promise.race([stopped, outage.gaveUp]);
+    } finally {
+      off();
+      outage.off();
+    }
     return EXIT.ok;
   } finally {
     await ctx.resources.releaseAll();
