@@ -61,8 +61,9 @@ describe('pacing: window', () => {
   it('with different shares, each run keeps to its own window count, and together they use the larger share', async () => {
     // Users after the first test's (sampleUsers from the start of the org).
     const together = runsTogether(t, WINDOW_MS, TARGETS);
-    // The large run outlasts the small one by two windows: the window after the small run's last shows what it leaves behind.
-    const { perWindow, http429 } = await together([{ share: 0.8, targets: 300, pacing: 'window' }, { share: 0.2, targets: 45, pacing: 'window' }]);
+    // The large run outlasts the small one by three windows or so (the small one can lag a window or two on a loaded
+    // machine): the window after the small run's last shows what it leaves behind.
+    const { perWindow, http429 } = await together([{ share: 0.8, targets: 330, pacing: 'window' }, { share: 0.2, targets: 33, pacing: 'window' }]);
     console.log(`[pacing] window, shares 0.8 + 0.2: ${JSON.stringify({ limit: LIMIT, windowMs: WINDOW_MS, windows: perWindow, http429 })}`);
     expect(http429).toBe(0);
     const big = Math.floor(LIMIT * 0.8 * 0.99);
