@@ -1,5 +1,5 @@
 import { EXIT, type ExitCode } from '../errors.ts';
-import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
+import { FINAL_RUN_STATES, shownState, type RunMeta } from '../runs/run-meta.ts';
 import type { RunCounts, RunStore } from '../runs/run-store.ts';
 
 export interface WatchOptions {
@@ -40,7 +40,7 @@ export function countsLine(counts: RunCounts): string {
 
 /** The state, with its reason; a queued run whose targets are not all stored yet says so. */
 export function stateText(meta: RunMeta): string {
-  if (meta.state === 'queued' && !meta.loaded) {
+  if (shownState(meta) === 'loading') {
     return `queued, loading (if the command that started it was stopped, nothing was revoked: \`grantsweep cancel ${meta.runId}\` closes it)`;
   }
   return `${meta.state}${meta.stateReason ? ` (${meta.stateReason})` : ''}`;

@@ -1,5 +1,5 @@
 import type { runSummary } from '../runs/report.ts';
-import { FINAL_RUN_STATES, type RunState } from '../runs/run-meta.ts';
+import { FINAL_RUN_STATES, shownState, type RunState } from '../runs/run-meta.ts';
 
 /**
  * The runs page, rendered on the server. Every value that comes from Redis (run ids,
@@ -95,7 +95,7 @@ function row(r: RunRow, m: RunsPageModel): Html {
   <td class="run"><strong>${r.runId}</strong>${r.dryRun ? html` <span class="tag">dry run</span>` : ''}${
     r.schedule ? html` <span class="tag">schedule ${r.schedule}</span>` : ''
   }<div class="muted small">${sourceText(r)}${r.reason ? ` · ${r.reason}` : ''}</div><div class="muted small">${r.orgUrl}</div></td>
-  <td><span class="state ${STATE_CLASS[r.state] ?? ''}">${r.state === 'queued' && !r.loaded ? 'loading' : r.state}</span>${
+  <td><span class="state ${STATE_CLASS[r.state] ?? ''}">${shownState(r)}</span>${
     r.stateReason ? html`<div class="muted small">${r.stateReason}</div>` : ''
   }</td>
   <td class="num"><progress max="${Math.max(c.total, 1)}" value="${done}"></progress><div class="small">${done} / ${c.total}</div></td>

@@ -28,6 +28,12 @@ export interface BudgetOptions {
   reserveFraction?: number;
   /** Default share when a run has not said its own. */
   defaultShare?: number;
+  /**
+   * This process taught the budget a cap on the credential (see release-3.lua): `cap` is
+   * the fraction of the bucket every run now keeps under, `used` the fraction used when
+   * the 429 came.
+   */
+  onCredentialCap?: (bucket: string, cap: number, used: number) => void;
 }
 
 /**
@@ -46,7 +52,7 @@ export class SharedBudget implements RequestGate {
   private readonly defaultShare: Share;
   /** Per bucket and run, the callers of this process waiting for their turn to ask again (see waitInLine). */
   private readonly lines = new Map<string, Promise<unknown>>();
-  private readonly opts: Required<BudgetOptions>;
+  private readonly opts: Required<Omit<BudgetOptions, 'onCredentialCap'>> & Pick<BudgetOptions, 'onCredentialCap'>;
   /** Slots asked for in one turn of the event loop: one script call per run and bucket. */
   private readonly asks = new TurnBatches<Asked, [number, number | string]>((_, items) => this.ask(items));
   /** Slots given back in one turn: one script call per bucket. */
@@ -194,12 +200,14 @@ export class SharedBudget implements RequestGate {
       windowEnd = Math.max(windowEnd, i.windowEnd);
       if (i.capUsed > 0 && (capUsed === 0 || i.capUsed < capUsed)) capUsed = i.capUsed;
     }
-    await this.releaseRaw(items.map((i) => i.leaseId), bucket, limit, pauseBucket, 0, windowEnd, capUsed);
+    const learned = await this.releaseRaw(items.map((i) => i.leaseId), bucket, limit, pauseBucket, 0, windowEnd, capUsed);
+    if (typeof learned === 'string') this.opts.onCredentialCap?.(bucket, Number(learned), capUsed);
     return [];
   }
 
   private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number, windowEndInMs = 0, capUsed = 0) {
-    return callScript<number>(this.redis, 'release', [this.keys.inflight, this.keys.bucket(bucket), this.keys.org], [
+    // 1, or the credential's cap as a string when this call set it.
+    return callScript<number | string>(this.redis, 'release', [this.keys.inflight, this.keys.bucket(bucket), this.keys.org], [
       limit,
       Math.round(pauseBucket),
       Math.round(pauseOrg),
@@ -275,7 +283,7 @@ export const CREDENTIAL_CAP_MS = 30 * 60_000;
  * share is unconfirmed, and this is the first case). Returns the fraction of the bucket
  * used when it came (an upper bound of this credential's cap), else null.
  */
-export function credentialCapHit(meta: ResponseMeta, reserveFraction = 0.02): number | null {
+function credentialCapHit(meta: ResponseMeta, reserveFraction: number): number | null {
   const { limit, remaining, concurrency } = meta.rate;
   if (meta.status !== 429 || concurrency || limit === null || limit <= 0 || remaining === null) return null;
   if (remaining <= Math.max(1, Math.floor(limit * reserveFraction))) return null;

@@ -14,7 +14,7 @@ import { queuePrefix } from '../runs/keys.ts';
 import { RequestCounter } from '../runs/request-counter.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
 import { RunStore } from '../runs/run-store.ts';
-import { credentialCapHit, SharedBudget } from './budget.ts';
+import { SharedBudget } from './budget.ts';
 import { Feeder, type FeederOptions } from './feeder.ts';
 import { orgKeyOf, queueNameOf } from './org.ts';
 import type { GateLease, RequestDescriptor, RequestGate } from '../okta/types.ts';
@@ -71,8 +71,6 @@ export class WorkerHost {
   private readonly metaCache = new Map<string, { meta: RunMeta | null; at: number }>();
   private readonly scheduleWorker: Worker<ScheduleData> | null = null;
   private closing: Promise<void> | null = null;
-  /** Buckets whose credential cap this process has warned about (once each). */
-  private readonly capWarned = new Set<string>();
   /** Shared by the queue and the worker; BullMQ does not close a connection it was given. */
   private readonly connection: Redis;
 
@@ -88,6 +86,15 @@ export class WorkerHost {
       maxInFlight: opts.maxInFlight,
       leaseMs: opts.requestTimeoutMs + 5_000,
       windowMs: opts.rateWindowMs,
+      // Said by the process whose response taught it, each time it is learned or lowered.
+      onCredentialCap: (bucket, cap, used) =>
+        opts.log.warn(
+          { bucket, capPercent: Math.round(cap * 100), usedPercent: Math.round(used * 100) },
+          `Okta refused this credential more of the ${bucket} bucket while the bucket had room (${Math.round(used * 100)} % used): ` +
+            `a cap on the API token or OAuth app (50 % by default). Every run now keeps under ${Math.round(cap * 100)} % ` +
+            "of the bucket for 30 minutes. To use more, raise the token's or app's share in the Admin Console (Security > API > Rate limits), " +
+            'or run with a lower --rate-share',
+        ),
     });
     this.gate = new LocalGate(this.budget, opts.concurrency);
     this.client = new OktaClient({
@@ -115,17 +122,6 @@ export class WorkerHost {
         const perMinute = 60_000 / (opts.rateWindowMs ?? 60_000);
         this.counter.add(runId, status, { name: req.bucket, budget: share && limit ? share * limit * perMinute : null });
         opts.metrics?.observeResponse(req.bucket, m);
-        const capUsed = credentialCapHit(m);
-        if (capUsed !== null && !this.capWarned.has(req.bucket)) {
-          this.capWarned.add(req.bucket);
-          opts.log.warn(
-            { bucket: req.bucket, usedPercent: Math.round(capUsed * 100), limit: m.rate.limit, remaining: m.rate.remaining },
-            `Okta refused this credential more of the ${req.bucket} bucket while the bucket had room (${Math.round(capUsed * 100)} % used): ` +
-              `a cap on the API token or OAuth app (50 % by default). Every run now keeps under at most about ${Math.round(Math.min(capUsed, 0.5) * 90)} % ` +
-              "of the bucket for 30 minutes. To use more, raise the token's or app's share in the Admin Console (Security > API > Rate limits), " +
-              'or run with a lower --rate-share',
-          );
-        }
       },
       onFinish: (_runId, _key, status, seconds) => opts.metrics?.observeTarget(status, seconds),
       log: opts.log,

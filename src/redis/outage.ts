@@ -1,18 +1,18 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-/**
- * Watches one connection for an outage: a warning when it is lost, one when it is back,
- * and, for a caller that set a limit, a call when an outage has lasted longer than it.
- * 'reconnecting', not 'close', starts an outage: a quit at a command's end closes
- * without reconnecting.
- */
 interface Limit {
   ms: number;
   onGiveUp: (ms: number) => void;
   timer?: NodeJS.Timeout;
 }
 
+/**
+ * Watches one connection for an outage: a warning when it is lost, one when it is back,
+ * and, for a caller that set a limit, a call when an outage has lasted longer than it.
+ * 'reconnecting', not 'close', starts an outage: a quit at a command's end closes
+ * without reconnecting.
+ */
 export class OutageWatch {
   #since: number | null = null;
   readonly #limits: Limit[] = [];

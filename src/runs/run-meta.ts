@@ -5,6 +5,9 @@ export const RUN_STATES = ['queued', 'running', 'completed', 'halted', 'cancelle
 export type RunState = (typeof RUN_STATES)[number];
 export const FINAL_RUN_STATES: readonly RunState[] = ['completed', 'halted', 'cancelled'];
 
+/** The state as people are shown it: a queued run whose targets are not all stored yet is `loading`. */
+export const shownState = (m: { state: RunState; loaded: boolean }): RunState | 'loading' => (m.state === 'queued' && !m.loaded ? 'loading' : m.state);
+
 /** A run's metadata: what it revokes, how, and where it stands. Stored as a hash of strings. */
 export interface RunMeta {
   runId: string;

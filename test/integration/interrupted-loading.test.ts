@@ -35,20 +35,28 @@ async function summary(runId: string, env: NodeJS.ProcessEnv) {
   return JSON.parse(r.stdout) as { state: string; stateReason: string | null; loaded: boolean; counts: { total: number } };
 }
 
+/**
+ * `run` over SEARCH, interrupted by SIGINT once `ready` resolves: exit 1, the stop said at
+ * once, and the interruption named with `stored` (a regex) targets stored.
+ */
+async function interruptRun(env: NodeJS.ProcessEnv, runId: string, ready: () => Promise<void>, stored: string) {
+  const run = spawnCli(['run', ...SEARCH, '--yes', '--run-id', runId], env);
+  await ready();
+  run.child.kill('SIGINT');
+  const out = await run.done;
+  expect(out.code, out.stderr).toBe(1);
+  expect(out.stderr).toMatch(/stopping: the loading stops/);
+  expect(out.stderr).toMatch(new RegExp(`run ${runId}: loading was interrupted \\(Ctrl-C or SIGTERM\\) after ${stored} targets were stored; nothing was revoked`));
+  expect(out.stderr).not.toMatch(/unexpected error/);
+}
+
 describe('a run whose loading is interrupted', () => {
   it('Ctrl-C while loading: the run is kept halted with nothing revoked, exit 1, and retry refuses it', async () => {
     const env = envFor(sim);
     const runId = uniqueRunId('ctrlc-load');
     const before = { listings: listings(), revocations: revocations() };
-    const run = spawnCli(['run', ...SEARCH, '--yes', '--run-id', runId], env);
     // Six pages (1,200 users) read: the first chunk of 1,000 is stored, the source is not done.
-    await until('six pages listed', () => listings() - before.listings >= 6, 30_000);
-    run.child.kill('SIGINT');
-    const out = await run.done;
-    expect(out.code, out.stderr).toBe(1);
-    expect(out.stderr).toMatch(/stopping: the loading stops/);
-    expect(out.stderr).toMatch(new RegExp(`run ${runId}: loading was interrupted \\(Ctrl-C or SIGTERM\\) after \\d+ targets were stored; nothing was revoked`));
-    expect(out.stderr).not.toMatch(/unexpected error/);
+    await interruptRun(env, runId, () => until('six pages listed', () => listings() - before.listings >= 6, 30_000), '\\d+');
     expect(revocations()).toBe(before.revocations);
 
     const s = await summary(runId, env);
@@ -71,14 +79,12 @@ describe('a run whose loading is interrupted', () => {
       const env = envFor(slow, { GRANTSWEEP_RATE_WINDOW_MS: '10000' });
       const runId = uniqueRunId('ctrlc-wait');
       const pages = () => slow.log.snapshot().byEndpoint['GET /api/v1/users'] ?? 0;
-      const run = spawnCli(['run', ...SEARCH, '--yes', '--run-id', runId], env);
-      await until('the first page', () => pages() >= 1, 30_000);
-      await sleep(500);
-      const atSignal = pages();
-      run.child.kill('SIGINT');
-      const out = await run.done;
-      expect(out.code, out.stderr).toBe(1);
-      expect(out.stderr).toMatch(new RegExp(`run ${runId}: loading was interrupted \\(Ctrl-C or SIGTERM\\) after 0 targets were stored; nothing was revoked`));
+      let atSignal = 0;
+      await interruptRun(env, runId, async () => {
+        await until('the first page', () => pages() >= 1, 30_000);
+        await sleep(500);
+        atSignal = pages();
+      }, '0');
       // The page it was waiting for was never asked for (before, the loading went on until it came).
       expect(pages()).toBe(atSignal);
       expect((await summary(runId, env)).state).toBe('halted');

@@ -1,5 +1,6 @@
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { runSummary } from '../../runs/report.ts';
+import { shownState } from '../../runs/run-meta.ts';
 import { openContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
 
@@ -16,8 +17,7 @@ export async function runsCommand(io: CliIO, flags: { json?: boolean }): Promise
     } else {
       for (const r of rows) {
         const done = r.counts.total - r.counts.pending;
-        const state = r.state === 'queued' && !r.loaded ? 'loading' : r.state;
-        await out(io, `${r.runId}\t${state}\t${done}/${r.counts.total}\tfailed ${r.counts.failed}\t${r.createdAt}\t${r.source.kind}${r.dryRun ? '\tdry-run' : ''}\n`);
+        await out(io, `${r.runId}\t${shownState(r)}\t${done}/${r.counts.total}\tfailed ${r.counts.failed}\t${r.createdAt}\t${r.source.kind}${r.dryRun ? '\tdry-run' : ''}\n`);
       }
     }
     return EXIT.ok;

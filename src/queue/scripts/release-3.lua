@@ -9,6 +9,7 @@
   ARGV[5] window length, ms
   ARGV[6] a 429 came while the bucket had room (a cap on this credential): the fraction of the
           bucket used then, or ""   ARGV[7] how long a learned cap holds, ms   ARGV[8..] lease ids
+  Returns 1, or the cap (a string) when this call set one.
 ]]
 if #ARGV >= 8 then redis.call('ZREM', KEYS[1], unpack(ARGV, 8)) end
 local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd')
@@ -20,6 +21,7 @@ local pb, po, we = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- estimates one when it starts a window); Okta's Reset corrects it, earlier or later.
 local wEnd = we > 0 and tonumber(b[2] or '0') or 0
 local capUsed = tonumber(ARGV[6]) or 0
+local learned = nil
 if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -37,8 +39,8 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
   end
   -- The credential's cap (`pcap`, a fraction of the bucket's limit, which acquire-4.lua holds
   -- every run under until `pcapUntil`): nine tenths of the least of the share in use, the fraction
-  -- of the bucket used when the 429 came (other clients' requests count in it too), and Okta's
-  -- default cap of one half. A 429 again lowers it by a tenth at least. Once per half window:
+  -- of the bucket used when the 429 came (other clients' requests count in it too), and, for a
+  -- share above it, Okta's default cap of one half. A 429 again lowers it by a tenth at least. Once per half window:
   -- the 429s of one burst teach it once.
   if capUsed > 0 then
     local c = redis.call('HMGET', KEYS[2], 'pcap', 'pcapAt', 'pcapUntil', 'smax')
@@ -46,8 +48,9 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
       local cur = (c[1] and now < tonumber(c[3] or '0')) and tonumber(c[1]) or tonumber(c[4] or '1')
       local cap = math.min(cur, capUsed)
       if cur > 0.5 then cap = math.min(cap, 0.5) end
-      redis.call('HSET', KEYS[2], 'pcap', string.format('%.17g', math.max(0.01, cap * 0.9)), 'pcapAt', now, 'pcapUntil', now + tonumber(ARGV[7]))
+      learned = string.format('%.17g', math.max(0.01, cap * 0.9))
+      redis.call('HSET', KEYS[2], 'pcap', learned, 'pcapAt', now, 'pcapUntil', now + tonumber(ARGV[7]))
     end
   end
 end
-return 1
+return learned or 1

@@ -25,12 +25,9 @@ for i = 2, #ARGV do
       for j = 11, 13 do rec[j] = 0 end
       rec[14] = cjson.null
       rec[15] = 0
-      if #rec >= 18 then
-        rec[17] = 0
-        rec[18] = 0
-      else
-        rec[17] = nil
-      end
+      -- 17 roundAttempts 0 (only where it exists: a Lua list takes no hole), 18 dropped.
+      rec[18] = nil
+      if #rec >= 17 then rec[17] = 0 end
       -- Trailing absent values dropped, as toRedis does (16 resolvedUserId is kept).
       while #rec > 7 and (rec[#rec] == cjson.null or (rec[#rec] == 0 and ZERO_ABSENT[#rec])) do rec[#rec] = nil end
       redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(rec))
