@@ -167,7 +167,7 @@ export const configSchema = z.object({
   lockDurationMs: intIn(1_000, 600_000).describe('GRANTSWEEP_LOCK_DURATION_MS: how long a worker holds a target before another may take it over (a killed worker\'s targets return to the queue after it). Default 30000.'),
   redisOutageMs: intIn(0, 86_400_000)
     .nullable()
-    .describe('GRANTSWEEP_REDIS_OUTAGE_MS: how long a command that stores or processes targets waits for a lost Redis before it gives up and exits 3 (0: for ever). Unset: 300000 for run, enqueue and retry --wait; for ever for worker, whose supervisor decides.'),
+    .describe('GRANTSWEEP_REDIS_OUTAGE_MS: how long a command that stores or processes targets waits for a lost or silent Redis (a PING unanswered for 5 s) before it gives up and exits 3 (0: for ever). Unset: 300000 for run, enqueue and retry --wait; for ever for worker, whose supervisor decides.'),
   rateWindowMs: intIn(100, 3_600_000).describe("GRANTSWEEP_RATE_WINDOW_MS: length of Okta's rate-limit window, which the headers do not state. Okta's is 60000; change it only for the simulator."),
   proxy: proxySchema
     .nullable()

@@ -50,7 +50,7 @@ export async function openContext(io: CliIO, flags: Record<string, unknown>, nee
     // Redis (and say so) instead of failing the run; the others fail fast.
     const doesWork = need.okta === true || need.credentials === true;
     const redis = resources.add('redis', await connectChecked({ url: redisUrl, waitForReconnect: doesWork }), (r) => r.quit().catch(() => r.disconnect()));
-    const outage = doesWork ? new OutageWatch(redis, log) : null;
+    const outage = doesWork ? resources.add('outage watch', new OutageWatch(redis, log), (w) => w.stop()) : null;
     return { io, config, log, redisUrl, redis, store: new RunStore(redis), resources, outage };
   } catch (err) {
     await resources.releaseAll();

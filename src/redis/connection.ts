@@ -191,7 +191,11 @@ export function abandonConnection(redis: Redis): void {
   const options = redis.options as { retryStrategy?: unknown; clusterRetryStrategy?: unknown };
   options.retryStrategy = () => null;
   if ('clusterRetryStrategy' in options) options.clusterRetryStrategy = () => null;
-  if (redis.status === 'ready' || redis.status === 'connect' || redis.status === 'wait') redis.disconnect();
+  if (redis.status === 'ready' || redis.status === 'connect' || redis.status === 'wait') {
+    // A server that keeps the connection open and never answers would never close it either.
+    (redis as Partial<Redis>).stream?.destroy();
+    redis.disconnect();
+  }
 }
 
 /** An ioredis error as one short line: the system error code and address when there is one. */

@@ -3,7 +3,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HEARTBEAT_MS, OutageWatch, STALL_MS } from '../../src/redis/outage.ts';
 import { ensureEmbeddedRedis, stopEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
@@ -164,6 +166,85 @@ describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
         redis.disconnect();
       }
     } finally {
+      for (const p of [run, limitedWorker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      const codes = await stopAll(later);
+      await sim.close();
+      expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual(later.map(() => 0));
+    }
+  }, 180_000);
+
+  it('OutageWatch: a Redis that stops answering on an open connection is an outage from its unanswered PING, and its answer ends it', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const watched = new Redis(`redis://127.0.0.1:${port}`);
+    const control = new Redis(`redis://127.0.0.1:${port}`);
+    const watch = new OutageWatch(watched, log);
+    let gaveUpAt: number | null = null;
+    try {
+      await Promise.all([watched.ping(), control.ping()]);
+      watch.giveUpAfter(STALL_MS + HEARTBEAT_MS * 3, () => (gaveUpAt = Date.now()));
+      const pausedAt = Date.now();
+      await control.call('CLIENT', 'PAUSE', String(STALL_MS + HEARTBEAT_MS * 2), 'ALL');
+      await until('the silence to be noticed', () => lines.some((l) => /not answering/.test(l.msg)), STALL_MS + HEARTBEAT_MS * 3, 50);
+      const noticed = Date.now() - pausedAt;
+      expect(noticed).toBeGreaterThanOrEqual(STALL_MS);
+      await until('the answer to end it', () => lines.some((l) => l.msg === 'Redis is answering again'), 30_000, 50);
+      // It ended before the limit: no give-up, now or later.
+      await sleep(HEARTBEAT_MS * 2);
+      expect(gaveUpAt).toBeNull();
+      expect(lines.map((l) => l.msg)).toEqual([expect.stringMatching(/^Redis is not answering \(the connection is open; no reply for \d+ s\): waiting for it$/), 'Redis is answering again']);
+      expect(lines.every((l) => l.level === 40)).toBe(true);
+    } finally {
+      watch.stop();
+      watched.disconnect();
+      control.disconnect();
+    }
+  }, 60_000);
+
+  it('Redis keeps the connection open and stops answering (CLIENT PAUSE ALL): run and worker warn, give up after GRANTSWEEP_REDIS_OUTAGE_MS, exit 3; a worker finishes the run once Redis answers', async () => {
+    const sim: Simulator = await startTestSim({ users: 400, faults: { latencyMs: 20 } });
+    const redisUrl = `redis://127.0.0.1:${port}`;
+    const env = envFor(sim, { REDIS_URL: redisUrl, GRANTSWEEP_LOCK_DURATION_MS: '2000', GRANTSWEEP_MAX_IN_FLIGHT: '20' });
+    const limited = { ...env, GRANTSWEEP_REDIS_OUTAGE_MS: '2000' };
+    const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
+    const runId = uniqueRunId('rsilent');
+    const deletesBefore = sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
+    const deletes = () => (sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0) - deletesBefore;
+
+    const run = spawnCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId, '--concurrency', '3'], limited);
+    const limitedWorker = spawnWorkers(1, limited, ['--concurrency', '3'])[0]!;
+    const control = new Redis(redisUrl);
+    let later: Spawned[] = [];
+    try {
+      await waitWorkers(control, sim.url, 2);
+      await until('10 DELETEs', () => deletes() >= 10, 60_000, 5);
+      // Every client's commands wait, on connections that stay open: no error, no reconnect.
+      // (For PAUSE seconds: ioredis' CLIENT UNPAUSE would itself wait for the pause's end.)
+      const PAUSE = 25_000;
+      const pausedAt = Date.now();
+      await control.call('CLIENT', 'PAUSE', String(PAUSE), 'ALL');
+      for (const [name, p] of [['run', run], ['worker', limitedWorker]] as const) {
+        const out = await Promise.race([p.done, sleep(PAUSE).then(() => null)]);
+        expect(out, `${name} did not give up while Redis was paused`).not.toBeNull();
+        expect(out!.code, `${name}: ${out!.stderr}`).toBe(3);
+        expect(out!.stderr).toMatch(/Redis is not answering \(the connection is open; no reply for \d+ s\): waiting for it/);
+        expect(out!.stderr).toMatch(/Redis has been unreachable for 2 s \(GRANTSWEEP_REDIS_OUTAGE_MS\): gave up/);
+        expect(out!.stderr).not.toMatch(/unexpected error/);
+      }
+      const atExit = deletes();
+      expect(atExit).toBeLessThan(TARGETS);
+
+      expect(Date.now() - pausedAt, 'both gave up while Redis was paused').toBeLessThan(PAUSE);
+
+      // Redis answers again: a worker without a limit finishes the run, each target exactly once.
+      await sleep(PAUSE - (Date.now() - pausedAt));
+      later = spawnWorkers(1, env, ['--concurrency', '3']);
+      expect(await waitFinal(control, runId, 90_000)).toBe('completed');
+      const rep = await checkExactlyOnce(control, runId, env, { targets: TARGETS, users: sample.map((u) => u.id), sim });
+      expect(rep.counts.revoked).toBe(TARGETS);
+      console.log(`[reliability] redis silent: ${JSON.stringify({ targets: TARGETS, deletesBeforeGivingUp: atExit, deletes: deletes() })}`);
+    } finally {
+      control.disconnect();
       for (const p of [run, limitedWorker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
       const codes = await stopAll(later);
       await sim.close();
