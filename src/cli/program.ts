@@ -67,9 +67,22 @@ Example:
   program.command('cancel').argument('<runId>').description('no new Okta request is made for the run after this returns')
     .action((runId: string) => set(import('./commands/cancel.ts').then((m) => m.cancelCommand(io, runId))));
 
-  program.command('runs').description('list runs, newest first')
+  const runs = program.command('runs').description('list runs, newest first; `runs prune` deletes old ones')
     .option('--json', 'a JSON array')
     .action((flags) => set(import('./commands/runs.ts').then((m) => m.runsCommand(io, flags))));
+  runs.command('prune').description('delete the runs that became final (completed, halted, cancelled) before --older-than, with their results')
+    .option('--older-than <age>', 'how long ago they finished: 30d, 12h, 90m, 2w, 45s')
+    .option('--dry-run', 'list what would be deleted; delete nothing')
+    .option('--yes', 'do not ask on a terminal')
+    .option('--json', 'one JSON object: the runs deleted and the count kept')
+    .addHelpText('after', `
+Runs that are queued, loading or running are never deleted, whatever their age.
+Export what you keep first (grantsweep report RUN --format csv --out RUN.csv).
+Examples:
+  grantsweep runs prune --older-than 30d --dry-run
+  grantsweep runs prune --older-than 90d --yes        # from cron`)
+    // `--json` after `prune` is also the parent's option, and commander gives it to the parent.
+    .action((flags) => set(import('./commands/runs.ts').then((m) => m.runsPruneCommand(io, { ...flags, json: flags.json || runs.opts().json }))));
 
   program.command('dashboard').description('serve the runs page (reports, retry, cancel) and bull-board for the org queues, until SIGTERM/SIGINT')
     .option('--port <n>', 'port to listen on (0: any free port)', '3000')

@@ -22,8 +22,18 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
 }
 
+/** A database number from a URL's path (redis://…/2) or `?db=` (unix://…?db=2); 0 when none. */
+function dbNumber(text: string | null): number {
+  if (text === null || text === '') return 0;
+  if (!/^\d{1,5}$/.test(text)) throw new UsageError(`REDIS_URL: the database must be a number, such as redis://host:6379/2 or unix:///path/redis.sock?db=2; got "${text}"`);
+  return Number(text);
+}
+
 function parseRedisUrl(url: string): RedisOptions {
-  if (url.startsWith('unix://')) return { path: url.slice('unix://'.length) };
+  if (url.startsWith('unix://')) {
+    const [path, query] = url.slice('unix://'.length).split('?', 2) as [string, string | undefined];
+    return { path, db: dbNumber(new URLSearchParams(query ?? '').get('db')) };
+  }
   let u: URL;
   try {
     u = new URL(url);
@@ -33,13 +43,13 @@ function parseRedisUrl(url: string): RedisOptions {
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
     throw new UsageError(`REDIS_URL must start with redis://, rediss:// or unix://, got ${u.protocol}//`);
   }
-  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  const db = dbNumber(u.pathname.slice(1));
   return {
     host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: u.port ? Number(u.port) : 6379,
     username: u.username ? decodeURIComponent(u.username) : undefined,
     password: u.password ? decodeURIComponent(u.password) : undefined,
-    db: Number.isFinite(db) ? db : 0,
+    db,
     tls: u.protocol === 'rediss:' ? {} : undefined,
   };
 }

@@ -120,11 +120,32 @@ export class RunStore {
     return this.redis.hincrby(runKeys(runId).meta, 'forbidden', 1);
   }
 
-  /** Halts or cancels a run that is not final yet; returns the state it is in afterwards. */
-  /** The run's state afterwards (null: no such run), and whether this call moved it there. */
+  /** Halts or cancels a run that is not final yet. The run's state afterwards (null: no such run), and whether this call moved it there. */
   async stopRun(runId: string, state: 'halted' | 'cancelled', reason: string): Promise<{ state: RunState | null; changed: boolean }> {
     const r = await callScript<[RunState, number] | null>(this.redis, 'stopRun', [runKeys(runId).meta], [state, reason, Date.now()]);
     return r ? { state: r[0], changed: r[1] === 1 } : { state: null, changed: false };
+  }
+
+  /**
+   * Deletes the run's keys if it is final and finished before `cutoff` (ms), and drops it
+   * from the runs index; null when it was left (not final, too recent, or gone).
+   */
+  async deleteRun(runId: string, cutoff: number): Promise<{ state: RunState; total: number } | null> {
+    const k = runKeys(runId);
+    const r = await callScript<[RunState, number] | null>(this.redis, 'deleteRun', [k.meta, k.targets, k.order, k.requeue, k.counts, k.perMinute, k.feedLock], [cutoff]);
+    if (!r) return null;
+    await this.redis.zrem(runsIndexKey, runId);
+    return { state: r[0], total: Number(r[1]) };
+  }
+
+  /** Runs created before `before` (ms), oldest first: `limit` of them from `offset`. */
+  async runIdsCreatedBefore(before: number, offset: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(runsIndexKey, '-inf', `(${before}`, 'LIMIT', offset, limit);
+  }
+
+  /** Drops an index entry whose run is gone (a prune cut short between its two steps). */
+  async forgetIndexEntry(runId: string): Promise<void> {
+    await this.redis.zrem(runsIndexKey, runId);
   }
 
   /**

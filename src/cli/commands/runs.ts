@@ -1,8 +1,9 @@
-import { EXIT, type ExitCode } from '../../errors.ts';
+import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { pruneRuns } from '../../runs/prune.ts';
 import { runSummary } from '../../runs/report.ts';
 import { shownState } from '../../runs/run-meta.ts';
 import { openContext } from '../context.ts';
-import { out, type CliIO } from '../io.ts';
+import { err, out, type CliIO } from '../io.ts';
 
 /** `grantsweep runs`: every run, newest first. */
 export async function runsCommand(io: CliIO, flags: { json?: boolean }): Promise<ExitCode> {
@@ -19,6 +20,42 @@ export async function runsCommand(io: CliIO, flags: { json?: boolean }): Promise
         const done = r.counts.total - r.counts.pending;
         await out(io, `${r.runId}\t${shownState(r)}\t${done}/${r.counts.total}\tfailed ${r.counts.failed}\t${r.createdAt}\t${r.source.kind}${r.dryRun ? '\tdry-run' : ''}\n`);
       }
+    }
+    return EXIT.ok;
+  } finally {
+    await ctx.resources.releaseAll();
+  }
+}
+
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+
+/** `30d`, `12h`, `90m`, `2w`, `45s` → ms. */
+export function parseAge(text: string): number {
+  const m = /^(\d{1,6})([smhdw])$/.exec(text.trim());
+  if (!m) throw new UsageError(`--older-than "${text}": expected a number and a unit, such as 30d, 12h, 90m, 2w or 45s`);
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
+
+/** `grantsweep runs prune --older-than 30d`: deletes the runs that became final before then. */
+export async function runsPruneCommand(io: CliIO, flags: { olderThan?: string; dryRun?: boolean; yes?: boolean; json?: boolean }): Promise<ExitCode> {
+  if (flags.olderThan === undefined) throw new UsageError('runs prune: --older-than is required (such as --older-than 30d)');
+  const age = parseAge(flags.olderThan);
+  const ctx = await openContext(io, {});
+  try {
+    const cutoff = Date.now() - age;
+    if (!flags.dryRun && !flags.yes && io.stdinIsTTY && io.stderr.isTTY) {
+      const q = `Delete the runs that finished before ${new Date(cutoff).toISOString()}, with their results (export reports first if you keep them)? [y/N] `;
+      if (!(await io.confirm(q))) throw new UsageError('not confirmed: nothing was deleted');
+    }
+    const r = await pruneRuns(ctx.store, { cutoff, dryRun: !!flags.dryRun });
+    const targets = r.pruned.reduce((a, p) => a + p.targets, 0);
+    if (flags.json) {
+      await out(io, `${JSON.stringify({ dryRun: !!flags.dryRun, cutoff: new Date(cutoff).toISOString(), pruned: r.pruned.map((p) => ({ ...p, finishedAt: new Date(p.finishedAt).toISOString() })), kept: r.kept })}\n`);
+    } else {
+      for (const p of r.pruned) await out(io, `${p.runId}\t${p.state}\t${new Date(p.finishedAt).toISOString()}\t${p.targets} targets\n`);
+      const verb = flags.dryRun ? 'would delete' : 'deleted';
+      const keptNote = r.kept > 0 ? `; kept ${r.kept} older run${r.kept === 1 ? '' : 's'} not final or finished since` : '';
+      err(io, `${verb} ${r.pruned.length} run${r.pruned.length === 1 ? '' : 's'} (${targets} targets) that finished before ${new Date(cutoff).toISOString()}${keptNote}\n`);
     }
     return EXIT.ok;
   } finally {

@@ -1,0 +1,152 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis } from '../../src/redis/connection.ts';
+import { orgKeys, runKeys, runsIndexKey } from '../../src/runs/keys.ts';
+import { RunStore } from '../../src/runs/run-store.ts';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { redisUrl, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * `runs prune` deletes every old final run of the Redis it is given, so this file keeps
+ * its runs in a database of their own (db 9 of the suite's redis-server, on its Unix
+ * socket: `?db=9`; on TCP, `/9`): the other
+ * files' runs are not its to delete, and its counts are exact.
+ */
+const DAY = 86_400_000;
+let sim: Simulator;
+let env: NodeJS.ProcessEnv;
+let redis: Redis;
+let store: RunStore;
+const ids = { old: uniqueRunId('prune-old'), recent: uniqueRunId('prune-recent'), cancelled: uniqueRunId('prune-cancel'), queued: uniqueRunId('prune-queued') };
+
+/** Makes a run look as if it was created and finished `days` ago. */
+async function age(runId: string, days: number): Promise<void> {
+  const at = Date.now() - days * DAY;
+  const meta = (await store.getMeta(runId))!;
+  await redis.hset(runKeys(runId).meta, 'createdAt', String(at - 3_600_000), ...(meta.finishedAt ? ['finishedAt', String(at)] : []));
+  await redis.zadd(runsIndexKey, at - 3_600_000, runId);
+}
+
+/** The keys of a run that exist (a SCAN of this database for its hash tag). */
+async function keysOf(runId: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `gs:{r:${runId}}:*`, 'COUNT', 1000);
+    found.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return found;
+}
+
+beforeAll(async () => {
+  sim = await startTestSim({ users: 60 });
+  const base = redisUrl();
+  const url = base.startsWith('unix://') ? `${base}?db=9` : `${base}/9`;
+  env = envFor(sim, { REDIS_URL: url });
+  redis = createRedis({ url, role: 'worker' });
+  await redis.connect();
+  await redis.flushdb();
+  store = new RunStore(redis);
+  const users = sim.org.sampleUsers({ count: 12, status: 'ACTIVE', minGrants: 1 }).map((u) => u.id);
+  const csv = (from: number) => writeCsv(['userId', ...users.slice(from, from + 3)]);
+  for (const [runId, from] of [[ids.old, 0], [ids.recent, 3]] as const) {
+    const r = await runCli(['run', '--csv', csv(from), '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+  }
+  // Enqueued with no worker: one is cancelled (final, in the org's stopped runs), one stays queued.
+  for (const [runId, from] of [[ids.cancelled, 6], [ids.queued, 9]] as const) {
+    const r = await runCli(['enqueue', '--csv', csv(from), '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+  }
+  expect((await runCli(['cancel', ids.cancelled], env)).code).toBe(0);
+  await age(ids.old, 40);
+  await age(ids.cancelled, 35);
+  await age(ids.queued, 60);
+}, 60_000);
+afterAll(async () => {
+  await redis?.flushdb();
+  redis?.disconnect();
+  await sim?.close();
+});
+
+describe('runs prune', () => {
+  it('--dry-run lists the final runs finished before the age and deletes nothing', async () => {
+    const r = await runCli(['runs', 'prune', '--older-than', '30d', '--dry-run', '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.dryRun).toBe(true);
+    expect(out.pruned.map((p: { runId: string }) => p.runId).sort()).toEqual([ids.old, ids.cancelled].sort());
+    expect(out.pruned.find((p: { runId: string }) => p.runId === ids.old)).toMatchObject({ state: 'completed', targets: 3 });
+    expect(out.pruned.find((p: { runId: string }) => p.runId === ids.cancelled)).toMatchObject({ state: 'cancelled', targets: 3 });
+    expect(out.kept).toBe(1); // the queued run: 60 days old, never final
+    expect((await keysOf(ids.old)).length).toBeGreaterThanOrEqual(4);
+    expect(await redis.zscore(runsIndexKey, ids.old)).not.toBeNull();
+  });
+
+  it('deletes every key of those runs, their index entries and their stopped-run entry; the others stay whole', async () => {
+    const orgKey = (await store.getMeta(ids.cancelled))!.orgKey;
+    expect(await redis.hget(orgKeys(orgKey).stopped, ids.cancelled)).not.toBeNull();
+    const before = { recent: (await keysOf(ids.recent)).sort(), queued: (await keysOf(ids.queued)).sort() };
+
+    const r = await runCli(['runs', 'prune', '--older-than', '30d', '--yes'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => l.split('\t'));
+    expect(lines.map((l) => l[0]).sort()).toEqual([ids.old, ids.cancelled].sort());
+    expect(lines.every((l) => l[3] === '3 targets')).toBe(true);
+    expect(r.stderr).toMatch(/deleted 2 runs \(6 targets\) that finished before \S+; kept 1 older run not final or finished since/);
+
+    for (const gone of [ids.old, ids.cancelled]) {
+      expect(await keysOf(gone)).toEqual([]);
+      expect(await redis.zscore(runsIndexKey, gone)).toBeNull();
+    }
+    expect(await redis.hget(orgKeys(orgKey).stopped, ids.cancelled)).toBeNull();
+    expect((await keysOf(ids.recent)).sort()).toEqual(before.recent);
+    expect((await keysOf(ids.queued)).sort()).toEqual(before.queued);
+
+    const status = await runCli(['status', ids.old], env);
+    expect(status.code).toBe(2);
+    const report = await runCli(['report', ids.recent, '--format', 'json'], env);
+    expect(report.code, report.stderr).toBe(0);
+    expect(JSON.parse(report.stdout).counts).toMatchObject({ total: 3, revoked: 3 });
+    expect((await runCli(['runs', '--json'], env)).stdout).toContain(ids.queued);
+
+    const again = await runCli(['runs', 'prune', '--older-than', '30d', '--yes'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toMatch(/deleted 0 runs \(0 targets\)/);
+  });
+
+  it('the delete itself refuses a run that is not final or finished after the cutoff (a retry between the read and the delete)', async () => {
+    expect(await store.deleteRun(ids.queued, Date.now())).toBeNull();
+    expect(await store.deleteRun(ids.recent, Date.now() - DAY)).toBeNull();
+    expect((await keysOf(ids.queued)).length).toBeGreaterThan(0);
+    expect((await keysOf(ids.recent)).length).toBeGreaterThan(0);
+  });
+
+  it('an index entry whose run is gone (a prune cut short) is dropped, and not counted', async () => {
+    await redis.zadd(runsIndexKey, Date.now() - 90 * DAY, 'ghost-run');
+    const dry = await runCli(['runs', 'prune', '--older-than', '30d', '--dry-run', '--json'], env);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ pruned: [], kept: 1 });
+    expect(await redis.zscore(runsIndexKey, 'ghost-run')).not.toBeNull();
+    const r = await runCli(['runs', 'prune', '--older-than', '30d', '--json'], env);
+    expect(JSON.parse(r.stdout)).toMatchObject({ pruned: [], kept: 1 });
+    expect(await redis.zscore(runsIndexKey, 'ghost-run')).toBeNull();
+  });
+
+  it('a bad or missing --older-than is a usage error that deletes nothing', async () => {
+    const before = await redis.zcard(runsIndexKey);
+    for (const [args, msg] of [
+      [['--older-than', '30'], /--older-than "30": expected a number and a unit, such as 30d/],
+      [['--older-than', '-1d'], /--older-than "-1d": expected a number and a unit/],
+      [[], /--older-than is required/],
+    ] as const) {
+      const r = await runCli(['runs', 'prune', ...args, '--yes'], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+    expect(await redis.zcard(runsIndexKey)).toBe(before);
+  });
+});
