@@ -32,6 +32,15 @@ describe('on a Redis Cluster', () => {
     for (const u of users) expect(sim.org.grantsOf(u.id)).toEqual([]);
     const status = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout);
     expect(status.counts).toMatchObject({ total: 60, pending: 0, failed: 0, revoked: 60 });
+
+    // And it is pruned: the run's keys in one script, its index and org entries apart.
+    const pruned = await runCli(['runs', 'prune', '--older-than', '0s', '--yes', '--json'], env);
+    expect(pruned.stderr).not.toMatch(/CROSSSLOT|error/i);
+    expect(pruned.code).toBe(0);
+    expect(JSON.parse(pruned.stdout).pruned).toEqual([expect.objectContaining({ runId, state: 'completed', targets: 60 })]);
+    const keys = (await Promise.all(cluster.nodes.map((n) => n.keys(`gs:{r:${runId}}:*`)))).flat();
+    expect(keys).toEqual([]);
+    expect((await runCli(['status', runId], env)).code).toBe(2);
   });
 
   it('the dashboard finds every org queue, on whichever master its keys live', async () => {
