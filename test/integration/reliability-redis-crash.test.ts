@@ -66,6 +66,61 @@ async function crash(how: 'SIGKILL' | 'SHUTDOWN NOSAVE'): Promise<void> {
   }, 10_000);
 }
 
+/**
+ * A run and a worker at GRANTSWEEP_REDIS_OUTAGE_MS=2000 lose Redis after 10 DELETEs (`cut`)
+ * for longer than that: both give up on their own, without a signal, exit 3 and say why
+ * (`warning`, then the give-up line). Then Redis is back (`restore`) and a worker without a
+ * limit completes the run, each target exactly once. `cut` returns how long the processes
+ * have to give up (a pause ends by itself).
+ */
+async function outlastedOutage(o: { label: string; prefix: string; warning: RegExp; cut: (redisUrl: string) => Promise<number>; restore: () => Promise<void> }) {
+  const sim: Simulator = await startTestSim({ users: 400, faults: { latencyMs: 20 } });
+  const redisUrl = `redis://127.0.0.1:${port}`;
+  const env = envFor(sim, { REDIS_URL: redisUrl, GRANTSWEEP_LOCK_DURATION_MS: '2000', GRANTSWEEP_MAX_IN_FLIGHT: '20' });
+  const limited = { ...env, GRANTSWEEP_REDIS_OUTAGE_MS: '2000' };
+  const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
+  const runId = uniqueRunId(o.prefix);
+  const deletesBefore = sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
+  const deletes = () => (sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0) - deletesBefore;
+
+  const run = spawnCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId, '--concurrency', '3'], limited);
+  const limitedWorker = spawnWorkers(1, limited, ['--concurrency', '3'])[0]!;
+  let later: Spawned[] = [];
+  try {
+    const probe = new Redis(redisUrl);
+    await waitWorkers(probe, sim.url, 2).finally(() => probe.disconnect());
+    await until('10 DELETEs', () => deletes() >= 10, 60_000, 5);
+    const deadline = Date.now() + (await o.cut(redisUrl));
+    for (const [name, p] of [['run', run], ['worker', limitedWorker]] as const) {
+      const out = await Promise.race([p.done, sleep(deadline - Date.now()).then(() => null)]);
+      expect(out, `${name} did not give up while Redis was out`).not.toBeNull();
+      expect(out!.code, `${name}: ${out!.stderr}`).toBe(3);
+      expect(out!.stderr).toMatch(o.warning);
+      expect(out!.stderr).toMatch(/Redis has been unreachable for 2 s \(GRANTSWEEP_REDIS_OUTAGE_MS\): gave up/);
+      expect(out!.stderr).not.toMatch(/unexpected error/);
+    }
+    const atExit = deletes();
+    expect(atExit).toBeLessThan(TARGETS);
+
+    await o.restore();
+    later = spawnWorkers(1, env, ['--concurrency', '3']);
+    const redis = new Redis(redisUrl);
+    try {
+      expect(await waitFinal(redis, runId, 90_000)).toBe('completed');
+      const rep = await checkExactlyOnce(redis, runId, env, { targets: TARGETS, users: sample.map((u) => u.id), sim });
+      expect(rep.counts.revoked).toBe(TARGETS);
+      console.log(`[reliability] ${o.label}: ${JSON.stringify({ targets: TARGETS, deletesBeforeGivingUp: atExit, deletes: deletes() })}`);
+    } finally {
+      redis.disconnect();
+    }
+  } finally {
+    for (const p of [run, limitedWorker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    const codes = await stopAll(later);
+    await sim.close();
+    expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual(later.map(() => 0));
+  }
+}
+
 describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
   for (const [i, how] of (['SIGKILL', 'SHUTDOWN NOSAVE'] as const).entries()) {
     it(`${how}: the producer and the workers reconnect and the run completes, each target exactly once`, async () => {
@@ -122,55 +177,19 @@ describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
   }
 
   it('Redis does not come back within GRANTSWEEP_REDIS_OUTAGE_MS: run and worker exit 3, nothing is lost, a worker finishes the run later', async () => {
-    const sim: Simulator = await startTestSim({ users: 400, faults: { latencyMs: 20 } });
-    const redisUrl = `redis://127.0.0.1:${port}`;
-    const env = envFor(sim, { REDIS_URL: redisUrl, GRANTSWEEP_LOCK_DURATION_MS: '2000', GRANTSWEEP_MAX_IN_FLIGHT: '20' });
-    const limited = { ...env, GRANTSWEEP_REDIS_OUTAGE_MS: '2000' };
-    const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
-    const runId = uniqueRunId('rgone');
-    const deletesBefore = sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
-    const deletes = () => (sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0) - deletesBefore;
-
-    const run = spawnCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId, '--concurrency', '3'], limited);
-    const limitedWorker = spawnWorkers(1, limited, ['--concurrency', '3'])[0]!;
-    let later: Spawned[] = [];
-    try {
-      const probe = new Redis(redisUrl);
-      await waitWorkers(probe, sim.url, 2).finally(() => probe.disconnect());
-      await until('10 DELETEs', () => deletes() >= 10, 60_000, 5);
-      await crash('SIGKILL');
-
-      // Both give up on their own, without a signal, and say why.
-      for (const [name, p] of [['run', run], ['worker', limitedWorker]] as const) {
-        const out = await Promise.race([p.done, sleep(30_000).then(() => null)]);
-        expect(out, `${name} did not give up`).not.toBeNull();
-        expect(out!.code, `${name}: ${out!.stderr}`).toBe(3);
-        expect(out!.stderr).toMatch(/Redis connection lost: waiting for it to come back/);
-        expect(out!.stderr).toMatch(/Redis has been unreachable for 2 s \(GRANTSWEEP_REDIS_OUTAGE_MS\): gave up/);
-        expect(out!.stderr).not.toMatch(/unexpected error/);
-      }
-      expect(run.child.exitCode).toBe(3);
-      const atExit = deletes();
-      expect(atExit).toBeLessThan(TARGETS);
-
-      // Back on its AOF: a worker without a limit finishes the run, each target exactly once.
-      server = await ensureEmbeddedRedis({ dir, port });
-      later = spawnWorkers(1, env, ['--concurrency', '3']);
-      const redis = new Redis(redisUrl);
-      try {
-        expect(await waitFinal(redis, runId, 90_000)).toBe('completed');
-        const rep = await checkExactlyOnce(redis, runId, env, { targets: TARGETS, users: sample.map((u) => u.id), sim });
-        expect(rep.counts.revoked).toBe(TARGETS);
-        console.log(`[reliability] redis gone: ${JSON.stringify({ targets: TARGETS, deletesBeforeGivingUp: atExit, deletes: deletes() })}`);
-      } finally {
-        redis.disconnect();
-      }
-    } finally {
-      for (const p of [run, limitedWorker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
-      const codes = await stopAll(later);
-      await sim.close();
-      expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual(later.map(() => 0));
-    }
+    await outlastedOutage({
+      label: 'redis gone',
+      prefix: 'rgone',
+      warning: /Redis connection lost: waiting for it to come back/,
+      cut: async () => {
+        await crash('SIGKILL');
+        return 30_000;
+      },
+      // Back on its AOF.
+      restore: async () => {
+        server = await ensureEmbeddedRedis({ dir, port });
+      },
+    });
   }, 180_000);
 
   it('OutageWatch: a Redis that stops answering on an open connection is an outage from its unanswered PING, and its answer ends it', async () => {
@@ -202,54 +221,22 @@ describe('reliability: Redis dies mid-run and comes back on its AOF', () => {
   }, 60_000);
 
   it('Redis keeps the connection open and stops answering (CLIENT PAUSE ALL): run and worker warn, give up after GRANTSWEEP_REDIS_OUTAGE_MS, exit 3; a worker finishes the run once Redis answers', async () => {
-    const sim: Simulator = await startTestSim({ users: 400, faults: { latencyMs: 20 } });
-    const redisUrl = `redis://127.0.0.1:${port}`;
-    const env = envFor(sim, { REDIS_URL: redisUrl, GRANTSWEEP_LOCK_DURATION_MS: '2000', GRANTSWEEP_MAX_IN_FLIGHT: '20' });
-    const limited = { ...env, GRANTSWEEP_REDIS_OUTAGE_MS: '2000' };
-    const sample = sim.org.sampleUsers({ count: TARGETS, status: 'ACTIVE', minGrants: 1 });
-    const runId = uniqueRunId('rsilent');
-    const deletesBefore = sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
-    const deletes = () => (sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0) - deletesBefore;
-
-    const run = spawnCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId, '--concurrency', '3'], limited);
-    const limitedWorker = spawnWorkers(1, limited, ['--concurrency', '3'])[0]!;
-    const control = new Redis(redisUrl);
-    let later: Spawned[] = [];
-    try {
-      await waitWorkers(control, sim.url, 2);
-      await until('10 DELETEs', () => deletes() >= 10, 60_000, 5);
-      // Every client's commands wait, on connections that stay open: no error, no reconnect.
-      // (For PAUSE seconds: ioredis' CLIENT UNPAUSE would itself wait for the pause's end.)
-      const PAUSE = 25_000;
-      const pausedAt = Date.now();
-      await control.call('CLIENT', 'PAUSE', String(PAUSE), 'ALL');
-      for (const [name, p] of [['run', run], ['worker', limitedWorker]] as const) {
-        const out = await Promise.race([p.done, sleep(PAUSE).then(() => null)]);
-        expect(out, `${name} did not give up while Redis was paused`).not.toBeNull();
-        expect(out!.code, `${name}: ${out!.stderr}`).toBe(3);
-        expect(out!.stderr).toMatch(/Redis is not answering \(the connection is open; no reply for \d+ s\): waiting for it/);
-        expect(out!.stderr).toMatch(/Redis has been unreachable for 2 s \(GRANTSWEEP_REDIS_OUTAGE_MS\): gave up/);
-        expect(out!.stderr).not.toMatch(/unexpected error/);
-      }
-      const atExit = deletes();
-      expect(atExit).toBeLessThan(TARGETS);
-
-      expect(Date.now() - pausedAt, 'both gave up while Redis was paused').toBeLessThan(PAUSE);
-
-      // Redis answers again: a worker without a limit finishes the run, each target exactly once.
-      await sleep(PAUSE - (Date.now() - pausedAt));
-      later = spawnWorkers(1, env, ['--concurrency', '3']);
-      expect(await waitFinal(control, runId, 90_000)).toBe('completed');
-      const rep = await checkExactlyOnce(control, runId, env, { targets: TARGETS, users: sample.map((u) => u.id), sim });
-      expect(rep.counts.revoked).toBe(TARGETS);
-      console.log(`[reliability] redis silent: ${JSON.stringify({ targets: TARGETS, deletesBeforeGivingUp: atExit, deletes: deletes() })}`);
-    } finally {
-      control.disconnect();
-      for (const p of [run, limitedWorker]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
-      const codes = await stopAll(later);
-      await sim.close();
-      expect(codes.map((c) => c.code), codes.map((c) => c.stderr).join('\n')).toEqual(later.map(() => 0));
-    }
+    // Every client's commands wait, on connections that stay open: no error, no reconnect.
+    // For PAUSE ms: ioredis' CLIENT UNPAUSE would itself wait for the pause's end.
+    const PAUSE = 25_000;
+    let pausedAt = 0;
+    await outlastedOutage({
+      label: 'redis silent',
+      prefix: 'rsilent',
+      warning: /Redis is not answering \(the connection is open; no reply for \d+ s\): waiting for it/,
+      cut: async (redisUrl) => {
+        const control = new Redis(redisUrl);
+        pausedAt = Date.now();
+        await control.call('CLIENT', 'PAUSE', String(PAUSE), 'ALL').finally(() => control.disconnect());
+        return PAUSE - (Date.now() - pausedAt);
+      },
+      restore: () => sleep(PAUSE - (Date.now() - pausedAt)),
+    });
   }, 180_000);
 
   it('Redis gone while enqueue stores the targets: it gives up after GRANTSWEEP_REDIS_OUTAGE_MS, exit 3, and the run never starts', async () => {
