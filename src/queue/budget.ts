@@ -266,8 +266,13 @@ export function jitter(maxMs: number): number {
   return Math.floor(Math.random() * maxMs);
 }
 
+/**
+ * A wait for a slot does not keep the process alive by itself: while there is work, the
+ * Redis connections do; once a command has ended (a Ctrl-C during a paced listing), a
+ * slot seconds away would otherwise hold its exit until the CLI's 3-s backstop.
+ */
 function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 /** A handle on an org's budget that makes no request (stop, resume, read): its limits do not matter. */
