@@ -30,7 +30,7 @@ export async function runsCommand(io: CliIO, flags: { json?: boolean }): Promise
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
 /** `30d`, `12h`, `90m`, `2w`, `45s` → ms. */
-export function parseAge(text: string): number {
+function parseAge(text: string): number {
   const m = /^(\d{1,6})([smhdw])$/.exec(text.trim());
   if (!m) throw new UsageError(`--older-than "${text}": expected a number and a unit, such as 30d, 12h, 90m, 2w or 45s`);
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
