@@ -26,7 +26,8 @@ export function buildProgram(io: CliIO, result: { code: ExitCode }): Command {
 Examples:
   grantsweep run --csv leavers.csv --snapshot --reason "offboarding 2026-11-27"
   grantsweep run --filter 'status eq "ACTIVE"' --client 0oa1compromised --rate-share 0.8 --yes
-  grantsweep run --search 'status eq "DEPROVISIONED"' --dry-run`),
+  grantsweep run --search 'status eq "DEPROVISIONED"' --dry-run
+  grantsweep run --from-run RUN_OF_A_DRY_RUN --yes     # revoke exactly what the dry run listed`),
   ).action((flags: RunFlags) => set(import('./commands/run.ts').then((m) => m.runCommand(io, flags))));
 
   addRunOptions(

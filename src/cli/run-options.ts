@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { InvalidIdError, validatePathId } from '../okta/ids.ts';
+import { parseResults } from '../sources/run-source.ts';
 import type { SourceDescription } from '../sources/target.ts';
 
 /** The flags `run`, `enqueue` and `schedule add` share: what to revoke, from where, how. */
@@ -10,6 +11,8 @@ export interface RunFlags {
   filter?: string;
   group?: string;
   app?: string;
+  fromRun?: string;
+  withResult?: string;
   client?: string;
   scope?: string;
   dryRun?: boolean;
@@ -31,6 +34,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--filter <expr>', 'users from GET /api/v1/users?filter=EXPR')
     .option('--group <groupId>', 'members of an Okta group')
     .option('--app <appId>', 'users assigned to an app')
+    .option('--from-run <runId>', "an earlier run's targets, as it acted on them: by default those it revoked or (a dry run) would revoke")
+    .option('--with-result <list>', 'with --from-run: the results whose targets are taken, comma-separated (default would_revoke,revoked)')
     .option('--client <clientId>', "only that client's grants")
     .option('--scope <scopeId>', 'only grants for that scope')
     .option('--dry-run', 'list what would be revoked, revoke nothing')
@@ -54,17 +59,27 @@ function checkId(kind: Parameters<typeof validatePathId>[0], flag: string, value
   }
 }
 
+const SOURCE_FLAGS = { csv: '--csv', search: '--search', filter: '--filter', group: '--group', app: '--app', fromRun: '--from-run' } as const;
+
 /** Exactly one source; ids checked before anything is opened. */
 export function parseSource(f: RunFlags): SourceDescription {
-  const given = (['csv', 'search', 'filter', 'group', 'app'] as const).filter((k) => f[k] !== undefined);
+  const given = (Object.keys(SOURCE_FLAGS) as (keyof typeof SOURCE_FLAGS)[]).filter((k) => f[k] !== undefined);
   if (given.length !== 1) {
     throw new UsageError(
       given.length === 0
-        ? 'a source is required: one of --csv FILE, --search EXPR, --filter EXPR, --group GROUP_ID, --app APP_ID'
-        : `only one source at a time: got ${given.map((g) => `--${g}`).join(' and ')}`,
+        ? 'a source is required: one of --csv FILE, --search EXPR, --filter EXPR, --group GROUP_ID, --app APP_ID, --from-run RUN_ID'
+        : `only one source at a time: got ${given.map((g) => SOURCE_FLAGS[g]).join(' and ')}`,
     );
   }
-  const kind = given[0]!;
+  const key = given[0]!;
+  if (f.withResult !== undefined && key !== 'fromRun') throw new UsageError('--with-result goes with --from-run: it chooses which of the earlier run\'s targets are taken');
+  if (key === 'fromRun') {
+    // The earlier run's targets carry the client and scope they were acted on with.
+    const extra = (['client', 'scope'] as const).filter((k) => f[k] !== undefined);
+    if (extra.length > 0) throw new UsageError(`--from-run takes each target with its own client and scope, as the earlier run acted on it: --${extra.join(' and --')} cannot change them`);
+    return { kind: 'run', value: checkRunId(f.fromRun!, '--from-run'), results: parseResults(f.withResult) };
+  }
+  const kind = key;
   const value = f[kind]!;
   if (kind === 'group') return { kind, value: checkId('groupId', '--group', value) };
   if (kind === 'app') return { kind, value: checkId('appId', '--app', value) };

@@ -2,6 +2,7 @@ import { relative } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { launchRun, scopesFor, type LaunchDeps } from '../queue/launch-run.ts';
 import type { EnqueueResult } from '../queue/producer.ts';
+import { checkSourceRun } from '../sources/run-source.ts';
 import { invalidRowsError, validateCsvFile } from '../sources/validate-csv.ts';
 import { authFrom, openContext, type CliContext } from './context.ts';
 import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './host.ts';
@@ -21,7 +22,8 @@ export interface StartedRun {
  */
 export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: string } = {}): Promise<StartedRun> {
   const source = parseSource(flags);
-  const target = parseTarget(flags);
+  let target = parseTarget(flags);
+  let tokens = !!flags.tokens;
   const runId = flags.runId !== undefined ? checkRunId(flags.runId) : newRunId(extra.schedule ?? 'run');
 
   let csvTargets: number | null = null;
@@ -34,9 +36,21 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
   const ctx = await openContext(io, { ...flags, runId }, { okta: true, credentials: true });
   try {
     const { config } = ctx;
+    let fromRun: number | null = null;
+    if (source.kind === 'run') {
+      const earlier = await checkSourceRun(ctx.store, source.value, config.orgUrl!, source.results ?? []);
+      // What the earlier run revoked, the new one revokes: its client or scope, and its tokens.
+      target = earlier.meta.target;
+      tokens ||= earlier.meta.tokens;
+      if (tokens && target.scopeId !== null) throw new UsageError(`--tokens: run ${source.value} revoked grants of scope ${target.scopeId}; refresh tokens are revoked per client`);
+      fromRun = earlier.targets;
+    }
     if (!flags.dryRun && !flags.yes && io.stdinIsTTY && io.stderr.isTTY) {
       const what = target.clientId ? `client ${target.clientId}'s grants` : target.scopeId ? `scope ${target.scopeId} grants` : 'all grants';
-      const who = csvTargets !== null ? `${csvTargets} targets from ${relative(process.cwd(), source.value)}` : `the users of --${source.kind} ${source.value}`;
+      const who =
+        csvTargets !== null ? `${csvTargets} targets from ${relative(process.cwd(), source.value)}`
+        : fromRun !== null ? `${fromRun} targets of run ${source.value} (${source.results!.join(', ')})`
+        : `the users of --${source.kind} ${source.value}`;
       if (!(await io.confirm(`Revoke ${what} of ${who} in ${config.orgUrl}? [y/N] `))) {
         throw new UsageError('not confirmed: nothing was enqueued');
       }
@@ -60,7 +74,7 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
       target,
       dryRun: !!flags.dryRun,
       snapshot: !!flags.snapshot,
-      tokens: !!flags.tokens,
+      tokens,
       reason: flags.reason ?? null,
       rateShare: config.rateShare,
       schedule: extra.schedule ?? null,

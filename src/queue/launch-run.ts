@@ -7,6 +7,7 @@ import type { ProxySettings } from '../okta/http.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { readCsvTargets } from '../sources/csv-source.ts';
 import { requiredScopes } from '../sources/directory-source.ts';
+import { readRunTargets } from '../sources/run-source.ts';
 import type { SourceDescription, SourceItem } from '../sources/target.ts';
 import { SharedBudget } from './budget.ts';
 import { orgKeyOf } from './org.ts';
@@ -62,6 +63,8 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
   if (!items) {
     if (source.kind === 'csv') {
       items = readCsvTargets(source.value);
+    } else if (source.kind === 'run') {
+      items = readRunTargets(deps.store, source.value, source.results ?? []);
     } else {
       budget = new SharedBudget(deps.redis, {
         orgKey: orgKeyOf(deps.orgUrl),

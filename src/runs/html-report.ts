@@ -245,7 +245,7 @@ export async function writeHtmlReport(store: RunStore, runId: string, out: Writa
   const summaryRows: [string, unknown][] = [
     ['State', `${s.state}${s.stateReason ? ` (${s.stateReason})` : ''}`],
     ['Mode', s.dryRun ? 'dry run: nothing was revoked' : 'revocation'],
-    ['Source', `${s.source.kind}: ${s.source.value}`],
+    ['Source', s.source.kind === 'run' ? `the targets of run ${s.source.value} whose result was ${(s.source.results ?? []).join(' or ')}` : `${s.source.kind}: ${s.source.value}`],
     ['Grants', s.target.clientId || s.target.scopeId ? [s.target.clientId && `client ${s.target.clientId}`, s.target.scopeId && `scope ${s.target.scopeId}`].filter(Boolean).join(', ') : 'all of each user'],
     ['Reason', s.reason ?? '—'],
     ['Snapshot', s.snapshot ? 'grants listed before revoking (in the JSON report)' : 'no'],

@@ -61,6 +61,7 @@ export function requiredScopes(source: SourceDescription): string[] {
     case 'app':
       return ['okta.apps.read'];
     case 'csv':
+    case 'run':
       return [];
   }
 }
@@ -93,7 +94,8 @@ async function* listing(
       return;
     }
     case 'csv':
-      throw new Error('readDirectoryTargets() was given a csv source; use readCsvTargets()');
+    case 'run':
+      throw new Error(`readDirectoryTargets() was given a ${source.kind} source`);
   }
 }
 

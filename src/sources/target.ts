@@ -25,9 +25,11 @@ export interface InvalidRow {
 export type SourceItem = { kind: 'target'; target: TargetInput } | { kind: 'invalid'; row: InvalidRow };
 
 export interface SourceDescription {
-  kind: 'csv' | 'search' | 'filter' | 'group' | 'app';
-  /** The file path, the search or filter expression, or the group or app id. */
+  kind: 'csv' | 'search' | 'filter' | 'group' | 'app' | 'run';
+  /** The file path, the search or filter expression, the group or app id, or an earlier run's id. */
   value: string;
+  /** `run` only: the results of the earlier run whose targets are taken (see run-source.ts). */
+  results?: string[];
 }
 
 export interface TargetDefaults {

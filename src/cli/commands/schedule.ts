@@ -68,6 +68,8 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
   }
   const source = parseSource(runFlags);
   const target = parseTarget(runFlags);
+  // Every run of a schedule would take the same earlier run's targets: one `run --from-run` is that.
+  if (source.kind === 'run') throw new UsageError('--from-run: a schedule needs a source that changes (a CSV file or a directory query); run it once instead');
   if (source.kind === 'csv') {
     // The run starts later, in a worker whose working directory is not this one.
     if (!isAbsolute(source.value)) throw new UsageError(`--csv: a schedule needs an absolute path (the worker reads it later), got ${JSON.stringify(source.value)}`);
