@@ -55,7 +55,6 @@ interface Outcome {
   status: TargetStatus;
   grantsRevoked: number | null;
   grants: GrantEvidence[] | null;
-  httpStatus: number | null;
   resolvedUserId: string | null;
   /** Only a target that revokes tokens (--tokens, no scope or grant) sets it. */
   tokensRevokedFor?: string[] | null;
@@ -133,12 +132,16 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
 
   async function revokeOne(meta: RunMeta, key: string, rec: TargetRecord): Promise<Done> {
     const runId = meta.runId;
+    // The result's httpStatus is the try's last DELETE (what revoked), else its last response:
+    // a listing after the revocation (--tokens) does not stand for it.
     let lastStatus: number | null = null;
+    let lastDelete: number | null = null;
     let lastRequestId: string | null = null;
     const ctx = {
       runId,
       onResponse: (req: RequestDescriptor, m: ResponseMeta) => {
         lastStatus = m.status;
+        if (req.method === 'DELETE') lastDelete = m.status;
         lastRequestId = m.rate.requestId;
         deps.onRequest(runId, m.status, req, m);
       },
@@ -150,7 +153,7 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
     let deferrals = 0;
     const attempts = () => rec.attempts + tries;
     const finish = async (fields: Partial<TargetRecord> & { status: TargetStatus }): Promise<Done> => {
-      const done = finished(rec, fields, lastStatus, attempts());
+      const done = finished(rec, fields, lastDelete ?? lastStatus, attempts());
       const recorded = await deps.store.recordResult(runId, key, done);
       if (recorded === 1) deps.onFinish?.(runId, key, done.status, (performance.now() - started) / 1000);
       targetLog.info(
@@ -166,10 +169,11 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
     const tryOnce = async (): Promise<Done | Again> => {
       if (draining.signal.aborted) return 'left';
       let next: Done | Again;
+      lastStatus = lastDelete = null;
       try {
         const out = await gated(runId, () => execute(deps.client, meta, rec, ctx));
         warmUp(runId);
-        return await finish({ ...out, httpStatus: out.httpStatus ?? lastStatus });
+        return await finish(out);
       } catch (err) {
         next = await handleError(err, { deps, meta, key, tries: rec.roundAttempts + tries, deferrals: deferrals + 1, finish });
       }
@@ -327,7 +331,7 @@ const evidence = (grants: Grant[]): GrantEvidence[] =>
 /** What one target needs from Okta; throws Okta errors for the caller to classify. */
 async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx: Ctx): Promise<Outcome> {
   const userId = rec.userId ?? rec.resolvedUserId ?? (await client.getUser(rec.login!, ctx)).id;
-  const base = { resolvedUserId: rec.userId ? null : userId, httpStatus: null };
+  const base = { resolvedUserId: rec.userId ? null : userId };
   const look = meta.snapshot || meta.dryRun;
 
   if (rec.grantId) {

@@ -18,6 +18,7 @@ interface Report {
     grantsRevoked: number | null;
     grants?: { id: string; clientId: string; scopeId: string }[];
     attempts: number;
+    httpStatus: number | null;
     line: number | null;
     tokensRevokedFor?: string[] | null;
   }[];
@@ -211,6 +212,18 @@ describe('run --tokens: refresh tokens too', () => {
     const [header, first] = csv.stdout.split('\n');
     expect(header!.split(',').at(-1)).toBe('tokensRevokedFor');
     expect(first!.split(',').at(-1)!.split(' ').sort()).toEqual(goneTokens[0]);
+  });
+
+  it('reports the status of the request that revoked, not of the listing of clients after it', async () => {
+    // Users with grants and no refresh token: after the grants' DELETE, the listing finds no client.
+    const sample = pool.filter((u) => sim.org.tokensOf(u.id)!.length === 0).slice(0, 3);
+    expect(sample).toHaveLength(3);
+    for (const u of sample) pool.splice(pool.indexOf(u), 1);
+    const runId = uniqueRunId('status');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--tokens', '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = await report(runId);
+    expect(rep.results.map((x) => [x.status, x.httpStatus, x.tokensRevokedFor])).toEqual(sample.map(() => ['revoked', 204, []]));
   });
 
   it("with a client, only that client's grants and tokens go", async () => {
