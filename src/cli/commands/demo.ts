@@ -10,7 +10,8 @@ import { reportCommand } from './report.ts';
 /**
  * `grantsweep demo`: the main job end to end on this machine: a simulated org, a CSV
  * of leavers (some by id, some by login), an offboarding run with snapshots on the
- * embedded Redis, the report, and the simulator's word that their grants are gone.
+ * embedded Redis, the report, a dry run of the same targets that finds nothing left, and
+ * the simulator's word that their grants are gone.
  */
 export async function demoCommand(io: CliIO, flags: { users?: string; count?: string }): Promise<ExitCode> {
   const users = Number(flags.users ?? 500);
@@ -36,10 +37,13 @@ export async function demoCommand(io: CliIO, flags: { users?: string; count?: st
     const code = await runCommand(runIo, { csv, snapshot: true, reason: 'demo offboarding', yes: true, runId });
     await out(io, `\nreport (grantsweep report ${runId}):\n`);
     await reportCommand(runIo, runId, { format: 'json' });
+    // grantsweep's own check afterwards: a dry run of the run's targets finds nothing left.
+    await out(io, `\ncheck (grantsweep run --from-run ${runId} --dry-run):\n`);
+    const checked = await runCommand(runIo, { fromRun: runId, dryRun: true, runId: `${runId}-check` });
 
     const left = sample.reduce((n, u) => n + (sim.org.grantsOf(u.id)?.length ?? 0), 0);
     err(io, `the simulator confirms: ${left} grants left for the ${sample.length} leavers (they held ${before})\n`);
-    return left === 0 ? code : EXIT.failures;
+    return left === 0 && checked === EXIT.ok ? code : EXIT.failures;
   } finally {
     await sim.close();
   }
