@@ -244,7 +244,7 @@ export async function writeHtmlReport(store: RunStore, runId: string, out: Writa
 
   const summaryRows: [string, unknown][] = [
     ['State', `${s.state}${s.stateReason ? ` (${s.stateReason})` : ''}`],
-    ['Mode', s.dryRun ? 'dry run: nothing was revoked' : 'revocation'],
+    ['Mode', s.dryRun ? `dry run: nothing was revoked${s.counts.would_revoke > 0 ? ` (to revoke exactly what it found: grantsweep run --from-run ${s.runId} --yes)` : ''}` : 'revocation'],
     ['Source', s.source.kind === 'run' ? `the targets of run ${s.source.value} whose result was ${(s.source.results ?? []).join(' or ')}` : `${s.source.kind}: ${s.source.value}`],
     ['Grants', s.target.clientId || s.target.scopeId ? [s.target.clientId && `client ${s.target.clientId}`, s.target.scopeId && `scope ${s.target.scopeId}`].filter(Boolean).join(', ') : 'all of each user'],
     ['Reason', s.reason ?? '—'],

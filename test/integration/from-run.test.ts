@@ -58,6 +58,8 @@ describe('--from-run: an earlier run\'s targets', () => {
     expect(found.length).toBeGreaterThan(0);
     expect(none.length).toBeGreaterThan(0);
     expect(found.length + none.length).toBe(users.length);
+    // The dry run's summary names the next step.
+    expect(d.stdout).toContain(`to revoke exactly these ${found.length}: grantsweep run --from-run ${dry} --yes`);
 
     sim.log.reset();
     const r = await runCli(['run', '--from-run', dry, '--yes', '--run-id', real], env);
