@@ -1,4 +1,4 @@
-import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { UsageError } from '../errors.ts';
 import { asksForDpopNonce, dpopNonceOf, DpopProver } from './dpop.ts';
@@ -21,6 +21,12 @@ export interface OktaAuth {
   invalidate(rejected?: string): void;
   readonly kind: 'ssws' | 'oauth';
   /**
+   * Which credential this is, safe to store and show: `app:` and the service app's client
+   * id, or `token:` and a hash of the API token (never the token). Okta's per-token cap
+   * is learned per principal (see release-3.lua).
+   */
+  readonly principal: string;
+  /**
    * Headers a request needs besides Authorization: a DPoP proof when the token is
    * DPoP-bound (`authorization` is what header() gave for this request).
    */
@@ -39,6 +45,7 @@ const INVISIBLE = /[\s\p{Cc}\p{Cf}]/u;
 /** `Authorization: SSWS <token>`. A rejected API token cannot be renewed, so invalidate is a no-op. */
 export class ApiTokenAuth implements OktaAuth {
   readonly kind = 'ssws' as const;
+  readonly principal: string;
   readonly #header: string;
 
   constructor(token: string) {
@@ -46,6 +53,8 @@ export class ApiTokenAuth implements OktaAuth {
     if (t === '') throw new UsageError('OKTA_API_TOKEN is empty');
     if (INVISIBLE.test(t)) throw new UsageError('OKTA_API_TOKEN contains whitespace or control characters');
     this.#header = `SSWS ${t}`;
+    // 96 bits of a SHA-256: tells two tokens apart, says nothing of either.
+    this.principal = `token:${createHash('sha256').update(t).digest('base64url').slice(0, 16)}`;
   }
 
   header(): Promise<string> {
@@ -124,6 +133,7 @@ function algorithmFor(key: KeyObject): 'RS256' | 'ES256' | 'ES384' | 'ES512' {
 export class PrivateKeyJwtAuth implements OktaAuth {
   readonly kind = 'oauth' as const;
   readonly clientId: string;
+  readonly principal: string;
   readonly tokenUrl: string;
   readonly scopes: readonly string[];
   readonly #key: KeyObject;
@@ -149,6 +159,7 @@ export class PrivateKeyJwtAuth implements OktaAuth {
       if (typeof s !== 'string' || s === '' || INVISIBLE.test(s)) throw new UsageError(`invalid OAuth scope "${String(s)}"`);
     }
     this.clientId = opts.clientId;
+    this.principal = `app:${opts.clientId}`;
     this.scopes = [...opts.scopes];
     this.tokenUrl = new URL('/oauth2/v1/token', parseOrgUrl(opts.orgUrl)).href;
     const { key, kid } = parsePrivateKey(opts.privateKey);

@@ -28,6 +28,8 @@ export interface BudgetOptions {
   reserveFraction?: number;
   /** Default share when a run has not said its own. */
   defaultShare?: number;
+  /** The credential this process's requests go with (OktaAuth.principal): a cap Okta holds it to is its own. */
+  credential?: string;
   /**
    * This process taught the budget a cap on the credential (see release-3.lua): `cap` is
    * the fraction of the bucket every run now keeps under, `used` the fraction used when
@@ -71,6 +73,7 @@ export class SharedBudget implements RequestGate {
       safety: opts.safety ?? BUDGET_SAFETY,
       reserveFraction: opts.reserveFraction ?? 0.02,
       defaultShare: opts.defaultShare ?? 0.5,
+      credential: opts.credential ?? '',
     };
     this.keys = orgKeys(opts.orgKey);
     this.defaultShare = { share: this.opts.defaultShare, pacing: 'even', asksKey: `\n\n${this.opts.defaultShare}\neven` };
@@ -164,7 +167,7 @@ export class SharedBudget implements RequestGate {
       this.redis,
       'acquire',
       [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
-      [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share.share * this.opts.safety, this.opts.windowMs, 5_000, share.pacing, ...items.map((i) => i.leaseId)],
+      [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share.share * this.opts.safety, this.opts.windowMs, 5_000, share.pacing, this.opts.credential, ...items.map((i) => i.leaseId)],
     );
     return items.map((_, i) => [Number(out[2 * i]), out[2 * i + 1]!]);
   }
@@ -215,6 +218,7 @@ export class SharedBudget implements RequestGate {
       this.opts.windowMs,
       capUsed > 0 ? capUsed.toFixed(4) : '',
       CREDENTIAL_CAP_MS,
+      this.opts.credential,
       ...leaseIds,
     ]).catch(() => {
       // A lost release only keeps its in-flight slots until their leases expire.
@@ -241,9 +245,10 @@ export class SharedBudget implements RequestGate {
     await callScript(this.redis, 'forgetRun', BUCKET_NAMES.map((b) => this.keys.bucket(b)), [runId]);
   }
 
-  /** The cap learned on this credential for the bucket (a fraction of its limit) while it holds, else null. */
+  /** The cap learned on this process's credential for the bucket (a fraction of its limit) while it holds, else null. */
   async credentialCap(bucket: BucketName): Promise<{ fraction: number; learnedAt: number; until: number } | null> {
-    const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), 'pcap', 'pcapAt', 'pcapUntil');
+    const c = this.opts.credential;
+    const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), `pcap:${c}`, `pcapAt:${c}`, `pcapUntil:${c}`);
     if (cap === null || until === null || Number(until) <= Date.now()) return null;
     return { fraction: Number(cap), learnedAt: Number(at), until: Number(until) };
   }
@@ -276,7 +281,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** A handle on an org's budget that makes no request (stop, resume, read): its limits do not matter. */
-export const controlBudget = (redis: Redis, orgKey: string) => new SharedBudget(redis, { orgKey, maxInFlight: 1, leaseMs: 1 });
+export const controlBudget = (redis: Redis, orgKey: string, credential?: string) => new SharedBudget(redis, { orgKey, maxInFlight: 1, leaseMs: 1, credential });
 
 /** How long a cap learned on the credential holds before the runs try their share again. */
 export const CREDENTIAL_CAP_MS = 30 * 60_000;

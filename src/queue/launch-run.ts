@@ -66,18 +66,20 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
     } else if (source.kind === 'run') {
       items = readRunTargets(deps.store, source.value, source.results ?? []);
     } else {
+      const auth = deps.auth(scopesFor(source));
       budget = new SharedBudget(deps.redis, {
         orgKey: orgKeyOf(deps.orgUrl),
         maxInFlight: deps.maxInFlight,
         leaseMs: deps.requestTimeoutMs + 5_000,
         windowMs: deps.rateWindowMs,
+        credential: auth.principal,
       });
       budget.setShare(spec.runId, spec.rateShare, deps.pacing);
       // The HTTP stack loads only for a directory source: a CSV's producer never calls Okta.
       const [{ OktaClient }, { readDirectoryTargets }] = await Promise.all([import('../okta/client.ts'), import('../sources/directory-source.ts')]);
       lister = new OktaClient({
         orgUrl: deps.orgUrl,
-        auth: deps.auth(scopesFor(source)),
+        auth,
         timeoutMs: deps.requestTimeoutMs,
         gate: budget,
         proxy: deps.proxy,

@@ -86,12 +86,13 @@ export class WorkerHost {
       maxInFlight: opts.maxInFlight,
       leaseMs: opts.requestTimeoutMs + 5_000,
       windowMs: opts.rateWindowMs,
+      credential: opts.auth.principal,
       // Said by the process whose response taught it, each time it is learned or lowered.
       onCredentialCap: (bucket, cap, used) =>
         opts.log.warn(
           { bucket, capPercent: Math.round(cap * 100), usedPercent: Math.round(used * 100) },
           `Okta refused this credential more of the ${bucket} bucket while the bucket had room (${Math.round(used * 100)} % used): ` +
-            `a cap on the API token or OAuth app (50 % by default). Every run now keeps under ${Math.round(cap * 100)} % ` +
+            `a cap on the API token or OAuth app (50 % by default). Every run with this credential now keeps under ${Math.round(cap * 100)} % ` +
             "of the bucket for 30 minutes. To use more, raise the token's or app's share in the Admin Console (Security > API > Rate limits), " +
             'or run with a lower --rate-share',
         ),

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
@@ -73,7 +74,48 @@ describe('run: Okta says no', () => {
     expect(found.credentialCap?.percent).toBe(27);
     expect(found.runPerMinute).toBe(Math.floor(120 * 0.27));
     const said = await runCli(['check'], env);
-    expect(said.stdout).toMatch(/^cap +this credential met its own cap on user-grants .*runs keep under 27 % of the bucket/m);
+    expect(said.stdout).toMatch(/^cap +this credential met its own cap on user-grants .*runs with it keep under 27 % of the bucket/m);
+  });
+
+  it("keeps a cap learned on one credential to that credential's runs: a service app's run beside it uses its whole share", async () => {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    sim = await startTestSim({
+      users: 1200,
+      rateLimits: { 'user-grants': { limit: 120 } },
+      windowSec: 2,
+      perTokenShare: 0.3,
+      oauthClients: [{ clientId: '0oaSecondCredential', publicJwk: key.publicKey.export({ format: 'jwk' }) as Record<string, unknown> }],
+    });
+    const tokenEnv = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
+    const appEnv = { ...tokenEnv, OKTA_API_TOKEN: '', OKTA_CLIENT_ID: '0oaSecondCredential', OKTA_PRIVATE_KEY: key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
+    const first = await spawnCli(['run', '--csv', csvOf(sim, 120), '--yes', '--run-id', uniqueRunId('cap-token')], tokenEnv).done;
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/keeps under 27 %/);
+
+    // From now on only the API token is capped by Okta; the service app may use its whole share.
+    sim.configure({ perTokenShare: null });
+    sim.log.reset();
+    const runId = uniqueRunId('cap-app');
+    const second = await spawnCli(['run', '--csv', csvOf(sim, 240, 400), '--yes', '--run-id', runId], appEnv).done;
+    expect(second.code, second.stderr).toBe(0);
+    const log = sim.log.snapshot();
+    const windows = log.windows['user-grants']!;
+    console.log(`[budget] after the token's cap, the app's run at 0.5: ${JSON.stringify(windows.map((w) => [w.count, w.rejected]))}`);
+    expect(log.total429).toBe(0);
+    // Its share is 59 a window (0.5 × 120, less the safety margin); under the token's cap it would be 32.
+    const full = windows.slice(1, -1);
+    expect(full.length).toBeGreaterThanOrEqual(2);
+    for (const w of full) expect(w.count).toBeGreaterThan(45);
+    expect((await reportOf(runId, appEnv)).counts).toMatchObject({ total: 240, revoked: 240 });
+
+    // `check` tells each credential its own.
+    const capOf = async (env: NodeJS.ProcessEnv) => {
+      const r = await runCli(['check', '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { credentialCap: { percent: number } | null }).credentialCap;
+    };
+    expect((await capOf(tokenEnv))?.percent).toBe(27);
+    expect(await capOf(appEnv)).toBeNull();
   });
 
   it('retries transient failures with backoff until every target is final', async () => {

@@ -68,7 +68,7 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
     const limit = bucket?.limit ?? null;
 
     // A cap Okta holds this credential to, if a run met it lately (see "A cap on the credential" in the README).
-    const cap = await controlBudget(ctx.redis, orgKeyOf(orgUrl)).credentialCap('user-grants');
+    const cap = await controlBudget(ctx.redis, orgKeyOf(orgUrl), auth.principal).credentialCap('user-grants');
     const share = cap ? Math.min(config.rateShare * BUDGET_SAFETY, cap.fraction) : config.rateShare * BUDGET_SAFETY;
     const queue = new Queue(queueNameOf(orgKeyOf(orgUrl)), { connection: ctx.redis, prefix: queuePrefix });
     const workers = await queue.getWorkersCount().catch(() => null);
@@ -105,7 +105,7 @@ function text(r: CheckResult, config: Config): string {
       ? `budget   user-grants: limit ${b.limit ?? '?'} a minute, ${b.remaining ?? '?'} left${b.resetInSec !== null ? ` (resets in ${b.resetInSec} s)` : ''}; at --rate-share ${share} a run sends up to ${r.runPerMinute ?? '?'} a minute${r.runPerMinute ? `: 10,000 targets in about ${Math.ceil(10_000 / r.runPerMinute)} min` : ''}`
       : 'budget   user-grants: not read (the org has no user to read grants of)',
     ...(r.credentialCap
-      ? [`cap      this credential met its own cap on user-grants (Okta's per-token share): runs keep under ${r.credentialCap.percent} % of the bucket until ${r.credentialCap.until}; to use more, raise the token's or app's share in the Admin Console`]
+      ? [`cap      this credential met its own cap on user-grants (Okta's per-token share): runs with it keep under ${r.credentialCap.percent} % of the bucket until ${r.credentialCap.until}; to use more, raise the token's or app's share in the Admin Console`]
       : []),
     `settings concurrency ${config.concurrency} · rate share ${share} (${config.pacing}) · ${config.maxInFlight} in flight across workers · ${config.attempts} attempts · timeout ${config.requestTimeoutMs / 1000} s · log ${config.logLevel}`,
     `workers  ${r.workers === null ? 'unknown' : r.workers === 0 ? "none on the org's queue: `grantsweep run` works alone; an `enqueue`d run waits for a `grantsweep worker`" : `${r.workers} on the org's queue`}`,

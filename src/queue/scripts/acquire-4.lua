@@ -12,17 +12,18 @@
   The in-flight cap is a sorted set of leases that expire: a killed worker's
   slots come back by themselves.
 
-  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wRuns, pcap…)   KEYS[2] in-flight zset
+  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wRuns, pcap:<credential>…)   KEYS[2] in-flight zset
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] runId or ""  ARGV[2] max in flight  ARGV[3] lease ms
   ARGV[4] share (already with its safety margin)  ARGV[5] window ms
   ARGV[6] furthest a slot may be reserved ahead, ms   ARGV[7] pacing: even | window
-  ARGV[8..] lease ids
+  ARGV[8] the credential the requests go with (OktaAuth.principal)   ARGV[9..] lease ids
   Returns per lease id, flat: 1, waitMs granted: send after waitMs; 0, retryMs try
   again later; -1, reason the run is stopped. Once one lease is refused, so are the
   rest, with the same answer.
 ]]
-local FIRST = 8
+local FIRST = 9
+local cred = ARGV[8]
 local n = #ARGV - FIRST + 1
 local out = {}
 local function all(code, value)
@@ -40,7 +41,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap', 'pcapUntil')
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap:' .. cred, 'pcapUntil:' .. cred, 'smaxCred')
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -66,6 +67,7 @@ end
 local share = tonumber(ARGV[4])
 -- A cap Okta holds this credential to (release-3.lua learned it from a 429 that came while
 -- the bucket had room): every run keeps under it until it expires, then tries its share again.
+-- Another credential's requests keep their own share: the cap is the token's, not the bucket's.
 local pcap = tonumber(b[11] or '')
 if not (pcap and now < tonumber(b[12] or '0')) then pcap = nil end
 if pcap and share > pcap then share = pcap end
@@ -79,12 +81,14 @@ if perWindow < 1 then perWindow = 1 end
 -- a run below it also keeps to its own share, on a clock or a count of its own.
 local SMAX_TTL = 5000
 local smax, smaxAt = tonumber(b[6] or '0'), tonumber(b[7] or '0')
-local smax0, smaxAt0 = smax, smaxAt
--- Every run is under the credential's cap: a larger share from before it was learned would
--- put a capped run on a clock of its own beside the bucket's, and both would send.
-if pcap and smax > pcap then smax = pcap end
+local smaxCred = b[13] or ''
+local smax0, smaxAt0, smaxCred0 = smax, smaxAt, smaxCred
+-- Every run of the credential is under its cap: a larger share of its own from before the cap
+-- was learned would put a capped run on a clock of its own beside the bucket's, and both would
+-- send. A larger share of another credential's stands: this run then goes on a clock of its own.
+if pcap and smax > pcap and smaxCred == cred then smax = pcap end
 if share > smax or smaxAt < now - SMAX_TTL then
-  smax, smaxAt = share, now
+  smax, smaxAt, smaxCred = share, now, cred
 elseif share == smax and now - smaxAt > SMAX_TTL / 5 then
   smaxAt = now
 end
@@ -92,7 +96,9 @@ local perWindowMax = math.max(1, math.floor(tonumber(b[2]) * smax))
 local own = share < smax and ARGV[1] ~= ''
 local function saveSmax()
   -- %.17g: the share read back is the same double (tostring keeps 14 digits).
-  if smax ~= smax0 or smaxAt ~= smaxAt0 then redis.call('HSET', KEYS[1], 'smax', string.format('%.17g', smax), 'smaxAt', smaxAt) end
+  if smax ~= smax0 or smaxAt ~= smaxAt0 or smaxCred ~= smaxCred0 then
+    redis.call('HSET', KEYS[1], 'smax', string.format('%.17g', smax), 'smaxAt', smaxAt, 'smaxCred', smaxCred)
+  end
 end
 
 -- The mode's next slot: its wait in ms, or nil and when to ask again.

@@ -8,10 +8,11 @@
   ARGV[4] the bucket's window ends in ms (X-Rate-Limit-Reset), 0 unknown
   ARGV[5] window length, ms
   ARGV[6] a 429 came while the bucket had room (a cap on this credential): the fraction of the
-          bucket used then, or ""   ARGV[7] how long a learned cap holds, ms   ARGV[8..] lease ids
+          bucket used then, or ""   ARGV[7] how long a learned cap holds, ms
+  ARGV[8] the credential (OktaAuth.principal)   ARGV[9..] lease ids
   Returns 1, or the cap (a string) when this call set one.
 ]]
-if #ARGV >= 8 then redis.call('ZREM', KEYS[1], unpack(ARGV, 8)) end
+if #ARGV >= 9 then redis.call('ZREM', KEYS[1], unpack(ARGV, 9)) end
 local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd')
 if ARGV[1] ~= '' and b[1] ~= ARGV[1] then
   redis.call('HSET', KEYS[2], 'limit', ARGV[1])
@@ -37,19 +38,20 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
   if wEnd > 0 and e > wEnd - tonumber(ARGV[5]) / 2 and math.abs(e - wEnd) > 100 then
     redis.call('HSET', KEYS[2], 'wEnd', e)
   end
-  -- The credential's cap (`pcap`, a fraction of the bucket's limit, which acquire-4.lua holds
+  -- The credential's cap (`pcap:<credential>`, a fraction of the bucket's limit, which acquire-4.lua holds
   -- every run under until `pcapUntil`): nine tenths of the least of the share in use, the fraction
   -- of the bucket used when the 429 came (other clients' requests count in it too), and, for a
   -- share above it, Okta's default cap of one half. A 429 again lowers it by a tenth at least. Once per half window:
   -- the 429s of one burst teach it once.
   if capUsed > 0 then
-    local c = redis.call('HMGET', KEYS[2], 'pcap', 'pcapAt', 'pcapUntil', 'smax')
+    local cred = ARGV[8]
+    local c = redis.call('HMGET', KEYS[2], 'pcap:' .. cred, 'pcapAt:' .. cred, 'pcapUntil:' .. cred, 'smax')
     if now - tonumber(c[2] or '0') > tonumber(ARGV[5]) / 2 then
       local cur = (c[1] and now < tonumber(c[3] or '0')) and tonumber(c[1]) or tonumber(c[4] or '1')
       local cap = math.min(cur, capUsed)
       if cur > 0.5 then cap = math.min(cap, 0.5) end
       learned = string.format('%.17g', math.max(0.01, cap * 0.9))
-      redis.call('HSET', KEYS[2], 'pcap', learned, 'pcapAt', now, 'pcapUntil', now + tonumber(ARGV[7]))
+      redis.call('HSET', KEYS[2], 'pcap:' .. cred, learned, 'pcapAt:' .. cred, now, 'pcapUntil:' .. cred, now + tonumber(ARGV[7]))
     end
   end
 end
