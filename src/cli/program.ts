@@ -58,6 +58,12 @@ Example:
   program.command('report').argument('<runId>').description("every target's result")
     .addOption(new Option('--format <format>', 'json, csv, or html (one self-contained page with a chart)').default('json'))
     .option('--out <file>', 'write to a file instead of stdout')
+    .option('--status <list>', 'json and csv: only the targets with these results, comma-separated (failed,user_not_found); the summary still counts them all')
+    .addHelpText('after', `
+Examples:
+  grantsweep report RUN --format csv --out RUN.csv
+  grantsweep report RUN --format csv --status failed      # what went wrong, with Okta's error for each
+  grantsweep report RUN --format html --out RUN.html`)
     .action((runId: string, flags) => set(import('./commands/report.ts').then((m) => m.reportCommand(io, runId, flags))));
 
   program.command('retry').argument('<runId>').description('re-enqueue the targets whose result is failed')

@@ -54,6 +54,6 @@ export function summaryText(meta: RunMeta, counts: RunCounts): string {
   if (meta.dryRun && meta.state === 'completed' && counts.would_revoke > 0) {
     lines.push(`  to revoke exactly these ${counts.would_revoke}: grantsweep run --from-run ${meta.runId} --yes`);
   }
-  if (counts.failed > 0) lines.push(`  failed targets: grantsweep report ${meta.runId} --format csv | grep ,failed,   retry: grantsweep retry ${meta.runId} --wait`);
+  if (counts.failed > 0) lines.push(`  failed targets: grantsweep report ${meta.runId} --format csv --status failed   retry: grantsweep retry ${meta.runId} --wait`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { TargetRecord } from './record.ts';
+import type { TargetRecord, TargetStatus } from './record.ts';
 import type { RunMeta } from './run-meta.ts';
 import type { RunCounts, RunStore } from './run-store.ts';
 
@@ -72,15 +72,25 @@ async function write(out: Writable, chunk: string): Promise<void> {
   if (!out.write(chunk)) await once(out, 'drain');
 }
 
-export async function writeJsonReport(store: RunStore, runId: string, out: Writable): Promise<void> {
+/** Which results a report lists: all, or those whose status is in `status` (the summary's counts stay the run's). */
+export interface ReportFilter {
+  status?: readonly TargetStatus[];
+}
+
+async function* chosen(store: RunStore, runId: string, filter: ReportFilter): AsyncGenerator<TargetRecord> {
+  const only = filter.status ? new Set<string>(filter.status) : null;
+  for await (const rec of store.records(runId)) if (!only || only.has(rec.status)) yield rec;
+}
+
+export async function writeJsonReport(store: RunStore, runId: string, out: Writable, filter: ReportFilter = {}): Promise<void> {
   const meta = await store.requireMeta(runId);
-  const summary = runSummary(meta, await store.getCounts(runId));
+  const summary = { ...runSummary(meta, await store.getCounts(runId)), ...(filter.status ? { resultsWithStatus: filter.status } : {}) };
   const head = JSON.stringify(summary, null, 2);
   // The summary object, then "results" streamed one row a line.
   await write(out, `${head.slice(0, -2)},\n  "results": [`);
   let first = true;
   const withGrants = meta.snapshot || meta.dryRun;
-  for await (const rec of store.records(runId)) {
+  for await (const rec of chosen(store, runId, filter)) {
     await write(out, `${first ? '\n' : ',\n'}    ${JSON.stringify(resultJson(rec, withGrants, meta.tokens))}`);
     first = false;
   }
@@ -95,11 +105,11 @@ function csvCell(v: unknown): string {
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-export async function writeCsvReport(store: RunStore, runId: string, out: Writable): Promise<void> {
+export async function writeCsvReport(store: RunStore, runId: string, out: Writable, filter: ReportFilter = {}): Promise<void> {
   const meta = await store.requireMeta(runId);
   const header = csvHeaderFor(meta);
   await write(out, `${header.join(',')}\n`);
-  for await (const rec of store.records(runId)) {
+  for await (const rec of chosen(store, runId, filter)) {
     const row = resultJson(rec, false, meta.tokens) as Record<string, unknown>;
     if (Array.isArray(row.tokensRevokedFor)) row.tokensRevokedFor = row.tokensRevokedFor.join(' ');
     await write(out, `${header.map((h) => csvCell(row[h])).join(',')}\n`);

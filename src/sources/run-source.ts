@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.ts';
 import { FINAL_STATUSES, type TargetStatus } from '../runs/record.ts';
+import { parseStatusList } from '../runs/status-list.ts';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import type { SourceItem } from './target.ts';
@@ -18,17 +19,10 @@ export const DEFAULT_FROM_RUN_RESULTS: readonly TargetStatus[] = ['would_revoke'
 /** `invalid` rows have no target and `pending` targets no result: neither can be taken. */
 const TAKEABLE: readonly TargetStatus[] = FINAL_STATUSES.filter((s) => s !== 'invalid');
 
-/** `--with-result LIST`: comma-separated results, checked before anything is opened. */
+/** `--with-result LIST`, checked before anything is opened. */
 export function parseResults(list: string | undefined): TargetStatus[] {
   if (list === undefined) return [...DEFAULT_FROM_RUN_RESULTS];
-  const names = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (names.length === 0) throw new UsageError('--with-result: name at least one result');
-  for (const n of names) {
-    if (!(TAKEABLE as readonly string[]).includes(n)) {
-      throw new UsageError(`--with-result: ${JSON.stringify(n.slice(0, 40))} is not a result a target can be taken from; one or more of ${TAKEABLE.join(', ')}`);
-    }
-  }
-  return [...new Set(names)] as TargetStatus[];
+  return parseStatusList('--with-result', list, TAKEABLE, 'a target can be taken from');
 }
 
 /**

@@ -152,6 +152,11 @@ describe('run: Okta says no', () => {
     const first = await runCli(['run', '--csv', csvOf(sim, 6), '--yes', '--run-id', runId], env);
     expect(first.code).toBe(1);
     expect((await reportOf(runId, env)).counts).toMatchObject({ total: 6, failed: 6 });
+    // The summary names the way to them, and that command lists the six.
+    const hint = /failed targets: (grantsweep report \S+ --format csv --status failed)/.exec(first.stdout);
+    expect(hint, first.stdout).not.toBeNull();
+    const listed = await runCli(hint![1]!.split(' ').slice(1), env);
+    expect(listed.stdout.trim().split('\n').slice(1).map((l) => l.split(',')[5])).toEqual(Array(6).fill('failed'));
     sim.configure({ faults: { errorRate: 0 } });
     const again = await runCli(['retry', runId, '--wait'], env);
     expect(again.code).toBe(0);

@@ -65,6 +65,30 @@ describe('report', () => {
     for (const x of rep.results) expect(new Date(x.finishedAt).toISOString()).toBe(x.finishedAt);
   });
 
+  it('--status lists only the targets with those results, in JSON and CSV; the summary still counts them all', async () => {
+    const json = JSON.parse((await runCli(['report', runId, '--status', 'user_not_found,failed'], env)).stdout);
+    expect(json.counts).toMatchObject({ total: 4, revoked: 3, user_not_found: 1 });
+    expect(json.resultsWithStatus).toEqual(['user_not_found', 'failed']);
+    expect(json.results.map((x: { userId: string; status: string }) => [x.userId, x.status])).toEqual([['00uUNKNOWN0000000000', 'user_not_found']]);
+    const csv = await runCli(['report', runId, '--format', 'csv', '--status', 'revoked'], env);
+    expect(csv.code).toBe(0);
+    const rows = parse(csv.stdout, { columns: true }) as Record<string, string>[];
+    expect(rows.map((r) => r.line)).toEqual(['2', '3', '5']);
+    expect(rows.every((r) => r.status === 'revoked')).toBe(true);
+    // Nothing matches: the header alone.
+    expect((await runCli(['report', runId, '--format', 'csv', '--status', 'failed'], env)).stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    for (const [args, message] of [
+      [['--status', 'revokd'], /--status: "revokd" is not a result of a target; one or more of pending, revoked/],
+      [['--status', ','], /--status: name at least one result/],
+      [['--format', 'html', '--status', 'failed'], /--status chooses the rows of a json or csv report/],
+    ] as const) {
+      const r = await runCli(['report', runId, ...args], env);
+      expect(r.stderr).toMatch(message);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+    }
+  });
+
   it('prints the documented CSV, one row per target, matching the JSON', async () => {
     const json = JSON.parse((await runCli(['report', runId], env)).stdout);
     const r = await runCli(['report', runId, '--format', 'csv'], env);

@@ -1,21 +1,29 @@
 import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { writeHtmlReport } from '../../runs/html-report.ts';
+import { STATUSES } from '../../runs/record.ts';
 import { writeCsvReport, writeJsonReport } from '../../runs/report.ts';
+import type { RunStore } from '../../runs/run-store.ts';
+import { parseStatusList } from '../../runs/status-list.ts';
 import { openContext } from '../context.ts';
 import type { CliIO } from '../io.ts';
 import { checkRunId } from '../run-options.ts';
 
 /** `grantsweep report <runId>`: every target's result, as JSON (default) or CSV; or a page (HTML) for people. */
-export async function reportCommand(io: CliIO, runId: string, flags: { format?: string; out?: string }): Promise<ExitCode> {
+export async function reportCommand(io: CliIO, runId: string, flags: { format?: string; out?: string; status?: string }): Promise<ExitCode> {
   checkRunId(runId, 'runId');
   const format = flags.format ?? 'json';
   if (format !== 'json' && format !== 'csv' && format !== 'html') throw new UsageError(`--format: expected json, csv or html, got ${JSON.stringify(format)}`);
+  // The page is the run's whole story (its chart, its failures); the data formats can be cut down.
+  if (flags.status !== undefined && format === 'html') throw new UsageError('--status chooses the rows of a json or csv report; the html page shows the whole run');
+  const filter = flags.status === undefined ? {} : { status: parseStatusList('--status', flags.status, STATUSES, 'of a target') };
   const ctx = await openContext(io, {});
   try {
     await ctx.store.requireMeta(runId);
-    const write = format === 'csv' ? writeCsvReport : format === 'html' ? writeHtmlReport : writeJsonReport;
+    const write = (store: RunStore, id: string, out: Writable) =>
+      format === 'csv' ? writeCsvReport(store, id, out, filter) : format === 'html' ? writeHtmlReport(store, id, out) : writeJsonReport(store, id, out, filter);
     if (flags.out) {
       const file = createWriteStream(flags.out, { mode: 0o600 });
       await write(ctx.store, runId, file);
