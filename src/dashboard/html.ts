@@ -107,7 +107,9 @@ function row(r: RunRow, m: RunsPageModel): Html {
   <td class="num${c.failed > 0 ? ' bad' : ''}" data-count="failed">${c.failed}</td>
   <td class="num">${r.requests.total}${r.requests.rateLimited > 0 ? html`<div class="small bad">${r.requests.rateLimited} × 429</div>` : ''}</td>
   <td class="small">${when(r.createdAt)}<br>${when(r.finishedAt)}</td>
-  <td class="links"><a href="${runPath(r.runId, 'report.json')}">JSON</a> <a href="${runPath(r.runId, 'report.csv')}">CSV</a> <a href="${runPath(r.runId, 'report.html')}">HTML</a></td>
+  <td class="links"><a href="${runPath(r.runId, 'report.json')}">JSON</a> <a href="${runPath(r.runId, 'report.csv')}">CSV</a> <a href="${runPath(r.runId, 'report.html')}">HTML</a>${
+    c.failed > 0 ? html`<div class="small"><a class="bad" href="${runPath(r.runId, 'report.csv?status=failed')}">failed (CSV)</a></div>` : ''
+  }</td>
   <td class="actions">${actions(r, m.orgFilter)}</td>
 </tr>`;
 }

@@ -2,10 +2,12 @@ import type { Writable } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ExitError } from '../errors.ts';
+import { ExitError, UsageError } from '../errors.ts';
 import { cancelRun, retryFailed } from '../queue/run-actions.ts';
 import { writeHtmlReport } from '../runs/html-report.ts';
-import { runSummary, writeCsvReport, writeJsonReport } from '../runs/report.ts';
+import { STATUSES } from '../runs/record.ts';
+import { runSummary, writeCsvReport, writeJsonReport, type ReportFilter } from '../runs/report.ts';
+import { parseStatusList } from '../runs/status-list.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { COOKIE_NAME, cookieValueFor, credentialOf, hostHeaderIsLoopback, parseCookies, safeEqual, sameOrigin, type Credential } from './auth.ts';
 import { messagePage, runsPage, STYLESHEET, type Flash, type RunRow } from './html.ts';
@@ -87,15 +89,26 @@ export function createApp(deps: AppDeps): express.Express {
     if (runId === null) return;
     const format = req.params.format;
     if (!(await deps.store.getMeta(runId))) return notFound(res, runId);
+    // ?status=failed,user_not_found: as `report --status`, for the data formats.
+    let filter: ReportFilter = {};
+    if (req.query.status !== undefined) {
+      try {
+        if (typeof req.query.status !== 'string' || format === 'html') throw new UsageError('status: one comma-separated list, for a json or csv report');
+        filter = { status: parseStatusList('status', req.query.status, STATUSES, 'of a target') };
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        return void res.status(400).type('text/plain').send(`${err.message}\n`);
+      }
+    }
     let writer: ReportWriter;
     if (format === 'json') {
       res.type('application/json');
       res.set('Content-Disposition', `inline; filename="${runId}.json"`);
-      writer = writeJsonReport;
+      writer = (store, id, out) => writeJsonReport(store, id, out, filter);
     } else if (format === 'csv') {
       res.type('text/csv; charset=utf-8');
-      res.set('Content-Disposition', `attachment; filename="${runId}.csv"`);
-      writer = writeCsvReport;
+      res.set('Content-Disposition', `attachment; filename="${runId}${filter.status ? `-${filter.status.join('-')}` : ''}.csv"`);
+      writer = (store, id, out) => writeCsvReport(store, id, out, filter);
     } else if (format === 'html') {
       res.type('html').set('Content-Security-Policy', REPORT_CSP);
       writer = (store, id, out) => writeHtmlReport(store, id, out);

@@ -92,6 +92,20 @@ describe('dashboard: the runs page', () => {
     const lines = (await csv.text()).trim().split('\n');
     expect(lines[0]).toBe(CSV_HEADER.join(','));
     expect(lines.slice(1).filter((l) => l.includes(',failed,'))).toHaveLength(5);
+
+    // ?status= as `report --status`: the runs page links the failed ones when there are some.
+    const page = await (await get('/')).text();
+    expect(page).toContain(`href="/runs/${failedRunId}/report.csv?status=failed"`);
+    const failedOnly = await get(`/runs/${failedRunId}/report.csv?status=failed`);
+    expect(failedOnly.headers.get('content-disposition')).toBe(`attachment; filename="${failedRunId}-failed.csv"`);
+    expect((await failedOnly.text()).trim().split('\n').slice(1)).toEqual(lines.slice(1));
+    const none = (await (await get(`/runs/${failedRunId}/report.json?status=revoked`)).json()) as { results: unknown[]; resultsWithStatus: string[] };
+    expect([none.results, none.resultsWithStatus]).toEqual([[], ['revoked']]);
+    for (const bad of ['report.csv?status=revokd', 'report.csv?status=', 'report.html?status=failed', 'report.json?status=failed&status=revoked']) {
+      const r = await get(`/runs/${failedRunId}/${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect(await r.text(), bad).toMatch(/^status: /);
+    }
   });
 
   it('serves the HTML report (the one `report --format html` writes), sandboxed', async () => {
