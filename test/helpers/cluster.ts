@@ -9,8 +9,14 @@ import { ensureEmbeddedRedis } from '../../src/redis/embedded.ts';
 export interface TestCluster {
   /** `redis-cluster://127.0.0.1:p1,…`, as a user would configure it. */
   url: string;
-  /** One plain client per master, to look at where keys live. */
+  /** One plain client per master (and replica, with `replicas`), to look at where keys live. */
   nodes: Redis[];
+  /**
+   * A manual failover (CLUSTER FAILOVER, as for maintenance) of the master that serves `key`:
+   * its replica takes over once it has caught up. Resolves with the ports of the old and new
+   * master once every node sees the new one.
+   */
+  failover(key: string): Promise<{ from: number; to: number }>;
   close(): Promise<void>;
 }
 
@@ -30,8 +36,24 @@ async function clusterPort(): Promise<number> {
   throw new Error('no free port pair for a cluster node');
 }
 
-/** A local Redis Cluster of three masters, no replicas (`redis-cli --cluster create`), on 127.0.0.1. */
-export async function startTestCluster(): Promise<TestCluster> {
+/** A line of CLUSTER NODES: id, port, flags, its master's id (replicas), and the slot ranges it serves. */
+function clusterNodes(text: string) {
+  return text.trim().split('\n').map((line) => {
+    const [id, addr, flags, master, , , , , ...slots] = line.split(' ');
+    return {
+      id: id!,
+      port: Number(/:(\d+)@/.exec(addr!)![1]),
+      myself: flags!.split(',').includes('myself'),
+      master: flags!.split(',').includes('master'),
+      masterId: master === '-' ? null : master!,
+      slots: slots.filter((r) => !r.startsWith('[')).map((r) => r.split('-').map(Number) as [number, number?]),
+    };
+  });
+}
+
+/** A local Redis Cluster of three masters (`redis-cli --cluster create`), on 127.0.0.1; `replicas` per master, none by default. */
+export async function startTestCluster(opts: { replicas?: number } = {}): Promise<TestCluster> {
+  const replicas = opts.replicas ?? 0;
   const base = mkdtempSync(join(tmpdir(), 'gs-cluster-'));
   const servers: { pid: number; port: number; node: Redis }[] = [];
   const close = async () => {
@@ -46,13 +68,13 @@ export async function startTestCluster(): Promise<TestCluster> {
     rmSync(base, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
       const port = await clusterPort();
       const dir = join(base, `node-${i}`);
       const r = await ensureEmbeddedRedis({ dir, port, extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '5000'] });
       servers.push({ pid: r.pid!, port, node: new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 3 }) });
     }
-    const create = spawnSync('redis-cli', ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    const create = spawnSync('redis-cli', ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
       encoding: 'utf8',
       timeout: 30_000,
     });
@@ -63,9 +85,51 @@ export async function startTestCluster(): Promise<TestCluster> {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
+    // Replicas are attached after the slots are assigned: wait until every node sees each
+    // one as a replica, and each has its master's data.
+    for (let i = 0; replicas > 0; i++) {
+      const views = await Promise.all(servers.map(async (s) => clusterNodes((await s.node.cluster('NODES')) as string)));
+      const synced = await Promise.all(
+        servers.map(async (s) => {
+          const info = (await s.node.info('replication')) as string;
+          return info.includes('role:master') || info.includes('master_link_status:up');
+        }),
+      );
+      if (views.every((v) => v.filter((n) => n.masterId !== null).length === 3 * replicas) && synced.every(Boolean)) break;
+      if (i > 400) throw new Error('the replicas did not attach');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } catch (err) {
     await close();
     throw err;
   }
-  return { url: `redis-cluster://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`, nodes: servers.map((s) => s.node), close };
+  /** What each node says of itself (the one view that is never stale). */
+  const selves = () =>
+    Promise.all(servers.map(async (s) => ({ ...clusterNodes((await s.node.cluster('NODES')) as string).find((n) => n.myself)!, node: s.node })));
+  const failover = async (key: string) => {
+    const slot = (await servers[0]!.node.cluster('KEYSLOT', key)) as number;
+    for (let i = 0; ; i++) {
+      const nodes = await selves();
+      const master = nodes.find((n) => n.master && n.slots.some(([a, b]) => slot >= a && slot <= (b ?? a)));
+      const replica = nodes.find((n) => master && n.masterId === master.id);
+      if (master && replica) {
+        // A manual failover that does not finish in time is dropped by Redis: ask again.
+        for (let tries = 0; tries < 3; tries++) {
+          await replica.node.cluster('FAILOVER');
+          for (let j = 0; j < 120; j++) {
+            const now = await selves();
+            const agreed = await Promise.all(servers.map(async (s) => clusterNodes((await s.node.cluster('NODES')) as string).find((n) => n.port === replica.port)!.master));
+            if (now.find((n) => n.port === replica.port)!.master && agreed.every(Boolean)) {
+              return { from: master.port, to: replica.port };
+            }
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+        throw new Error(`the failover of slot ${slot} to ${replica.port} did not complete`);
+      }
+      if (i > 100) throw new Error(`no master with a replica serves slot ${slot}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { url: `redis-cluster://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`, nodes: servers.map((s) => s.node), failover, close };
 }
