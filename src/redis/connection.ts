@@ -120,6 +120,10 @@ function coalesceWrites(redis: Redis): void {
   });
 }
 
+/** How long a command waits through a cluster's election: redirections × the wait between them, over two. */
+export const CLUSTER_RETRY_DELAY_MS = 200;
+export const CLUSTER_MAX_REDIRECTIONS = 600;
+
 /**
  * A Redis Cluster client. Every key grantsweep writes carries a hash tag (src/runs/keys.ts)
  * and no script or transaction spans two tags, so the same code runs on it. It is handed
@@ -131,6 +135,15 @@ function createCluster(opts: ConnectOptions): Redis {
     lazyConnect: true,
     enableOfflineQueue: true,
     clusterRetryStrategy: (times) => Math.min(100 * 2 ** times, 2_000),
+    // A master that dies leaves its slots to a replica after an election (cluster-node-timeout,
+    // 15 s by default, and a little more). Until then the other nodes answer MOVED to the dead
+    // one, and each round trip (MOVED, then a refused connection, then a wait) counts as two
+    // redirections: ioredis' 16 gave up within 2 s and failed the command. These ride out
+    // about a minute of election, as a single Redis's commands wait while it restarts.
+    maxRedirections: CLUSTER_MAX_REDIRECTIONS,
+    retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
     redisOptions: {
       ...options,
       connectTimeout: opts.connectTimeoutMs ?? 5_000,

@@ -17,6 +17,11 @@ export interface TestCluster {
    * master once every node sees the new one.
    */
   failover(key: string): Promise<{ from: number; to: number }>;
+  /**
+   * Kills the master that serves `key` (SIGKILL: what it had not sent its replica is lost),
+   * then waits until its replica has taken over by election (cluster-node-timeout, 5 s).
+   */
+  crash(key: string): Promise<{ from: number; to: number }>;
   close(): Promise<void>;
 }
 
@@ -104,32 +109,55 @@ export async function startTestCluster(opts: { replicas?: number } = {}): Promis
     throw err;
   }
   /** What each node says of itself (the one view that is never stale). */
+  const dead = new Set<number>();
+  const alive = () => servers.filter((s) => !dead.has(s.port));
   const selves = () =>
-    Promise.all(servers.map(async (s) => ({ ...clusterNodes((await s.node.cluster('NODES')) as string).find((n) => n.myself)!, node: s.node })));
-  const failover = async (key: string) => {
-    const slot = (await servers[0]!.node.cluster('KEYSLOT', key)) as number;
+    Promise.all(alive().map(async (s) => ({ ...clusterNodes((await s.node.cluster('NODES')) as string).find((n) => n.myself)!, node: s.node, pid: s.pid })));
+  /** The master that serves `key`'s slot and a replica of it, as the nodes say of themselves. */
+  const shardOf = async (key: string) => {
+    const slot = (await alive()[0]!.node.cluster('KEYSLOT', key)) as number;
     for (let i = 0; ; i++) {
       const nodes = await selves();
       const master = nodes.find((n) => n.master && n.slots.some(([a, b]) => slot >= a && slot <= (b ?? a)));
       const replica = nodes.find((n) => master && n.masterId === master.id);
-      if (master && replica) {
-        // A manual failover that does not finish in time is dropped by Redis: ask again.
-        for (let tries = 0; tries < 3; tries++) {
-          await replica.node.cluster('FAILOVER');
-          for (let j = 0; j < 120; j++) {
-            const now = await selves();
-            const agreed = await Promise.all(servers.map(async (s) => clusterNodes((await s.node.cluster('NODES')) as string).find((n) => n.port === replica.port)!.master));
-            if (now.find((n) => n.port === replica.port)!.master && agreed.every(Boolean)) {
-              return { from: master.port, to: replica.port };
-            }
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        }
-        throw new Error(`the failover of slot ${slot} to ${replica.port} did not complete`);
-      }
+      if (master && replica) return { slot, master, replica };
       if (i > 100) throw new Error(`no master with a replica serves slot ${slot}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };
-  return { url: `redis-cluster://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`, nodes: servers.map((s) => s.node), failover, close };
+  /** Every node alive sees `port` as a master, and the cluster is whole. */
+  const promoted = async (port: number) => {
+    const views = await Promise.all(
+      alive().map(async (s) => {
+        const nodes = clusterNodes((await s.node.cluster('NODES')) as string);
+        const ok = ((await s.node.cluster('INFO')) as string).includes('cluster_state:ok');
+        return ok && nodes.find((n) => n.port === port)!.master;
+      }),
+    );
+    return views.every(Boolean);
+  };
+  const crash = async (key: string) => {
+    const { master, replica } = await shardOf(key);
+    dead.add(master.port);
+    master.node.disconnect();
+    process.kill(master.pid, 'SIGKILL');
+    for (let i = 0; !(await promoted(replica.port)); i++) {
+      if (i > 600) throw new Error(`the replica ${replica.port} was not elected`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { from: master.port, to: replica.port };
+  };
+  const failover = async (key: string) => {
+    const { slot, master, replica } = await shardOf(key);
+    // A manual failover that does not finish in time is dropped by Redis: ask again.
+    for (let tries = 0; tries < 3; tries++) {
+      await replica.node.cluster('FAILOVER');
+      for (let j = 0; j < 120; j++) {
+        if (await promoted(replica.port)) return { from: master.port, to: replica.port };
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error(`the failover of slot ${slot} to ${replica.port} did not complete`);
+  };
+  return { url: `redis-cluster://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`, nodes: servers.map((s) => s.node), failover, crash, close };
 }
