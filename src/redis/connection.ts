@@ -237,6 +237,8 @@ export function isRedisConnectionError(err: unknown): boolean {
   return (
     err.name === 'MaxRetriesPerRequestError' ||
     /^Connection is closed\.?$/.test(err.message) ||
-    /^(connect )?(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|EHOSTUNREACH)\b/.test(err.message)
+    /^(connect )?(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|EHOSTUNREACH)\b/.test(err.message) ||
+    // A cluster that stayed without a master for a slot longer than the client waits.
+    /^(Too many Cluster redirections|CLUSTERDOWN|Failed to refresh slots cache|None of startup nodes is available)/.test(err.message)
   );
 }

@@ -1,0 +1,35 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { reportError } from '../../src/cli/index.ts';
+import type { CliIO } from '../../src/cli/io.ts';
+
+function boundary(err: unknown) {
+  const stderr = new PassThrough();
+  let text = '';
+  stderr.on('data', (d) => (text += d));
+  const io = { stdout: new PassThrough(), stderr, stdinIsTTY: false, env: {}, confirm: async () => false } as unknown as CliIO;
+  const code = reportError(io, err);
+  return { code, text };
+}
+
+describe('the error boundary, for Redis', () => {
+  // The messages ioredis builds (cluster/index.js, utils) when a cluster stays without a master for a slot.
+  it.each([
+    'Too many Cluster redirections. Last error: Error: Connection is closed.',
+    'CLUSTERDOWN The cluster is down',
+    'Failed to refresh slots cache.',
+    'None of startup nodes is available',
+    'connect ECONNREFUSED 127.0.0.1:6379',
+  ])('"%s" is Redis out of reach (exit 3), not a bug', (message) => {
+    const { code, text } = boundary(new Error(message));
+    expect(code).toBe(3);
+    expect(text).toMatch(/^grantsweep: lost the connection to Redis \(/);
+    expect(text).not.toMatch(/unexpected error|this is a bug/);
+  });
+
+  it('anything else is still reported as a bug, with its stack', () => {
+    const { code, text } = boundary(new TypeError('x is not a function'));
+    expect(code).toBe(1);
+    expect(text).toMatch(/unexpected error \(this is a bug/);
+  });
+});
