@@ -74,6 +74,8 @@ describe('--from-run: an earlier run\'s targets', () => {
     // The same people in the same order, with their lines in the file the dry run read.
     expect(rep.results.map((x) => [x.userId, x.line])).toEqual(found.map((x) => [x.userId, x.line]));
     expect(rep.results.every((x) => x.clientId === clientId)).toBe(true);
+    const page = await runCli(['report', real, '--format', 'html'], env);
+    expect(page.stdout).toContain(`the targets of run ${dry} whose result was would_revoke or revoked`);
     // --tokens came with the dry run: each target reports the clients whose tokens went.
     expect(rep.results.every((x) => Array.isArray(x.tokensRevokedFor))).toBe(true);
 
