@@ -2,16 +2,24 @@ import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import { EXIT, HaltError } from '../errors.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { abandonConnection } from '../redis/connection.ts';
+import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare } from '../okta/principal-share.ts';
 import { authFrom, type CliContext } from './context.ts';
 
 /** How long `run`, `enqueue` and `retry --wait` wait for a lost Redis unless GRANTSWEEP_REDIS_OUTAGE_MS says otherwise. */
 export const RUN_OUTAGE_MS = 300_000;
 
-/** A worker host for the configured org, registered for release with the command's resources. */
-export function startHost(
+/** How long a share read from Okta holds before the runs try their own again (a worker reads it at each start). */
+const PRINCIPAL_SHARE_HOLD_MS = 6 * 3_600_000;
+
+/**
+ * A worker host for the configured org, registered for release with the command's resources.
+ * A service app's principal rate limit, when it can be read, is set on the budget before the
+ * first job is taken.
+ */
+export async function startHost(
   ctx: CliContext,
   opts: { concurrency?: number; scopes?: string[]; metrics?: WorkerMetrics; schedules?: boolean } = {},
-): WorkerHost {
+): Promise<WorkerHost> {
   const { config } = ctx;
   const host = new WorkerHost(ctx.redis, {
     redisUrl: ctx.redisUrl,
@@ -31,6 +39,25 @@ export function startHost(
       : undefined,
   });
   ctx.resources.add('worker', host, (h) => h.close());
+  const c = config.credentials;
+  if (c?.kind === 'privateKey') {
+    const share = await readPrincipalShare({
+      orgUrl: config.orgUrl!,
+      clientId: c.clientId,
+      auth: authFrom(config, [PRINCIPAL_LIMITS_SCOPE]),
+      proxy: config.proxy,
+      timeoutMs: config.requestTimeoutMs,
+    });
+    if ('percent' in share) {
+      const cap = await host.budget.setCredentialShare(share.percent / 100, PRINCIPAL_SHARE_HOLD_MS);
+      ctx.log.info(
+        { principalPercent: share.percent, capPercent: Math.round(cap * 1000) / 10 },
+        `Okta lets this service app use ${share.percent} % of each bucket (its principal rate limit): every run with it keeps under ${Math.round(cap * 1000) / 10} %`,
+      );
+    } else {
+      ctx.log.debug({ reason: share.unknown }, "this service app's principal rate limit is unknown: a cap is learned from Okta's 429s");
+    }
+  }
   host.start();
   return host;
 }

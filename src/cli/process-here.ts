@@ -12,7 +12,7 @@ import { exitCodeFor, summaryText, waitForRun } from './watch-run.ts';
  */
 export async function processHere(ctx: CliContext, runId: string, opts: { scopes?: string[] } = {}): Promise<ExitCode> {
   const { io } = ctx;
-  const host = startHost(ctx, { scopes: opts.scopes });
+  const host = await startHost(ctx, { scopes: opts.scopes });
   const interrupted = new AbortController();
   const off = onSignals(
     () => {

@@ -46,6 +46,14 @@ export interface RefreshToken {
 }
 
 /** `GET /api/v1/apps/{appId}/users` item (an AppUser, not a User). */
+/** A share of every bucket an admin gave an API token or OAuth app (okta-api.md §4.4; fields used here only). */
+export interface PrincipalRateLimit {
+  principalId: string;
+  principalType: 'SSWS_TOKEN' | 'OAUTH_CLIENT';
+  /** Percentage of each bucket's limit. */
+  defaultPercentage: number;
+}
+
 export interface AppUser {
   id: string;
   status?: string;

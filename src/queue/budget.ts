@@ -245,6 +245,24 @@ export class SharedBudget implements RequestGate {
     await callScript(this.redis, 'forgetRun', BUCKET_NAMES.map((b) => this.keys.bucket(b)), [runId]);
   }
 
+  /**
+   * The share of every bucket Okta gives this credential, as an admin set it (a service app's
+   * principal rate limit): every run with it keeps under it from the first request, instead of
+   * learning it from a 429. A lower cap already learned stands.
+   */
+  async setCredentialShare(fraction: number, holdMs: number): Promise<number> {
+    const c = this.opts.credential;
+    const cap = fraction * this.opts.safety;
+    const now = Date.now();
+    for (const bucket of BUCKET_NAMES) {
+      const key = this.keys.bucket(bucket);
+      const [known, until] = await this.redis.hmget(key, `pcap:${c}`, `pcapUntil:${c}`);
+      if (known !== null && Number(until) > now && Number(known) <= cap) continue;
+      await this.redis.hset(key, `pcap:${c}`, cap.toFixed(4), `pcapAt:${c}`, now, `pcapUntil:${c}`, now + holdMs);
+    }
+    return cap;
+  }
+
   /** The cap learned on this process's credential for the bucket (a fraction of its limit) while it holds, else null. */
   async credentialCap(bucket: BucketName): Promise<{ fraction: number; learnedAt: number; until: number } | null> {
     const c = this.opts.credential;

@@ -9,6 +9,8 @@ export interface SimContext {
   base: string;
   config: () => RuntimeConfig;
   tokens: TokenEndpoint;
+  /** OAuth apps with a principal rate limit: client id → percentage of each bucket. */
+  principalLimits: ReadonlyMap<string, number>;
 }
 
 export interface RequestCtx {

@@ -83,12 +83,13 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   const settings = { current: applyConfigPatch(defaultRuntimeConfig(seed), pickConfigPatch(o)) };
   const config = () => settings.current;
   const log = new RequestLog(now, o.recordRequests ?? 0);
-  const limiter = new RateLimiter(config, now, log);
+  const principalLimits = new Map((o.oauthClients ?? []).flatMap((c) => (c.ratePercentage ? [[c.clientId, c.ratePercentage] as const] : [])));
+  const limiter = new RateLimiter(config, now, log, new Map([...principalLimits].map(([id, pct]) => [`oauth:${id}`, pct / 100])));
   const faults = new FaultInjector(() => config().faults);
   const auth = new AuthRegistry(o.token ?? newApiToken(), o.readOnlyToken ?? newApiToken(), now);
   const ttl = o.accessTokenTtlSec ?? 3600;
   const tokens = new TokenEndpoint(o.oauthClients ?? [], auth, now, () => ttl);
-  const ctx: SimContext = { org, base: '', config, tokens };
+  const ctx: SimContext = { org, base: '', config, tokens, principalLimits };
   const control = new SimControl(ctx, settings, limiter, faults, log);
   const pipeline: Pipeline = { ctx, auth, limiter, log, faults, now };
 

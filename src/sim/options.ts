@@ -99,7 +99,18 @@ export const simOptionsSchema = configPatchSchema.extend({
   grantsPerUser: z.union([z.number().min(0).max(200), z.tuple([count, count])]).optional(),
   scopes: z.array(z.string().min(1)).min(1).optional(),
   oauthClients: z
-    .array(z.object({ clientId: z.string().min(1), publicJwk: jwk, scopes: z.array(z.string()).optional(), dpop: z.boolean().optional() }).strict())
+    .array(
+      z
+        .object({
+          clientId: z.string().min(1),
+          publicJwk: jwk,
+          scopes: z.array(z.string()).optional(),
+          dpop: z.boolean().optional(),
+          /** The app's principal rate limit (okta-api.md §4.4): this share of each bucket, listed by GET /api/v1/principal-rate-limits. */
+          ratePercentage: z.number().int().min(1).max(100).optional(),
+        })
+        .strict(),
+    )
     .optional(),
   accessTokenTtlSec: z.number().int().positive().optional(),
   /** Keep the latest N requests one by one (method, raw path and query, arrival time) for `log.requests()`. Default 0. */

@@ -35,6 +35,8 @@ export class RateLimiter {
     private readonly config: () => RuntimeConfig,
     private readonly now: () => number,
     private readonly log: RequestLog,
+    /** Principals with a share of their own (an OAuth app's principal rate limit), by principal label. */
+    private readonly principalShares: ReadonlyMap<string, number> = new Map(),
   ) {}
 
   /** Takes a concurrency slot; false means answer the concurrency 429. */
@@ -89,9 +91,10 @@ export class RateLimiter {
       entry.rejected++;
       return { allowed: false, reject: 'bucket', limit, remaining: 0, resetSec };
     }
-    if (principal !== null && cfg.perTokenShare !== null) {
+    const principalShare = principal === null ? null : (this.principalShares.get(principal) ?? cfg.perTokenShare);
+    if (principal !== null && principalShare !== null) {
       const mine = st.perPrincipal.get(principal) ?? 0;
-      if (mine >= Math.max(1, Math.floor(limit * cfg.perTokenShare))) {
+      if (mine >= Math.max(1, Math.floor(limit * principalShare))) {
         entry.rejected++;
         // UNCONFIRMED: whether the headers show the org bucket or the token's share;
         // we show the org bucket, so the client sees a 429 while Remaining > 0.

@@ -1,6 +1,7 @@
 import type { BucketName } from '../okta/types.ts';
 import type { Handler } from './context.ts';
 import * as grants from './handlers-grants.ts';
+import * as rateLimits from './handlers-rate-limits.ts';
 import * as users from './handlers-users.ts';
 import { handleToken } from './token-endpoint.ts';
 
@@ -52,6 +53,7 @@ const ROUTES: Route[] = [
   }),
   route('/api/v1/groups/{groupId}/users', 'groups', { GET: { handler: users.listGroupUsers, scope: 'okta.groups.read' } }),
   route('/api/v1/apps/{appId}/users', 'apps', { GET: { handler: users.listAppUsers, scope: 'okta.apps.read' } }),
+  route('/api/v1/principal-rate-limits', 'other', { GET: { handler: rateLimits.listPrincipalRateLimits, scope: 'okta.principalRateLimits.read' } }),
   route('/oauth2/v1/token', 'other', { POST: { handler: handleToken, scope: null } }),
 ];
 

@@ -118,6 +118,52 @@ describe('run: Okta says no', () => {
     expect(await capOf(appEnv)).toBeNull();
   });
 
+  it("reads a service app's principal rate limit before the first request and keeps under it: no 429 at all", async () => {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = key.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+    const scopes = ['okta.users.read', 'okta.users.manage'];
+    sim = await startTestSim({
+      users: 600,
+      rateLimits: { 'user-grants': { limit: 120 } },
+      windowSec: 2,
+      oauthClients: [
+        // An admin gave this app 30 % of each bucket, and it may read that.
+        { clientId: '0oaCappedReader', publicJwk: jwk, scopes: [...scopes, 'okta.principalRateLimits.read'], ratePercentage: 30 },
+        // The same limit, but the app may not read it: the cap is learned from a 429 instead.
+        { clientId: '0oaCappedBlind', publicJwk: jwk, scopes, ratePercentage: 30 },
+      ],
+    });
+    const pem = key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const envOf = (clientId: string) => ({ ...envFor(sim!, { GRANTSWEEP_RATE_WINDOW_MS: '2000', LOG_LEVEL: 'info' }), OKTA_API_TOKEN: '', OKTA_CLIENT_ID: clientId, OKTA_PRIVATE_KEY: pem });
+
+    const check = await runCli(['check'], envOf('0oaCappedReader'));
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/^share +Okta lets this service app use 30 % of each bucket \(its principal rate limit\)/m);
+    const blindCheck = await runCli(['check', '--json'], envOf('0oaCappedBlind'));
+    expect(JSON.parse(blindCheck.stdout).principalShare).toEqual({ unknown: 'the app may not read it (grant it okta.principalRateLimits.read)' });
+
+    sim.log.reset();
+    const runId = uniqueRunId('principal');
+    const r = await spawnCli(['run', '--csv', csvOf(sim, 150), '--yes', '--run-id', runId], envOf('0oaCappedReader')).done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/Okta lets this service app use 30 % of each bucket \(its principal rate limit\): every run with it keeps under 29\.7 %/);
+    const log = sim.log.snapshot();
+    const windows = log.windows['user-grants']!;
+    console.log(`[budget] principal rate limit 30 %, share 0.5: ${JSON.stringify(windows.map((w) => [w.count, w.rejected]))}`);
+    expect(log.total429).toBe(0);
+    const full = windows.slice(1, -1);
+    expect(full.length).toBeGreaterThanOrEqual(2);
+    for (const w of full) expect(w.count).toBeLessThanOrEqual(36);
+    expect((await reportOf(runId, envOf('0oaCappedReader'))).counts).toMatchObject({ total: 150, revoked: 150 });
+
+    // Without the read, the first window meets the app's cap.
+    sim.log.reset();
+    const blind = await spawnCli(['run', '--csv', csvOf(sim, 150, 300), '--yes', '--run-id', uniqueRunId('blind')], envOf('0oaCappedBlind')).done;
+    expect(blind.code, blind.stderr).toBe(0);
+    console.log(`[budget] blind: ${JSON.stringify(sim.log.snapshot().windows['user-grants']!.map((w) => [w.count, w.rejected]))}`);
+    expect(sim.log.snapshot().total429).toBeGreaterThan(0);
+  });
+
   it('retries transient failures with backoff until every target is final', async () => {
     sim = await startTestSim({ faults: { errorRate: 0.2, resetRate: 0.05, seed: 11 } });
     const env = envFor(sim, { GRANTSWEEP_ATTEMPTS: '10' });

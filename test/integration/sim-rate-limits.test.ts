@@ -23,6 +23,19 @@ const grantsPath = (s: Simulator) => `/api/v1/users/${s.org.sampleUsers({ count:
 const header = (h: Record<string, string | string[] | undefined>, name: string) => Number(h[name]);
 
 describe('simulated rate limiting over HTTP', () => {
+  it('lists the OAuth apps given a principal rate limit, and refuses a listing without the principalType filter', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+    const s = await start({ oauthClients: [{ clientId: '0oaLimited', publicJwk: jwk, ratePercentage: 25 }, { clientId: '0oaPlain', publicJwk: jwk }] });
+    const listed = await get(s, `/api/v1/principal-rate-limits?filter=${encodeURIComponent('principalType eq "OAUTH_CLIENT"')}`);
+    expect(listed.status).toBe(200);
+    expect(listed.body).toEqual([expect.objectContaining({ principalId: '0oaLimited', principalType: 'OAUTH_CLIENT', defaultPercentage: 25 })]);
+    expect((await get(s, `/api/v1/principal-rate-limits?filter=${encodeURIComponent('principalType eq "SSWS_TOKEN"')}`)).body).toEqual([]);
+    const unfiltered = await get(s, '/api/v1/principal-rate-limits');
+    expect(unfiltered.status).toBe(400);
+    expect(unfiltered.body.errorCode).toBe('E0000031');
+  });
+
   it('counts Remaining down and answers 429 E0000047 with Remaining 0 when the bucket is empty', async () => {
     const s = await start({ rateLimits: { 'user-grants': 3 } });
     const path = grantsPath(s);

@@ -5,6 +5,7 @@ import type { Config } from '../../../config/schema.ts';
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { OktaClient } from '../../okta/client.ts';
 import { proxyFor } from '../../okta/http.ts';
+import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare, type PrincipalShare } from '../../okta/principal-share.ts';
 import type { RateInfo } from '../../okta/types.ts';
 import { BUDGET_SAFETY, controlBudget } from '../../queue/budget.ts';
 import { orgKeyOf, queueNameOf } from '../../queue/org.ts';
@@ -24,6 +25,11 @@ export interface CheckResult {
   grantsBucket: { limit: number | null; remaining: number | null; resetInSec: number | null } | null;
   /** A cap on this credential that a run met lately (Okta's per-token share), as the budget holds every run to it. */
   credentialCap: { percent: number; learnedAt: string; until: string } | null;
+  /**
+   * A service app's principal rate limit (the share of every bucket an admin gave it), or why
+   * it is unknown; null for an API token, which cannot read its own.
+   */
+  principalShare: PrincipalShare | null;
   /** What a run at the configured --rate-share may send to that bucket a minute (the budget's safety margin and the credential's cap included). */
   runPerMinute: number | null;
   /** Worker processes connected to the org's queue: none means an `enqueue`d run waits. */
@@ -69,7 +75,14 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
 
     // A cap Okta holds this credential to, if a run met it lately (see "A cap on the credential" in the README).
     const cap = await controlBudget(ctx.redis, orgKeyOf(orgUrl), auth.principal).credentialCap('user-grants');
-    const share = cap ? Math.min(config.rateShare * BUDGET_SAFETY, cap.fraction) : config.rateShare * BUDGET_SAFETY;
+    const c = config.credentials;
+    const principalShare =
+      c?.kind === 'privateKey'
+        ? await readPrincipalShare({ orgUrl, clientId: c.clientId, auth: authFrom(config, [PRINCIPAL_LIMITS_SCOPE]), proxy: config.proxy, timeoutMs: config.requestTimeoutMs })
+        : null;
+    let share = config.rateShare * BUDGET_SAFETY;
+    if (cap) share = Math.min(share, cap.fraction);
+    if (principalShare && 'percent' in principalShare) share = Math.min(share, (principalShare.percent / 100) * BUDGET_SAFETY);
     const queue = new Queue(queueNameOf(orgKeyOf(orgUrl)), { connection: ctx.redis, prefix: queuePrefix });
     const workers = await queue.getWorkersCount().catch(() => null);
     await queue.close();
@@ -84,6 +97,7 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
       requests,
       grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: bucket.resetAt !== null && bucket.date !== null ? Math.max(0, Math.round((bucket.resetAt - bucket.date) / 1000)) : null } : null,
       runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * share)) : null,
+      principalShare,
       credentialCap: cap ? { percent: Math.round(cap.fraction * 100), learnedAt: new Date(cap.learnedAt).toISOString(), until: new Date(cap.until).toISOString() } : null,
       workers,
       settings: describeConfig(config),
@@ -104,6 +118,11 @@ function text(r: CheckResult, config: Config): string {
     b
       ? `budget   user-grants: limit ${b.limit ?? '?'} a minute, ${b.remaining ?? '?'} left${b.resetInSec !== null ? ` (resets in ${b.resetInSec} s)` : ''}; at --rate-share ${share} a run sends up to ${r.runPerMinute ?? '?'} a minute${r.runPerMinute ? `: 10,000 targets in about ${Math.ceil(10_000 / r.runPerMinute)} min` : ''}`
       : 'budget   user-grants: not read (the org has no user to read grants of)',
+    ...(r.principalShare
+      ? ['percent' in r.principalShare
+          ? `share    Okta lets this service app use ${r.principalShare.percent} % of each bucket (its principal rate limit): runs with it keep under it`
+          : `share    this service app's principal rate limit is unknown: ${r.principalShare.unknown}; a cap is learned from Okta's 429s`]
+      : []),
     ...(r.credentialCap
       ? [`cap      this credential met its own cap on user-grants (Okta's per-token share): runs with it keep under ${r.credentialCap.percent} % of the bucket until ${r.credentialCap.until}; to use more, raise the token's or app's share in the Admin Console`]
       : []),

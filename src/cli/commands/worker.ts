@@ -34,7 +34,7 @@ export async function workerCommand(
       err(io, `metrics: ${server.url}/metrics (health: ${server.url}/healthz)\n`);
     }
     // After the metrics server: a port in use stops the worker before it takes any work.
-    const host = startHost(ctx, {
+    const host = await startHost(ctx, {
       scopes: ['okta.users.read', 'okta.users.manage'],
       metrics,
       schedules: true,
