@@ -3,6 +3,8 @@ import { EXIT, HaltError } from '../errors.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { abandonConnection } from '../redis/connection.ts';
 import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare } from '../okta/principal-share.ts';
+import { orgKeyOf } from '../queue/org.ts';
+import { orgKeys } from '../runs/keys.ts';
 import { authFrom, type CliContext } from './context.ts';
 
 /** How long `run`, `enqueue` and `retry --wait` wait for a lost Redis unless GRANTSWEEP_REDIS_OUTAGE_MS says otherwise. */
@@ -40,7 +42,11 @@ export async function startHost(
   });
   ctx.resources.add('worker', host, (h) => h.close());
   const c = config.credentials;
-  if (c?.kind === 'privateKey') {
+  // A refused token request is a failed grant in the org's System Log: after one, the app
+  // is not asked again for a day (check asks each time it runs).
+  const refusals = orgKeys(orgKeyOf(config.orgUrl!)).org;
+  const refusedField = `principalShareRefused:${host.budget.credential}`;
+  if (c?.kind === 'privateKey' && Number((await ctx.redis.hget(refusals, refusedField)) ?? 0) <= Date.now()) {
     const share = await readPrincipalShare({
       orgUrl: config.orgUrl!,
       clientId: c.clientId,
@@ -55,6 +61,7 @@ export async function startHost(
         `Okta lets this service app use ${share.percent} % of each bucket (its principal rate limit): every run with it keeps under ${Math.round(cap * 1000) / 10} %`,
       );
     } else {
+      if (share.refused) await ctx.redis.hset(refusals, refusedField, Date.now() + 24 * 3_600_000);
       ctx.log.debug({ reason: share.unknown }, "this service app's principal rate limit is unknown: a cap is learned from Okta's 429s");
     }
   }

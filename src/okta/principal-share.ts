@@ -4,7 +4,8 @@ import type { OktaAuth } from './auth.ts';
 /** The scope a service app needs to read its own principal rate limit. */
 export const PRINCIPAL_LIMITS_SCOPE = 'okta.principalRateLimits.read';
 
-export type PrincipalShare = { percent: number } | { unknown: string };
+/** `refused`: the app may not read it (the token endpoint or the API said no). */
+export type PrincipalShare = { percent: number } | { unknown: string; refused?: true };
 
 /**
  * The share of every bucket an admin gave this service app (its principal rate limit,
@@ -26,8 +27,7 @@ export async function readPrincipalShare(o: { orgUrl: string; clientId: string; 
     const text = (err as Error).message.split('\n')[0]!.slice(0, 160);
     // 401/403 at the API, or the token endpoint refusing the scope (invalid_scope).
     const refused = status === 401 || status === 403 || /invalid_scope|scope/i.test(text);
-    const why = refused ? `the app may not read it (grant it ${PRINCIPAL_LIMITS_SCOPE})` : text;
-    return { unknown: why };
+    return refused ? { unknown: `the app may not read it (grant it ${PRINCIPAL_LIMITS_SCOPE})`, refused: true } : { unknown: text };
   } finally {
     await client.close();
   }

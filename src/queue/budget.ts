@@ -44,6 +44,8 @@ export interface BudgetOptions {
  */
 export class SharedBudget implements RequestGate {
   private readonly keys;
+  /** The credential its requests go with (OktaAuth.principal), '' when not said. */
+  readonly credential: string;
   private readonly shares = new Map<string, Share>();
   /**
    * Lease ids: this instance's random prefix and a counter, unique across processes
@@ -75,6 +77,7 @@ export class SharedBudget implements RequestGate {
       defaultShare: opts.defaultShare ?? 0.5,
       credential: opts.credential ?? '',
     };
+    this.credential = this.opts.credential;
     this.keys = orgKeys(opts.orgKey);
     this.defaultShare = { share: this.opts.defaultShare, pacing: 'even', asksKey: `\n\n${this.opts.defaultShare}\neven` };
   }

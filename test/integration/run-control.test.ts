@@ -140,7 +140,7 @@ describe('run: Okta says no', () => {
     expect(check.code, check.stderr).toBe(0);
     expect(check.stdout).toMatch(/^share +Okta lets this service app use 30 % of each bucket \(its principal rate limit\)/m);
     const blindCheck = await runCli(['check', '--json'], envOf('0oaCappedBlind'));
-    expect(JSON.parse(blindCheck.stdout).principalShare).toEqual({ unknown: 'the app may not read it (grant it okta.principalRateLimits.read)' });
+    expect(JSON.parse(blindCheck.stdout).principalShare).toEqual({ unknown: 'the app may not read it (grant it okta.principalRateLimits.read)', refused: true });
 
     sim.log.reset();
     const runId = uniqueRunId('principal');
@@ -162,6 +162,12 @@ describe('run: Okta says no', () => {
     expect(blind.code, blind.stderr).toBe(0);
     console.log(`[budget] blind: ${JSON.stringify(sim.log.snapshot().windows['user-grants']!.map((w) => [w.count, w.rejected]))}`);
     expect(sim.log.snapshot().total429).toBeGreaterThan(0);
+    // Its refused token request (a failed grant in the System Log) is not repeated by the next start for a day.
+    const tokenRequests = () => sim!.log.snapshot().byEndpoint['POST /oauth2/v1/token'] ?? 0;
+    expect(tokenRequests()).toBe(2);
+    sim.log.reset();
+    expect((await spawnCli(['run', '--csv', csvOf(sim, 5, 500), '--yes', '--run-id', uniqueRunId('blind-again')], envOf('0oaCappedBlind')).done).code).toBe(0);
+    expect(tokenRequests()).toBe(1);
   });
 
   it('retries transient failures with backoff until every target is final', async () => {
