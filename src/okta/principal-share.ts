@@ -29,6 +29,8 @@ export async function readPrincipalShare(o: { orgUrl: string; clientId: string; 
     const refused = status === 401 || status === 403 || /invalid_scope|scope/i.test(text);
     return refused ? { unknown: `the app may not read it (grant it ${PRINCIPAL_LIMITS_SCOPE})`, refused: true } : { unknown: text };
   } finally {
+    // The token request's own socket too: left open, it would hold the command's exit.
     await client.close();
+    await o.auth.close?.();
   }
 }

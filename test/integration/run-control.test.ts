@@ -147,6 +147,7 @@ describe('run: Okta says no', () => {
     const r = await spawnCli(['run', '--csv', csvOf(sim, 150), '--yes', '--run-id', runId], envOf('0oaCappedReader')).done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/Okta lets this service app use 30 % of each bucket \(its principal rate limit\): every run with it keeps under 29\.7 %/);
+    expect(r.stderr).not.toMatch(/still running 3 s after the command ended/);
     const log = sim.log.snapshot();
     const windows = log.windows['user-grants']!;
     console.log(`[budget] principal rate limit 30 %, share 0.5: ${JSON.stringify(windows.map((w) => [w.count, w.rejected]))}`);
