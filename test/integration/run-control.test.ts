@@ -156,6 +156,10 @@ describe('run: Okta says no', () => {
     expect(full.length).toBeGreaterThanOrEqual(2);
     for (const w of full) expect(w.count).toBeLessThanOrEqual(36);
     expect((await reportOf(runId, envOf('0oaCappedReader'))).counts).toMatchObject({ total: 150, revoked: 150 });
+    // check afterwards: the app's share, not a cap "met" (none was: it was read).
+    const after = await runCli(['check'], envOf('0oaCappedReader'));
+    expect(after.stdout).toMatch(/^share +Okta lets this service app use 30 %/m);
+    expect(after.stdout).not.toMatch(/^cap /m);
 
     // Without the read, the first window meets the app's cap.
     sim.log.reset();
