@@ -124,8 +124,10 @@ Examples:
   grantsweep schedule add nightly --cron "0 2 * * *" --tz Europe/Berlin --search 'status eq "DEPROVISIONED"' --yes
   grantsweep schedule add leavers --cron "30 6 * * 1-5" --csv /srv/hr/leavers.csv --snapshot --skip-invalid`),
   ).action((name: string, flags) => set(import('./commands/schedule.ts').then((m) => m.scheduleAddCommand(io, name, flags))));
-  // A scheduled run is named by its schedule, and workers set their own concurrency: refused, so not offered.
-  for (const o of schedule.commands.find((c) => c.name() === 'add')!.options) if (o.long === '--run-id' || o.long === '--concurrency') o.hideHelp();
+  // A scheduled run is named by its schedule, workers set their own concurrency, and an earlier
+  // run's targets do not change from one time to the next: refused, so not offered.
+  const refusedBySchedules = new Set(['--run-id', '--concurrency', '--from-run', '--with-result']);
+  for (const o of schedule.commands.find((c) => c.name() === 'add')!.options) if (refusedBySchedules.has(o.long ?? '')) o.hideHelp();
   schedule.command('list').description("the org's schedules with their next time")
     .option('--json', 'a JSON array')
     .action((flags) => set(import('./commands/schedule.ts').then((m) => m.scheduleListCommand(io, flags))));
