@@ -2,16 +2,13 @@ import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import { EXIT, HaltError } from '../errors.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { abandonConnection } from '../redis/connection.ts';
-import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare } from '../okta/principal-share.ts';
+import { PRINCIPAL_LIMITS_SCOPE } from '../okta/principal-share.ts';
 import { orgKeyOf } from '../queue/org.ts';
-import { orgKeys } from '../runs/keys.ts';
+import { applyPrincipalShare } from '../queue/principal-share.ts';
 import { authFrom, type CliContext } from './context.ts';
 
 /** How long `run`, `enqueue` and `retry --wait` wait for a lost Redis unless GRANTSWEEP_REDIS_OUTAGE_MS says otherwise. */
 export const RUN_OUTAGE_MS = 300_000;
-
-/** How long a share read from Okta holds before the runs try their own again (a worker reads it at each start). */
-const PRINCIPAL_SHARE_HOLD_MS = 6 * 3_600_000;
 
 /**
  * A worker host for the configured org, registered for release with the command's resources.
@@ -42,28 +39,18 @@ export async function startHost(
   });
   ctx.resources.add('worker', host, (h) => h.close());
   const c = config.credentials;
-  // A refused token request is a failed grant in the org's System Log: after one, the app
-  // is not asked again for a day (check asks each time it runs).
-  const refusals = orgKeys(orgKeyOf(config.orgUrl!)).org;
-  const refusedField = `principalShareRefused:${host.budget.credential}`;
-  if (c?.kind === 'privateKey' && Number((await ctx.redis.hget(refusals, refusedField)) ?? 0) <= Date.now()) {
-    const share = await readPrincipalShare({
+  if (c?.kind === 'privateKey') {
+    await applyPrincipalShare({
+      redis: ctx.redis,
+      budget: host.budget,
+      orgKey: orgKeyOf(config.orgUrl!),
       orgUrl: config.orgUrl!,
       clientId: c.clientId,
       auth: authFrom(config, [PRINCIPAL_LIMITS_SCOPE]),
       proxy: config.proxy,
       timeoutMs: config.requestTimeoutMs,
+      log: ctx.log,
     });
-    if ('percent' in share) {
-      const cap = await host.budget.setCredentialShare(share.percent / 100, PRINCIPAL_SHARE_HOLD_MS);
-      ctx.log.info(
-        { principalPercent: share.percent, capPercent: Math.round(cap * 1000) / 10 },
-        `Okta lets this service app use ${share.percent} % of each bucket (its principal rate limit): every run with it keeps under ${Math.round(cap * 1000) / 10} %`,
-      );
-    } else {
-      if (share.refused) await ctx.redis.hset(refusals, refusedField, Date.now() + 24 * 3_600_000);
-      ctx.log.debug({ reason: share.unknown }, "this service app's principal rate limit is unknown: a cap is learned from Okta's 429s");
-    }
   }
   host.start();
   return host;

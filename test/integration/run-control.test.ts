@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Simulator } from '../../src/sim/index.ts';
+import type { SimOptions, Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
@@ -18,6 +18,34 @@ async function reportOf(runId: string, env: NodeJS.ProcessEnv) {
   const r = await runCli(['report', runId], env);
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout) as { state: string; stateReason: string | null; counts: Record<string, number>; requests: { total: number; rateLimited: number }; results: { status: string; attempts: number }[] };
+}
+
+/**
+ * A simulator with 2-s windows and two service apps an admin gave 30 % of each bucket: `reader`
+ * may read that share (okta.principalRateLimits.read), `blind` may not. Returns the environment
+ * of a grantsweep command with either.
+ */
+async function withCappedApps(opts: SimOptions, extra: NodeJS.ProcessEnv = {}) {
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicJwk = key.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  const scopes = ['okta.users.read', 'okta.users.manage'];
+  sim = await startTestSim({
+    ...opts,
+    windowSec: 2,
+    oauthClients: [
+      { clientId: '0oaCappedReader', publicJwk, scopes: [...scopes, 'okta.principalRateLimits.read'], ratePercentage: 30 },
+      { clientId: '0oaCappedBlind', publicJwk, scopes, ratePercentage: 30 },
+    ],
+  });
+  const s = sim;
+  const pem = key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const envOf = (app: 'reader' | 'blind') => ({
+    ...envFor(s, { GRANTSWEEP_RATE_WINDOW_MS: '2000', ...extra }),
+    OKTA_API_TOKEN: '',
+    OKTA_CLIENT_ID: app === 'reader' ? '0oaCappedReader' : '0oaCappedBlind',
+    OKTA_PRIVATE_KEY: pem,
+  });
+  return [s, envOf] as const;
 }
 
 describe('run: Okta says no', () => {
@@ -119,60 +147,63 @@ describe('run: Okta says no', () => {
   });
 
   it("reads a service app's principal rate limit before the first request and keeps under it: no 429 at all", async () => {
-    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const jwk = key.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
-    const scopes = ['okta.users.read', 'okta.users.manage'];
-    sim = await startTestSim({
-      users: 600,
-      rateLimits: { 'user-grants': { limit: 120 } },
-      windowSec: 2,
-      oauthClients: [
-        // An admin gave this app 30 % of each bucket, and it may read that.
-        { clientId: '0oaCappedReader', publicJwk: jwk, scopes: [...scopes, 'okta.principalRateLimits.read'], ratePercentage: 30 },
-        // The same limit, but the app may not read it: the cap is learned from a 429 instead.
-        { clientId: '0oaCappedBlind', publicJwk: jwk, scopes, ratePercentage: 30 },
-      ],
-    });
-    const pem = key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    const envOf = (clientId: string) => ({ ...envFor(sim!, { GRANTSWEEP_RATE_WINDOW_MS: '2000', LOG_LEVEL: 'info' }), OKTA_API_TOKEN: '', OKTA_CLIENT_ID: clientId, OKTA_PRIVATE_KEY: pem });
+    const [s, envOf] = await withCappedApps({ users: 600, rateLimits: { 'user-grants': { limit: 120 } } }, { LOG_LEVEL: 'info' });
 
-    const check = await runCli(['check'], envOf('0oaCappedReader'));
+    const check = await runCli(['check'], envOf('reader'));
     expect(check.code, check.stderr).toBe(0);
     expect(check.stdout).toMatch(/^share +Okta lets this service app use 30 % of each bucket \(its principal rate limit\)/m);
-    const blindCheck = await runCli(['check', '--json'], envOf('0oaCappedBlind'));
+    const blindCheck = await runCli(['check', '--json'], envOf('blind'));
     expect(JSON.parse(blindCheck.stdout).principalShare).toEqual({ unknown: 'the app may not read it (grant it okta.principalRateLimits.read)', refused: true });
 
-    sim.log.reset();
+    s.log.reset();
     const runId = uniqueRunId('principal');
-    const r = await spawnCli(['run', '--csv', csvOf(sim, 150), '--yes', '--run-id', runId], envOf('0oaCappedReader')).done;
+    const r = await spawnCli(['run', '--csv', csvOf(s, 150), '--yes', '--run-id', runId], envOf('reader')).done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/Okta lets this service app use 30 % of each bucket \(its principal rate limit\): every run with it keeps under 29\.7 %/);
     expect(r.stderr).not.toMatch(/still running 3 s after the command ended/);
-    const log = sim.log.snapshot();
+    const log = s.log.snapshot();
     const windows = log.windows['user-grants']!;
     console.log(`[budget] principal rate limit 30 %, share 0.5: ${JSON.stringify(windows.map((w) => [w.count, w.rejected]))}`);
     expect(log.total429).toBe(0);
     const full = windows.slice(1, -1);
     expect(full.length).toBeGreaterThanOrEqual(2);
     for (const w of full) expect(w.count).toBeLessThanOrEqual(36);
-    expect((await reportOf(runId, envOf('0oaCappedReader'))).counts).toMatchObject({ total: 150, revoked: 150 });
+    expect((await reportOf(runId, envOf('reader'))).counts).toMatchObject({ total: 150, revoked: 150 });
     // check afterwards: the app's share, not a cap "met" (none was: it was read).
-    const after = await runCli(['check'], envOf('0oaCappedReader'));
+    const after = await runCli(['check'], envOf('reader'));
     expect(after.stdout).toMatch(/^share +Okta lets this service app use 30 %/m);
     expect(after.stdout).not.toMatch(/^cap /m);
 
     // Without the read, the first window meets the app's cap.
-    sim.log.reset();
-    const blind = await spawnCli(['run', '--csv', csvOf(sim, 150, 300), '--yes', '--run-id', uniqueRunId('blind')], envOf('0oaCappedBlind')).done;
+    s.log.reset();
+    const blind = await spawnCli(['run', '--csv', csvOf(s, 150, 300), '--yes', '--run-id', uniqueRunId('blind')], envOf('blind')).done;
     expect(blind.code, blind.stderr).toBe(0);
-    console.log(`[budget] blind: ${JSON.stringify(sim.log.snapshot().windows['user-grants']!.map((w) => [w.count, w.rejected]))}`);
-    expect(sim.log.snapshot().total429).toBeGreaterThan(0);
+    console.log(`[budget] blind: ${JSON.stringify(s.log.snapshot().windows['user-grants']!.map((w) => [w.count, w.rejected]))}`);
+    expect(s.log.snapshot().total429).toBeGreaterThan(0);
     // Its refused token request (a failed grant in the System Log) is not repeated by the next start for a day.
-    const tokenRequests = () => sim!.log.snapshot().byEndpoint['POST /oauth2/v1/token'] ?? 0;
+    const tokenRequests = () => s.log.snapshot().byEndpoint['POST /oauth2/v1/token'] ?? 0;
     expect(tokenRequests()).toBe(2);
-    sim.log.reset();
-    expect((await spawnCli(['run', '--csv', csvOf(sim, 5, 500), '--yes', '--run-id', uniqueRunId('blind-again')], envOf('0oaCappedBlind')).done).code).toBe(0);
+    s.log.reset();
+    expect((await spawnCli(['run', '--csv', csvOf(s, 5, 500), '--yes', '--run-id', uniqueRunId('blind-again')], envOf('blind')).done).code).toBe(0);
     expect(tokenRequests()).toBe(1);
+  });
+
+  it("keeps a directory listing under the service app's principal rate limit too", async () => {
+    // Pages of 200 users (about 6 pages), 10 listings a 2-s window, the app 30 % of that: 3 a window.
+    const [s, envOf] = await withCappedApps({ users: 1500, rateLimits: { 'users-list': { limit: 10 } } });
+    const listing429 = () => s.log.snapshot().windows['users-list']!.reduce((n, w) => n + w.rejected, 0);
+    const listings = () => s.log.snapshot().byEndpoint['GET /api/v1/users'] ?? 0;
+
+    const r = await runCli(['run', '--filter', 'status eq "ACTIVE"', '--dry-run', '--run-id', uniqueRunId('list-reader')], envOf('reader'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(listings()).toBeGreaterThanOrEqual(5);
+    console.log(`[budget] listing under the app's 30 %: ${JSON.stringify(s.log.snapshot().windows['users-list']!.map((w) => [w.count, w.rejected]))}`);
+    expect(listing429()).toBe(0);
+
+    s.log.reset();
+    const b = await runCli(['run', '--filter', 'status eq "ACTIVE"', '--dry-run', '--run-id', uniqueRunId('list-blind')], envOf('blind'));
+    expect(b.code, b.stderr).toBe(0);
+    expect(listing429()).toBeGreaterThan(0);
   });
 
   it('retries transient failures with backoff until every target is final', async () => {
