@@ -33,7 +33,7 @@ describe('on a Redis Cluster, through failovers', () => {
     }
 
     // The queue (every org's, one hash tag), the run's keys, the org's budget.
-    const moved: { key: string; from: number; to: number; deletesBefore: number }[] = [];
+    const moved: { key: string; from: number; to: number; forced: boolean; deletesBefore: number }[] = [];
     for (const key of [`${queuePrefix}:x`, runKeys(runId).meta, orgKeys(orgKeyOf(sim.url)).bucket('user-grants')]) {
       const deletesBefore = deletes();
       moved.push({ key, deletesBefore, ...(await cluster.failover(key)) });
@@ -47,8 +47,10 @@ describe('on a Redis Cluster, through failovers', () => {
     expect(r.stderr).not.toMatch(/unexpected|CROSSSLOT/i);
     expect(r.code, r.stderr).toBe(0);
     for (const u of users) expect(sim.org.grantsOf(u.id)).toEqual([]);
-    // Once each: no target was lost, none was done twice.
-    expect(deletes()).toBe(100);
+    // Once each: no target was lost, none was done twice. (A failover the harness had to FORCE
+    // on a loaded machine can lose writes, as a crash does: their targets are done again.)
+    if (moved.some((m) => m.forced)) expect(deletes()).toBeGreaterThanOrEqual(100);
+    else expect(deletes()).toBe(100);
     const status = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout);
     expect(status.state).toBe('completed');
     expect(status.counts).toMatchObject({ total: 100, pending: 0, failed: 0, revoked: 100 });
