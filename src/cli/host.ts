@@ -2,7 +2,6 @@ import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import { EXIT, HaltError } from '../errors.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { abandonConnection } from '../redis/connection.ts';
-import { PRINCIPAL_LIMITS_SCOPE } from '../okta/principal-share.ts';
 import { orgKeyOf } from '../queue/org.ts';
 import { applyPrincipalShare } from '../queue/principal-share.ts';
 import { authFrom, type CliContext } from './context.ts';
@@ -38,20 +37,16 @@ export async function startHost(
       : undefined,
   });
   ctx.resources.add('worker', host, (h) => h.close());
-  const c = config.credentials;
-  if (c?.kind === 'privateKey') {
-    await applyPrincipalShare({
-      redis: ctx.redis,
-      budget: host.budget,
-      orgKey: orgKeyOf(config.orgUrl!),
-      orgUrl: config.orgUrl!,
-      clientId: c.clientId,
-      auth: authFrom(config, [PRINCIPAL_LIMITS_SCOPE]),
-      proxy: config.proxy,
-      timeoutMs: config.requestTimeoutMs,
-      log: ctx.log,
-    });
-  }
+  await applyPrincipalShare({
+    redis: ctx.redis,
+    budget: host.budget,
+    orgKey: orgKeyOf(config.orgUrl!),
+    orgUrl: config.orgUrl!,
+    auth: (scopes) => authFrom(config, scopes),
+    proxy: config.proxy,
+    timeoutMs: config.requestTimeoutMs,
+    log: ctx.log,
+  });
   host.start();
   return host;
 }

@@ -1,5 +1,6 @@
 import type { ProxySettings } from './http.ts';
 import type { OktaAuth } from './auth.ts';
+import { OktaApiError } from './errors.ts';
 
 /** The scope a service app needs to read its own principal rate limit. */
 export const PRINCIPAL_LIMITS_SCOPE = 'okta.principalRateLimits.read';
@@ -23,11 +24,9 @@ export async function readPrincipalShare(o: { orgUrl: string; clientId: string; 
     }
     return { unknown: 'no principal rate limit is set for this app (Okta applies its default, 50 %)' };
   } catch (err) {
-    const status = (err as { status?: number }).status;
-    const text = (err as Error).message.split('\n')[0]!.slice(0, 160);
-    // 401/403 at the API, or the token endpoint refusing the scope (invalid_scope).
-    const refused = status === 401 || status === 403 || /invalid_scope|scope/i.test(text);
-    return refused ? { unknown: `the app may not read it (grant it ${PRINCIPAL_LIMITS_SCOPE})`, refused: true } : { unknown: text };
+    // 401/403 at the API, or the token endpoint refusing the scope.
+    const refused = err instanceof OktaApiError && (err.status === 401 || err.status === 403 || err.errorCode === 'invalid_scope');
+    return refused ? { unknown: `the app may not read it (grant it ${PRINCIPAL_LIMITS_SCOPE})`, refused: true } : { unknown: (err as Error).message.split('\n')[0]!.slice(0, 160) };
   } finally {
     // The token request's own socket too: left open, it would hold the command's exit.
     await client.close();

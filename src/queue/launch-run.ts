@@ -9,7 +9,6 @@ import { readCsvTargets } from '../sources/csv-source.ts';
 import { requiredScopes } from '../sources/directory-source.ts';
 import { readRunTargets } from '../sources/run-source.ts';
 import type { SourceDescription, SourceItem } from '../sources/target.ts';
-import { PRINCIPAL_LIMITS_SCOPE } from '../okta/principal-share.ts';
 import { SharedBudget } from './budget.ts';
 import { applyPrincipalShare } from './principal-share.ts';
 import { orgKeyOf } from './org.ts';
@@ -78,19 +77,16 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       });
       budget.setShare(spec.runId, spec.rateShare, deps.pacing);
       // A service app's own share of each bucket holds for its listing too.
-      if (auth.kind === 'oauth' && 'clientId' in auth) {
-        await applyPrincipalShare({
-          redis: deps.redis,
-          budget,
-          orgKey: orgKeyOf(deps.orgUrl),
-          orgUrl: deps.orgUrl,
-          clientId: String(auth.clientId),
-          auth: deps.auth([PRINCIPAL_LIMITS_SCOPE]),
-          proxy: deps.proxy,
-          timeoutMs: deps.requestTimeoutMs,
-          log: deps.log,
-        });
-      }
+      await applyPrincipalShare({
+        redis: deps.redis,
+        budget,
+        orgKey: orgKeyOf(deps.orgUrl),
+        orgUrl: deps.orgUrl,
+        auth: deps.auth,
+        proxy: deps.proxy,
+        timeoutMs: deps.requestTimeoutMs,
+        log: deps.log,
+      });
       // The HTTP stack loads only for a directory source: a CSV's producer never calls Okta.
       const [{ OktaClient }, { readDirectoryTargets }] = await Promise.all([import('../okta/client.ts'), import('../sources/directory-source.ts')]);
       lister = new OktaClient({

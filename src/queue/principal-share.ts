@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { OktaAuth } from '../okta/auth.ts';
+import { PrivateKeyJwtAuth, type OktaAuth } from '../okta/auth.ts';
 import type { ProxySettings } from '../okta/http.ts';
-import { readPrincipalShare } from '../okta/principal-share.ts';
+import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare } from '../okta/principal-share.ts';
 import { orgKeys } from '../runs/keys.ts';
 import type { SharedBudget } from './budget.ts';
 
@@ -23,19 +23,21 @@ export async function applyPrincipalShare(o: {
   budget: SharedBudget;
   orgKey: string;
   orgUrl: string;
-  clientId: string;
-  /** A credential scoped okta.principalRateLimits.read alone. */
-  auth: OktaAuth;
+  /** The process's credential, with these scopes: only a service app's is read. */
+  auth: (scopes: string[]) => OktaAuth;
   proxy?: ProxySettings | null;
   timeoutMs: number;
   log: Logger;
 }): Promise<void> {
   const memo = `${o.orgKey}\n${o.budget.credential}`;
   if (applied.has(memo)) return;
+  // An API token cannot read its own (its principal id is the token's id, which it does not know).
+  const auth = o.auth([PRINCIPAL_LIMITS_SCOPE]);
+  if (!(auth instanceof PrivateKeyJwtAuth)) return;
   const refusals = orgKeys(o.orgKey).org;
   const field = `principalShareRefused:${o.budget.credential}`;
   if (Number((await o.redis.hget(refusals, field)) ?? 0) > Date.now()) return;
-  const share = await readPrincipalShare({ orgUrl: o.orgUrl, clientId: o.clientId, auth: o.auth, proxy: o.proxy, timeoutMs: o.timeoutMs });
+  const share = await readPrincipalShare({ orgUrl: o.orgUrl, clientId: auth.clientId, auth, proxy: o.proxy, timeoutMs: o.timeoutMs });
   if ('percent' in share) {
     const cap = await o.budget.setCredentialShare(share.percent / 100, HOLD_MS);
     applied.add(memo);
