@@ -21,6 +21,7 @@ export const DEFAULTS: Config = Object.freeze(
     maxRateLimitDeferrals: 50,
     lockDurationMs: 30_000,
     redisOutageMs: null,
+    principalShareRefreshMs: 3_600_000,
     rateWindowMs: 60_000,
     proxy: null,
     runId: null,

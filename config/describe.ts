@@ -28,6 +28,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     rateWindowMs: config.rateWindowMs,
     lockDurationMs: config.lockDurationMs,
     redisOutageMs: config.redisOutageMs,
+    principalShareRefreshMs: config.principalShareRefreshMs,
     proxy:
       config.proxy === null ? null
       : {

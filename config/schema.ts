@@ -168,6 +168,9 @@ export const configSchema = z.object({
   redisOutageMs: intIn(0, 86_400_000)
     .nullable()
     .describe('GRANTSWEEP_REDIS_OUTAGE_MS: how long a command that stores or processes targets waits for a lost or silent Redis (a PING unanswered for 5 s) before it gives up and exits 3 (0: for ever). Unset: 300000 for run, enqueue and retry --wait; for ever for worker, whose supervisor decides.'),
+  principalShareRefreshMs: intIn(1_000, 86_400_000).describe(
+    "GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS: how often a long-lived worker reads its service app's principal rate limit again, so that an admin's change holds without a restart. Default 3600000 (an hour).",
+  ),
   rateWindowMs: intIn(100, 3_600_000).describe("GRANTSWEEP_RATE_WINDOW_MS: length of Okta's rate-limit window, which the headers do not state. Okta's is 60000; change it only for the simulator."),
   proxy: proxySchema
     .nullable()

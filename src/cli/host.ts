@@ -3,7 +3,7 @@ import { EXIT, HaltError } from '../errors.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { abandonConnection } from '../redis/connection.ts';
 import { orgKeyOf } from '../queue/org.ts';
-import { applyPrincipalShare } from '../queue/principal-share.ts';
+import { applyPrincipalShare, keepPrincipalShare } from '../queue/principal-share.ts';
 import { authFrom, type CliContext } from './context.ts';
 
 /** How long `run`, `enqueue` and `retry --wait` wait for a lost Redis unless GRANTSWEEP_REDIS_OUTAGE_MS says otherwise. */
@@ -12,7 +12,7 @@ export const RUN_OUTAGE_MS = 300_000;
 /**
  * A worker host for the configured org, registered for release with the command's resources.
  * A service app's principal rate limit, when it can be read, is set on the budget before the
- * first job is taken.
+ * first job is taken, and read again every GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS.
  */
 export async function startHost(
   ctx: CliContext,
@@ -37,16 +37,19 @@ export async function startHost(
       : undefined,
   });
   ctx.resources.add('worker', host, (h) => h.close());
-  await applyPrincipalShare({
+  const share = {
     redis: ctx.redis,
     budget: host.budget,
     orgKey: orgKeyOf(config.orgUrl!),
     orgUrl: config.orgUrl!,
-    auth: (scopes) => authFrom(config, scopes),
+    auth: (scopes: string[]) => authFrom(config, scopes),
     proxy: config.proxy,
     timeoutMs: config.requestTimeoutMs,
     log: ctx.log,
-  });
+    refreshMs: config.principalShareRefreshMs,
+  };
+  await applyPrincipalShare(share);
+  ctx.resources.add('principal share', keepPrincipalShare(share), (stop) => stop());
   host.start();
   return host;
 }

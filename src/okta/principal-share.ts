@@ -6,7 +6,8 @@ import { OktaApiError } from './errors.ts';
 export const PRINCIPAL_LIMITS_SCOPE = 'okta.principalRateLimits.read';
 
 /** `refused`: the app may not read it (the token endpoint or the API said no). */
-export type PrincipalShare = { percent: number } | { unknown: string; refused?: true };
+/** `none`: the app has no entry, and Okta's default applies. */
+export type PrincipalShare = { percent: number } | { unknown: string; refused?: true; none?: true };
 
 /**
  * The share of every bucket an admin gave this service app (its principal rate limit,
@@ -22,7 +23,7 @@ export async function readPrincipalShare(o: { orgUrl: string; clientId: string; 
     for await (const e of client.listPrincipalRateLimits('OAUTH_CLIENT')) {
       if (e.principalId === o.clientId && Number.isFinite(e.defaultPercentage) && e.defaultPercentage > 0) return { percent: Math.min(100, e.defaultPercentage) };
     }
-    return { unknown: 'no principal rate limit is set for this app (Okta applies its default, 50 %)' };
+    return { unknown: 'no principal rate limit is set for this app (Okta applies its default, 50 %)', none: true };
   } catch (err) {
     // 401/403 at the API, or the token endpoint refusing the scope.
     const refused = err instanceof OktaApiError && (err.status === 401 || err.status === 403 || err.errorCode === 'invalid_scope');

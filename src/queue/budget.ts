@@ -251,22 +251,31 @@ export class SharedBudget implements RequestGate {
   /**
    * The share of every bucket Okta gives this credential, as an admin set it (a service app's
    * principal rate limit): every run with it keeps under it from the first request, instead of
-   * learning it from a 429. A lower cap already learned stands.
+   * learning it from a 429. It replaces the share read before (an admin may have raised it); a
+   * lower cap learned from a 429 still holds until it expires (acquire-4.lua takes the lower).
    */
   async setCredentialShare(fraction: number, holdMs: number): Promise<number> {
     const c = this.opts.credential;
     const cap = fraction * this.opts.safety;
-    const now = Date.now();
-    for (const bucket of BUCKET_NAMES) {
-      const key = this.keys.bucket(bucket);
-      const [known, until] = await this.redis.hmget(key, `pcap:${c}`, `pcapUntil:${c}`);
-      if (known !== null && Number(until) > now && Number(known) <= cap) continue;
-      await this.redis.hset(key, `pcap:${c}`, cap.toFixed(4), `pcapAt:${c}`, now, `pcapUntil:${c}`, now + holdMs);
-    }
+    const until = Date.now() + holdMs;
+    for (const bucket of BUCKET_NAMES) await this.redis.hset(this.keys.bucket(bucket), `pshare:${c}`, cap.toFixed(4), `pshareUntil:${c}`, until);
     return cap;
   }
 
-  /** The cap learned on this process's credential for the bucket (a fraction of its limit) while it holds, else null. */
+  /** The app has no principal rate limit of its own any more: its runs learn Okta's default from a 429 again. */
+  async clearCredentialShare(): Promise<void> {
+    const c = this.opts.credential;
+    for (const bucket of BUCKET_NAMES) await this.redis.hdel(this.keys.bucket(bucket), `pshare:${c}`, `pshareUntil:${c}`);
+  }
+
+  /** The share read from this credential's principal rate limit (a fraction of each bucket, with the safety margin) while it holds, else null. */
+  async credentialShare(bucket: BucketName): Promise<number | null> {
+    const c = this.opts.credential;
+    const [share, until] = await this.redis.hmget(this.keys.bucket(bucket), `pshare:${c}`, `pshareUntil:${c}`);
+    return share === null || Number(until) <= Date.now() ? null : Number(share);
+  }
+
+  /** The cap a 429 taught on this process's credential for the bucket (a fraction of its limit) while it holds, else null. */
   async credentialCap(bucket: BucketName): Promise<{ fraction: number; learnedAt: number; until: number } | null> {
     const c = this.opts.credential;
     const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), `pcap:${c}`, `pcapAt:${c}`, `pcapUntil:${c}`);

@@ -58,6 +58,8 @@ export interface Simulator {
   /** Changes rate limits, faults, neighbour… at runtime; throws SimOptionsError when invalid. */
   configure(patch: SimConfigPatch): RuntimeConfig;
   config(): RuntimeConfig;
+  /** An admin sets (or, with null, removes) an OAuth app's principal rate limit: listed and enforced from the next request. */
+  setPrincipalRateLimit(clientId: string, percent: number | null): void;
 }
 
 class SimOptionsError extends Error {}
@@ -83,8 +85,12 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
   const settings = { current: applyConfigPatch(defaultRuntimeConfig(seed), pickConfigPatch(o)) };
   const config = () => settings.current;
   const log = new RequestLog(now, o.recordRequests ?? 0);
+  // Mutable: an admin changes an app's share while workers run (setPrincipalRateLimit).
   const principalLimits = new Map((o.oauthClients ?? []).flatMap((c) => (c.ratePercentage ? [[c.clientId, c.ratePercentage] as const] : [])));
-  const limiter = new RateLimiter(config, now, log, new Map([...principalLimits].map(([id, pct]) => [`oauth:${id}`, pct / 100])));
+  const limiter = new RateLimiter(config, now, log, (label) => {
+    const pct = label.startsWith('oauth:') ? principalLimits.get(label.slice('oauth:'.length)) : undefined;
+    return pct === undefined ? undefined : pct / 100;
+  });
   const faults = new FaultInjector(() => config().faults);
   const auth = new AuthRegistry(o.token ?? newApiToken(), o.readOnlyToken ?? newApiToken(), now);
   const ttl = o.accessTokenTtlSec ?? 3600;
@@ -134,6 +140,11 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       }
     },
     config: () => control.currentConfig(),
+    setPrincipalRateLimit: (clientId, percent) => {
+      if (percent !== null && !(Number.isInteger(percent) && percent >= 1 && percent <= 100)) throw new SimOptionsError(`percent: expected an integer 1..100 or null, got ${percent}`);
+      if (percent === null) principalLimits.delete(clientId);
+      else principalLimits.set(clientId, percent);
+    },
   };
 }
 

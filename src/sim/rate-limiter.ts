@@ -35,8 +35,8 @@ export class RateLimiter {
     private readonly config: () => RuntimeConfig,
     private readonly now: () => number,
     private readonly log: RequestLog,
-    /** Principals with a share of their own (an OAuth app's principal rate limit), by principal label. */
-    private readonly principalShares: ReadonlyMap<string, number> = new Map(),
+    /** The share of a principal that has one of its own (an OAuth app's principal rate limit), by principal label. */
+    private readonly principalShareOf: (label: string) => number | undefined = () => undefined,
   ) {}
 
   /** Takes a concurrency slot; false means answer the concurrency 429. */
@@ -91,7 +91,7 @@ export class RateLimiter {
       entry.rejected++;
       return { allowed: false, reject: 'bucket', limit, remaining: 0, resetSec };
     }
-    const principalShare = principal === null ? null : (this.principalShares.get(principal) ?? cfg.perTokenShare);
+    const principalShare = principal === null ? null : (this.principalShareOf(principal) ?? cfg.perTokenShare);
     if (principal !== null && principalShare !== null) {
       const mine = st.perPrincipal.get(principal) ?? 0;
       if (mine >= Math.max(1, Math.floor(limit * principalShare))) {

@@ -2,7 +2,10 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimOptions, Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
-import { uniqueRunId } from '../helpers/redis.ts';
+import { orgKeyOf } from '../../src/queue/org.ts';
+import { controlBudget } from '../../src/queue/budget.ts';
+import { spawnWorkers, stopAll, until, waitFinal } from '../helpers/fleet.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
 
 let sim: Simulator | undefined;
@@ -186,6 +189,44 @@ describe('run: Okta says no', () => {
     s.log.reset();
     expect((await spawnCli(['run', '--csv', csvOf(s, 5, 500), '--yes', '--run-id', uniqueRunId('blind-again')], envOf('blind')).done).code).toBe(0);
     expect(tokenRequests()).toBe(1);
+  });
+
+  it("a long-lived worker reads the app's principal rate limit again: an admin's change holds without a restart", async () => {
+    const [s, envOf] = await withCappedApps({ users: 600, rateLimits: { 'user-grants': { limit: 120 } } }, { GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS: '1000', LOG_LEVEL: 'info' });
+    const env = envOf('reader');
+    const redis = await connectTestRedis();
+    const share = () => controlBudget(redis, orgKeyOf(s.url), 'app:0oaCappedReader').credentialShare('user-grants');
+    const [worker] = spawnWorkers(1, env);
+    try {
+      await until('the share read at start', async () => (await share()) !== null, 30_000);
+      expect(await share()).toBeCloseTo(0.297, 4);
+
+      s.setPrincipalRateLimit('0oaCappedReader', 60);
+      await until('the raised share read again', async () => (await share()) === 0.594, 15_000);
+      // A run at --rate-share 0.5 now goes at its own share (59 a window), not at the 30 % read at start (35).
+      s.log.reset();
+      const runId = uniqueRunId('reshare');
+      const e = await runCli(['enqueue', '--csv', csvOf(s, 200), '--yes', '--run-id', runId], { ...env, LOG_LEVEL: 'warn' });
+      expect(e.code, e.stderr).toBe(0);
+      expect(await waitFinal(redis, runId, 60_000)).toBe('completed');
+      const log = s.log.snapshot();
+      const full = log.windows['user-grants']!.slice(1, -1);
+      console.log(`[budget] principal rate limit raised to 60 %, share 0.5: ${JSON.stringify(log.windows['user-grants']!.map((w) => [w.count, w.rejected]))}`);
+      expect(full.length).toBeGreaterThanOrEqual(1);
+      for (const w of full) expect(w.count).toBeGreaterThan(40);
+      expect(log.total429).toBe(0);
+
+      s.setPrincipalRateLimit('0oaCappedReader', 20);
+      await until('the lowered share read again', async () => (await share()) === 0.198, 15_000);
+      s.setPrincipalRateLimit('0oaCappedReader', null);
+      await until('the removed share forgotten', async () => (await share()) === null, 15_000);
+    } finally {
+      const [out] = await stopAll([worker!]);
+      redis.disconnect();
+      expect(out!.code, out!.stderr).toBe(0);
+      expect(out!.stdout + out!.stderr).toMatch(/Okta lets this service app use 60 % of each bucket/);
+      expect(out!.stdout + out!.stderr).toMatch(/no principal rate limit of its own any more \(it had 20 %\)/);
+    }
   });
 
   it("keeps a directory listing under the service app's principal rate limit too", async () => {

@@ -191,6 +191,55 @@ describe('shared budget', () => {
     expect(Number(await redis.hget(keys.bucket('user-grants'), 'pausedUntil'))).toBeGreaterThan(now + 30_000);
     expect(await redis.zcard(keys.inflight)).toBe(0);
   });
+
+  it("a credential's read share paces its runs; a lower cap a 429 taught holds over it until it expires; another credential keeps its own share", async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const app = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 60_000, credential: 'app:0oaX' });
+    const token = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 60_000, credential: 'token:abc' });
+    const runId = uniqueRunId('r');
+    app.setShare(runId, 1);
+    token.setShare(runId, 1);
+    await learn(app, runId, 600);
+    // The bucket's clock moves one interval a slot: two slots asked together from a fresh clock.
+    const interval = async (b: SharedBudget) => {
+      await redis.hdel(keys.bucket('user-grants'), 'tat', 'smax', 'smaxAt', 'smaxCred');
+      const t = await redis.time();
+      const now = Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
+      const leases = await Promise.all([b.acquire(req(runId)), b.acquire(req(runId))]);
+      const tat = Number(await redis.hget(keys.bucket('user-grants'), 'tat'));
+      for (const l of leases) l.release(response(600, 590));
+      await new Promise((r) => setTimeout(r, 20));
+      return (tat - now) / 2;
+    };
+    const at = (share: number) => 60_000 / Math.floor(600 * share);
+    expect(await interval(app)).toBeCloseTo(at(0.99), -1);
+
+    expect(await app.setCredentialShare(0.3, 60_000)).toBeCloseTo(0.297, 6);
+    expect(await app.credentialShare('user-grants')).toBeCloseTo(0.297, 4);
+    expect(await interval(app)).toBeCloseTo(at(0.297), -1);
+    expect(await interval(token)).toBeCloseTo(at(0.99), -1);
+
+    // A 429 while the bucket had room (100 of 600 used): the cap learned is below the read share.
+    const l = await app.acquire(req(runId));
+    l.release(response(600, 500, 429));
+    await until(async () => (await app.credentialCap('user-grants')) !== null);
+    await redis.hdel(keys.bucket('user-grants'), 'pausedUntil');
+    const learned = (await app.credentialCap('user-grants'))!.fraction;
+    expect(learned).toBeCloseTo((100 / 600) * 0.9, 4);
+    expect(await interval(app)).toBeCloseTo(at(learned), -1);
+
+    // An admin raises the share: the learned cap still holds, the lower of the two.
+    await app.setCredentialShare(0.6, 60_000);
+    expect(await interval(app)).toBeCloseTo(at(learned), -1);
+    // The learned cap expires: the read share holds again, not the run's own.
+    await redis.hset(keys.bucket('user-grants'), 'pcapUntil:app:0oaX', 1);
+    expect(await interval(app)).toBeCloseTo(at(0.594), -1);
+    // The entry removed: the run's own share.
+    await app.clearCredentialShare();
+    expect(await app.credentialShare('user-grants')).toBeNull();
+    expect(await interval(app)).toBeCloseTo(at(0.99), -1);
+  });
 });
 
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {

@@ -37,6 +37,7 @@ describe('loadConfig: layers', () => {
       rateWindowMs: 60_000,
       lockDurationMs: 30_000,
       redisOutageMs: null,
+      principalShareRefreshMs: 3_600_000,
       proxy: null,
       runId: null,
     });
@@ -58,6 +59,11 @@ describe('loadConfig: layers', () => {
     expect(loadConfig({ env: { GRANTSWEEP_PACING: 'window' }, flags: { pacing: 'even' } }).pacing).toBe('even');
     expect(problems({ env: { GRANTSWEEP_PACING: 'burst' } })).toEqual(['GRANTSWEEP_PACING: expected one of even, window, got "burst"']);
     expect(problems({ env: {}, flags: { pacing: 'fast' } })).toEqual(['--pacing: expected one of even, window, got "fast"']);
+  });
+
+  it('takes GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS, and names a bad one', () => {
+    expect(loadConfig({ env: { GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS: '60000' } }).principalShareRefreshMs).toBe(60_000);
+    expect(problems({ env: { GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS: '500' } })).toEqual(['GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS: expected an integer in 1000..86400000, got 500']);
   });
 
   it('takes GRANTSWEEP_REDIS_OUTAGE_MS (0: wait for ever; unset: the command decides), and names a bad one', () => {

@@ -123,8 +123,8 @@ function text(r: CheckResult, config: Config): string {
           ? `share    Okta lets this service app use ${r.principalShare.percent} % of each bucket (its principal rate limit): runs with it keep under it`
           : `share    this service app's principal rate limit is unknown: ${r.principalShare.unknown}; a cap is learned from Okta's 429s`]
       : []),
-    // A cap lower than the app's own share was learned from a 429; the share itself is the line above.
-    ...(r.credentialCap && !(r.principalShare && 'percent' in r.principalShare && r.credentialCap.percent >= Math.round(r.principalShare.percent * BUDGET_SAFETY))
+    // A cap learned from a 429 (the app's own share, read, is the line above).
+    ...(r.credentialCap
       ? [`cap      this credential met its own cap on user-grants (Okta's per-token share): runs with it keep under ${r.credentialCap.percent} % of the bucket until ${r.credentialCap.until}; to use more, raise the token's or app's share in the Admin Console`]
       : []),
     `settings concurrency ${config.concurrency} · rate share ${share} (${config.pacing}) · ${config.maxInFlight} in flight across workers · ${config.attempts} attempts · timeout ${config.requestTimeoutMs / 1000} s · log ${config.logLevel}`,

@@ -12,7 +12,7 @@
   The in-flight cap is a sorted set of leases that expire: a killed worker's
   slots come back by themselves.
 
-  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wRuns, pcap:<credential>…)   KEYS[2] in-flight zset
+  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wRuns, pcap:<credential>, pshare:<credential>…)   KEYS[2] in-flight zset
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] runId or ""  ARGV[2] max in flight  ARGV[3] lease ms
   ARGV[4] share (already with its safety margin)  ARGV[5] window ms
@@ -41,7 +41,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap:' .. cred, 'pcapUntil:' .. cred, 'smaxCred')
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap:' .. cred, 'pcapUntil:' .. cred, 'smaxCred', 'pshare:' .. cred, 'pshareUntil:' .. cred)
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -65,11 +65,15 @@ if not b[2] then
 end
 
 local share = tonumber(ARGV[4])
--- A cap Okta holds this credential to (release-3.lua learned it from a 429 that came while
--- the bucket had room): every run keeps under it until it expires, then tries its share again.
--- Another credential's requests keep their own share: the cap is the token's, not the bucket's.
+-- A cap Okta holds this credential to: learned from a 429 that came while the bucket had room
+-- (`pcap`, release-3.lua), or read from the app's principal rate limit (`pshare`,
+-- SharedBudget.setCredentialShare). Every run with it keeps under the lower of those that hold;
+-- a learned cap that expires leaves the read one. Another credential's requests keep their own
+-- share: the cap is the token's, not the bucket's.
 local pcap = tonumber(b[11] or '')
 if not (pcap and now < tonumber(b[12] or '0')) then pcap = nil end
+local pshare = tonumber(b[14] or '')
+if pshare and now < tonumber(b[15] or '0') and not (pcap and pcap <= pshare) then pcap = pshare end
 if pcap and share > pcap then share = pcap end
 local perWindow = math.floor(tonumber(b[2]) * share)
 if perWindow < 1 then perWindow = 1 end

@@ -45,11 +45,15 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
   -- the 429s of one burst teach it once.
   if capUsed > 0 then
     local cred = ARGV[8]
-    local c = redis.call('HMGET', KEYS[2], 'pcap:' .. cred, 'pcapAt:' .. cred, 'pcapUntil:' .. cred, 'smax')
+    local c = redis.call('HMGET', KEYS[2], 'pcap:' .. cred, 'pcapAt:' .. cred, 'pcapUntil:' .. cred, 'smax', 'pshare:' .. cred, 'pshareUntil:' .. cred)
     if now - tonumber(c[2] or '0') > tonumber(ARGV[5]) / 2 then
       local cur = (c[1] and now < tonumber(c[3] or '0')) and tonumber(c[1]) or tonumber(c[4] or '1')
+      -- Under a share read from the app's principal rate limit (see acquire-4.lua), below it;
+      -- that share, not Okta's default half, is then the app's.
+      local read = (c[5] and now < tonumber(c[6] or '0')) and tonumber(c[5]) or nil
+      if read then cur = math.min(cur, read) end
       local cap = math.min(cur, capUsed)
-      if cur > 0.5 then cap = math.min(cap, 0.5) end
+      if cur > 0.5 and not read then cap = math.min(cap, 0.5) end
       learned = string.format('%.17g', math.max(0.01, cap * 0.9))
       redis.call('HSET', KEYS[2], 'pcap:' .. cred, learned, 'pcapAt:' .. cred, now, 'pcapUntil:' .. cred, now + tonumber(ARGV[7]))
     end
