@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.ts';
+import { HaltError, UsageError } from '../errors.ts';
 import { FINAL_STATUSES, type TargetStatus } from '../runs/record.ts';
 import { parseStatusList } from '../runs/status-list.ts';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
@@ -60,6 +60,9 @@ export async function* readRunTargets(store: RunStore, runId: string, results: r
     }
     yield { kind: 'target', target: { userId, login: r.login, clientId: r.clientId, scopeId: r.scopeId, grantId: r.grantId, line: r.line } };
   }
-  // A prune between the check and the end of the read would leave the new run a part of its source.
-  if (!(await store.getMeta(runId))) throw new Error(`run ${runId} was deleted while its targets were read`);
+  // A prune between the check and the end of the read would leave the new run a part of its
+  // source: the producer halts it before it starts (exit 3), and nothing is revoked.
+  if (!(await store.getMeta(runId))) {
+    throw new HaltError(`--from-run: run ${runId} was deleted (\`runs prune\`) while its targets were read: the new run got only part of them, so it will not start; nothing was revoked`);
+  }
 }

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HaltError } from '../../src/errors.ts';
+import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
+import { readRunTargets } from '../../src/sources/run-source.ts';
 import { runCli } from '../helpers/cli.ts';
-import { uniqueRunId } from '../helpers/redis.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
 
 interface Report {
@@ -144,5 +147,28 @@ describe('--from-run: an earlier run\'s targets', () => {
     const s = await runCli(['schedule', 'add', 'from-run-nightly', '--cron', '0 2 * * *', '--from-run', dry, '--yes'], env);
     expect(s.stderr).toMatch(/a schedule needs a source that changes/);
     expect(s.code).toBe(2);
+  });
+
+  it('a run pruned while a new run reads its targets halts the new run (exit 3) instead of starting it with part of them', async () => {
+    const source = uniqueRunId('pruned');
+    const sample = sim.org.sampleUsers({ count: 5, status: 'ACTIVE', minGrants: 1, offset: 200 });
+    const d = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--dry-run', '--run-id', source], env);
+    expect(d.code, d.stderr).toBe(0);
+    const redis = await connectTestRedis();
+    try {
+      const store = new RunStore(redis);
+      const read = readRunTargets(store, source, ['would_revoke']);
+      const first = await read.next();
+      expect(first.done).toBe(false);
+      // `runs prune` deletes it between the first target read and the rest.
+      expect(await store.deleteRun(source, Date.now() + 60_000)).not.toBeNull();
+      const rest = (async () => {
+        for await (const _ of read);
+      })();
+      await expect(rest).rejects.toThrow(HaltError);
+      await expect(rest).rejects.toThrow(new RegExp(`run ${source} was deleted \\(\`runs prune\`\\) while its targets were read: .* nothing was revoked`));
+    } finally {
+      redis.disconnect();
+    }
   });
 });
