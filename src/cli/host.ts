@@ -49,7 +49,8 @@ export async function startHost(
     refreshMs: config.principalShareRefreshMs,
   };
   await applyPrincipalShare(share);
-  ctx.resources.add('principal share', keepPrincipalShare(share), (stop) => stop());
+  // Only a service app can read its share (an API token cannot learn its principal id).
+  if (config.credentials?.kind === 'privateKey') ctx.resources.add('principal share', keepPrincipalShare(share), (stop) => stop());
   host.start();
   return host;
 }
