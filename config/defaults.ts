@@ -22,6 +22,7 @@ export const DEFAULTS: Config = Object.freeze(
     lockDurationMs: 30_000,
     redisOutageMs: null,
     principalShareRefreshMs: 3_600_000,
+    scheduleOverlapMs: 60_000,
     rateWindowMs: 60_000,
     proxy: null,
     runId: null,

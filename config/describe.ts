@@ -29,6 +29,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     lockDurationMs: config.lockDurationMs,
     redisOutageMs: config.redisOutageMs,
     principalShareRefreshMs: config.principalShareRefreshMs,
+    scheduleOverlapMs: config.scheduleOverlapMs,
     proxy:
       config.proxy === null ? null
       : {

@@ -54,11 +54,12 @@ const ENV_NAME: Partial<Record<Setting, string>> = {
   lockDurationMs: 'GRANTSWEEP_LOCK_DURATION_MS',
   redisOutageMs: 'GRANTSWEEP_REDIS_OUTAGE_MS',
   principalShareRefreshMs: 'GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS',
+  scheduleOverlapMs: 'GRANTSWEEP_SCHEDULE_OVERLAP_MS',
 };
 
 const SETTINGS: readonly Setting[] = [
   'orgUrl', 'redisUrl', 'home', 'logLevel', 'concurrency', 'rateShare', 'pacing', 'maxInFlight',
-  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'rateWindowMs', 'lockDurationMs', 'redisOutageMs', 'principalShareRefreshMs', 'runId',
+  'requestTimeoutMs', 'attempts', 'maxRateLimitDeferrals', 'rateWindowMs', 'lockDurationMs', 'redisOutageMs', 'principalShareRefreshMs', 'scheduleOverlapMs', 'runId',
 ];
 
 // Secrets on a command line end up in `ps`, shell history and CI logs: refuse them by name.

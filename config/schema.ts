@@ -171,6 +171,9 @@ export const configSchema = z.object({
   principalShareRefreshMs: intIn(1_000, 86_400_000).describe(
     "GRANTSWEEP_PRINCIPAL_SHARE_REFRESH_MS: how often a long-lived worker reads its service app's principal rate limit again, so that an admin's change holds without a restart. Default 3600000 (an hour).",
   ),
+  scheduleOverlapMs: intIn(0, 86_400_000).describe(
+    "GRANTSWEEP_SCHEDULE_OVERLAP_MS: how far before a schedule's last completed run {{since}} reaches back, for Okta's search index, which lags (usually under a second). Default 60000.",
+  ),
   rateWindowMs: intIn(100, 3_600_000).describe("GRANTSWEEP_RATE_WINDOW_MS: length of Okta's rate-limit window, which the headers do not state. Okta's is 60000; change it only for the simulator."),
   proxy: proxySchema
     .nullable()

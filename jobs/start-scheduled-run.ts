@@ -1,8 +1,11 @@
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { launchRun, type LaunchDeps } from '../src/queue/launch-run.ts';
+import { orgKeyOf } from '../src/queue/org.ts';
 import { scheduledRunId, type ScheduleData } from '../src/queue/schedules.ts';
-import type { SourceItem } from '../src/sources/target.ts';
+import { orgKeys } from '../src/runs/keys.ts';
+import { fillSince, oktaTime, usesSince } from '../src/sources/since.ts';
+import type { SourceDescription, SourceItem } from '../src/sources/target.ts';
 import { invalidRowsError, validateCsvFile } from '../src/sources/validate-csv.ts';
 
 export { START_SCHEDULED_RUN } from '../src/queue/schedules.ts';
@@ -11,6 +14,8 @@ export interface StartScheduledRunDeps {
   launch: LaunchDeps;
   /** The worker's GRANTSWEEP_RATE_SHARE, for schedules added without --rate-share. */
   defaultRateShare: number;
+  /** How far before the last completed run `{{since}}` reaches back (GRANTSWEEP_SCHEDULE_OVERLAP_MS). */
+  sinceOverlapMs: number;
   log: Logger;
 }
 
@@ -26,6 +31,36 @@ export function scheduledTime(job: Pick<Job, 'opts' | 'id' | 'timestamp' | 'dela
   if (job.opts.prevMillis) return job.opts.prevMillis;
   const fromId = Number(/:(\d+)$/.exec(job.id ?? '')?.[1]);
   return Number.isFinite(fromId) && fromId > 0 ? fromId : job.timestamp + (job.delay ?? 0);
+}
+
+/** A schedule's latest runs kept for `{{since}}`; earlier ones than these are not looked at. */
+const KEPT_RUNS = 100;
+
+/**
+ * The source of a schedule's run at `at`, with `{{since}}` filled in: the scheduled time of
+ * the schedule's last run that completed (a halted or cancelled one is asked for again),
+ * less the overlap; for its first, when the schedule was added. The run is remembered for
+ * the next one.
+ */
+async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, runId: string, at: number, log: Logger): Promise<SourceDescription> {
+  if (!usesSince(d.source)) return d.source;
+  const { redis, store, orgUrl } = deps.launch;
+  const key = orgKeys(orgKeyOf(orgUrl)).scheduleRuns(d.schedule);
+  const earlier = await redis.zrevrangebyscore(key, `(${at}`, '-inf', 'WITHSCORES', 'LIMIT', 0, KEPT_RUNS);
+  let from = d.addedAt ?? at;
+  let after: string | null = null;
+  for (let i = 0; i < earlier.length; i += 2) {
+    if ((await store.getMeta(earlier[i]!))?.state === 'completed') {
+      from = Number(earlier[i + 1]);
+      after = earlier[i]!;
+      break;
+    }
+  }
+  await redis.zadd(key, at, runId);
+  await redis.zremrangebyrank(key, 0, -KEPT_RUNS - 1);
+  const since = from - deps.sinceOverlapMs;
+  log.info({ since: oktaTime(since), after }, after ? `asks for what changed since ${oktaTime(since)} (run ${after} completed)` : `asks for what changed since ${oktaTime(since)} (the schedule's first completed run)`);
+  return fillSince(d.source, since);
 }
 
 /** A source that fails at once: the run is stored halted with the reason (see launchRun). */
@@ -58,6 +93,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
       }
       return { runId, started: false, targets: 0 };
     }
+    const source = await sourceAt(deps, d, runId, scheduledTime(job), log);
     let items: AsyncIterable<SourceItem> | undefined;
     if (d.source.kind === 'csv') {
       try {
@@ -70,7 +106,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
     try {
       const result = await launchRun(deps.launch, {
         runId,
-        source: d.source,
+        source,
         target: d.target,
         dryRun: d.dryRun,
         snapshot: d.snapshot,

@@ -33,7 +33,7 @@ export async function startHost(
     metrics: opts.metrics,
     // Scheduled runs are started with this process's credential, scoped for their source.
     schedules: opts.schedules
-      ? { auth: (scopes) => authFrom(config, scopes), rateShare: config.rateShare, attempts: config.attempts, maxRateLimitDeferrals: config.maxRateLimitDeferrals, pacing: config.pacing }
+      ? { auth: (scopes) => authFrom(config, scopes), rateShare: config.rateShare, attempts: config.attempts, maxRateLimitDeferrals: config.maxRateLimitDeferrals, pacing: config.pacing, sinceOverlapMs: config.scheduleOverlapMs }
       : undefined,
   });
   ctx.resources.add('worker', host, (h) => h.close());

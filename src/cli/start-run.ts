@@ -8,6 +8,7 @@ import { authFrom, openContext, type CliContext } from './context.ts';
 import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './host.ts';
 import { err } from './io.ts';
 import type { CliIO } from './io.ts';
+import { checkPlaceholders } from '../sources/since.ts';
 import { checkRunId, newRunId, parseSource, parseTarget, type RunFlags } from './run-options.ts';
 
 export interface StartedRun {
@@ -22,6 +23,7 @@ export interface StartedRun {
  */
 export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: string } = {}): Promise<StartedRun> {
   const source = parseSource(flags);
+  checkPlaceholders(source, false);
   let target = parseTarget(flags);
   let tokens = !!flags.tokens;
   const runId = flags.runId !== undefined ? checkRunId(flags.runId) : newRunId(extra.schedule ?? 'run');

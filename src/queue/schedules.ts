@@ -33,6 +33,8 @@ export interface ScheduleData {
   /** --rate-share when given; else the worker's GRANTSWEEP_RATE_SHARE. */
   rateShare: number | null;
   skipInvalid: boolean;
+  /** When the schedule was added (ms): `{{since}}` of its first run. Absent in schedules stored before it. */
+  addedAt?: number;
 }
 
 export interface ScheduleInfo {

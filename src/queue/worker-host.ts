@@ -49,6 +49,8 @@ export interface WorkerHostOptions {
     attempts: number;
     maxRateLimitDeferrals: number;
     pacing: Pacing;
+    /** How far before the last completed run `{{since}}` reaches back (GRANTSWEEP_SCHEDULE_OVERLAP_MS). */
+    sinceOverlapMs: number;
   };
 }
 
@@ -157,6 +159,7 @@ export class WorkerHost {
           attempts: s.attempts, maxRateLimitDeferrals: s.maxRateLimitDeferrals, pacing: s.pacing,
         },
         defaultRateShare: s.rateShare,
+        sinceOverlapMs: s.sinceOverlapMs,
         log: opts.log,
       });
       this.scheduleWorker = new Worker(schedulesQueueNameOf(orgKey), processor, {

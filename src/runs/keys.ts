@@ -45,6 +45,8 @@ export const orgKeys = (orgKey: string) => {
     stopped: `${tag}:stopped`,
     /** SET of runIds that may still have targets to feed into the queue. */
     active: `${tag}:active`,
+    /** ZSET runId → scheduled time (ms): a schedule's latest runs, for its `{{since}}`. */
+    scheduleRuns: (name: string) => `${tag}:sched:${name}`,
   };
 };
 export type OrgKeys = ReturnType<typeof orgKeys>;

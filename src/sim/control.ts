@@ -88,6 +88,14 @@ export class SimControl {
     return i >= 0 ? i : org.userIndexByLogin(idOrLogin);
   }
 
+  /** An admin changes a user's status now; false for an unknown user. */
+  setUserStatus(idOrLogin: string, status: UserStatus, now: number): boolean {
+    const i = this.indexOf(idOrLogin);
+    if (i < 0) return false;
+    this.ctx.org.setStatus(i, status, now);
+    return true;
+  }
+
   user(idOrLogin: string): OktaUser | null {
     const i = this.indexOf(idOrLogin);
     return i < 0 ? null : renderUser(this.ctx.org, this.ctx.base, this.ctx.org.user(i));

@@ -15,6 +15,7 @@ import {
   type RuntimeConfig,
   type SimConfigPatch,
   type SimOptions,
+  type UserStatus,
 } from './options.ts';
 import { SimOrg } from './org.ts';
 import { RateLimiter } from './rate-limiter.ts';
@@ -44,6 +45,8 @@ export interface Simulator {
     /** Refresh tokens not revoked (one per client the user gave offline_access); null for an unknown user. */
     tokensOf(userIdOrLogin: string): RefreshToken[] | null;
     user(idOrLogin: string): OktaUser | null;
+    /** An admin changes a user's status now (not DEPROVISIONED): a directory query sees the new status and lastUpdated. False for an unknown user. */
+    setUserStatus(idOrLogin: string, status: UserStatus): boolean;
     /** Group, app and OAuth client ids with names. */
     directory(): SimDirectory;
     /** Restores the seeded org, clears the log, rate windows and fault sequence. */
@@ -128,6 +131,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       grantsOf: (id, expand) => control.grantsOf(id, expand),
       tokensOf: (id) => control.tokensOf(id),
       user: (id) => control.user(id),
+      setUserStatus: (id, status) => control.setUserStatus(id, status, now()),
       directory: () => control.directory(),
       reset: () => control.reset(),
     },

@@ -30,6 +30,10 @@ export class SimOrg {
   readonly totalGrants: number;
   readonly ids: OrgCodecs;
   private readonly status: Uint8Array;
+  /** The statuses as drawn, for reset(). */
+  private readonly drawnStatus: Uint8Array;
+  /** Users an admin changed after the org was drawn: index → lastUpdated (ms). */
+  private readonly changed = new Map<number, number>();
   private readonly grantCount: Uint8Array;
   private readonly revoked = new Set<number>();
   private readonly revokedTokens = new Set<number>();
@@ -62,6 +66,18 @@ export class SimOrg {
       total += n;
     }
     this.totalGrants = total;
+    this.drawnStatus = this.status.slice();
+  }
+
+  /**
+   * An admin changes a user's status now (suspends a leaver): its status and lastUpdated
+   * change, as a directory query sees them. DEPROVISIONED is refused: Okta would revoke the
+   * user's grants itself, which this does not model.
+   */
+  setStatus(i: number, status: UserStatus, at: number): void {
+    if (status === 'DEPROVISIONED') throw new Error('setStatus: DEPROVISIONED is not modelled (Okta revokes the grants itself)');
+    this.status[i] = USER_STATUSES.indexOf(status);
+    this.changed.set(i, at);
   }
 
   statusOf(i: number): UserStatus {
@@ -82,7 +98,7 @@ export class SimOrg {
       login: `${ascii(firstName)}.${ascii(lastName)}${i}@example.com`,
       department: DEPARTMENTS[(h >>> 16) % DEPARTMENTS.length] ?? 'Engineering',
       created,
-      lastUpdated: created + Math.floor(unit(hash(this.seed, i, 5)) * 300 * DAY),
+      lastUpdated: this.changed.get(i) ?? created + Math.floor(unit(hash(this.seed, i, 5)) * 300 * DAY),
     };
   }
 
@@ -215,5 +231,7 @@ export class SimOrg {
   reset(): void {
     this.revoked.clear();
     this.revokedTokens.clear();
+    this.status.set(this.drawnStatus);
+    this.changed.clear();
   }
 }

@@ -50,6 +50,7 @@ function processor() {
       pacing: 'even',
     },
     defaultRateShare: 0.5,
+    sinceOverlapMs: 60_000,
     log: pino({ level: 'silent' }),
   });
 }

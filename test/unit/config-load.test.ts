@@ -38,6 +38,7 @@ describe('loadConfig: layers', () => {
       lockDurationMs: 30_000,
       redisOutageMs: null,
       principalShareRefreshMs: 3_600_000,
+      scheduleOverlapMs: 60_000,
       proxy: null,
       runId: null,
     });

@@ -3,6 +3,7 @@ import { isAbsolute } from 'node:path';
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { orgKeyOf } from '../../queue/org.ts';
 import { describeFlags, SCHEDULE_NAME, Schedules, type ScheduleData } from '../../queue/schedules.ts';
+import { checkPlaceholders } from '../../sources/since.ts';
 import { invalidRowsError, validateCsvFile } from '../../sources/validate-csv.ts';
 import { openContext, type CliContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
@@ -67,6 +68,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
     }
   }
   const source = parseSource(runFlags);
+  checkPlaceholders(source, true);
   const target = parseTarget(runFlags);
   // Every run of a schedule would take the same earlier run's targets: one `run --from-run` is that.
   if (source.kind === 'run') throw new UsageError('--from-run: a schedule needs a source that changes (a CSV file or a directory query); run it once instead');
@@ -88,6 +90,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
       reason: runFlags.reason ?? null,
       rateShare: runFlags.rateShare !== undefined ? ctx.config.rateShare : null,
       skipInvalid: !!runFlags.skipInvalid,
+      addedAt: Date.now(),
     };
     const pattern = cron !== undefined ? `--cron "${cron}" --tz ${tz ?? 'UTC'}` : `every ${everyMs} ms`;
     if (!data.dryRun && !runFlags.yes && io.stdinIsTTY && io.stderr.isTTY) {

@@ -1,0 +1,48 @@
+import { UsageError } from '../errors.ts';
+import type { SourceDescription } from './target.ts';
+
+/**
+ * `{{since}}` in a schedule's `--search` or `--filter`: each run asks only for what changed
+ * after the last run of the schedule that completed, instead of the whole directory again
+ * (`lastUpdated gt "{{since}}"`). A daily leaver run then costs the day's leavers, not every
+ * leaver there ever was.
+ */
+export const SINCE = '{{since}}';
+
+const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+
+/** Okta's date format for expressions (okta-api.md §5.1): `2026-11-27T02:00:00.000Z`. */
+export const oktaTime = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * Refuses a placeholder that would never be filled: `{{since}}` outside a schedule, an
+ * unknown one in a schedule. A one-off run leaves other double braces alone (they may be
+ * literal text in a value).
+ */
+export function checkPlaceholders(source: SourceDescription, scheduled: boolean): void {
+  if (source.kind !== 'search' && source.kind !== 'filter') {
+    if (scheduled && source.value.includes(SINCE)) throw new UsageError(`${SINCE} goes in --search or --filter, where it stands for a time; --${flagOf(source)} takes none`);
+    return;
+  }
+  const names = [...source.value.matchAll(PLACEHOLDER)].map((m) => m[1]!);
+  if (!scheduled) {
+    if (names.includes('since')) {
+      throw new UsageError(
+        `--${source.kind}: ${SINCE} is filled in by a schedule (grantsweep schedule add) with the time of its last completed run; in a one-off run write the time itself, e.g. lastUpdated gt "${oktaTime(Date.now() - 86_400_000)}"`,
+      );
+    }
+    return;
+  }
+  const unknown = names.find((n) => n !== 'since');
+  if (unknown !== undefined) throw new UsageError(`--${source.kind}: unknown placeholder {{${unknown}}}: the one a schedule fills in is ${SINCE}`);
+}
+
+export const usesSince = (source: SourceDescription): boolean =>
+  (source.kind === 'search' || source.kind === 'filter') && [...source.value.matchAll(PLACEHOLDER)].some((m) => m[1] === 'since');
+
+/** The source with `{{since}}` replaced by the time, in Okta's format. */
+export function fillSince(source: SourceDescription, sinceMs: number): SourceDescription {
+  return { ...source, value: source.value.replace(PLACEHOLDER, (whole, name: string) => (name === 'since' ? oktaTime(sinceMs) : whole)) };
+}
+
+const flagOf = (s: SourceDescription) => (s.kind === 'run' ? 'from-run' : s.kind);
