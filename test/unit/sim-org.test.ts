@@ -26,6 +26,19 @@ describe('seeded simulated org', () => {
     expect((counts.DEPROVISIONED ?? 0) / org.userCount).toBeGreaterThan(0.03);
   });
 
+  it("lets an admin change a user's status now (lastUpdated with it), refuses DEPROVISIONED, and reset() restores the drawn org", () => {
+    const org = new SimOrg(shape);
+    let i = 0;
+    while (org.statusOf(i) !== 'ACTIVE') i++;
+    const drawn = org.user(i);
+    org.setStatus(i, 'SUSPENDED', Date.UTC(2026, 10, 28));
+    expect(org.statusOf(i)).toBe('SUSPENDED');
+    expect(org.user(i)).toEqual({ ...drawn, status: 'SUSPENDED', lastUpdated: Date.UTC(2026, 10, 28) });
+    expect(() => org.setStatus(i, 'DEPROVISIONED', Date.now())).toThrow(/not modelled/);
+    org.reset();
+    expect(org.user(i)).toEqual(drawn);
+  });
+
   it('gives DEPROVISIONED users no grants and others grants with distinct client/scope pairs', () => {
     const org = new SimOrg({ ...shape, grantsPerUser: [5, 9] });
     for (let i = 0; i < 500; i++) {
