@@ -82,10 +82,13 @@ describe('pacing: window', () => {
     expect(during.length).toBeGreaterThan(0);
     for (const w of during) {
       // The large run leaves the small one its part of the window, used or not (hard); the
-      // two use most of the larger share (soft: a loaded machine's small run can be late to ask).
+      // two use most of the larger share in every window (soft: a loaded machine's small run
+      // can be late to ask: 37 of 47 once in a fresh-clone CI run, where 0.8 of it was asked)
+      // and nearly all of it on average.
       expect(w.byRun[0]!).toBeLessThanOrEqual(big - small);
-      expect(w.byRun[0]! + w.byRun[1]!).toBeGreaterThanOrEqual(0.8 * big);
+      expect(w.byRun[0]! + w.byRun[1]!).toBeGreaterThanOrEqual(0.6 * big);
     }
+    expect(during.reduce((n, w) => n + w.byRun[0]! + w.byRun[1]!, 0) / during.length).toBeGreaterThanOrEqual(0.85 * big);
     // On average over those windows (one window alone can be short when the small run asks late
     // on a loaded machine: 4 of 11 once under the full suite).
     expect(during.reduce((n, w) => n + w.byRun[1]!, 0) / during.length).toBeGreaterThanOrEqual(0.6 * small);

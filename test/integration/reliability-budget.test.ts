@@ -58,11 +58,14 @@ describe('reliability: two runs on one org', () => {
     // with the cluster failover test beside it: 28 then 9).
     const during = whileBothGo(perWindow);
     expect(during.length).toBeGreaterThan(0);
+    // Each window's floor is loose (a loaded machine's runs can be late to ask) but still far
+    // above that harmonic mean; the mean over the windows is held closer.
     for (const w of during) {
-      expect(w.byRun[0]! + w.byRun[1]!).toBeGreaterThanOrEqual(0.75 * big);
+      expect(w.byRun[0]! + w.byRun[1]!).toBeGreaterThanOrEqual(0.55 * big);
       expect(w.byRun[1]!).toBeGreaterThanOrEqual(0.25 * small);
     }
-    const smallMean = during.reduce((n, w) => n + w.byRun[1]!, 0) / during.length;
-    expect(smallMean).toBeGreaterThanOrEqual(0.6 * small);
+    const mean = (f: (w: (typeof during)[number]) => number) => during.reduce((n, w) => n + f(w), 0) / during.length;
+    expect(mean((w) => w.byRun[0]! + w.byRun[1]!)).toBeGreaterThanOrEqual(0.8 * big);
+    expect(mean((w) => w.byRun[1]!)).toBeGreaterThanOrEqual(0.6 * small);
   }, 120_000);
 });
