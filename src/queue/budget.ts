@@ -56,7 +56,7 @@ export class SharedBudget implements RequestGate {
   private readonly defaultShare: Share;
   /** Per bucket and run, the callers of this process waiting for their turn to ask again (see waitInLine). */
   private readonly lines = new Map<string, Promise<unknown>>();
-  private readonly opts: Required<Omit<BudgetOptions, 'onCredentialCap'>> & Pick<BudgetOptions, 'onCredentialCap'>;
+  private readonly opts: Required<Omit<BudgetOptions, 'onCredentialCap' | 'credential'>> & Pick<BudgetOptions, 'onCredentialCap'>;
   /** Slots asked for in one turn of the event loop: one script call per run and bucket. */
   private readonly asks = new TurnBatches<Asked, [number, number | string]>((_, items) => this.ask(items));
   /** Slots given back in one turn: one script call per bucket. */
@@ -75,9 +75,8 @@ export class SharedBudget implements RequestGate {
       safety: opts.safety ?? BUDGET_SAFETY,
       reserveFraction: opts.reserveFraction ?? 0.02,
       defaultShare: opts.defaultShare ?? 0.5,
-      credential: opts.credential ?? '',
     };
-    this.credential = this.opts.credential;
+    this.credential = opts.credential ?? '';
     this.keys = orgKeys(opts.orgKey);
     this.defaultShare = { share: this.opts.defaultShare, pacing: 'even', asksKey: `\n\n${this.opts.defaultShare}\neven` };
   }
@@ -170,7 +169,7 @@ export class SharedBudget implements RequestGate {
       this.redis,
       'acquire',
       [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
-      [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share.share * this.opts.safety, this.opts.windowMs, 5_000, share.pacing, this.opts.credential, ...items.map((i) => i.leaseId)],
+      [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share.share * this.opts.safety, this.opts.windowMs, 5_000, share.pacing, this.credential, ...items.map((i) => i.leaseId)],
     );
     return items.map((_, i) => [Number(out[2 * i]), out[2 * i + 1]!]);
   }
@@ -221,7 +220,7 @@ export class SharedBudget implements RequestGate {
       this.opts.windowMs,
       capUsed > 0 ? capUsed.toFixed(4) : '',
       CREDENTIAL_CAP_MS,
-      this.opts.credential,
+      this.credential,
       ...leaseIds,
     ]).catch(() => {
       // A lost release only keeps its in-flight slots until their leases expire.
@@ -255,7 +254,7 @@ export class SharedBudget implements RequestGate {
    * lower cap learned from a 429 still holds until it expires (acquire-4.lua takes the lower).
    */
   async setCredentialShare(fraction: number, holdMs: number): Promise<number> {
-    const c = this.opts.credential;
+    const c = this.credential;
     const cap = fraction * this.opts.safety;
     const until = Date.now() + holdMs;
     for (const bucket of BUCKET_NAMES) await this.redis.hset(this.keys.bucket(bucket), `pshare:${c}`, cap.toFixed(4), `pshareUntil:${c}`, until);
@@ -264,20 +263,20 @@ export class SharedBudget implements RequestGate {
 
   /** The app has no principal rate limit of its own any more: its runs learn Okta's default from a 429 again. */
   async clearCredentialShare(): Promise<void> {
-    const c = this.opts.credential;
+    const c = this.credential;
     for (const bucket of BUCKET_NAMES) await this.redis.hdel(this.keys.bucket(bucket), `pshare:${c}`, `pshareUntil:${c}`);
   }
 
   /** The share read from this credential's principal rate limit (a fraction of each bucket, with the safety margin) while it holds, else null. */
   async credentialShare(bucket: BucketName): Promise<number | null> {
-    const c = this.opts.credential;
+    const c = this.credential;
     const [share, until] = await this.redis.hmget(this.keys.bucket(bucket), `pshare:${c}`, `pshareUntil:${c}`);
     return share === null || Number(until) <= Date.now() ? null : Number(share);
   }
 
   /** The cap a 429 taught on this process's credential for the bucket (a fraction of its limit) while it holds, else null. */
   async credentialCap(bucket: BucketName): Promise<{ fraction: number; learnedAt: number; until: number } | null> {
-    const c = this.opts.credential;
+    const c = this.credential;
     const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), `pcap:${c}`, `pcapAt:${c}`, `pcapUntil:${c}`);
     if (cap === null || until === null || Number(until) <= Date.now()) return null;
     return { fraction: Number(cap), learnedAt: Number(at), until: Number(until) };
