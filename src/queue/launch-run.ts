@@ -12,7 +12,7 @@ import type { SourceDescription, SourceItem } from '../sources/target.ts';
 import { SharedBudget } from './budget.ts';
 import { applyPrincipalShare } from './principal-share.ts';
 import { orgKeyOf } from './org.ts';
-import { enqueueRun, type EnqueueResult } from './producer.ts';
+import { enqueueRun, type EnqueueResult, type NewRun } from './producer.ts';
 
 /** What starting a run needs from its process: `run`/`enqueue` build it from the CLI's context, a worker from its own. */
 export interface LaunchDeps {
@@ -31,18 +31,8 @@ export interface LaunchDeps {
   pacing: Pacing;
 }
 
-/** A run as flags describe it, already checked. */
-export interface RunSpec {
-  runId: string;
-  source: SourceDescription;
-  target: { clientId: string | null; scopeId: string | null };
-  dryRun: boolean;
-  snapshot: boolean;
-  tokens: boolean;
-  reason: string | null;
-  rateShare: number;
-  schedule: string | null;
-}
+/** A run as flags describe it, already checked: the producer's NewRun less what the process's config adds. */
+export type RunSpec = Omit<NewRun, 'orgUrl' | 'pacing' | 'attempts' | 'maxRateLimitDeferrals' | 'schedule'> & { schedule: string | null };
 
 /** Okta scopes a run needs: its grants, plus whatever its source reads. */
 export function scopesFor(source: SourceDescription): string[] {

@@ -1,3 +1,5 @@
+import type { TargetInput } from '../sources/target.ts';
+
 /**
  * One target and its result, as stored in the run's targets hash: a JSON array,
  * because a million of them must fit in a small Redis (well under 200 bytes for a
@@ -24,15 +26,8 @@ export interface GrantEvidence {
   created: string;
 }
 
-export interface TargetRecord {
-  userId: string | null;
-  login: string | null;
-  /** The effective client and scope: the row's own, else the run's. */
-  clientId: string | null;
-  scopeId: string | null;
-  grantId: string | null;
-  /** CSV line, null for directory sources. */
-  line: number | null;
+/** A target as its source gave it (clientId and scopeId the effective ones: the row's own, else the run's), and what became of it. */
+export interface TargetRecord extends TargetInput {
   status: TargetStatus;
   grantsRevoked: number | null;
   attempts: number;
