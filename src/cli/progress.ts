@@ -15,11 +15,14 @@ export interface ProgressView {
   done: number;
   total: number;
   percent: number;
-  counts: Omit<RunCounts, 'requests' | 'rateLimited'>;
+  counts: Omit<RunCounts, 'requests' | 'rateLimited' | 'paced'>;
   requests: number;
   rateLimited: number;
   failed: number;
-  /** The run's requests a minute over the last minute (null until a few seconds were seen). */
+  /**
+   * The run's requests a minute over the last minute in the bucket its budget is counted in (null
+   * until a few seconds were seen): a login's lookup, in another bucket, is not set against that budget.
+   */
   requestsPerMinute: number | null;
   /** The run's budget a minute (rate-share × learned limit), as the workers last recorded it. */
   budgetPerMinute: number | null;
@@ -35,6 +38,8 @@ export class RateWindow {
   private samples: { t: number; done: number; requests: number }[] = [];
 
   add(t: number, done: number, requests: number): void {
+    // A count that went back (the paced count replacing the total it stood in for) starts afresh.
+    if (requests < (this.samples.at(-1)?.requests ?? 0)) this.samples = [];
     this.samples.push({ t, done, requests });
     while (this.samples.length > 2 && t - this.samples[1]!.t >= WINDOW_MS) this.samples.shift();
   }
@@ -53,7 +58,7 @@ export class RateWindow {
 }
 
 export function progressView(meta: RunMeta, counts: RunCounts, window: RateWindow, budget: number | null, now = Date.now()): ProgressView {
-  const { requests, rateLimited, ...byStatus } = counts;
+  const { requests, rateLimited, paced: _paced, ...byStatus } = counts;
   const done = counts.total - counts.pending;
   const r = window.rates();
   const remaining = counts.pending;
@@ -69,10 +74,18 @@ export function progressView(meta: RunMeta, counts: RunCounts, window: RateWindo
     requests,
     rateLimited,
     failed: counts.failed,
-    requestsPerMinute: r ? Math.round(r.requestsPerMinute) : final ? averagePerMinute(meta, requests, now) : null,
+    requestsPerMinute: r ? Math.round(r.requestsPerMinute) : final ? averagePerMinute(meta, pacedOrAll(counts), now) : null,
     budgetPerMinute: budget,
     etaSeconds: final || remaining === 0 ? 0 : r && r.targetsPerSecond > 0 ? Math.ceil(remaining / r.targetsPerSecond) : null,
   };
+}
+
+/**
+ * The requests to set against the budget: those of its bucket, or all of them for a run whose
+ * workers never learned a budget (nothing counted as paced) or that was recorded before the count.
+ */
+export function pacedOrAll(counts: RunCounts): number {
+  return counts.paced > 0 ? counts.paced : counts.requests;
 }
 
 /** A finished run seen too briefly for a pace: its average over its whole life. */
@@ -166,7 +179,7 @@ export function createProgress(io: CliIO, store: RunStore, runId: string, opts: 
 
   const draw = async (meta: RunMeta, counts: RunCounts, last: boolean) => {
     const now = Date.now();
-    window.add(now, counts.total - counts.pending, counts.requests);
+    window.add(now, counts.total - counts.pending, pacedOrAll(counts));
     const final = last || FINAL_RUN_STATES.includes(meta.state);
     await readBudget(now, final);
     const v = progressView(meta, counts, window, budget, now);

@@ -8,10 +8,11 @@ interface Entry {
   buckets: Map<string, { n: number; budget: number | null }>;
 }
 
-function busiest(buckets: Entry['buckets']): number | null {
+/** The budget of the bucket with the most requests among those whose budget is known, and its requests. */
+function busiest(buckets: Entry['buckets']): { budget: number | null; paced: number } {
   let best: { n: number; budget: number | null } | null = null;
   for (const b of buckets.values()) if (b.budget !== null && (!best || b.n > best.n)) best = b;
-  return best?.budget ?? null;
+  return { budget: best?.budget ?? null, paced: best?.n ?? 0 };
 }
 
 /**
@@ -55,7 +56,7 @@ export class RequestCounter {
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const entries = [...this.pending.values()].map(({ buckets, ...e }) => ({ ...e, budget: busiest(buckets) }));
+    const entries = [...this.pending.values()].map(({ buckets, ...e }) => ({ ...e, ...busiest(buckets) }));
     this.pending = new Map();
     try {
       await this.store.addRequestCounts(entries);

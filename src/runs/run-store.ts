@@ -10,7 +10,23 @@ import { metaFromRedis, metaToRedis, type RunMeta, type RunState } from './run-m
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
 const CHUNK = 1000;
 
-export type RunCounts = Record<TargetStatus, number> & { total: number; requests: number; rateLimited: number };
+/**
+ * `paced`: the requests in the bucket the run's budget is counted in (its busiest, see
+ * request-counter.ts), which the progress line's pace is set against; `requests` counts every endpoint.
+ */
+export type RunCounts = Record<TargetStatus, number> & { total: number; requests: number; rateLimited: number; paced: number };
+
+/** One process's request counts for a run and an epoch minute, as RequestCounter flushes them. */
+export interface RequestCounts {
+  runId: string;
+  minute: number;
+  requests: number;
+  rateLimited: number;
+  /** The run's budget that minute in its busiest bucket, null when no response said. */
+  budget?: number | null;
+  /** The requests of that minute in that bucket. */
+  paced?: number;
+}
 
 /**
  * A run in Redis: metadata, one compact record per target (with its result), counters
@@ -45,7 +61,7 @@ export class RunStore {
 
   async getCounts(runId: string): Promise<RunCounts> {
     const h = await this.redis.hgetall(runKeys(runId).counts);
-    const counts = { total: 0, requests: 0, rateLimited: 0 } as RunCounts;
+    const counts = { total: 0, requests: 0, rateLimited: 0, paced: 0 } as RunCounts;
     for (const s of STATUSES) counts[s] = 0;
     for (const [field, value] of Object.entries(h)) (counts as Record<string, number>)[field] = Number(value);
     return counts;
@@ -212,7 +228,7 @@ export class RunStore {
   }
 
   /** Request and 429 counts, flushed in batches by the workers (see request-counter.ts). */
-  async addRequestCounts(entries: { runId: string; minute: number; requests: number; rateLimited: number; budget?: number | null }[]): Promise<void> {
+  async addRequestCounts(entries: RequestCounts[]): Promise<void> {
     if (entries.length === 0) return;
     // One pipeline per run: a Redis Cluster pipeline may only touch one node.
     const byRun = new Map<string, typeof entries>();
@@ -220,12 +236,13 @@ export class RunStore {
     await Promise.all([...byRun.values()].map((list) => this.addRunRequestCounts(list)));
   }
 
-  private async addRunRequestCounts(entries: { runId: string; minute: number; requests: number; rateLimited: number; budget?: number | null }[]): Promise<void> {
+  private async addRunRequestCounts(entries: RequestCounts[]): Promise<void> {
     const p = this.redis.pipeline();
     for (const e of entries) {
       const k = runKeys(e.runId);
       p.hincrby(k.counts, 'requests', e.requests);
       p.hincrby(k.perMinute, `r:${e.minute}`, e.requests);
+      if (e.paced) p.hincrby(k.counts, 'paced', e.paced);
       if (e.rateLimited) {
         p.hincrby(k.counts, 'rateLimited', e.rateLimited);
         p.hincrby(k.perMinute, `l:${e.minute}`, e.rateLimited);

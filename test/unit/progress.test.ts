@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, plainLine, progressView, RateWindow } from '../../src/cli/progress.ts';
+import { formatDuration, pacedOrAll, plainLine, progressView, RateWindow } from '../../src/cli/progress.ts';
 import type { RunMeta } from '../../src/runs/run-meta.ts';
 import type { RunCounts } from '../../src/runs/run-store.ts';
 
@@ -10,7 +10,7 @@ const meta = (state: RunMeta['state']): RunMeta => ({
 });
 const counts = (done: number, total: number, requests: number, extra: Partial<RunCounts> = {}): RunCounts => ({
   total, pending: total - done, revoked: done, would_revoke: 0, nothing_to_revoke: 0, user_not_found: 0, invalid: 0, failed: 0,
-  requests, rateLimited: 0, ...extra,
+  requests, rateLimited: 0, paced: 0, ...extra,
 });
 
 describe('progress', () => {
@@ -40,6 +40,24 @@ describe('progress', () => {
     expect(v).toMatchObject({ done: 50, total: 250, percent: 20, requestsPerMinute: 600, budgetPerMinute: 300, etaSeconds: 40, rateLimited: 3 });
     expect(progressView(meta('completed'), counts(250, 250, 500), w, 300).etaSeconds).toBe(0);
     expect(progressView(meta('running'), counts(0, 10, 0), new RateWindow(), null).etaSeconds).toBeNull();
+  });
+
+  it('sets the requests of the budget bucket against the budget, and all of them only when none were counted apart', () => {
+    // The demo's run: 100 requests to the grants bucket and 10 login lookups in 1.1 s, budget 6,000 a minute.
+    const m = { ...meta('completed'), createdAt: 0, finishedAt: 1_100 };
+    const c = counts(50, 50, 110, { paced: 100 });
+    expect(pacedOrAll(c)).toBe(100);
+    expect(progressView(m, c, new RateWindow(), 6_000, 1_100).requestsPerMinute).toBe(5_455);
+    expect(progressView(m, counts(50, 50, 110), new RateWindow(), 6_000, 1_100).requestsPerMinute).toBe(6_000);
+  });
+
+  it('starts the pace afresh when the count it follows goes back', () => {
+    const w = new RateWindow();
+    w.add(0, 0, 40);
+    w.add(5_000, 10, 30);
+    expect(w.rates()).toBeNull();
+    w.add(10_000, 20, 80);
+    expect(w.rates()).toEqual({ requestsPerMinute: 600, targetsPerSecond: 2 });
   });
 
   it('prints a plain line with the counts, the pace against the budget and the ETA', () => {

@@ -1,0 +1,49 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runKeys } from '../../src/runs/keys.ts';
+import { RequestCounter } from '../../src/runs/request-counter.ts';
+import { RunStore } from '../../src/runs/run-store.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
+
+/**
+ * The counts a run's progress line sets against its budget: every request is counted, and
+ * apart those of the bucket the budget is counted in, so that a login's lookup (another
+ * bucket) does not read as spending the grants bucket's budget.
+ */
+describe('RequestCounter', () => {
+  let redis: Redis;
+  let store: RunStore;
+  const runIds: string[] = [];
+
+  beforeAll(async () => {
+    redis = await connectTestRedis();
+    store = new RunStore(redis);
+  });
+
+  afterAll(async () => {
+    for (const id of runIds) await redis.del(runKeys(id).counts, runKeys(id).perMinute);
+    await redis.quit();
+  });
+
+  it('counts every request, and apart those of the busiest bucket whose budget is known', async () => {
+    const runId = uniqueRunId('counter');
+    runIds.push(runId);
+    const counter = new RequestCounter(store, 60_000);
+    for (let i = 0; i < 10; i++) counter.add(runId, 200, { name: 'user-get', budget: 300 });
+    for (let i = 0; i < 100; i++) counter.add(runId, i < 3 ? 429 : 204, { name: 'user-grants', budget: 6_000 });
+    await counter.flush();
+    const counts = await store.getCounts(runId);
+    expect(counts).toMatchObject({ requests: 110, rateLimited: 3, paced: 100 });
+    const minutes = await store.perMinute(runId);
+    expect(minutes.at(-1)).toMatchObject({ requests: 110, rateLimited: 3, budget: 6_000 });
+  });
+
+  it('counts nothing as paced while no response said a budget', async () => {
+    const runId = uniqueRunId('counter');
+    runIds.push(runId);
+    const counter = new RequestCounter(store, 60_000);
+    for (let i = 0; i < 5; i++) counter.add(runId, 204, { name: 'user-grants', budget: null });
+    await counter.flush();
+    expect(await store.getCounts(runId)).toMatchObject({ requests: 5, paced: 0 });
+  });
+});
