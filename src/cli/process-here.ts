@@ -26,7 +26,7 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
     `${why}. The run stays in Redis: once it is back, \`grantsweep worker\` or \`grantsweep retry ${runId} --wait\` finishes it`,
   );
   // A bar on a terminal (per-target log lines would tear it: they wait for the report unless LOG_LEVEL says otherwise).
-  const progress = createProgress(io, ctx.store, runId, { final: 'caller' });
+  const progress = createProgress(io, runId, { final: 'caller' });
   if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
   try {
     const { meta, counts } = await Promise.race([waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal }), outage.gaveUp]);

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
-import type { RunCounts, RunStore } from '../runs/run-store.ts';
+import type { RunCounts } from '../runs/run-store.ts';
 import { err, type CliIO } from './io.ts';
 import { countsLine } from './watch-run.ts';
 
@@ -15,16 +15,16 @@ export interface ProgressView {
   done: number;
   total: number;
   percent: number;
-  counts: Omit<RunCounts, 'requests' | 'rateLimited' | 'paced'>;
+  counts: Omit<RunCounts, 'requests' | 'rateLimited' | 'buckets'>;
   requests: number;
   rateLimited: number;
   failed: number;
   /**
-   * The run's requests a minute over the last minute in the bucket its budget is counted in (null
+   * The run's requests a minute over the last minute in its budget's bucket (see pacedBucket; null
    * until a few seconds were seen): a login's lookup, in another bucket, is not set against that budget.
    */
   requestsPerMinute: number | null;
-  /** The run's budget a minute (rate-share × learned limit), as the workers last recorded it. */
+  /** The run's budget a minute in that bucket (rate-share × learned limit), as the workers last recorded it. */
   budgetPerMinute: number | null;
   /** Seconds until every target is final at the recent pace; null when unknown. */
   etaSeconds: number | null;
@@ -36,10 +36,12 @@ const MIN_SPAN_MS = 3_000;
 /** Rates over a sliding window of the last minute of ticks. */
 export class RateWindow {
   private samples: { t: number; done: number; requests: number }[] = [];
+  private bucket = '';
 
-  add(t: number, done: number, requests: number): void {
-    // A count that went back (the paced count replacing the total it stood in for) starts afresh.
-    if (requests < (this.samples.at(-1)?.requests ?? 0)) this.samples = [];
+  /** `bucket`: whose requests `requests` counts; when it changes, the pace starts afresh. */
+  add(t: number, done: number, requests: number, bucket = ''): void {
+    if (bucket !== this.bucket) this.samples = [];
+    this.bucket = bucket;
     this.samples.push({ t, done, requests });
     while (this.samples.length > 2 && t - this.samples[1]!.t >= WINDOW_MS) this.samples.shift();
   }
@@ -58,7 +60,7 @@ export class RateWindow {
 }
 
 export function progressView(meta: RunMeta, counts: RunCounts, window: RateWindow, budget: number | null, now = Date.now()): ProgressView {
-  const { requests, rateLimited, paced: _paced, ...byStatus } = counts;
+  const { requests, rateLimited, buckets: _buckets, ...byStatus } = counts;
   const done = counts.total - counts.pending;
   const r = window.rates();
   const remaining = counts.pending;
@@ -74,18 +76,21 @@ export function progressView(meta: RunMeta, counts: RunCounts, window: RateWindo
     requests,
     rateLimited,
     failed: counts.failed,
-    requestsPerMinute: r ? Math.round(r.requestsPerMinute) : final ? averagePerMinute(meta, pacedOrAll(counts), now) : null,
+    requestsPerMinute: r ? Math.round(r.requestsPerMinute) : final ? averagePerMinute(meta, pacedBucket(counts).requests, now) : null,
     budgetPerMinute: budget,
     etaSeconds: final || remaining === 0 ? 0 : r && r.targetsPerSecond > 0 ? Math.ceil(remaining / r.targetsPerSecond) : null,
   };
 }
 
 /**
- * The requests to set against the budget: those of its bucket, or all of them for a run whose
- * workers never learned a budget (nothing counted as paced) or that was recorded before the count.
+ * The bucket whose budget the run's pace is set against: the one with most of its requests among
+ * those with a known budget. A run whose workers never learned one (or recorded before buckets were
+ * counted) has all its requests and no budget.
  */
-export function pacedOrAll(counts: RunCounts): number {
-  return counts.paced > 0 ? counts.paced : counts.requests;
+export function pacedBucket(counts: RunCounts): { name: string; requests: number; budget: number | null } {
+  let best: { name: string; requests: number; budget: number | null } | null = null;
+  for (const [name, b] of Object.entries(counts.buckets)) if (b.budget !== null && (!best || b.requests > best.requests)) best = { name, ...b };
+  return best ?? { name: '', requests: counts.requests, budget: null };
 }
 
 /** A finished run seen too briefly for a pace: its average over its whole life. */
@@ -112,8 +117,6 @@ export interface ProgressOptions {
   mode?: ProgressMode;
   /** Plain mode: a line at most this often (and the last one). */
   plainEveryMs?: number;
-  /** How often the budget is read from the run's per-minute record. */
-  budgetEveryMs?: number;
   /**
    * 'caller': a tick that sees the run final draws nothing; the caller calls finish()
    * once its worker has flushed its counters (run, retry --wait). Default 'tick'.
@@ -125,7 +128,7 @@ export interface Progress {
   readonly mode: ProgressMode;
   /** waitForRun's onTick. */
   tick: (meta: RunMeta, counts: RunCounts) => Promise<void>;
-  /** Draws the final state (budget read afresh) and ends the bar. */
+  /** Draws the final state and ends the bar. */
   finish: (meta: RunMeta, counts: RunCounts) => Promise<void>;
   /** Ends the bar (idempotent); call before the summary goes to stdout. */
   stop: () => void;
@@ -137,30 +140,11 @@ export function progressMode(io: CliIO, json = false): ProgressMode {
 }
 
 /** Progress of a run on stderr, in the given mode. */
-export function createProgress(io: CliIO, store: RunStore, runId: string, opts: ProgressOptions = {}): Progress {
+export function createProgress(io: CliIO, runId: string, opts: ProgressOptions = {}): Progress {
   const mode = opts.mode ?? progressMode(io);
   const window = new RateWindow();
-  let budget: number | null = null;
-  let budgetAt = 0;
   let lastPlain = 0;
   let bar: cliProgress.SingleBar | null = null;
-
-  const readBudget = async (now: number, force: boolean) => {
-    if (!force && now - budgetAt < (opts.budgetEveryMs ?? 2_000)) return;
-    budgetAt = now;
-    try {
-      const minutes = await store.perMinute(runId);
-      for (let i = minutes.length - 1; i >= 0; i--) {
-        const b = minutes[i]!.budget;
-        if (b !== null) {
-          budget = b;
-          break;
-        }
-      }
-    } catch {
-      // Display only: keep the last value.
-    }
-  };
 
   const stop = () => {
     bar?.stop();
@@ -179,10 +163,10 @@ export function createProgress(io: CliIO, store: RunStore, runId: string, opts: 
 
   const draw = async (meta: RunMeta, counts: RunCounts, last: boolean) => {
     const now = Date.now();
-    window.add(now, counts.total - counts.pending, pacedOrAll(counts));
+    const paced = pacedBucket(counts);
+    window.add(now, counts.total - counts.pending, paced.requests, paced.name);
     const final = last || FINAL_RUN_STATES.includes(meta.state);
-    await readBudget(now, final);
-    const v = progressView(meta, counts, window, budget, now);
+    const v = progressView(meta, counts, window, paced.budget, now);
     if (mode === 'json') {
       err(io, `${JSON.stringify(v)}\n`);
     } else if (mode === 'plain') {

@@ -8,11 +8,11 @@ interface Entry {
   buckets: Map<string, { n: number; budget: number | null }>;
 }
 
-/** The budget of the bucket with the most requests among those whose budget is known, and its requests. */
-function busiest(buckets: Entry['buckets']): { budget: number | null; paced: number } {
+/** The budget of the bucket with the most requests among those whose budget is known. */
+function busiest(buckets: Entry['buckets']): number | null {
   let best: { n: number; budget: number | null } | null = null;
   for (const b of buckets.values()) if (b.budget !== null && (!best || b.n > best.n)) best = b;
-  return { budget: best?.budget ?? null, paced: best?.n ?? 0 };
+  return best?.budget ?? null;
 }
 
 /**
@@ -56,7 +56,11 @@ export class RequestCounter {
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const entries = [...this.pending.values()].map(({ buckets, ...e }) => ({ ...e, ...busiest(buckets) }));
+    const entries = [...this.pending.values()].map(({ buckets, ...e }) => ({
+      ...e,
+      budget: busiest(buckets),
+      buckets: [...buckets].map(([name, b]) => ({ name, requests: b.n, budget: b.budget })),
+    }));
     this.pending = new Map();
     try {
       await this.store.addRequestCounts(entries);

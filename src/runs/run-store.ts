@@ -10,11 +10,14 @@ import { metaFromRedis, metaToRedis, type RunMeta, type RunState } from './run-m
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
 const CHUNK = 1000;
 
-/**
- * `paced`: the requests in the bucket the run's budget is counted in (its busiest, see
- * request-counter.ts), which the progress line's pace is set against; `requests` counts every endpoint.
- */
-export type RunCounts = Record<TargetStatus, number> & { total: number; requests: number; rateLimited: number; paced: number };
+/** A run's requests in one rate-limit bucket, and its budget there as a worker last recorded it (null before one did). */
+export interface BucketCount {
+  requests: number;
+  budget: number | null;
+}
+
+/** `requests` counts every endpoint; `buckets` the same requests by rate-limit bucket (fields `requests:<bucket>`, `budget:<bucket>`). */
+export type RunCounts = Record<TargetStatus, number> & { total: number; requests: number; rateLimited: number; buckets: Record<string, BucketCount> };
 
 /** One process's request counts for a run and an epoch minute, as RequestCounter flushes them. */
 export interface RequestCounts {
@@ -24,8 +27,8 @@ export interface RequestCounts {
   rateLimited: number;
   /** The run's budget that minute in its busiest bucket, null when no response said. */
   budget?: number | null;
-  /** The requests of that minute in that bucket. */
-  paced?: number;
+  /** The same requests by bucket, with the run's budget there (null when no response said). */
+  buckets?: ({ name: string } & BucketCount)[];
 }
 
 /**
@@ -61,9 +64,19 @@ export class RunStore {
 
   async getCounts(runId: string): Promise<RunCounts> {
     const h = await this.redis.hgetall(runKeys(runId).counts);
-    const counts = { total: 0, requests: 0, rateLimited: 0, paced: 0 } as RunCounts;
+    const counts = { total: 0, requests: 0, rateLimited: 0, buckets: {} } as unknown as RunCounts;
     for (const s of STATUSES) counts[s] = 0;
-    for (const [field, value] of Object.entries(h)) (counts as Record<string, number>)[field] = Number(value);
+    for (const [field, value] of Object.entries(h)) {
+      const colon = field.indexOf(':');
+      if (colon < 0) {
+        (counts as unknown as Record<string, number>)[field] = Number(value);
+        continue;
+      }
+      const name = field.slice(colon + 1);
+      const b = (counts.buckets[name] ??= { requests: 0, budget: null });
+      if (field.startsWith('requests:')) b.requests = Number(value);
+      else if (field.startsWith('budget:')) b.budget = Number(value);
+    }
     return counts;
   }
 
@@ -242,7 +255,10 @@ export class RunStore {
       const k = runKeys(e.runId);
       p.hincrby(k.counts, 'requests', e.requests);
       p.hincrby(k.perMinute, `r:${e.minute}`, e.requests);
-      if (e.paced) p.hincrby(k.counts, 'paced', e.paced);
+      for (const b of e.buckets ?? []) {
+        p.hincrby(k.counts, `requests:${b.name}`, b.requests);
+        if (b.budget) p.hset(k.counts, `budget:${b.name}`, Math.round(b.budget));
+      }
       if (e.rateLimited) {
         p.hincrby(k.counts, 'rateLimited', e.rateLimited);
         p.hincrby(k.perMinute, `l:${e.minute}`, e.rateLimited);

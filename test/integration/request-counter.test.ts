@@ -7,8 +7,8 @@ import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 
 /**
  * The counts a run's progress line sets against its budget: every request is counted, and
- * apart those of the bucket the budget is counted in, so that a login's lookup (another
- * bucket) does not read as spending the grants bucket's budget.
+ * each bucket's apart with the run's budget there, so that a login's lookup (another bucket)
+ * does not read as spending the grants bucket's budget.
  */
 describe('RequestCounter', () => {
   let redis: Redis;
@@ -25,7 +25,7 @@ describe('RequestCounter', () => {
     await redis.quit();
   });
 
-  it('counts every request, and apart those of the busiest bucket whose budget is known', async () => {
+  it('counts every request, and each bucket apart with the run budget there', async () => {
     const runId = uniqueRunId('counter');
     runIds.push(runId);
     const counter = new RequestCounter(store, 60_000);
@@ -33,17 +33,17 @@ describe('RequestCounter', () => {
     for (let i = 0; i < 100; i++) counter.add(runId, i < 3 ? 429 : 204, { name: 'user-grants', budget: 6_000 });
     await counter.flush();
     const counts = await store.getCounts(runId);
-    expect(counts).toMatchObject({ requests: 110, rateLimited: 3, paced: 100 });
+    expect(counts).toMatchObject({ requests: 110, rateLimited: 3, buckets: { 'user-get': { requests: 10, budget: 300 }, 'user-grants': { requests: 100, budget: 6_000 } } });
     const minutes = await store.perMinute(runId);
     expect(minutes.at(-1)).toMatchObject({ requests: 110, rateLimited: 3, budget: 6_000 });
   });
 
-  it('counts nothing as paced while no response said a budget', async () => {
+  it('counts a bucket whose budget no response said, with no budget', async () => {
     const runId = uniqueRunId('counter');
     runIds.push(runId);
     const counter = new RequestCounter(store, 60_000);
     for (let i = 0; i < 5; i++) counter.add(runId, 204, { name: 'user-grants', budget: null });
     await counter.flush();
-    expect(await store.getCounts(runId)).toMatchObject({ requests: 5, paced: 0 });
+    expect(await store.getCounts(runId)).toMatchObject({ requests: 5, buckets: { 'user-grants': { requests: 5, budget: null } } });
   });
 });

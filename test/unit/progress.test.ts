@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, pacedOrAll, plainLine, progressView, RateWindow } from '../../src/cli/progress.ts';
+import { formatDuration, pacedBucket, plainLine, progressView, RateWindow } from '../../src/cli/progress.ts';
 import type { RunMeta } from '../../src/runs/run-meta.ts';
 import type { RunCounts } from '../../src/runs/run-store.ts';
 
@@ -10,7 +10,7 @@ const meta = (state: RunMeta['state']): RunMeta => ({
 });
 const counts = (done: number, total: number, requests: number, extra: Partial<RunCounts> = {}): RunCounts => ({
   total, pending: total - done, revoked: done, would_revoke: 0, nothing_to_revoke: 0, user_not_found: 0, invalid: 0, failed: 0,
-  requests, rateLimited: 0, paced: 0, ...extra,
+  requests, rateLimited: 0, buckets: {}, ...extra,
 });
 
 describe('progress', () => {
@@ -45,18 +45,18 @@ describe('progress', () => {
   it('sets the requests of the budget bucket against the budget, and all of them only when none were counted apart', () => {
     // The demo's run: 100 requests to the grants bucket and 10 login lookups in 1.1 s, budget 6,000 a minute.
     const m = { ...meta('completed'), createdAt: 0, finishedAt: 1_100 };
-    const c = counts(50, 50, 110, { paced: 100 });
-    expect(pacedOrAll(c)).toBe(100);
+    const c = counts(50, 50, 110, { buckets: { 'user-get': { requests: 10, budget: 150 }, 'user-grants': { requests: 100, budget: 6_000 } } });
+    expect(pacedBucket(c)).toEqual({ name: 'user-grants', requests: 100, budget: 6_000 });
     expect(progressView(m, c, new RateWindow(), 6_000, 1_100).requestsPerMinute).toBe(5_455);
     expect(progressView(m, counts(50, 50, 110), new RateWindow(), 6_000, 1_100).requestsPerMinute).toBe(6_000);
   });
 
-  it('starts the pace afresh when the count it follows goes back', () => {
+  it('starts the pace afresh when the bucket it follows changes', () => {
     const w = new RateWindow();
-    w.add(0, 0, 40);
-    w.add(5_000, 10, 30);
+    w.add(0, 0, 40, 'user-get');
+    w.add(5_000, 10, 30, 'user-grants');
     expect(w.rates()).toBeNull();
-    w.add(10_000, 20, 80);
+    w.add(10_000, 20, 80, 'user-grants');
     expect(w.rates()).toEqual({ requestsPerMinute: 600, targetsPerSecond: 2 });
   });
 

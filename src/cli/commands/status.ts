@@ -18,7 +18,7 @@ export async function statusCommand(io: CliIO, runId: string, flags: { json?: bo
   try {
     if (flags.watch) {
       await ctx.store.requireMeta(runId);
-      const progress = createProgress(io, ctx.store, runId, { mode: progressMode(io, flags.json) });
+      const progress = createProgress(io, runId, { mode: progressMode(io, flags.json) });
       const interrupted = new AbortController();
       const off = onSignals(() => interrupted.abort(), () => interrupted.abort());
       try {
