@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
+import { pacedBucket } from '../runs/paced-bucket.ts';
 import type { RunCounts } from '../runs/run-store.ts';
 import { err, type CliIO } from './io.ts';
 import { countsLine } from './watch-run.ts';
@@ -80,17 +81,6 @@ export function progressView(meta: RunMeta, counts: RunCounts, window: RateWindo
     budgetPerMinute: budget,
     etaSeconds: final || remaining === 0 ? 0 : r && r.targetsPerSecond > 0 ? Math.ceil(remaining / r.targetsPerSecond) : null,
   };
-}
-
-/**
- * The bucket whose budget the run's pace is set against: the one with most of its requests among
- * those with a known budget. A run whose workers never learned one (or recorded before buckets were
- * counted) has all its requests and no budget.
- */
-export function pacedBucket(counts: RunCounts): { name: string; requests: number; budget: number | null } {
-  let best: { name: string; requests: number; budget: number | null } | null = null;
-  for (const [name, b] of Object.entries(counts.buckets)) if (b.budget !== null && (!best || b.requests > best.requests)) best = { name, ...b };
-  return best ?? { name: '', requests: counts.requests, budget: null };
 }
 
 /** A finished run seen too briefly for a pace: its average over its whole life. */

@@ -4,7 +4,8 @@ import type { Writable } from 'node:stream';
 import pkg from '../../package.json' with { type: 'json' };
 import type { TargetRecord, TargetStatus } from './record.ts';
 import { resultJson, runSummary } from './report.ts';
-import type { RunStore } from './run-store.ts';
+import { pacedBucket } from './paced-bucket.ts';
+import type { MinuteCounts, RunCounts, RunStore } from './run-store.ts';
 
 /**
  * `report --format html`: one self-contained page (inline CSS, JS and SVG; a CSP that
@@ -127,11 +128,36 @@ export interface MinutePoint {
   budget: number | null;
 }
 
+/** Whose requests the chart draws: the paced bucket's, with how many went elsewhere. */
+export interface ChartBucket {
+  name: string;
+  otherRequests: number;
+}
+
+/**
+ * The chart's points: the requests and budget of the bucket the run was paced in (see
+ * pacedBucket), since the budget is that bucket's; a login's lookup in another bucket would
+ * otherwise read as spending it. 429s at every endpoint stay marked. A run recorded before
+ * buckets were counted (or with no known budget) draws every request.
+ */
+export function chartPoints(minutes: MinuteCounts[], counts: RunCounts): { points: MinutePoint[]; bucket: ChartBucket | null } {
+  const paced = pacedBucket(counts);
+  if (paced.name === '') return { points: minutes.map(({ buckets: _b, ...m }) => m), bucket: null };
+  const points = minutes.map((m) => {
+    // A minute flushed before buckets were counted keeps its totals.
+    if (Object.keys(m.buckets).length === 0) return { minute: m.minute, requests: m.requests, rateLimited: m.rateLimited, budget: m.budget };
+    const b = m.buckets[paced.name];
+    return { minute: m.minute, requests: b?.requests ?? 0, rateLimited: m.rateLimited, budget: b?.budget ?? null };
+  });
+  return { points, bucket: { name: paced.name, otherRequests: counts.requests - paced.requests } };
+}
+
 /**
  * Requests per minute (bars) against the run's budget (a step line), 429s marked in red
  * above their minute. Long runs are binned so that the chart stays at most `maxBars` wide.
+ * `bucket`: the bucket the points are of (null: every endpoint's requests).
  */
-export function requestsChart(points: MinutePoint[], maxBars = 720): Raw {
+export function requestsChart(points: MinutePoint[], maxBars = 720, bucket: ChartBucket | null = null): Raw {
   if (points.length === 0) return html`<p class="muted" id="no-requests">No requests were recorded for this run.</p>`;
   const first = points[0]!.minute;
   const last = points[points.length - 1]!.minute;
@@ -202,7 +228,7 @@ export function requestsChart(points: MinutePoint[], maxBars = 720): Raw {
   const total429 = bars.reduce((n, b) => n + b.rateLimited, 0);
   return html`
 <svg class="chart" id="requests-chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">
-<title id="chart-title">Requests per minute against the budget${total429 ? `, ${total429} responses 429` : ''}</title>
+<title id="chart-title">Requests per minute${bucket ? ` in the ${bucket.name} bucket` : ''} against the budget${total429 ? `, ${total429} responses 429` : ''}</title>
 ${ticks}
 <line x1="${L}" x2="${W - R}" y1="${T + plotH}" y2="${T + plotH}" stroke="#999"/>
 ${rects}
@@ -211,7 +237,11 @@ ${markers}
 ${xLabels}
 <text x="${L}" y="${T - 8}">requests / minute${bin > 1 ? ` (average over ${bin}-minute bins)` : ''}, UTC</text>
 </svg>
-<p class="legend"><span><i class="swatch c-req"></i>requests a minute (all endpoints)</span><span><i class="swatch c-budget"></i>budget a minute (rate-share × the learned limit of the run's busiest bucket)</span><span><i class="swatch c-429"></i>minute with HTTP 429s (${total429})</span></p>`;
+<p class="legend">${
+    bucket
+      ? html`<span><i class="swatch c-req"></i>requests a minute in the <code>${bucket.name}</code> bucket${bucket.otherRequests > 0 ? ` (${bucket.otherRequests} requests to other buckets, with budgets of their own, are not drawn)` : ''}</span><span><i class="swatch c-budget"></i>budget a minute there (rate-share × its learned limit)</span><span><i class="swatch c-429"></i>minute with HTTP 429s at any endpoint (${total429})</span>`
+      : html`<span><i class="swatch c-req"></i>requests a minute (all endpoints)</span><span><i class="swatch c-budget"></i>budget a minute (rate-share × the learned limit of the run's busiest bucket)</span><span><i class="swatch c-429"></i>minute with HTTP 429s (${total429})</span>`
+  }</p>`;
 }
 
 // --- the page ---------------------------------------------------------------------------
@@ -238,7 +268,7 @@ export async function writeHtmlReport(store: RunStore, runId: string, out: Writa
   const maxRows = opts.maxRows ?? 10_000;
   const meta = await store.requireMeta(runId);
   const counts = await store.getCounts(runId);
-  const minutes = await store.perMinute(runId);
+  const chart = chartPoints(await store.perMinute(runId), counts);
   const s = runSummary(meta, counts);
   const now = opts.now ?? Date.now();
 
@@ -304,7 +334,7 @@ ${statusRows.map(([k, n]) => html`<tr data-status="${k}"><td><i class="swatch s-
 </section>
 <section id="rate">
 <h2>Requests per minute against the budget</h2>
-${requestsChart(minutes)}
+${requestsChart(chart.points, 720, chart.bucket)}
 </section>
 <section id="attention">
 <h2>Targets to look at: ${ATTENTION_STATUSES.join(', ')}</h2>

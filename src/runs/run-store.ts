@@ -19,6 +19,16 @@ export interface BucketCount {
 /** `requests` counts every endpoint; `buckets` the same requests by rate-limit bucket (fields `requests:<bucket>`, `budget:<bucket>`). */
 export type RunCounts = Record<TargetStatus, number> & { total: number; requests: number; rateLimited: number; buckets: Record<string, BucketCount> };
 
+/** A run's requests in one epoch minute, as `perMinute` reads them back. */
+export interface MinuteCounts {
+  minute: number;
+  requests: number;
+  rateLimited: number;
+  /** The run's budget that minute in its busiest bucket, null before a worker learned one. */
+  budget: number | null;
+  buckets: Record<string, BucketCount>;
+}
+
 /** One process's request counts for a run and an epoch minute, as RequestCounter flushes them. */
 export interface RequestCounts {
   runId: string;
@@ -257,7 +267,11 @@ export class RunStore {
       p.hincrby(k.perMinute, `r:${e.minute}`, e.requests);
       for (const b of e.buckets ?? []) {
         p.hincrby(k.counts, `requests:${b.name}`, b.requests);
-        if (b.budget) p.hset(k.counts, `budget:${b.name}`, Math.round(b.budget));
+        p.hincrby(k.perMinute, `r:${e.minute}:${b.name}`, b.requests);
+        if (b.budget) {
+          p.hset(k.counts, `budget:${b.name}`, Math.round(b.budget));
+          p.hset(k.perMinute, `b:${e.minute}:${b.name}`, Math.round(b.budget));
+        }
       }
       if (e.rateLimited) {
         p.hincrby(k.counts, 'rateLimited', e.rateLimited);
@@ -269,17 +283,26 @@ export class RunStore {
     await p.exec();
   }
 
-  /** Per epoch minute: requests, 429s and the run's budget (null before a worker learned it). */
-  async perMinute(runId: string): Promise<{ minute: number; requests: number; rateLimited: number; budget: number | null }[]> {
+  /**
+   * Per epoch minute: requests and 429s at every endpoint, the run's budget in that minute's
+   * busiest bucket, and the requests and budget of each bucket (fields `r:<minute>:<bucket>`,
+   * `b:<minute>:<bucket>`; absent in runs recorded before buckets were counted).
+   */
+  async perMinute(runId: string): Promise<MinuteCounts[]> {
     const h = await this.redis.hgetall(runKeys(runId).perMinute);
-    const byMinute = new Map<number, { minute: number; requests: number; rateLimited: number; budget: number | null }>();
+    const byMinute = new Map<number, MinuteCounts>();
     for (const [field, value] of Object.entries(h)) {
-      const minute = Number(field.slice(2));
-      const e = byMinute.get(minute) ?? { minute, requests: 0, rateLimited: 0, budget: null };
-      if (field.startsWith('r:')) e.requests = Number(value);
-      else if (field.startsWith('b:')) e.budget = Number(value);
-      else e.rateLimited = Number(value);
+      const [kind, m, ...rest] = field.split(':');
+      const minute = Number(m);
+      const e = byMinute.get(minute) ?? { minute, requests: 0, rateLimited: 0, budget: null, buckets: {} };
       byMinute.set(minute, e);
+      if (rest.length > 0) {
+        const b = (e.buckets[rest.join(':')] ??= { requests: 0, budget: null });
+        if (kind === 'r') b.requests = Number(value);
+        else if (kind === 'b') b.budget = Number(value);
+      } else if (kind === 'r') e.requests = Number(value);
+      else if (kind === 'b') e.budget = Number(value);
+      else e.rateLimited = Number(value);
     }
     return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
   }

@@ -136,6 +136,8 @@ describe('report --format html: a stored run with hostile values', () => {
     const markers = [...page.matchAll(/<g class="marker-429" data-minute="(\d+)" data-count="(\d+)">/g)].map((m) => Number(m[2]));
     expect(markers).toEqual([7, 2]);
     expect(page).toMatch(/<path class="budget" d="M[\d.]+ [\d.]+ H[\d.]+/);
+    // Recorded before buckets were counted: every endpoint's requests, as the legend says.
+    expect(page).toContain('requests a minute (all endpoints)');
   });
 });
 
@@ -186,5 +188,13 @@ describe('report --format html: a real run against the simulator', () => {
     expect(page).toMatch(/<path class="budget" d="M/);
     // The budget a minute: rate-share 0.5 × limit 20 per 1-s window = 600 a minute.
     expect(page).toMatch(/budget 600/);
+    // The bars are the grants bucket's requests, whose budget that is; the login's lookup went
+    // to another bucket and is counted apart, not drawn against it.
+    expect(page).toContain('in the <code>user-grants</code> bucket');
+    const other = Number(/\((\d+) requests to other buckets/.exec(page)?.[1]);
+    expect(other).toBeGreaterThanOrEqual(1);
+    const drawn = [...page.matchAll(/<rect class="bar"[^>]*><title>[\d:]+ UTC: (\d+) requests/g)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(drawn).toBeGreaterThanOrEqual(12);
+    expect(drawn + other).toBe(status.requests.total);
   });
 });

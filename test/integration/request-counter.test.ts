@@ -36,6 +36,8 @@ describe('RequestCounter', () => {
     expect(counts).toMatchObject({ requests: 110, rateLimited: 3, buckets: { 'user-get': { requests: 10, budget: 300 }, 'user-grants': { requests: 100, budget: 6_000 } } });
     const minutes = await store.perMinute(runId);
     expect(minutes.at(-1)).toMatchObject({ requests: 110, rateLimited: 3, budget: 6_000 });
+    // And per minute, each bucket apart: the report's chart draws the paced one against its budget.
+    expect(minutes.at(-1)?.buckets).toEqual({ 'user-get': { requests: 10, budget: 300 }, 'user-grants': { requests: 100, budget: 6_000 } });
   });
 
   it('counts a bucket whose budget no response said, with no budget', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, html, requestsChart, type MinutePoint } from '../../src/runs/html-report.ts';
+import { chartPoints, escapeHtml, html, requestsChart, type MinutePoint } from '../../src/runs/html-report.ts';
+import type { MinuteCounts, RunCounts } from '../../src/runs/run-store.ts';
 
 describe('html-report escaping', () => {
   it('escapes the five characters that can leave a text or attribute context', () => {
@@ -53,5 +54,42 @@ describe('requestsChart', () => {
     expect(bars).toBeGreaterThan(500);
     expect(markers(svg).reduce((n, [, c]) => n + c!, 0)).toBe(3);
     expect(svg).toContain('-minute bins');
+  });
+});
+
+describe('chartPoints', () => {
+  const m0 = 29_000_000;
+  const counts = (requests: number, buckets: RunCounts['buckets']) => ({ requests, rateLimited: 0, buckets }) as unknown as RunCounts;
+  const minute = (minute: number, buckets: MinuteCounts['buckets'], rateLimited = 0): MinuteCounts => ({
+    minute,
+    requests: Object.values(buckets).reduce((n, b) => n + b.requests, 0),
+    rateLimited,
+    budget: 6_000,
+    buckets,
+  });
+
+  it('draws the paced bucket against its own budget, and says how many requests went elsewhere', () => {
+    const minutes = [
+      minute(m0, { 'user-get': { requests: 600, budget: 300 }, 'user-grants': { requests: 5_500, budget: 6_000 } }, 2),
+      minute(m0 + 1, { 'user-get': { requests: 40, budget: 300 } }),
+    ];
+    const { points, bucket } = chartPoints(minutes, counts(6_140, { 'user-get': { requests: 640, budget: 300 }, 'user-grants': { requests: 5_500, budget: 6_000 } }));
+    expect(bucket).toEqual({ name: 'user-grants', otherRequests: 640 });
+    // 429s at any endpoint stay marked; a minute without the bucket draws nothing and no budget.
+    expect(points).toEqual([
+      { minute: m0, requests: 5_500, rateLimited: 2, budget: 6_000 },
+      { minute: m0 + 1, requests: 0, rateLimited: 0, budget: null },
+    ]);
+    const svg = requestsChart(points, 720, bucket).toString();
+    expect(svg).toContain('in the <code>user-grants</code> bucket (640 requests to other buckets');
+    expect(svg).toContain('5500 requests, budget 6000');
+  });
+
+  it('keeps every request where no budget is known, and the totals of a minute recorded before buckets were', () => {
+    const old = { minute: m0, requests: 90, rateLimited: 1, budget: 300, buckets: {} };
+    expect(chartPoints([old], counts(90, {}))).toEqual({ points: [{ minute: m0, requests: 90, rateLimited: 1, budget: 300 }], bucket: null });
+    const mixed = chartPoints([old, minute(m0 + 1, { 'user-grants': { requests: 50, budget: 300 } })], counts(140, { 'user-grants': { requests: 50, budget: 300 } }));
+    expect(mixed.points.map((p) => p.requests)).toEqual([90, 50]);
+    expect(requestsChart(mixed.points, 720, null).toString()).toContain('requests a minute (all endpoints)');
   });
 });

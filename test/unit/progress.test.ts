@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, pacedBucket, plainLine, progressView, RateWindow } from '../../src/cli/progress.ts';
+import { formatDuration, plainLine, progressView, RateWindow } from '../../src/cli/progress.ts';
+import { pacedBucket } from '../../src/runs/paced-bucket.ts';
 import type { RunMeta } from '../../src/runs/run-meta.ts';
 import type { RunCounts } from '../../src/runs/run-store.ts';
 
