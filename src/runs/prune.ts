@@ -5,6 +5,8 @@ import type { RunStore } from './run-store.ts';
 export interface PrunedRun {
   runId: string;
   state: RunState;
+  /** Its org's key: the queue that may still hold its failed jobs. */
+  orgKey: string;
   /** When it finished (ms); its creation for a run that never recorded one. */
   finishedAt: number;
   targets: number;
@@ -50,7 +52,7 @@ export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun:
       }
       const finishedAt = meta.finishedAt ?? meta.createdAt;
       if (opts.dryRun) {
-        pruned.push({ runId, state: meta.state, finishedAt, targets: (await store.getCounts(runId)).total });
+        pruned.push({ runId, state: meta.state, orgKey: meta.orgKey, finishedAt, targets: (await store.getCounts(runId)).total });
         offset++;
         continue;
       }
@@ -63,7 +65,7 @@ export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun:
       const org = orgKeys(meta.orgKey);
       await store.redis.hdel(org.stopped, runId);
       await store.redis.srem(org.active, runId);
-      pruned.push({ runId, state: gone.state, finishedAt, targets: gone.total });
+      pruned.push({ runId, state: gone.state, orgKey: meta.orgKey, finishedAt, targets: gone.total });
     }
     if (ids.length < PAGE) break;
   }

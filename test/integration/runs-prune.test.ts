@@ -1,7 +1,9 @@
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/redis/connection.ts';
-import { orgKeys, runKeys, runsIndexKey } from '../../src/runs/keys.ts';
+import { queueNameOf } from '../../src/queue/org.ts';
+import { orgKeys, queuePrefix, runKeys, runsIndexKey } from '../../src/runs/keys.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -134,6 +136,48 @@ describe('runs prune', () => {
     const r = await runCli(['runs', 'prune', '--older-than', '30d', '--json'], env);
     expect(JSON.parse(r.stdout)).toMatchObject({ pruned: [], kept: 1 });
     expect(await redis.zscore(runsIndexKey, 'ghost-run')).toBeNull();
+  });
+
+  it('takes the failed jobs of the runs it deletes out of their queue, and leaves the others', async () => {
+    // Two finished runs of an org of their own, 40 days and 1 day old, each with a job that failed for good.
+    const orgKey = 'prunefailed1';
+    const runs = { old: uniqueRunId('prune-failed-old'), recent: uniqueRunId('prune-failed-new') };
+    for (const [runId, days] of [[runs.old, 40], [runs.recent, 1]] as const) {
+      const at = Date.now() - days * DAY;
+      await store.createRun({
+        runId, orgUrl: 'https://prune-failed.okta.test', orgKey, state: 'completed', stateReason: null, dryRun: false, snapshot: false, tokens: false,
+        reason: null, source: { kind: 'csv', value: 'x.csv' }, target: { clientId: null, scopeId: null }, rateShare: 0.5, pacing: 'even',
+        attempts: 5, maxRateLimitDeferrals: 50, createdAt: at - 3_600_000, finishedAt: at, loaded: true, fed: 1, requeueFed: 0, queueBase: null, schedule: null,
+      });
+    }
+    const connection = createRedis({ url: env.REDIS_URL!, role: 'worker' });
+    const queue = new Queue(queueNameOf(orgKey), { connection, prefix: queuePrefix });
+    const workerConnection = createRedis({ url: env.REDIS_URL!, role: 'worker' });
+    const worker = new Worker(queueNameOf(orgKey), async () => { throw new Error('Redis went away (a test)'); }, { connection: workerConnection, prefix: queuePrefix });
+    try {
+      await queue.add('revoke-targets', { runId: runs.old, keys: ['u:jane@example.com'] }, { attempts: 1 });
+      await queue.add('revoke-targets', { runId: runs.recent, keys: ['u:joe@example.com'] }, { attempts: 1 });
+      await queue.add('revoke-targets', { runId: runs.old, keys: ['u:ann@example.com'] }, { attempts: 1 });
+      await expect.poll(() => queue.getFailedCount(), { timeout: 10_000 }).toBe(3);
+      await worker.close();
+
+      const r = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.pruned.map((p: { runId: string }) => p.runId)).toEqual([runs.old]);
+      expect(out.failedJobs).toBe(2);
+      const left = await queue.getFailed();
+      expect(left.map((j) => j.data.runId)).toEqual([runs.recent]);
+      // Their job hashes went too, not only their place in the failed set.
+      const jobKeys = await redis.keys(`${queuePrefix}:${queueNameOf(orgKey)}:[0-9]*`);
+      expect(jobKeys).toHaveLength(1);
+    } finally {
+      await worker.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      connection.disconnect();
+      workerConnection.disconnect();
+    }
   });
 
   it('a bad or missing --older-than is a usage error that deletes nothing', async () => {

@@ -1,4 +1,5 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { removeFailedJobsOf } from '../../queue/prune-jobs.ts';
 import { pruneRuns } from '../../runs/prune.ts';
 import { runSummary } from '../../runs/report.ts';
 import { shownState } from '../../runs/run-meta.ts';
@@ -48,14 +49,17 @@ export async function runsPruneCommand(io: CliIO, flags: { olderThan?: string; d
       if (!(await io.confirm(q))) throw new UsageError('not confirmed: nothing was deleted');
     }
     const r = await pruneRuns(ctx.store, { cutoff, dryRun: !!flags.dryRun });
+    const failedJobs = flags.dryRun ? 0 : await removeFailedJobsOf(ctx.redis, r.pruned);
     const targets = r.pruned.reduce((a, p) => a + p.targets, 0);
     if (flags.json) {
-      await out(io, `${JSON.stringify({ dryRun: !!flags.dryRun, cutoff: new Date(cutoff).toISOString(), pruned: r.pruned.map((p) => ({ ...p, finishedAt: new Date(p.finishedAt).toISOString() })), kept: r.kept })}\n`);
+      const pruned = r.pruned.map(({ orgKey: _o, ...p }) => ({ ...p, finishedAt: new Date(p.finishedAt).toISOString() }));
+      await out(io, `${JSON.stringify({ dryRun: !!flags.dryRun, cutoff: new Date(cutoff).toISOString(), pruned, kept: r.kept, failedJobs })}\n`);
     } else {
       for (const p of r.pruned) await out(io, `${p.runId}\t${p.state}\t${new Date(p.finishedAt).toISOString()}\t${p.targets} targets\n`);
       const verb = flags.dryRun ? 'would delete' : 'deleted';
       const keptNote = r.kept > 0 ? `; kept ${r.kept} older run${r.kept === 1 ? '' : 's'} not final or finished since` : '';
-      err(io, `${verb} ${r.pruned.length} run${r.pruned.length === 1 ? '' : 's'} (${targets} targets) that finished before ${new Date(cutoff).toISOString()}${keptNote}\n`);
+      const jobsNote = failedJobs > 0 ? `, and ${failedJobs} failed job${failedJobs === 1 ? '' : 's'} of theirs in the queue` : '';
+      err(io, `${verb} ${r.pruned.length} run${r.pruned.length === 1 ? '' : 's'} (${targets} targets) that finished before ${new Date(cutoff).toISOString()}${jobsNote}${keptNote}\n`);
     }
     return EXIT.ok;
   } finally {
