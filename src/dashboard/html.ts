@@ -1,42 +1,14 @@
+import { html, type Html } from '../html.ts';
 import type { runSummary } from '../runs/report.ts';
 import { FINAL_RUN_STATES, shownState, type RunState } from '../runs/run-meta.ts';
 
 /**
  * The runs page, rendered on the server. Every value that comes from Redis (run ids,
- * reasons, sources, error text) goes through `esc`, and so does every attribute: the
- * template literal tag `html` escapes each interpolation unless it is already `Html`.
+ * reasons, sources, error text) is escaped, in text and attributes alike, by the `html`
+ * tag of src/html.ts.
  */
 
 export type RunRow = ReturnType<typeof runSummary> & { orgUrl: string; orgKey: string };
-
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
-
-export function esc(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
-}
-
-/** Markup that is already safe: built by `html` from escaped parts. */
-export class Html {
-  constructor(readonly value: string) {}
-  toString(): string {
-    return this.value;
-  }
-}
-
-type Part = Html | string | number | boolean | null | undefined | readonly Part[];
-
-function render(part: Part): string {
-  if (part instanceof Html) return part.value;
-  if (Array.isArray(part)) return part.map(render).join('');
-  if (part === null || part === undefined || part === false) return '';
-  return esc(part);
-}
-
-export function html(strings: TemplateStringsArray, ...parts: Part[]): Html {
-  let out = strings[0]!;
-  for (let i = 0; i < parts.length; i++) out += render(parts[i]!) + strings[i + 1]!;
-  return new Html(out);
-}
 
 /** Path segment for a run id (ids are [A-Za-z0-9_.-], but never trust the store's content). */
 export const runPath = (runId: string, rest: string) => `/runs/${encodeURIComponent(runId)}/${rest}`;

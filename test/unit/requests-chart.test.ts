@@ -1,24 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chartPoints, escapeHtml, html, requestsChart, type MinutePoint } from '../../src/runs/html-report.ts';
+import { chartPoints, requestsChart, type MinutePoint } from '../../src/runs/requests-chart.ts';
 import type { MinuteCounts, RunCounts } from '../../src/runs/run-store.ts';
-
-describe('html-report escaping', () => {
-  it('escapes the five characters that can leave a text or attribute context', () => {
-    expect(escapeHtml(`<a href="x" onclick='y'>&amp;</a>`)).toBe('&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;');
-    expect(escapeHtml(null)).toBe('');
-    expect(escapeHtml(42)).toBe('42');
-  });
-
-  it('escapes every interpolated value by default, nested templates and arrays included', () => {
-    const evil = '"><script>x</script>';
-    const inner = html`<td title="${evil}">${evil}</td>`;
-    const out = html`<tr>${[inner, evil]}</tr>`.toString();
-    expect(out).not.toContain('<script>');
-    expect(out).toBe(
-      '<tr><td title="&quot;&gt;&lt;script&gt;x&lt;/script&gt;">&quot;&gt;&lt;script&gt;x&lt;/script&gt;</td>&quot;&gt;&lt;script&gt;x&lt;/script&gt;</tr>',
-    );
-  });
-});
 
 describe('requestsChart', () => {
   const m0 = 29_000_000;
