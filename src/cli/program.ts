@@ -71,6 +71,16 @@ Examples:
     .option('--concurrency <n>', 'with --wait: Okta requests in flight from this process')
     .action((runId: string, flags) => set(import('./commands/retry.ts').then((m) => m.retryCommand(io, runId, flags))));
 
+  program.command('pace').argument('<runId>').description("change a run's rate share or pacing while it runs; every worker takes it up within seconds")
+    .option('--rate-share <f>', 'fraction of each Okta rate-limit bucket the run may use from now on, 0 < F <= 1')
+    .option('--pacing <mode>', 'even or window, from now on')
+    .option('--json', 'one JSON object: the run, its state, its pace before and after')
+    .addHelpText('after', `
+Examples:
+  grantsweep pace RUN --rate-share 0.2    # an incident run leaves more room to the org's other integrations
+  grantsweep pace RUN --rate-share 0.8    # the night is quiet: go faster`)
+    .action((runId: string, flags) => set(import('./commands/pace.ts').then((m) => m.paceCommand(io, runId, flags))));
+
   program.command('cancel').argument('<runId>').description('no new Okta request is made for the run after this returns')
     .action((runId: string) => set(import('./commands/cancel.ts').then((m) => m.cancelCommand(io, runId))));
 

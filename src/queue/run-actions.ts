@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.ts';
 import { orgKeys } from '../runs/keys.ts';
+import type { Pacing } from '../../config/schema.ts';
 import type { RunMeta, RunState } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { controlBudget } from './budget.ts';
@@ -53,3 +54,25 @@ export async function cancelRun(redis: Redis, store: RunStore, runId: string, re
   const { state } = await store.stopRun(runId, 'cancelled', reason);
   return { state, alreadyCompleted: false };
 }
+
+export interface PaceResult {
+  state: RunState;
+  before: { rateShare: number; pacing: Pacing };
+  after: { rateShare: number; pacing: Pacing };
+}
+
+/**
+ * Changes a run's rate share or pacing while it runs (an incident run that starves another
+ * integration, or one that may go faster at night). Every worker takes it up within about a
+ * second of its next response (WorkerHost refreshes the run's metadata as it goes); slots
+ * already reserved keep their time. A halted or cancelled run keeps it for its `retry`. A
+ * completed run has nothing left to pace: UsageError, as for an unknown run.
+ */
+export async function paceRun(store: RunStore, runId: string, change: { rateShare?: number; pacing?: Pacing }): Promise<PaceResult> {
+  const r = await store.setPace(runId, change);
+  if (!r) throw new UsageError(`run ${runId}: no such run (see \`grantsweep runs\`)`);
+  if (r.state === 'completed') throw new UsageError(`run ${runId} has completed: there is nothing left to pace`);
+  const before = { rateShare: r.rateShare, pacing: r.pacing };
+  return { state: r.state, before, after: { rateShare: change.rateShare ?? before.rateShare, pacing: change.pacing ?? before.pacing } };
+}
+

@@ -71,6 +71,7 @@ export class WorkerHost {
   private readonly counter: RequestCounter;
   private readonly gate: LocalGate;
   private readonly metaCache = new Map<string, { meta: RunMeta | null; at: number }>();
+  private readonly paceReads = new Set<string>();
   private readonly scheduleWorker: Worker<ScheduleData> | null = null;
   private closing: Promise<void> | null = null;
   /** Shared by the queue and the worker; BullMQ does not close a connection it was given. */
@@ -119,8 +120,10 @@ export class WorkerHost {
       pauseQueue: (ms) => this.queue.rateLimit(ms),
       runMeta: (runId) => this.runMeta(runId),
       onRequest: (runId, status, req, m) => {
+        const cached = this.metaCache.get(runId);
+        if (!cached || Date.now() - cached.at >= META_TTL_MS) this.followPace(runId);
         // The run's budget a minute in the bucket: its rate-share × the limit the response states (per window).
-        const share = this.metaCache.get(runId)?.meta?.rateShare;
+        const share = cached?.meta?.rateShare;
         const limit = m.rate.concurrency ? null : m.rate.limit;
         const perMinute = 60_000 / (opts.rateWindowMs ?? 60_000);
         this.counter.add(runId, status, { name: req.bucket, budget: share && limit ? share * limit * perMinute : null });
@@ -228,6 +231,23 @@ export class WorkerHost {
         this.opts.log.warn({ err: String(err) }, 'cleanup step failed');
       }
     }
+  }
+
+  /**
+   * A run's pace can change while it runs (`grantsweep pace`): as its responses come, its
+   * metadata is read again at most once a second, and the budget takes its share and pacing
+   * for the requests that follow, not only for the next batch, which at a low share can be
+   * minutes away.
+   */
+  private followPace(runId: string): void {
+    if (this.paceReads.has(runId)) return;
+    this.paceReads.add(runId);
+    this.runMeta(runId)
+      .then((meta) => {
+        if (meta) this.budget.setShare(runId, meta.rateShare, meta.pacing);
+      })
+      .catch(() => {}) // the next response tries again; the share in use holds meanwhile
+      .finally(() => this.paceReads.delete(runId));
   }
 
   private async runMeta(runId: string): Promise<RunMeta | null> {

@@ -30,6 +30,9 @@ export function runSummary(meta: RunMeta, counts: RunCounts) {
     source: meta.source,
     target: meta.target,
     schedule: meta.schedule,
+    /** As it stands now: `grantsweep pace` may have changed it while the run ran. */
+    rateShare: meta.rateShare,
+    pacing: meta.pacing,
     createdAt: iso(meta.createdAt),
     finishedAt: iso(meta.finishedAt),
     counts: {

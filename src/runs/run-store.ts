@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import type { Pacing } from '../../config/schema.ts';
 import { UsageError } from '../errors.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
@@ -163,6 +164,15 @@ export class RunStore {
   async stopRun(runId: string, state: 'halted' | 'cancelled', reason: string): Promise<{ state: RunState | null; changed: boolean }> {
     const r = await callScript<[RunState, number] | null>(this.redis, 'stopRun', [runKeys(runId).meta], [state, reason, Date.now()]);
     return r ? { state: r[0], changed: r[1] === 1 } : { state: null, changed: false };
+  }
+
+  /**
+   * Sets a run's rate share and pacing (each only when given) unless it has completed; the
+   * run's place in the queue is counted afresh at its next feed. Null for an unknown run.
+   */
+  async setPace(runId: string, change: { rateShare?: number; pacing?: Pacing }): Promise<{ state: RunState; rateShare: number; pacing: Pacing } | null> {
+    const r = await callScript<[RunState, string, string] | null>(this.redis, 'setPace', [runKeys(runId).meta], [change.rateShare ?? '', change.pacing ?? '']);
+    return r ? { state: r[0], rateShare: Number(r[1] ?? 0.5), pacing: r[2] === 'window' ? 'window' : 'even' } : null;
   }
 
   /**

@@ -1,0 +1,117 @@
+import type { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ApiTokenAuth } from '../../src/okta/auth.ts';
+import { WorkerHost } from '../../src/queue/worker-host.ts';
+import type { Simulator } from '../../src/sim/index.ts';
+import { runCli } from '../helpers/cli.ts';
+import { until, waitFinal } from '../helpers/fleet.ts';
+import { connectTestRedis, redisUrl, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * `grantsweep pace`: a run's rate share changed while it runs, taken up by every worker
+ * without a restart (an incident run that starves another integration is slowed; a quiet
+ * night lets it go faster).
+ */
+let sim: Simulator | undefined;
+let redis: Redis;
+beforeAll(async () => {
+  redis = await connectTestRedis();
+});
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+afterAll(() => redis.disconnect());
+
+const csvOf = (s: Simulator, count: number) => writeCsv(['userId', ...s.org.sampleUsers({ count, status: 'ACTIVE', minGrants: 1 }).map((u) => u.id)]);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('pace', () => {
+  it('a worker takes a raised share within a window or two, mid-job, with no 429, and the run completes', async () => {
+    // 2-s windows of 120: at --rate-share 0.2 the run gets about 23 a window, at 0.6 about 68.
+    const s = (sim = await startTestSim({ users: 600, rateLimits: { 'user-grants': { limit: 120 } }, windowSec: 2 }));
+    const env = envFor(s, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
+    const runId = uniqueRunId('pace');
+    const e = await runCli(['enqueue', '--csv', csvOf(s, 460), '--yes', '--run-id', runId, '--rate-share', '0.2'], env);
+    expect(e.code, e.stderr).toBe(0);
+    // All of the run in one job: the share read when a job starts cannot carry the change,
+    // only the worker's following of the run as its responses come.
+    const host = new WorkerHost(redis, {
+      redisUrl: redisUrl(), orgUrl: s.url, auth: new ApiTokenAuth(s.token), concurrency: 8, maxInFlight: 20,
+      requestTimeoutMs: 10_000, rateWindowMs: 2_000, log: pino({ level: 'silent' }),
+      feeder: { intervalMs: 50, spreadOver: 1, maxTargetsPerJob: 1_000 },
+    });
+    host.start();
+    try {
+      const windows = () => s.log.snapshot().windows['user-grants'] ?? [];
+      await until('three windows at 0.2', () => windows().length >= 4, 30_000);
+
+      const p = await runCli(['pace', runId, '--rate-share', '0.6'], env);
+      expect(p.code, p.stderr).toBe(0);
+      expect(p.stdout).toMatch(new RegExp(`run ${runId} \\(running\\): rate share 0.2 → 0.6, pacing even → even`));
+      const changedAt = Date.now();
+      expect(await waitFinal(redis, runId, 60_000)).toBe('completed');
+
+      const all = windows();
+      console.log(`[pace] 0.2 → 0.6 of 120 a window: ${JSON.stringify(all.map((w) => [w.count, w.rejected]))}`);
+      // Full windows only: the first and the last are cut by the run's start and end; the
+      // window of the change holds slots reserved at either share.
+      const before = all.slice(1, -1).filter((w) => w.start + 2_000 <= changedAt);
+      const after = all.slice(1, -1).filter((w) => w.start >= changedAt + 2_000);
+      expect(before.length).toBeGreaterThanOrEqual(2);
+      expect(after.length).toBeGreaterThanOrEqual(2);
+      // The old share held before (never more than 0.2 of the bucket) and the new one after.
+      for (const w of before) expect(w.count).toBeLessThanOrEqual(24);
+      for (const w of after) expect(w.count).toBeLessThanOrEqual(72);
+      // Loose on a loaded machine, far above what the old share gives (23).
+      expect(mean(after.map((w) => w.count))).toBeGreaterThan(45);
+      expect(all.reduce((n, w) => n + w.rejected, 0)).toBe(0);
+      const status = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout);
+      expect(status).toMatchObject({ rateShare: 0.6, counts: { total: 460, revoked: 460, failed: 0 } });
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('refuses what it cannot do, with exit 2, and changes nothing', async () => {
+    const s = (sim = await startTestSim({ users: 20 }));
+    const env = envFor(s);
+    const runId = uniqueRunId('pace-done');
+    const r = await runCli(['run', '--csv', csvOf(s, 3), '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    for (const [args, msg] of [
+      [[runId], /give --rate-share F/],
+      [[runId, '--rate-share', '1.5'], /--rate-share: expected a number in \(0, 1\], got 1\.5/],
+      [[runId, '--rate-share', '0'], /--rate-share: expected a number in \(0, 1\]/],
+      [[runId, '--pacing', 'fast'], /--pacing: expected one of even, window, got "fast"/],
+      [[runId, '--rate-share', '0.3'], new RegExp(`run ${runId} has completed: there is nothing left to pace`)],
+      [['no-such-run', '--rate-share', '0.3'], /run no-such-run: no such run/],
+    ] as const) {
+      const p = await runCli(['pace', ...args], env);
+      expect(p.code, `${args.join(' ')}: ${p.stderr}`).toBe(2);
+      expect(p.stderr).toMatch(msg);
+    }
+    const rep = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout);
+    expect(rep).toMatchObject({ rateShare: 0.5, pacing: 'even' });
+    expect(await redis.exists(`gs:{r:no-such-run}:meta`)).toBe(0);
+  });
+
+  it('a halted run keeps its new pace for the retry that resumes it', async () => {
+    const s = (sim = await startTestSim({ users: 20 }));
+    const env = envFor(s);
+    const runId = uniqueRunId('pace-halted');
+    const e = await runCli(['enqueue', '--csv', csvOf(s, 5), '--yes', '--run-id', runId], env);
+    expect(e.code, e.stderr).toBe(0);
+    expect((await runCli(['cancel', runId], env)).code).toBe(0);
+    const p = await runCli(['pace', runId, '--rate-share', '0.25', '--pacing', 'window', '--json'], env);
+    expect(p.code, p.stderr).toBe(0);
+    expect(JSON.parse(p.stdout)).toEqual({ runId, state: 'cancelled', before: { rateShare: 0.5, pacing: 'even' }, after: { rateShare: 0.25, pacing: 'window' } });
+    const retry = await runCli(['retry', runId, '--wait'], env);
+    expect(retry.code, retry.stderr).toBe(0);
+    const report = JSON.parse((await runCli(['report', runId], env)).stdout);
+    expect(report).toMatchObject({ state: 'completed', counts: { revoked: 5 } });
+    expect(report).toMatchObject({ rateShare: 0.25, pacing: 'window' });
+  });
+});
