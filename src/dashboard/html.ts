@@ -57,7 +57,11 @@ function actions(r: RunRow, orgFilter: string | null): Html {
   const cancel = !FINAL_RUN_STATES.includes(r.state)
     ? html`<form method="post" action="${runPath(r.runId, 'cancel')}">${back}<button type="submit" class="cancel" data-run="${r.runId}">Cancel</button></form>`
     : html``;
-  return html`${retry}${cancel}`;
+  // The same as `grantsweep pace RUN --rate-share F`: the workers take it up within seconds.
+  const pace = !FINAL_RUN_STATES.includes(r.state)
+    ? html`<form method="post" action="${runPath(r.runId, 'pace')}" class="pace">${back}<input type="number" name="rateShare" min="0.01" max="1" step="0.01" value="${r.rateShare}" required aria-label="rate share of ${r.runId}" title="the share of each Okta rate-limit bucket the run may use"><button type="submit" class="pace" data-run="${r.runId}">Set share</button></form>`
+    : html``;
+  return html`${retry}${pace}${cancel}`;
 }
 
 function row(r: RunRow, m: RunsPageModel): Html {
@@ -154,6 +158,7 @@ td.num progress { width: 90px; }
 .st-halted, .st-cancelled { background: #fdecea; color: var(--bad); }
 .links a { margin-right: 6px; color: var(--accent); }
 .actions form { display: inline; margin: 0 4px 0 0; }
+.actions input[type=number] { width: 4.5em; font: inherit; font-size: 12px; padding: 3px 4px; margin-right: 2px; }
 .actions, td.links, time, td.run strong { white-space: nowrap; }
 button { font: inherit; font-size: 12px; padding: 4px 10px; border-radius: 6px; border: 1px solid #c5cbe0; background: #fff; cursor: pointer; }
 button.retry { border-color: var(--accent); color: var(--accent); }

@@ -3,7 +3,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ExitError, UsageError } from '../errors.ts';
-import { cancelRun, retryFailed } from '../queue/run-actions.ts';
+import { configSchema } from '../../config/schema.ts';
+import { cancelRun, paceRun, retryFailed } from '../queue/run-actions.ts';
 import { writeHtmlReport } from '../runs/html-report.ts';
 import { STATUSES } from '../runs/record.ts';
 import { runSummary, writeCsvReport, writeJsonReport, type ReportFilter } from '../runs/report.ts';
@@ -147,6 +148,20 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
+  app.post('/runs/:runId/pace', async (req, res) => {
+    const runId = checkedRunId(req, res);
+    if (runId === null) return;
+    await runAction(req, res, deps, runId, 'pace', async () => {
+      const share = configSchema.shape.rateShare.safeParse(req.body?.rateShare);
+      if (!share.success) throw new UsageError(`rate share: ${share.error.issues[0]?.message ?? 'expected a number in (0, 1]'}`);
+      const r = await paceRun(deps.store, runId, { rateShare: share.data });
+      return {
+        body: { runId, action: 'pace', state: r.state, before: r.before, after: r.after },
+        flash: `${runId}: rate share ${r.before.rateShare} → ${r.after.rateShare}; its workers take it up within seconds`,
+      };
+    });
+  });
+
   app.use('/queues', async (_req, _res, next) => {
     // New orgs' queues appear on the board without a restart.
     await deps.board.refresh().catch((err) => deps.log?.warn({ err: String(err) }, 'dashboard: queue discovery failed'));
@@ -222,7 +237,7 @@ async function runAction(
   res: Response,
   deps: AppDeps,
   runId: string,
-  action: 'retry' | 'cancel',
+  action: 'retry' | 'cancel' | 'pace',
   act: () => Promise<{ body: Record<string, unknown>; flash: string }>,
 ): Promise<void> {
   if (!(await deps.store.getMeta(runId))) {

@@ -207,6 +207,47 @@ describe('dashboard: retry and cancel', () => {
   });
 });
 
+describe('dashboard: pace', () => {
+  const postForm = (path: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(`${dash.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body, redirect: 'manual' });
+
+  it('sets the share of a run that has not finished, like `grantsweep pace`; a bad share, a finished run or another origin is refused', async () => {
+    const runId = uniqueRunId('dash-pace');
+    const { csv } = leaversCsv(sim, 3, 50);
+    const enq = await runCli(['enqueue', '--csv', csv, '--yes', '--run-id', runId], env);
+    expect(enq.code, enq.stderr).toBe(0);
+    const page = await (await get(`/?org=${orgKey}`)).text();
+    const row = page.slice(page.indexOf(`<tr id="run-${runId}"`), page.indexOf('</tr>', page.indexOf(`<tr id="run-${runId}"`)));
+    expect(row).toMatch(new RegExp(`<form method="post" action="/runs/${runId}/pace" class="pace">(<input type="hidden"[^>]*>)?<input type="number" name="rateShare"[^>]* value="0.5"`));
+    const failedRow = page.slice(page.indexOf(`<tr id="run-${failedRunId}"`), page.indexOf('</tr>', page.indexOf(`<tr id="run-${failedRunId}"`)));
+    expect(failedRow).not.toContain('/pace"');
+
+    const res = await postForm(`/runs/${runId}/pace`, 'rateShare=0.3', { ...sameOrigin(), accept: 'application/json' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ runId, action: 'pace', state: 'queued', before: { rateShare: 0.5, pacing: 'even' }, after: { rateShare: 0.3, pacing: 'even' } });
+    expect((await store.requireMeta(runId)).rateShare).toBe(0.3);
+
+    // A browser's form: back to the page, which says what was done.
+    const browser = await postForm(`/runs/${runId}/pace`, 'rateShare=0.25', sameOrigin());
+    expect(browser.status).toBe(303);
+    expect(browser.headers.getSetCookie().some((c) => c.startsWith('grantsweep_flash='))).toBe(true);
+    expect((await store.requireMeta(runId)).rateShare).toBe(0.25);
+
+    for (const [body, msg] of [['rateShare=2', /rate share: expected a number in \(0, 1\], got "?2/], ['rateShare=', /rate share: expected a number/], ['', /rate share/]] as const) {
+      const bad = await postForm(`/runs/${runId}/pace`, body, { ...sameOrigin(), accept: 'application/json' });
+      expect(bad.status, body).toBe(409);
+      expect(((await bad.json()) as { error: string }).error).toMatch(msg);
+    }
+    const done = await postForm(`/runs/${failedRunId}/pace`, 'rateShare=0.3', { ...sameOrigin(), accept: 'application/json' });
+    expect(done.status).toBe(409);
+    expect(((await done.json()) as { error: string }).error).toMatch(/has completed: there is nothing left to pace/);
+    const foreign = await postForm(`/runs/${runId}/pace`, 'rateShare=0.9', { origin: 'http://evil.test' });
+    expect(foreign.status).toBe(403);
+    expect((await store.requireMeta(runId)).rateShare).toBe(0.25);
+    expect((await runCli(['cancel', runId], env)).code).toBe(0);
+  });
+});
+
 describe('dashboard: a run never loaded whole', () => {
   it('shows it as loading with a Cancel button and no Resume, and refuses a retry (409) as `retry` does', async () => {
     const runId = uniqueRunId('dash-unloaded');
