@@ -3,13 +3,14 @@ import type { Redis } from 'ioredis';
 import { queuePrefix } from '../runs/keys.ts';
 import { queueNameOf } from './org.ts';
 
-const PAGE = 500;
+/** The run a job id names: the feeder's ids are `<runId>.<n>` and `<runId>.r<n>` (a run id may hold dots; its last segment is the job's). */
+export const runIdOfJob = (jobId: string): string | null => /^(.+)\.r?\d+$/.exec(jobId)?.[1] ?? null;
 
 /**
  * Removes the failed BullMQ jobs of pruned runs from their orgs' queues. BullMQ keeps an org's
  * last 10,000 failed jobs (`removeOnFail`) with their target keys (a login can be one) and
- * their error, so without this a pruned run would leave that much of itself behind. Returns
- * how many jobs went.
+ * their error, so without this a pruned run would leave that much of itself behind. The failed
+ * set's ids name their runs, so no job is read to find them. Returns how many jobs went.
  */
 export async function removeFailedJobsOf(connection: Redis, runs: { runId: string; orgKey: string }[]): Promise<number> {
   const byOrg = new Map<string, Set<string>>();
@@ -18,13 +19,7 @@ export async function removeFailedJobsOf(connection: Redis, runs: { runId: strin
   for (const [orgKey, runIds] of byOrg) {
     const queue = new Queue(queueNameOf(orgKey), { connection, prefix: queuePrefix });
     try {
-      // Ids first, removals after: a removal would shift the pages being read.
-      const ids: string[] = [];
-      for (let start = 0; ; start += PAGE) {
-        const jobs = await queue.getFailed(start, start + PAGE - 1);
-        for (const job of jobs) if (job?.id && runIds.has((job.data as { runId?: string } | undefined)?.runId ?? '')) ids.push(job.id);
-        if (jobs.length < PAGE) break;
-      }
+      const ids = (await queue.getRanges(['failed'], 0, -1)).filter((id) => runIds.has(runIdOfJob(id) ?? ''));
       for (const id of ids) removed += await queue.remove(id);
     } finally {
       await queue.close();

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.ts';
-import { orgKeys } from '../runs/keys.ts';
 import type { Pacing } from '../../config/schema.ts';
+import { orgKeys } from '../runs/keys.ts';
 import type { RunMeta, RunState } from '../runs/run-meta.ts';
-import type { RunStore } from '../runs/run-store.ts';
+import { noSuchRun, type RunStore } from '../runs/run-store.ts';
 import { controlBudget } from './budget.ts';
 
 /**
@@ -70,7 +70,7 @@ export interface PaceResult {
  */
 export async function paceRun(store: RunStore, runId: string, change: { rateShare?: number; pacing?: Pacing }): Promise<PaceResult> {
   const r = await store.setPace(runId, change);
-  if (!r) throw new UsageError(`run ${runId}: no such run (see \`grantsweep runs\`)`);
+  if (!r) throw noSuchRun(runId);
   if (r.state === 'completed') throw new UsageError(`run ${runId} has completed: there is nothing left to pace`);
   const before = { rateShare: r.rateShare, pacing: r.pacing };
   return { state: r.state, before, after: { rateShare: change.rateShare ?? before.rateShare, pacing: change.pacing ?? before.pacing } };

@@ -11,6 +11,9 @@ import { metaFromRedis, metaToRedis, type RunMeta, type RunState } from './run-m
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
 const CHUNK = 1000;
 
+/** What every command and the dashboard say of a run id that names no run (exit 2, 404). */
+export const noSuchRun = (runId: string) => new UsageError(`run ${runId}: no such run (see \`grantsweep runs\`)`);
+
 /** A run's requests in one rate-limit bucket, and its budget there as a worker last recorded it (null before one did). */
 export interface BucketCount {
   requests: number;
@@ -69,7 +72,7 @@ export class RunStore {
 
   async requireMeta(runId: string): Promise<RunMeta> {
     const meta = await this.getMeta(runId);
-    if (!meta) throw new UsageError(`run ${runId}: no such run (see \`grantsweep runs\`)`);
+    if (!meta) throw noSuchRun(runId);
     return meta;
   }
 
@@ -167,8 +170,8 @@ export class RunStore {
   }
 
   /**
-   * Sets a run's rate share and pacing (each only when given) unless it has completed; the
-   * run's place in the queue is counted afresh at its next feed. Null for an unknown run.
+   * Sets a run's rate share and pacing (each only when given) unless it has completed; a run
+   * whose share changes has its place in the queue counted afresh at its next feed. Null for an unknown run.
    */
   async setPace(runId: string, change: { rateShare?: number; pacing?: Pacing }): Promise<{ state: RunState; rateShare: number; pacing: Pacing } | null> {
     const r = await callScript<[RunState, string, string] | null>(this.redis, 'setPace', [runKeys(runId).meta], [change.rateShare ?? '', change.pacing ?? '']);

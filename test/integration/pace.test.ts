@@ -3,6 +3,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiTokenAuth } from '../../src/okta/auth.ts';
 import { WorkerHost } from '../../src/queue/worker-host.ts';
+import { runKeys } from '../../src/runs/keys.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { until, waitFinal } from '../helpers/fleet.ts';
@@ -27,6 +28,16 @@ afterAll(() => redis.disconnect());
 
 const csvOf = (s: Simulator, count: number) => writeCsv(['userId', ...s.org.sampleUsers({ count, status: 'ACTIVE', minGrants: 1 }).map((u) => u.id)]);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** A small simulator and a run of `count` of its users, by `run` (completed) or `enqueue` (no worker: queued). */
+async function smallRun(command: 'run' | 'enqueue', prefix: string, count: number) {
+  const s = (sim = await startTestSim({ users: 20 }));
+  const env = envFor(s);
+  const runId = uniqueRunId(prefix);
+  const r = await runCli([command, '--csv', csvOf(s, count), '--yes', '--run-id', runId], env);
+  expect(r.code, r.stderr).toBe(0);
+  return { env, runId };
+}
 
 describe('pace', () => {
   it('a worker takes a raised share within a window or two, mid-job, with no 429, and the run completes', async () => {
@@ -76,11 +87,7 @@ describe('pace', () => {
   });
 
   it('refuses what it cannot do, with exit 2, and changes nothing', async () => {
-    const s = (sim = await startTestSim({ users: 20 }));
-    const env = envFor(s);
-    const runId = uniqueRunId('pace-done');
-    const r = await runCli(['run', '--csv', csvOf(s, 3), '--yes', '--run-id', runId], env);
-    expect(r.code, r.stderr).toBe(0);
+    const { env, runId } = await smallRun('run', 'pace-done', 3);
     for (const [args, msg] of [
       [[runId], /give --rate-share F/],
       [[runId, '--rate-share', '1.5'], /--rate-share: expected a number in \(0, 1\], got 1\.5/],
@@ -95,15 +102,11 @@ describe('pace', () => {
     }
     const rep = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout);
     expect(rep).toMatchObject({ rateShare: 0.5, pacing: 'even' });
-    expect(await redis.exists(`gs:{r:no-such-run}:meta`)).toBe(0);
+    expect(await redis.exists(runKeys('no-such-run').meta)).toBe(0);
   });
 
   it('a halted run keeps its new pace for the retry that resumes it', async () => {
-    const s = (sim = await startTestSim({ users: 20 }));
-    const env = envFor(s);
-    const runId = uniqueRunId('pace-halted');
-    const e = await runCli(['enqueue', '--csv', csvOf(s, 5), '--yes', '--run-id', runId], env);
-    expect(e.code, e.stderr).toBe(0);
+    const { env, runId } = await smallRun('enqueue', 'pace-halted', 5);
     expect((await runCli(['cancel', runId], env)).code).toBe(0);
     const p = await runCli(['pace', runId, '--rate-share', '0.25', '--pacing', 'window', '--json'], env);
     expect(p.code, p.stderr).toBe(0);
@@ -113,5 +116,18 @@ describe('pace', () => {
     const report = JSON.parse((await runCli(['report', runId], env)).stdout);
     expect(report).toMatchObject({ state: 'completed', counts: { revoked: 5 } });
     expect(report).toMatchObject({ rateShare: 0.25, pacing: 'window' });
+  });
+
+  it('a new share counts the run\'s place in the queue afresh; a new pacing alone keeps it', async () => {
+    const { env, runId } = await smallRun('enqueue', 'pace-base', 3);
+    // Where the feeder would have placed it among the org's runs.
+    await redis.hset(runKeys(runId).meta, 'queueBase', '7');
+    expect((await runCli(['pace', runId, '--pacing', 'window'], env)).code).toBe(0);
+    expect(await redis.hget(runKeys(runId).meta, 'queueBase')).toBe('7');
+    expect((await runCli(['pace', runId, '--rate-share', '0.5'], env)).code).toBe(0); // the share it has
+    expect(await redis.hget(runKeys(runId).meta, 'queueBase')).toBe('7');
+    expect((await runCli(['pace', runId, '--rate-share', '0.3'], env)).code).toBe(0);
+    expect(await redis.hget(runKeys(runId).meta, 'queueBase')).toBe('');
+    expect((await runCli(['cancel', runId], env)).code).toBe(0);
   });
 });

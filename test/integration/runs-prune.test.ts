@@ -155,10 +155,12 @@ describe('runs prune', () => {
     const workerConnection = createRedis({ url: env.REDIS_URL!, role: 'worker' });
     const worker = new Worker(queueNameOf(orgKey), async () => { throw new Error('Redis went away (a test)'); }, { connection: workerConnection, prefix: queuePrefix });
     try {
-      await queue.add('revoke-targets', { runId: runs.old, keys: ['u:jane@example.com'] }, { attempts: 1 });
-      await queue.add('revoke-targets', { runId: runs.recent, keys: ['u:joe@example.com'] }, { attempts: 1 });
-      await queue.add('revoke-targets', { runId: runs.old, keys: ['u:ann@example.com'] }, { attempts: 1 });
-      await expect.poll(() => queue.getFailedCount(), { timeout: 10_000 }).toBe(3);
+      // Job ids as the feeder names them; the last is another run's whose id starts like the old one's.
+      await queue.add('revoke-targets', { runId: runs.old, keys: ['u:jane@example.com'] }, { attempts: 1, jobId: `${runs.old}.0` });
+      await queue.add('revoke-targets', { runId: runs.recent, keys: ['u:joe@example.com'] }, { attempts: 1, jobId: `${runs.recent}.0` });
+      await queue.add('revoke-targets', { runId: runs.old, keys: ['u:ann@example.com'] }, { attempts: 1, jobId: `${runs.old}.r0` });
+      await queue.add('revoke-targets', { runId: `${runs.old}.5`, keys: ['u:bo@example.com'] }, { attempts: 1, jobId: `${runs.old}.5.0` });
+      await expect.poll(() => queue.getFailedCount(), { timeout: 10_000 }).toBe(4);
       await worker.close();
 
       const r = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json'], env);
@@ -167,10 +169,10 @@ describe('runs prune', () => {
       expect(out.pruned.map((p: { runId: string }) => p.runId)).toEqual([runs.old]);
       expect(out.failedJobs).toBe(2);
       const left = await queue.getFailed();
-      expect(left.map((j) => j.data.runId)).toEqual([runs.recent]);
+      expect(left.map((j) => j.data.runId).sort()).toEqual([runs.recent, `${runs.old}.5`].sort());
       // Their job hashes went too, not only their place in the failed set.
-      const jobKeys = await redis.keys(`${queuePrefix}:${queueNameOf(orgKey)}:[0-9]*`);
-      expect(jobKeys).toHaveLength(1);
+      for (const id of [`${runs.old}.0`, `${runs.old}.r0`]) expect(await redis.exists(`${queuePrefix}:${queueNameOf(orgKey)}:${id}`)).toBe(0);
+      expect(await redis.exists(`${queuePrefix}:${queueNameOf(orgKey)}:${runs.recent}.0`)).toBe(1);
     } finally {
       await worker.close();
       await queue.obliterate({ force: true });
