@@ -35,6 +35,9 @@ export interface FeederOptions {
  */
 export const targetsPerJob = (left: number, max: number, spread = 64) => Math.max(1, Math.min(max, Math.ceil(left / spread)));
 
+/** The run a job id names: the feeder's ids are `<runId>.<n>` and `<runId>.r<n>` (a run id may hold dots; its last segment is the job's). */
+export const runIdOfJob = (jobId: string): string | null => /^(.+)\.r?\d+$/.exec(jobId)?.[1] ?? null;
+
 /**
  * Feeds the queue from the runs' compact target lists a window at a time, so that a
  * million-target run costs Redis a compact record per target, not a BullMQ job per
@@ -183,7 +186,7 @@ export class Feeder {
     seen.since = Date.now();
     // Job ids are the run's id and a position (see feedRun): one script call lists them all.
     const ids = await this.queue.getRanges(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'], 0, -1);
-    if (ids.some((id) => id.startsWith(`${runId}.`))) return;
+    if (ids.some((id) => runIdOfJob(id) === runId)) return;
     this.orphaned.delete(runId);
     const n = await this.store.requeueOrphans(runId);
     this.log.warn({ runId, targets: n }, `feeder: ${n} pending targets of the run had no job left (results lost by Redis?): fed again`);

@@ -1,10 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { queuePrefix } from '../runs/keys.ts';
+import { runIdOfJob } from './feeder.ts';
 import { queueNameOf } from './org.ts';
-
-/** The run a job id names: the feeder's ids are `<runId>.<n>` and `<runId>.r<n>` (a run id may hold dots; its last segment is the job's). */
-export const runIdOfJob = (jobId: string): string | null => /^(.+)\.r?\d+$/.exec(jobId)?.[1] ?? null;
 
 /**
  * Removes the failed BullMQ jobs of pruned runs from their orgs' queues. BullMQ keeps an org's

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RevokeTargetsData } from '../../jobs/revoke-targets.ts';
 import { ApiTokenAuth } from '../../src/okta/auth.ts';
-import { Feeder, targetsPerJob } from '../../src/queue/feeder.ts';
+import { Feeder, runIdOfJob, targetsPerJob } from '../../src/queue/feeder.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
 import { WorkerHost } from '../../src/queue/worker-host.ts';
 import { queuePrefix, runKeys } from '../../src/runs/keys.ts';
@@ -86,6 +86,15 @@ describe('targets per job', () => {
     expect(targetsPerJob(1_000, 50)).toBe(16);
     expect(targetsPerJob(1_000_000, 50)).toBe(50);
     expect(targetsPerJob(0, 50)).toBe(1);
+  });
+});
+
+describe('job ids', () => {
+  it('name their run exactly, a run id with dots included', () => {
+    expect(runIdOfJob('incident-1.40')).toBe('incident-1');
+    expect(runIdOfJob('incident-1.r7')).toBe('incident-1');
+    expect(runIdOfJob('incident-1.5.40')).toBe('incident-1.5');
+    expect(runIdOfJob('not-a-feeder-id')).toBeNull();
   });
 });
 
