@@ -1,6 +1,7 @@
 import type { ExitCode } from '../errors.ts';
 import type { CliContext } from './context.ts';
-import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS, startHost } from './host.ts';
+import { startHost } from './host.ts';
+import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './stopping.ts';
 import { err, out } from './io.ts';
 import { createProgress } from './progress.ts';
 import { exitCodeFor, summaryText, waitForRun } from './watch-run.ts';

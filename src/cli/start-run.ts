@@ -5,7 +5,7 @@ import type { EnqueueResult } from '../queue/producer.ts';
 import { checkSourceRun } from '../sources/run-source.ts';
 import { invalidRowsError, validateCsvFile } from '../sources/validate-csv.ts';
 import { authFrom, openContext, type CliContext } from './context.ts';
-import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './host.ts';
+import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './stopping.ts';
 import { err } from './io.ts';
 import type { CliIO } from './io.ts';
 import { checkPlaceholders } from '../sources/since.ts';

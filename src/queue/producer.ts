@@ -6,6 +6,7 @@ import { newRecord, type TargetRecord } from '../runs/record.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { targetKey, type SourceDescription, type SourceItem } from '../sources/target.ts';
+import { abortable, LoadingInterrupted } from '../sources/abortable.ts';
 import { orgKeyOf } from './org.ts';
 
 export interface NewRun {
@@ -133,33 +134,4 @@ export async function enqueueRun(
   await store.finishLoading(run.runId);
   await redis.sadd(orgKeys(orgKey).active, run.runId);
   return { runId: run.runId, targets: added - invalid, duplicates: seen - added, invalid };
-}
-
-class LoadingInterrupted extends Error {}
-
-/**
- * The source's items until `signal` aborts: then at once, even while the source waits
- * (a directory page behind a paused bucket can take a minute), not at its next item.
- */
-async function* abortable<T>(items: AsyncIterable<T>, signal?: AbortSignal): AsyncGenerator<T> {
-  const it = items[Symbol.asyncIterator]();
-  const interrupted = () => new LoadingInterrupted(String(signal?.reason ?? 'aborted'));
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(interrupted());
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => {}); // raced below; never left unhandled
-  try {
-    for (;;) {
-      if (signal?.aborted) throw interrupted();
-      const next = await (signal ? Promise.race([it.next(), aborted]) : it.next());
-      if (next.done) return;
-      yield next.value;
-    }
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    // The source's pending read (a page in flight) is dropped; its client closes with the command.
-    void it.return?.()?.catch(() => {});
-  }
 }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { parseSimFlags, type SimFlags } from './cli-options.ts';
-import { startSimulator, type Simulator } from './index.ts';
+import type { Simulator } from './index.ts';
 
 /**
  * `grantsweep sim`: serve a simulated org until SIGINT/SIGTERM. Stdout carries exactly
@@ -42,6 +42,8 @@ async function serve(flags: SimFlags): Promise<void> {
   const plan = parseSimFlags(flags);
   let sim: Simulator;
   try {
+    // Imported here: every command's program registers `sim`, and only this one needs the simulator (and jose).
+    const { startSimulator } = await import('./index.ts');
     sim = await startSimulator(plan.options);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

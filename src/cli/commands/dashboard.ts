@@ -2,7 +2,7 @@ import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { orgUrlSchema } from '../../../config/schema.ts';
 import { bindRule, startDashboard, TOKEN_ENV } from '../../dashboard/index.ts';
 import { openContext } from '../context.ts';
-import { onSignals } from '../host.ts';
+import { onSignals } from '../stopping.ts';
 import { err, type CliIO } from '../io.ts';
 
 export interface DashboardFlags {

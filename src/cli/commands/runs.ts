@@ -1,5 +1,4 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
-import { removeFailedJobsOf } from '../../queue/prune-jobs.ts';
 import { pruneRuns } from '../../runs/prune.ts';
 import { runSummary } from '../../runs/report.ts';
 import { shownState } from '../../runs/run-meta.ts';
@@ -49,7 +48,8 @@ export async function runsPruneCommand(io: CliIO, flags: { olderThan?: string; d
       if (!(await io.confirm(q))) throw new UsageError('not confirmed: nothing was deleted');
     }
     const r = await pruneRuns(ctx.store, { cutoff, dryRun: !!flags.dryRun });
-    const failedJobs = flags.dryRun ? 0 : await removeFailedJobsOf(ctx.redis, r.pruned);
+    // Imported here: BullMQ is for the prune's failed jobs only, not for every `runs` listing.
+    const failedJobs = flags.dryRun ? 0 : await (await import('../../queue/prune-jobs.ts')).removeFailedJobsOf(ctx.redis, r.pruned);
     const targets = r.pruned.reduce((a, p) => a + p.targets, 0);
     if (flags.json) {
       const pruned = r.pruned.map(({ orgKey: _o, ...p }) => ({ ...p, finishedAt: new Date(p.finishedAt).toISOString() }));

@@ -1,7 +1,7 @@
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { runSummary } from '../../runs/report.ts';
 import { openContext } from '../context.ts';
-import { onSignals } from '../host.ts';
+import { onSignals } from '../stopping.ts';
 import { out, type CliIO } from '../io.ts';
 import { createProgress, progressMode } from '../progress.ts';
 import { checkRunId } from '../run-options.ts';

@@ -2,7 +2,8 @@ import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { startMetricsServer } from '../../metrics/server.ts';
 import { WorkerMetrics } from '../../metrics/worker-metrics.ts';
 import { openContext } from '../context.ts';
-import { giveUpOnOutage, onSignals, startHost } from '../host.ts';
+import { startHost } from '../host.ts';
+import { giveUpOnOutage, onSignals } from '../stopping.ts';
 import { err, type CliIO } from '../io.ts';
 
 /** `grantsweep worker`: process queued runs of the org until SIGTERM/SIGINT. */
