@@ -75,6 +75,10 @@ export interface RevokeTargetsProcessor {
    * to the queue unspent; waits between retries end at once; requests in flight finish.
    */
   drain(): void;
+  /** Drops what the processor keeps of a run (its slow start's state): the run is no longer active. */
+  forget(runId: string): void;
+  /** The runs it keeps something of. */
+  runsHeld(): string[];
 }
 
 export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsProcessor {
@@ -129,6 +133,11 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
     }
   } as RevokeTargetsProcessor;
   processor.drain = () => draining.abort();
+  processor.forget = (runId) => {
+    warm.delete(runId);
+    firstSteps.delete(runId);
+  };
+  processor.runsHeld = () => [...new Set([...warm, ...firstSteps.keys()])];
 
   async function revokeOne(meta: RunMeta, key: string, rec: TargetRecord): Promise<Done> {
     const runId = meta.runId;

@@ -91,6 +91,16 @@ export class SharedBudget implements RequestGate {
     this.shares.set(runId, { share, pacing, asksKey: `\n${runId}\n${share}\n${pacing}` });
   }
 
+  /** Forgets a run's share here (the run left the org's active set); a later ask of it gets the default until setShare. */
+  dropShare(runId: string): void {
+    this.shares.delete(runId);
+  }
+
+  /** The runs whose share this process keeps. */
+  runsWithShares(): IterableIterator<string> {
+    return this.shares.keys();
+  }
+
   /** The run's share, the default one for a run that has not set its own (each run its own batch key: the script checks one run's stop). */
   private shareOf(runId: string | undefined): Share {
     if (!runId) return this.defaultShare;

@@ -26,6 +26,11 @@ export interface FeederOptions {
   orphanGraceMs?: number;
   /** Called once a run is found final, before it leaves the org's active set. */
   onRunFinal?: (runId: string) => Promise<void>;
+  /**
+   * Called with the org's active runs at every pass. Only one process finds a run final, so
+   * this is how the others learn to drop what they keep of it (see WorkerHost.forgetInactive).
+   */
+  onActive?: (active: readonly string[]) => void;
 }
 
 /**
@@ -98,6 +103,7 @@ export class Feeder {
   /** One top-up pass over the org's active runs. Exposed for tests. */
   async tick(): Promise<void> {
     const active = await this.redis.smembers(orgKeys(this.opts.orgKey).active);
+    this.opts.onActive?.(active);
     for (const runId of active) {
       if (this.stopped) return;
       await this.feedRun(runId);

@@ -151,7 +151,12 @@ export class WorkerHost {
     });
     this.worker.on('error', (err) => opts.log.warn({ err: String(err) }, 'worker error'));
     this.worker.on('failed', (job, err) => void this.onJobFailed(job, err));
-    this.feeder = new Feeder(redis, this.store, this.queue, opts.log, { orgKey, onRunFinal: (runId) => this.budget.forgetRun(runId), ...opts.feeder });
+    this.feeder = new Feeder(redis, this.store, this.queue, opts.log, {
+      orgKey,
+      onRunFinal: (runId) => this.budget.forgetRun(runId),
+      onActive: (active) => this.forgetInactive(active),
+      ...opts.feeder,
+    });
     opts.metrics?.watchQueue(this.queue);
     if (opts.schedules) {
       const s = opts.schedules;
@@ -248,6 +253,29 @@ export class WorkerHost {
       })
       .catch(() => {}) // the next response tries again; the share in use holds meanwhile
       .finally(() => this.paceReads.delete(runId));
+  }
+
+  /**
+   * A worker lives for months and runs come daily: what it keeps per run (the cached
+   * metadata, the share, the slow start's state) goes once the run leaves the org's active
+   * set. A run made active again (`retry`) sets its share at its next job and starts slow,
+   * as after a halt it should.
+   */
+  private forgetInactive(active: readonly string[]): void {
+    const held = this.runsHeld();
+    if (held.length === 0) return;
+    const live = new Set(active);
+    for (const runId of held) {
+      if (live.has(runId)) continue;
+      this.metaCache.delete(runId);
+      this.budget.dropShare(runId);
+      this.processor.forget(runId);
+    }
+  }
+
+  /** The runs this process keeps something of. Exposed for tests. */
+  runsHeld(): string[] {
+    return [...new Set([...this.metaCache.keys(), ...this.budget.runsWithShares(), ...this.processor.runsHeld()])];
   }
 
   private async runMeta(runId: string): Promise<RunMeta | null> {

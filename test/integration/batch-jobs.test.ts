@@ -336,4 +336,22 @@ describe('batch jobs', () => {
     expect((await store.getMeta(runId))?.state).toBe('completed');
     expect((await store.getRecords(runId, [keys[0]!]))[0]?.status).toBe('revoked');
   });
+
+  it('a long-lived worker drops what it keeps of a run once the run is final, and goes on with the next', async () => {
+    const ids = sim.org.sampleUsers({ count: 10, offset: 390 }).map((u) => u.id);
+    const h = host(2);
+    h.start();
+    try {
+      for (const [i, part] of [ids.slice(0, 5), ids.slice(5)].entries()) {
+        const runId = uniqueRunId(`forget${i}`);
+        await enqueue(part, runId, { GRANTSWEEP_RATE_SHARE: '0.3' });
+        expect(await waitFinal(redis, runId, 30_000)).toBe('completed');
+        expect((await store.getCounts(runId)).pending).toBe(0);
+        // Its cached metadata, its share in the budget and its slow start's state: none outlives it.
+        await until(`the worker to drop run ${runId}`, () => !h.runsHeld().includes(runId), 5_000);
+      }
+    } finally {
+      await h.close();
+    }
+  });
 });
