@@ -138,11 +138,13 @@ describe('runs prune', () => {
     expect(await redis.zscore(runsIndexKey, 'ghost-run')).toBeNull();
   });
 
-  it('takes the failed jobs of the runs it deletes out of their queue, and leaves the others', async () => {
-    // Two finished runs of an org of their own, 40 days and 1 day old, each with a job that failed for good.
+  it('takes the failed jobs of the runs it deletes out of their queue, and those of runs already gone, and leaves the others', async () => {
+    // Finished runs of an org of their own, 40 days and 1 day old, each with a job that failed for good;
+    // one more whose id starts like the old one's, and a run deleted by a prune cut short before its jobs' turn.
     const orgKey = 'prunefailed1';
     const runs = { old: uniqueRunId('prune-failed-old'), recent: uniqueRunId('prune-failed-new') };
-    for (const [runId, days] of [[runs.old, 40], [runs.recent, 1]] as const) {
+    const gone = uniqueRunId('prune-failed-gone');
+    for (const [runId, days] of [[runs.old, 40], [runs.recent, 1], [`${runs.old}.5`, 1]] as const) {
       const at = Date.now() - days * DAY;
       await store.createRun({
         runId, orgUrl: 'https://prune-failed.okta.test', orgKey, state: 'completed', stateReason: null, dryRun: false, snapshot: false, tokens: false,
@@ -160,18 +162,19 @@ describe('runs prune', () => {
       await queue.add('revoke-targets', { runId: runs.recent, keys: ['u:joe@example.com'] }, { attempts: 1, jobId: `${runs.recent}.0` });
       await queue.add('revoke-targets', { runId: runs.old, keys: ['u:ann@example.com'] }, { attempts: 1, jobId: `${runs.old}.r0` });
       await queue.add('revoke-targets', { runId: `${runs.old}.5`, keys: ['u:bo@example.com'] }, { attempts: 1, jobId: `${runs.old}.5.0` });
-      await expect.poll(() => queue.getFailedCount(), { timeout: 10_000 }).toBe(4);
+      await queue.add('revoke-targets', { runId: gone, keys: ['u:al@example.com'] }, { attempts: 1, jobId: `${gone}.3` });
+      await expect.poll(() => queue.getFailedCount(), { timeout: 10_000 }).toBe(5);
       await worker.close();
 
       const r = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json'], env);
       expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout);
       expect(out.pruned.map((p: { runId: string }) => p.runId)).toEqual([runs.old]);
-      expect(out.failedJobs).toBe(2);
+      expect(out.failedJobs).toBe(3);
       const left = await queue.getFailed();
       expect(left.map((j) => j.data.runId).sort()).toEqual([runs.recent, `${runs.old}.5`].sort());
       // Their job hashes went too, not only their place in the failed set.
-      for (const id of [`${runs.old}.0`, `${runs.old}.r0`]) expect(await redis.exists(`${queuePrefix}:${queueNameOf(orgKey)}:${id}`)).toBe(0);
+      for (const id of [`${runs.old}.0`, `${runs.old}.r0`, `${gone}.3`]) expect(await redis.exists(`${queuePrefix}:${queueNameOf(orgKey)}:${id}`)).toBe(0);
       expect(await redis.exists(`${queuePrefix}:${queueNameOf(orgKey)}:${runs.recent}.0`)).toBe(1);
     } finally {
       await worker.close();
