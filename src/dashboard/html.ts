@@ -1,4 +1,4 @@
-import { html, type Html } from '../html.ts';
+import { html, raw, type Html } from '../html.ts';
 import type { runSummary } from '../runs/report.ts';
 import { FINAL_RUN_STATES, shownState, type RunState } from '../runs/run-meta.ts';
 
@@ -57,9 +57,10 @@ function actions(r: RunRow, orgFilter: string | null): Html {
   const cancel = !FINAL_RUN_STATES.includes(r.state)
     ? html`<form method="post" action="${runPath(r.runId, 'cancel')}">${back}<button type="submit" class="cancel" data-run="${r.runId}">Cancel</button></form>`
     : html``;
-  // The same as `grantsweep pace RUN --rate-share F`: the workers take it up within seconds.
+  // The same as `grantsweep pace RUN --rate-share F --pacing P`: the workers take it up within seconds.
+  const pacing = (p: string) => html`<option value="${p}"${raw(r.pacing === p ? ' selected' : '')}>${p}</option>`;
   const pace = !FINAL_RUN_STATES.includes(r.state)
-    ? html`<form method="post" action="${runPath(r.runId, 'pace')}" class="pace">${back}<input type="number" name="rateShare" min="0.01" max="1" step="0.01" value="${r.rateShare}" required aria-label="rate share of ${r.runId}" title="the share of each Okta rate-limit bucket the run may use"><button type="submit" class="pace" data-run="${r.runId}">Set share</button></form>`
+    ? html`<form method="post" action="${runPath(r.runId, 'pace')}" class="pace">${back}<input type="number" name="rateShare" min="0.01" max="1" step="0.01" value="${r.rateShare}" required aria-label="rate share of ${r.runId}" title="the share of each Okta rate-limit bucket the run may use"><select name="pacing" aria-label="pacing of ${r.runId}" title="even: spread over each rate-limit window; window: sent as soon as it opens">${pacing('even')}${pacing('window')}</select><button type="submit" class="pace" data-run="${r.runId}">Set pace</button></form>`
     : html``;
   return html`${retry}${pace}${cancel}`;
 }

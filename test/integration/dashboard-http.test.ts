@@ -219,6 +219,7 @@ describe('dashboard: pace', () => {
     const page = await (await get(`/?org=${orgKey}`)).text();
     const row = page.slice(page.indexOf(`<tr id="run-${runId}"`), page.indexOf('</tr>', page.indexOf(`<tr id="run-${runId}"`)));
     expect(row).toMatch(new RegExp(`<form method="post" action="/runs/${runId}/pace" class="pace">(<input type="hidden"[^>]*>)?<input type="number" name="rateShare"[^>]* value="0.5"`));
+    expect(row).toMatch(/<select name="pacing"[^>]*><option value="even" selected>even<\/option><option value="window">window<\/option><\/select>/);
     const failedRow = page.slice(page.indexOf(`<tr id="run-${failedRunId}"`), page.indexOf('</tr>', page.indexOf(`<tr id="run-${failedRunId}"`)));
     expect(failedRow).not.toContain('/pace"');
 
@@ -233,9 +234,22 @@ describe('dashboard: pace', () => {
     expect(browser.headers.getSetCookie().some((c) => c.startsWith('grantsweep_flash='))).toBe(true);
     expect((await store.requireMeta(runId)).rateShare).toBe(0.25);
 
-    for (const [body, msg] of [['rateShare=2', /rate share: expected a number in \(0, 1\], got "?2/], ['rateShare=', /rate share: expected a number/], ['', /rate share/]] as const) {
+    // The pacing alone (the form sends both fields; an empty one changes nothing), as the page's select sends it.
+    const window = await postForm(`/runs/${runId}/pace`, 'rateShare=&pacing=window', { ...sameOrigin(), accept: 'application/json' });
+    expect(await window.json()).toMatchObject({ before: { rateShare: 0.25, pacing: 'even' }, after: { rateShare: 0.25, pacing: 'window' } });
+    expect((await store.requireMeta(runId)).pacing).toBe('window');
+    const paged = await (await get(`/?org=${orgKey}`)).text();
+    expect(paged.slice(paged.indexOf(`<tr id="run-${runId}"`))).toMatch(/<option value="window" selected>/);
+
+    // What cannot be read is the request's fault (400); the run's state refusing is 409, below.
+    for (const [body, msg] of [
+      ['rateShare=2', /rate share: expected a number in \(0, 1\], got "?2/],
+      ['rateShare=0.3&pacing=burst', /pacing: expected one of even, window, got "?burst/],
+      ['rateShare=&pacing=', /give a rate share .* a pacing .* or both/],
+      ['', /give a rate share/],
+    ] as const) {
       const bad = await postForm(`/runs/${runId}/pace`, body, { ...sameOrigin(), accept: 'application/json' });
-      expect(bad.status, body).toBe(409);
+      expect(bad.status, body).toBe(400);
       expect(((await bad.json()) as { error: string }).error).toMatch(msg);
     }
     const done = await postForm(`/runs/${failedRunId}/pace`, 'rateShare=0.3', { ...sameOrigin(), accept: 'application/json' });
@@ -244,6 +258,7 @@ describe('dashboard: pace', () => {
     const foreign = await postForm(`/runs/${runId}/pace`, 'rateShare=0.9', { origin: 'http://evil.test' });
     expect(foreign.status).toBe(403);
     expect((await store.requireMeta(runId)).rateShare).toBe(0.25);
+    expect((await store.requireMeta(runId)).pacing).toBe('window');
     expect((await runCli(['cancel', runId], env)).code).toBe(0);
   });
 });
