@@ -21,6 +21,7 @@ import {
   Harness,
   hasFlag,
   log,
+  PeakMemory,
   report,
   round,
   runCli,
@@ -114,6 +115,8 @@ try {
       },
     });
     const workerCpu = workers.reduce((a, w) => a + (cpuSeconds(w.pid!) ?? 0), 0);
+    // VmHWM is the process's own peak: read once, at the end, it covers the whole run.
+    const workerPeakRssMb = Math.max(...workers.map((w) => { const m = new PeakMemory(w.pid!, 60_000); m.stop(); return (m.peakKb ?? 0) / 1024; }));
     const redisCpu = redis.cpu() - redisCpu0;
     sampling = false;
     await sampler;
@@ -138,9 +141,10 @@ try {
       redisBytesPerFinishedResult: round((after - base) / rows, 1),
       redisBytesPerFinishedResultKeysOnly: round((targetsHash + orderList) / rows, 1),
       workerCpuSec: round(workerCpu, 1),
+      workerPeakRssMb: round(workerPeakRssMb, 1),
       redisCpuSec: round(redisCpu, 1),
     };
-    log(`  run: ${done.state} in ${run.wallSec} s (${run.targetsPerSec}/s), redis peak ${run.redisPeakUsedMb} MB, ${run.redisBytesPerFinishedResult} B/finished result`);
+    log(`  run: ${done.state} in ${run.wallSec} s (${run.targetsPerSec}/s), redis peak ${run.redisPeakUsedMb} MB, ${run.redisBytesPerFinishedResult} B/finished result, worker peak RSS ${run.workerPeakRssMb} MB`);
   }
 
   const flat = round(enqBig.producerPeakRssMb / enqSmall.producerPeakRssMb, 2);
@@ -148,7 +152,7 @@ try {
     `${name}: enqueue ${rows} rows ${enqBig.rowsPerSec}/s (≥20k), producer peak RSS ${enqSmall.producerPeakRssMb} MB @${small} → ${enqBig.producerPeakRssMb} MB @${rows} (≤200, flat), ` +
     `Redis ${enqBig.redisBytesPerPendingTarget} B/pending target` +
     (run
-      ? `, ${run.redisBytesPerFinishedResult} B/finished result (<200); ${rows}-target run ${run.wallSec} s (${run.targetsPerSec}/s, ${workersN} worker), Redis peak ${run.redisUsedMemoryPeakMb} MB (≤300)`
+      ? `, ${run.redisBytesPerFinishedResult} B/finished result (<200); ${rows}-target run ${run.wallSec} s (${run.targetsPerSec}/s, ${workersN} worker), Redis peak ${run.redisUsedMemoryPeakMb} MB (≤300), worker peak RSS ${run.workerPeakRssMb} MB`
       : '');
   report(name, summary, { quick, rows, small, enqueue: [enqSmall, enqBig], producerRssGrowth: flat, run });
 } finally {
