@@ -62,7 +62,7 @@ function actions(r: RunRow, orgFilter: string | null): Html {
   const pace = !FINAL_RUN_STATES.includes(r.state)
     ? html`<form method="post" action="${runPath(r.runId, 'pace')}" class="pace">${back}<input type="number" name="rateShare" min="0.01" max="1" step="0.01" value="${r.rateShare}" required aria-label="rate share of ${r.runId}" title="the share of each Okta rate-limit bucket the run may use"><select name="pacing" aria-label="pacing of ${r.runId}" title="even: spread over each rate-limit window; window: sent as soon as it opens">${pacing('even')}${pacing('window')}</select><button type="submit" class="pace" data-run="${r.runId}">Set pace</button></form>`
     : html``;
-  return html`${retry}${pace}${cancel}`;
+  return html`${retry}${cancel}${pace}`;
 }
 
 function row(r: RunRow, m: RunsPageModel): Html {
@@ -159,8 +159,10 @@ td.num progress { width: 90px; }
 .st-halted, .st-cancelled { background: #fdecea; color: var(--bad); }
 .links a { margin-right: 6px; color: var(--accent); }
 .actions form { display: inline; margin: 0 4px 0 0; }
-.actions input[type=number] { width: 4.5em; font: inherit; font-size: 12px; padding: 3px 4px; margin-right: 2px; }
-.actions, td.links, time, td.run strong { white-space: nowrap; }
+.actions form.pace { display: block; margin-top: 6px; }
+.actions input[type=number], .actions select { font: inherit; font-size: 12px; padding: 3px 4px; margin-right: 2px; }
+.actions input[type=number] { width: 4.5em; }
+.actions button, td.links, time, td.run strong { white-space: nowrap; }
 button { font: inherit; font-size: 12px; padding: 4px 10px; border-radius: 6px; border: 1px solid #c5cbe0; background: #fff; cursor: pointer; }
 button.retry { border-color: var(--accent); color: var(--accent); }
 button.cancel { border-color: var(--bad); color: var(--bad); }

@@ -42,6 +42,7 @@ const ids = {
   clean: `offboarding-2026-11-${suffix}`,
   failed: `leavers-batch-2-${suffix}`,
   cancelled: `incident-0oa-client-${suffix}`,
+  queued: `nightly-cleanup-${suffix}`,
 };
 
 beforeAll(async () => {
@@ -61,6 +62,9 @@ beforeAll(async () => {
   const incident = leaversCsv(sim, 4, 40, 'compromised-client.csv');
   expect((await runCli(['enqueue', '--csv', incident.csv, '--yes', '--run-id', ids.cancelled, '--reason', 'INC-4711'], env)).code).toBe(0);
   expect((await runCli(['cancel', ids.cancelled], env)).code).toBe(0);
+  // And one waiting for a worker, at a low share: its pace is set from the page below.
+  const nightly = leaversCsv(sim, 3, 50, 'deprovisioned.csv');
+  expect((await runCli(['enqueue', '--csv', nightly.csv, '--yes', '--run-id', ids.queued, '--rate-share', '0.3', '--reason', 'nightly cleanup'], env)).code).toBe(0);
 
   dash = await startDashboard({ redis, redisUrl: redisUrl(), store, port: 0, orgUrls: [sim.url] });
   userDataDir = mkdtempSync(join(tmpdir(), 'gs-chromium-'));
@@ -120,6 +124,16 @@ describe('dashboard in a browser', () => {
     expect(await cell(page, ids.clean, 'revoked').textContent()).toBe('8');
     expect(await rowOf(page, ids.cancelled).getAttribute('data-state')).toBe('cancelled');
     expect(await rowOf(page, ids.clean).locator('button').count()).toBe(0);
+
+    // The waiting run's pace, set from its row as `grantsweep pace` would.
+    const queued = rowOf(page, ids.queued);
+    expect(await queued.getAttribute('data-state')).toBe('queued');
+    await queued.locator('input[name="rateShare"]').fill('0.4');
+    await queued.locator('select[name="pacing"]').selectOption('window');
+    await Promise.all([page.waitForNavigation(), queued.getByRole('button', { name: 'Set pace' }).click()]);
+    expect(await page.locator('.flash').textContent()).toBe(`${ids.queued}: rate share 0.3 → 0.4, pacing even → window; its workers take it up within seconds`);
+    expect(await store.requireMeta(ids.queued)).toMatchObject({ rateShare: 0.4, pacing: 'window' });
+    expect(await rowOf(page, ids.queued).locator('select[name="pacing"]').inputValue()).toBe('window');
     expectPng(await page.screenshot({ path: join(IMAGES, 'dashboard.png'), fullPage: true }));
 
     // The report links lead to the run's reports: the JSON one, and the HTML page with its failed targets.

@@ -25,20 +25,23 @@ async function packagesImportedBy(args: string[], env: NodeJS.ProcessEnv): Promi
 }
 
 describe('what a command loads', () => {
-  it('enqueue --csv stores a run without BullMQ, undici, jose or express; nor does a listing of runs', async () => {
+  it('enqueue --csv stores a run without BullMQ, undici, jose or express; status and runs read without them', async () => {
     const env = envFor(t.sim);
     const csv = writeCsv(['userId', ...t.sim.org.sampleUsers({ count: 3 }).map((u) => u.id)]);
-    const enq = await packagesImportedBy(['enqueue', '--csv', csv, '--yes', '--run-id', uniqueRunId('lean')], env);
+    const runId = uniqueRunId('lean');
+    const enq = await packagesImportedBy(['enqueue', '--csv', csv, '--yes', '--run-id', runId], env);
     expect(enq.code, enq.stderr).toBe(0);
     // The recorder sees the packages it should: the command's own.
     expect(enq.packages).toContain('ioredis');
     expect(enq.packages).toContain('csv-parse');
     for (const heavy of ['bullmq', 'undici', 'jose', 'express']) expect(enq.packages, heavy).not.toContain(heavy);
 
-    // A listing of runs neither (the prune's failed jobs are BullMQ's: it loads it for those alone).
-    const runs = await packagesImportedBy(['runs', '--json'], env);
-    expect(runs.code, runs.stderr).toBe(0);
-    for (const heavy of ['bullmq', 'undici', 'jose', 'express']) expect(runs.packages, heavy).not.toContain(heavy);
+    // Nor does a run's status or a listing of runs (the prune's failed jobs are BullMQ's: it loads it for those alone).
+    for (const args of [['status', runId, '--json'], ['runs', '--json']]) {
+      const r = await packagesImportedBy(args, env);
+      expect(r.code, r.stderr).toBe(0);
+      for (const heavy of ['bullmq', 'undici', 'jose', 'express']) expect(r.packages, `${args[0]}: ${heavy}`).not.toContain(heavy);
+    }
     // And the recorder would tell: a worker's command does load them.
     const check = await packagesImportedBy(['check', '--json'], env);
     expect(check.code, check.stderr).toBe(0);
