@@ -259,7 +259,8 @@ export class WorkerHost {
    * A worker lives for months and runs come daily: what it keeps per run (the cached
    * metadata, the share, the slow start's state) goes once the run leaves the org's active
    * set. A run made active again (`retry`) sets its share at its next job and starts slow,
-   * as after a halt it should.
+   * as after a halt it should. (A run made active between the set's read and this call, whose
+   * job this process already took, loses its share until its next response re-reads it.)
    */
   private forgetInactive(active: readonly string[]): void {
     const held = this.runsHeld();
