@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { scanKeys } from '../redis/scan.ts';
 import { queuePrefix, runKeys } from '../runs/keys.ts';
 import { runIdOfJob } from './feeder.ts';
 import { queueNameOf } from './org.ts';
@@ -9,12 +10,18 @@ import { queueNameOf } from './org.ts';
  * last 10,000 failed jobs (`removeOnFail`) with their target keys (a login can be one) and
  * their error, so without this a pruned run would leave that much of itself behind. The failed
  * set's ids name their runs, so no job is read to find them. The jobs of a run that is gone
- * already go too: a prune cut short after its runs' delete left them, and this one finds them.
- * Returns how many jobs went.
+ * already go too, from every org queue there is: a prune cut short after its runs' delete left
+ * them, and the next prune finds them whatever it deletes. Returns how many jobs went.
  */
 export async function removeFailedJobsOf(connection: Redis, runs: { runId: string; orgKey: string }[]): Promise<number> {
   const byOrg = new Map<string, Set<string>>();
   for (const r of runs) byOrg.set(r.orgKey, (byOrg.get(r.orgKey) ?? new Set()).add(r.runId));
+  // Every org queue BullMQ has written (its meta key), not only those of the runs pruned now.
+  const head = `${queuePrefix}:${queueNameOf('')}`;
+  for (const key of await scanKeys(connection, `${head}*:meta`)) {
+    const orgKey = key.slice(head.length, -':meta'.length);
+    if (/^[0-9a-z]{1,40}$/.test(orgKey) && !byOrg.has(orgKey)) byOrg.set(orgKey, new Set());
+  }
   let removed = 0;
   for (const [orgKey, runIds] of byOrg) {
     const queue = new Queue(queueNameOf(orgKey), { connection, prefix: queuePrefix });

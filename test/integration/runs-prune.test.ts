@@ -176,6 +176,17 @@ describe('runs prune', () => {
       // Their job hashes went too, not only their place in the failed set.
       for (const id of [`${runs.old}.0`, `${runs.old}.r0`, `${gone}.3`]) expect(await redis.exists(`${queuePrefix}:${queueNameOf(orgKey)}:${id}`)).toBe(0);
       expect(await redis.exists(`${queuePrefix}:${queueNameOf(orgKey)}:${runs.recent}.0`)).toBe(1);
+
+      // A later prune that deletes no run of this org still visits its queue: a job whose run is gone goes.
+      const later = uniqueRunId('prune-failed-later');
+      const again = new Worker(queueNameOf(orgKey), async () => { throw new Error('Redis went away (a test)'); }, { connection: workerConnection, prefix: queuePrefix });
+      await queue.add('revoke-targets', { runId: later, keys: ['u:cy@example.com'] }, { attempts: 1, jobId: `${later}.0` });
+      await expect.poll(() => queue.getFailedCount(), { timeout: 10_000 }).toBe(3);
+      await again.close();
+      const r2 = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json'], env);
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(JSON.parse(r2.stdout)).toMatchObject({ pruned: [], failedJobs: 1 });
+      expect((await queue.getFailed()).map((j) => j.data.runId).sort()).toEqual([runs.recent, `${runs.old}.5`].sort());
     } finally {
       await worker.close();
       await queue.obliterate({ force: true });
