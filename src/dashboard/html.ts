@@ -111,7 +111,7 @@ ${m.rows.map((r) => row(r, m))}
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-${active ? html`<meta http-equiv="refresh" content="5">` : ''}
+${active ? html`<script src="/dashboard.js" defer></script><noscript><meta http-equiv="refresh" content="5"></noscript>` : ''}
 <title>grantsweep · runs</title>
 <link rel="stylesheet" href="/dashboard.css">
 </head>
@@ -134,6 +134,18 @@ export function messagePage(status: number, title: string, text: string): string
 <main><h2>${status} ${title}</h2><p>${text}</p></main></body></html>
 `.value;
 }
+
+/**
+ * While a run is active the runs page reloads itself every 5 s, except while one of its forms
+ * is being filled in (a field focused, or changed and not sent): a reload would throw away a
+ * rate share half typed. Without scripts, a plain meta refresh does the reloading.
+ */
+export const REFRESH_SCRIPT = `'use strict';
+const fields = () => [...document.querySelectorAll('form input:not([type=hidden]), form select')];
+const changed = (el) => (el.tagName === 'SELECT' ? [...el.options].some((o) => o.selected !== o.defaultSelected) : el.value !== el.defaultValue);
+const busy = () => fields().some((el) => el === document.activeElement || changed(el));
+setInterval(() => { if (!busy()) location.reload(); }, 5000);
+`;
 
 export const STYLESHEET = `
 :root { color-scheme: light; --fg: #1d2330; --muted: #6b7385; --line: #e3e6ee; --bad: #b42318; --ok: #067647; --accent: #2e5bff; }

@@ -11,7 +11,7 @@ import { runSummary, writeCsvReport, writeJsonReport, type ReportFilter } from '
 import { parseStatusList } from '../runs/status-list.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { COOKIE_NAME, cookieValueFor, credentialOf, hostHeaderIsLoopback, parseCookies, safeEqual, sameOrigin, type Credential } from './auth.ts';
-import { messagePage, runsPage, STYLESHEET, type Flash, type RunRow } from './html.ts';
+import { messagePage, REFRESH_SCRIPT, runsPage, STYLESHEET, type Flash, type RunRow } from './html.ts';
 import type { QueueBoard } from './queues.ts';
 
 export type ReportWriter = (store: RunStore, runId: string, out: Writable) => Promise<void>;
@@ -28,8 +28,8 @@ export interface AppDeps {
 const RUN_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const ORG_KEY = /^[0-9a-f]{1,40}$/;
 
-/** Headers for the dashboard's own pages: nothing but its stylesheet loads, nothing frames it. */
-const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/** Headers for the dashboard's own pages: nothing but its stylesheet and its refresh script loads, nothing frames it. */
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /**
  * The HTML report is a self-contained page with its own inline script: it runs sandboxed,
  * in an opaque origin, so that nothing in it (a login, an error text) can act on the dashboard.
@@ -69,6 +69,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/dashboard.css', (_req, res) => {
     res.type('text/css').send(STYLESHEET);
+  });
+  app.get('/dashboard.js', (_req, res) => {
+    res.type('text/javascript').send(REFRESH_SCRIPT);
   });
 
   app.get('/', async (req, res) => {

@@ -135,6 +135,9 @@ describe('dashboard in a browser', () => {
     expect(await store.requireMeta(ids.queued)).toMatchObject({ rateShare: 0.4, pacing: 'window' });
     expect(await rowOf(page, ids.queued).locator('select[name="pacing"]').inputValue()).toBe('window');
     expectPng(await page.screenshot({ path: join(IMAGES, 'dashboard.png'), fullPage: true }));
+    // Closed again, so that the page stops reloading itself under the clicks below (the last test looks at that).
+    expect((await runCli(['cancel', ids.queued], env)).code).toBe(0);
+    await page.reload();
 
     // The report links lead to the run's reports: the JSON one, and the HTML page with its failed targets.
     const json = await page.request.get(await row.getByRole('link', { name: 'JSON' }).getAttribute('href').then((h) => `${dash.url}${h}`));
@@ -191,5 +194,38 @@ describe('dashboard in a browser', () => {
     // Sandboxed without allow-same-origin: the page's origin is opaque, so it cannot read the dashboard's cookies or API.
     expect(await page.evaluate(() => window.origin)).toBe('null');
     await page.close();
+  });
+
+  it('reloads itself while a run is active, but not while a form on it is being filled in', async () => {
+    // A run whose loading never finished: active for the page, and no worker takes it.
+    const runId = `loading-${suffix}`;
+    await store.createRun({
+      runId, orgUrl: sim.url, orgKey: orgKeyOf(sim.url), state: 'queued', stateReason: null, dryRun: false, snapshot: false, tokens: false,
+      reason: null, source: { kind: 'search', value: 'status eq "ACTIVE"' }, target: { clientId: null, scopeId: null }, rateShare: 0.5,
+      pacing: 'even', attempts: 1, maxRateLimitDeferrals: 1, createdAt: Date.now(), finishedAt: null, loaded: false, fed: 0,
+      requeueFed: 0, queueBase: null, schedule: null,
+    });
+    const page = await context.newPage();
+    try {
+      await page.goto(`${dash.url}/?org=${orgKeyOf(sim.url)}`);
+      const share = rowOf(page, runId).locator('input[name="rateShare"]');
+      // A document marked now loses the mark when the page reloads.
+      const mark = () => page.evaluate(() => ((window as unknown as { gsMark?: boolean }).gsMark = true));
+      const marked = () => page.evaluate(() => (window as unknown as { gsMark?: boolean }).gsMark === true);
+      await mark();
+      await share.fill('0.35');
+      await page.locator('h1').click(); // the field loses focus; its value stays changed, not sent
+      await page.waitForTimeout(6_500); // past the 5-s reload
+      expect(await marked()).toBe(true);
+      expect(await share.inputValue()).toBe('0.35');
+      // Put back as it was: the page reloads again (within a few of its 5-s turns).
+      await share.fill('0.5');
+      await page.locator('h1').click();
+      await page.waitForFunction(() => (window as unknown as { gsMark?: boolean }).gsMark !== true, null, { timeout: 20_000 });
+      expect(await rowOf(page, runId).getAttribute('data-state')).toBe('queued');
+    } finally {
+      await page.close();
+      expect((await runCli(['cancel', runId], env)).code).toBe(0);
+    }
   });
 });
