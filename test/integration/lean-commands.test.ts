@@ -18,7 +18,7 @@ const t = simAndRedis({ users: 20 });
 /** The packages a command imported (from node_modules), after it ran to its end. */
 async function packagesImportedBy(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string; packages: Set<string> }> {
   const file = join(mkdtempSync(join(tmpdir(), 'gs-imports-')), 'imports.txt');
-  const r = await spawnCli(args, { ...env, RECORD_IMPORTS: file, NODE_OPTIONS: `--import ${RECORDER}` }).done;
+  const r = await spawnCli(args, { ...env, RECORD_IMPORTS: file, NODE_OPTIONS: `--import "${RECORDER}"` }).done;
   const urls = readFileSync(file, 'utf8').split('\n');
   const packages = new Set(urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => !!p));
   return { code: r.code, stderr: r.stderr, packages };
