@@ -25,7 +25,7 @@ async function packagesImportedBy(args: string[], env: NodeJS.ProcessEnv): Promi
 }
 
 describe('what a command loads', () => {
-  it('enqueue --csv stores a run without BullMQ, undici, jose or express; status and runs read without them', async () => {
+  it('enqueue --csv stores a run without BullMQ, undici, jose or express; status, runs, report, pace, retry and cancel work without them', async () => {
     const env = envFor(t.sim);
     const csv = writeCsv(['userId', ...t.sim.org.sampleUsers({ count: 3 }).map((u) => u.id)]);
     const runId = uniqueRunId('lean');
@@ -36,8 +36,9 @@ describe('what a command loads', () => {
     expect(enq.packages).toContain('csv-parse');
     for (const heavy of ['bullmq', 'undici', 'jose', 'express']) expect(enq.packages, heavy).not.toContain(heavy);
 
-    // Nor does a run's status or a listing of runs (the prune's failed jobs are BullMQ's: it loads it for those alone).
-    for (const args of [['status', runId, '--json'], ['runs', '--json']]) {
+    // Nor do the commands that read or change a run in Redis alone (the prune's failed jobs are BullMQ's, and
+    // `retry --wait` runs a worker: they load it for those alone).
+    for (const args of [['status', runId, '--json'], ['runs', '--json'], ['report', runId, '--format', 'csv'], ['pace', runId, '--rate-share', '0.3'], ['retry', runId], ['cancel', runId]]) {
       const r = await packagesImportedBy(args, env);
       expect(r.code, r.stderr).toBe(0);
       for (const heavy of ['bullmq', 'undici', 'jose', 'express']) expect(r.packages, `${args[0]}: ${heavy}`).not.toContain(heavy);

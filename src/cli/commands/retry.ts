@@ -2,7 +2,6 @@ import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { retryFailed } from '../../queue/run-actions.ts';
 import { openContext } from '../context.ts';
 import { err, type CliIO } from '../io.ts';
-import { processHere } from '../process-here.ts';
 import { checkRunId } from '../run-options.ts';
 
 /**
@@ -20,6 +19,8 @@ export async function retryCommand(io: CliIO, runId: string, flags: { wait?: boo
     const { requeued: n } = await retryFailed(ctx.redis, ctx.store, runId);
     err(io, `${n} targets of ${runId} requeued\n`);
     if (!flags.wait) return EXIT.ok;
+    // Imported here: only --wait runs a worker (BullMQ, the Okta client); a plain retry writes to Redis alone.
+    const { processHere } = await import('../process-here.ts');
     return await processHere(ctx, runId);
   } finally {
     await ctx.resources.releaseAll();
