@@ -131,6 +131,8 @@ describe('dashboard in a browser', () => {
     await queued.locator('input[name="rateShare"]').fill('0.4');
     await queued.locator('select[name="pacing"]').selectOption('window');
     await Promise.all([page.waitForNavigation(), queued.getByRole('button', { name: 'Set pace' }).click()]);
+    // A field in focus holds the page's own 5-s reload (a run is active) until the run is closed below.
+    await queued.locator('input[name="rateShare"]').focus();
     expect(await page.locator('.flash').textContent()).toBe(`${ids.queued}: rate share 0.3 → 0.4, pacing even → window; its workers take it up within seconds`);
     expect(await store.requireMeta(ids.queued)).toMatchObject({ rateShare: 0.4, pacing: 'window' });
     expect(await rowOf(page, ids.queued).locator('select[name="pacing"]').inputValue()).toBe('window');
