@@ -21,7 +21,7 @@ import {
   Harness,
   hasFlag,
   log,
-  PeakMemory,
+  peakRssKb,
   report,
   round,
   runCli,
@@ -116,7 +116,7 @@ try {
     });
     const workerCpu = workers.reduce((a, w) => a + (cpuSeconds(w.pid!) ?? 0), 0);
     // VmHWM is the process's own peak: read once, at the end, it covers the whole run.
-    const workerPeakRssMb = Math.max(...workers.map((w) => { const m = new PeakMemory(w.pid!, 60_000); m.stop(); return (m.peakKb ?? 0) / 1024; }));
+    const workerPeakRssMb = Math.max(...workers.map((w) => (peakRssKb(w.pid!) ?? 0) / 1024));
     const redisCpu = redis.cpu() - redisCpu0;
     sampling = false;
     await sampler;

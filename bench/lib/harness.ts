@@ -381,7 +381,17 @@ export async function startWorker(
   return child;
 }
 
-/** Peak resident memory of a process: VmHWM from /proc, sampled (Linux). */
+/** A process's peak resident memory so far (VmHWM, Linux), in kB; null once it has exited. */
+export function peakRssKb(pid: number): number | null {
+  try {
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Number.isFinite(hwm) ? hwm : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Peak resident memory of a process: VmHWM from /proc, sampled (Linux), and its RSS to `onSample`. */
 export class PeakMemory {
   peakKb: number | null = null;
   /** CPU seconds at the last sample (the process's total, close to its end). */

@@ -111,7 +111,7 @@ ${m.rows.map((r) => row(r, m))}
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-${active ? html`<script src="/dashboard.js" defer></script><noscript><meta http-equiv="refresh" content="5"></noscript>` : ''}
+${active ? html`<script src="/dashboard.js" defer></script><noscript><meta http-equiv="refresh" content="${REFRESH_S}"></noscript>` : ''}
 <title>grantsweep · runs</title>
 <link rel="stylesheet" href="/dashboard.css">
 </head>
@@ -135,8 +135,10 @@ export function messagePage(status: number, title: string, text: string): string
 `.value;
 }
 
+const REFRESH_S = 5;
+
 /**
- * While a run is active the runs page reloads itself every 5 s, except while one of its forms
+ * While a run is active the runs page reloads itself every REFRESH_S seconds, except while one of its forms
  * is being filled in (a field focused, or changed and not sent): a reload would throw away a
  * rate share half typed. Without scripts, a plain meta refresh does the reloading.
  */
@@ -144,7 +146,7 @@ export const REFRESH_SCRIPT = `'use strict';
 const fields = () => [...document.querySelectorAll('form input:not([type=hidden]), form select')];
 const changed = (el) => (el.tagName === 'SELECT' ? [...el.options].some((o) => o.selected !== o.defaultSelected) : el.value !== el.defaultValue);
 const busy = () => fields().some((el) => el === document.activeElement || changed(el));
-setInterval(() => { if (!busy()) location.reload(); }, 5000);
+setInterval(() => { if (!busy()) location.reload(); }, ${REFRESH_S * 1000});
 `;
 
 export const STYLESHEET = `

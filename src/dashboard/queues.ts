@@ -4,9 +4,8 @@ import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { queueNameOf } from '../queue/org.ts';
+import { ORG_KEY, orgKeysWithQueues, queueNameOf } from '../queue/org.ts';
 import { createRedis } from '../redis/connection.ts';
-import { scanKeys } from '../redis/scan.ts';
 import { queuePrefix } from '../runs/keys.ts';
 import type { RunStore } from '../runs/run-store.ts';
 
@@ -18,11 +17,9 @@ import type { RunStore } from '../runs/run-store.ts';
  * page's buttons, which go through the run store.
  */
 export async function discoverQueueNames(redis: Redis, store: RunStore, orgKeys: readonly string[] = []): Promise<string[]> {
-  const names = new Set(orgKeys.map(queueNameOf));
-  const head = `${queuePrefix}:`;
-  for (const key of await scanKeys(redis, `${queuePrefix}:org-*:meta`)) names.add(key.slice(head.length, -':meta'.length));
-  for (const meta of await store.listRuns(100)) if (meta.orgKey) names.add(queueNameOf(meta.orgKey));
-  return [...names].filter((n) => /^org-[0-9a-f]{1,40}$/.test(n)).sort();
+  const keys = new Set([...orgKeys, ...(await orgKeysWithQueues(redis))]);
+  for (const meta of await store.listRuns(100)) if (meta.orgKey) keys.add(meta.orgKey);
+  return [...keys].filter((k) => ORG_KEY.test(k)).map(queueNameOf).sort();
 }
 
 export interface QueueBoard {

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ExitError, UsageError } from '../errors.ts';
 import { configSchema, type Pacing } from '../../config/schema.ts';
+import { ORG_KEY } from '../queue/org.ts';
 import { cancelRun, paceRun, retryFailed } from '../queue/run-actions.ts';
 import { writeHtmlReport } from '../runs/html-report.ts';
 import { STATUSES } from '../runs/record.ts';
@@ -26,7 +27,6 @@ export interface AppDeps {
 }
 
 const RUN_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-const ORG_KEY = /^[0-9a-f]{1,40}$/;
 
 /** Headers for the dashboard's own pages: nothing but its stylesheet and its refresh script loads, nothing frames it. */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

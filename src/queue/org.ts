@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { scanKeys } from '../redis/scan.ts';
+import { queuePrefix } from '../runs/keys.ts';
 
 /**
  * One queue and one budget per Okta org: each org's rate limits are its own.
@@ -10,4 +13,17 @@ export function orgKeyOf(orgUrl: string): string {
 
 export function queueNameOf(orgKey: string): string {
   return `org-${orgKey}`;
+}
+
+/** What `orgKeyOf` makes: the only org keys a queue name may carry. */
+export const ORG_KEY = /^[0-9a-f]{1,40}$/;
+
+/**
+ * The orgs whose queue BullMQ has written (its meta key), on every master of a cluster:
+ * the queues of orgs no configuration names any more included.
+ */
+export async function orgKeysWithQueues(redis: Redis): Promise<string[]> {
+  const head = `${queuePrefix}:${queueNameOf('')}`;
+  const keys = await scanKeys(redis, `${head}*:meta`);
+  return keys.map((k) => k.slice(head.length, -':meta'.length)).filter((k) => ORG_KEY.test(k));
 }

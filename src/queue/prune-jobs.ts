@@ -1,9 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { scanKeys } from '../redis/scan.ts';
 import { queuePrefix, runKeys } from '../runs/keys.ts';
 import { runIdOfJob } from './feeder.ts';
-import { queueNameOf } from './org.ts';
+import { orgKeysWithQueues, queueNameOf } from './org.ts';
 
 /**
  * Removes the failed BullMQ jobs of pruned runs from their orgs' queues. BullMQ keeps an org's
@@ -16,12 +15,8 @@ import { queueNameOf } from './org.ts';
 export async function removeFailedJobsOf(connection: Redis, runs: { runId: string; orgKey: string }[]): Promise<number> {
   const byOrg = new Map<string, Set<string>>();
   for (const r of runs) byOrg.set(r.orgKey, (byOrg.get(r.orgKey) ?? new Set()).add(r.runId));
-  // Every org queue BullMQ has written (its meta key), not only those of the runs pruned now.
-  const head = `${queuePrefix}:${queueNameOf('')}`;
-  for (const key of await scanKeys(connection, `${head}*:meta`)) {
-    const orgKey = key.slice(head.length, -':meta'.length);
-    if (/^[0-9a-z]{1,40}$/.test(orgKey) && !byOrg.has(orgKey)) byOrg.set(orgKey, new Set());
-  }
+  // Every org queue BullMQ has written, not only those of the runs pruned now.
+  for (const orgKey of await orgKeysWithQueues(connection)) if (!byOrg.has(orgKey)) byOrg.set(orgKey, new Set());
   let removed = 0;
   for (const [orgKey, runIds] of byOrg) {
     const queue = new Queue(queueNameOf(orgKey), { connection, prefix: queuePrefix });

@@ -1,4 +1,6 @@
 import { expect } from 'vitest';
+import { orgKeyOf } from '../../src/queue/org.ts';
+import type { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from './cli.ts';
 import { writeCsv } from './sim.ts';
@@ -7,6 +9,16 @@ import { writeCsv } from './sim.ts';
 export function leaversCsv(sim: Simulator, count: number, offset = 0, name = 'leavers.csv') {
   const users = sim.org.sampleUsers({ count, status: 'ACTIVE', minGrants: 1, offset });
   return { users, csv: writeCsv(['userId', ...users.map((u) => u.id)], name) };
+}
+
+/** What a producer killed while storing targets leaves behind: a stored, unloaded, queued run (no worker takes it). */
+export async function storeUnloadedRun(store: RunStore, sim: Simulator, runId: string): Promise<void> {
+  await store.createRun({
+    runId, orgUrl: sim.url, orgKey: orgKeyOf(sim.url), state: 'queued', stateReason: null, dryRun: false, snapshot: false, tokens: false,
+    reason: null, source: { kind: 'search', value: 'status eq "ACTIVE"' }, target: { clientId: null, scopeId: null }, rateShare: 0.5,
+    pacing: 'even', attempts: 1, maxRateLimitDeferrals: 1, createdAt: Date.now(), finishedAt: null, loaded: false, fed: 0,
+    requeueFed: 0, queueBase: null, schedule: null,
+  });
 }
 
 /**

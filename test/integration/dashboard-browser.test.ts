@@ -10,7 +10,7 @@ import { orgKeyOf } from '../../src/queue/org.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
-import { leaversCsv, runWithFailures } from '../helpers/dashboard.ts';
+import { leaversCsv, runWithFailures, storeUnloadedRun } from '../helpers/dashboard.ts';
 import { connectTestRedis, redisUrl } from '../helpers/redis.ts';
 import { envFor, startTestSim } from '../helpers/sim.ts';
 
@@ -201,12 +201,7 @@ describe('dashboard in a browser', () => {
   it('reloads itself while a run is active, but not while a form on it is being filled in', async () => {
     // A run whose loading never finished: active for the page, and no worker takes it.
     const runId = `loading-${suffix}`;
-    await store.createRun({
-      runId, orgUrl: sim.url, orgKey: orgKeyOf(sim.url), state: 'queued', stateReason: null, dryRun: false, snapshot: false, tokens: false,
-      reason: null, source: { kind: 'search', value: 'status eq "ACTIVE"' }, target: { clientId: null, scopeId: null }, rateShare: 0.5,
-      pacing: 'even', attempts: 1, maxRateLimitDeferrals: 1, createdAt: Date.now(), finishedAt: null, loaded: false, fed: 0,
-      requeueFed: 0, queueBase: null, schedule: null,
-    });
+    await storeUnloadedRun(store, sim, runId);
     const page = await context.newPage();
     try {
       await page.goto(`${dash.url}/?org=${orgKeyOf(sim.url)}`);

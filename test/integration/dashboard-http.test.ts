@@ -7,7 +7,7 @@ import { CSV_HEADER } from '../../src/runs/report.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
-import { leaversCsv, runWithFailures } from '../helpers/dashboard.ts';
+import { leaversCsv, runWithFailures, storeUnloadedRun } from '../helpers/dashboard.ts';
 import { connectTestRedis, redisUrl, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim } from '../helpers/sim.ts';
 
@@ -266,13 +266,7 @@ describe('dashboard: pace', () => {
 describe('dashboard: a run never loaded whole', () => {
   it('shows it as loading with a Cancel button and no Resume, and refuses a retry (409) as `retry` does', async () => {
     const runId = uniqueRunId('dash-unloaded');
-    // What a producer killed while storing targets leaves behind: a stored, unloaded, queued run.
-    await store.createRun({
-      runId, orgUrl: sim.url, orgKey, state: 'queued', stateReason: null, dryRun: false, snapshot: false, tokens: false,
-      reason: null, source: { kind: 'search', value: 'status eq "ACTIVE"' }, target: { clientId: null, scopeId: null }, rateShare: 0.5,
-      pacing: 'even', attempts: 1, maxRateLimitDeferrals: 1, createdAt: Date.now(), finishedAt: null, loaded: false, fed: 0,
-      requeueFed: 0, queueBase: null, schedule: null,
-    });
+    await storeUnloadedRun(store, sim, runId);
     const rowOf = (page: string) => page.slice(page.indexOf(`<tr id="run-${runId}"`), page.indexOf('</tr>', page.indexOf(`<tr id="run-${runId}"`)));
     const queued = rowOf(await (await get(`/?org=${orgKey}`)).text());
     expect(queued).toMatch(/<span class="state[^"]*">loading<\/span>/);

@@ -141,7 +141,7 @@ describe('runs prune', () => {
   it('takes the failed jobs of the runs it deletes out of their queue, and those of runs already gone, and leaves the others', async () => {
     // Finished runs of an org of their own, 40 days and 1 day old, each with a job that failed for good;
     // one more whose id starts like the old one's, and a run deleted by a prune cut short before its jobs' turn.
-    const orgKey = 'prunefailed1';
+    const orgKey = 'fa11ed0f0001'; // hex, as orgKeyOf makes them: prune finds the org's queue by its name
     const runs = { old: uniqueRunId('prune-failed-old'), recent: uniqueRunId('prune-failed-new') };
     const gone = uniqueRunId('prune-failed-gone');
     for (const [runId, days] of [[runs.old, 40], [runs.recent, 1], [`${runs.old}.5`, 1]] as const) {
