@@ -79,6 +79,8 @@ export interface RevokeTargetsProcessor {
   forget(runId: string): void;
   /** The runs it keeps something of. */
   runsHeld(): string[];
+  /** Whether a job of the run is in progress in this process. */
+  busyWith(runId: string): boolean;
 }
 
 export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsProcessor {
@@ -107,7 +109,22 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
   // redaction of secrets, whose wildcard paths cost more than the rest of the line.
   const targetLog = deps.log.child({}, { redact: { paths: [] } });
 
+  // Jobs in progress here, per run: what the processor keeps of a run is not dropped under them.
+  const busy = new Map<string, number>();
+
   const processor = async function processRevokeTargets(job: Job<RevokeTargetsData>, token?: string): Promise<void> {
+    const { runId } = job.data;
+    busy.set(runId, (busy.get(runId) ?? 0) + 1);
+    try {
+      await processJob(job, token);
+    } finally {
+      const n = busy.get(runId)! - 1;
+      if (n === 0) busy.delete(runId);
+      else busy.set(runId, n);
+    }
+  } as RevokeTargetsProcessor;
+
+  async function processJob(job: Job<RevokeTargetsData>, token?: string): Promise<void> {
     const { runId } = job.data;
     const keys = keysOf(job.data);
     const meta = await deps.runMeta(runId);
@@ -131,13 +148,14 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
       await job.moveToWait(token);
       throw new WaitingError();
     }
-  } as RevokeTargetsProcessor;
+  }
   processor.drain = () => draining.abort();
   processor.forget = (runId) => {
     warm.delete(runId);
     firstSteps.delete(runId);
   };
   processor.runsHeld = () => [...new Set([...warm, ...firstSteps.keys()])];
+  processor.busyWith = (runId) => busy.has(runId);
 
   async function revokeOne(meta: RunMeta, key: string, rec: TargetRecord): Promise<Done> {
     const runId = meta.runId;

@@ -259,15 +259,15 @@ export class WorkerHost {
    * A worker lives for months and runs come daily: what it keeps per run (the cached
    * metadata, the share, the slow start's state) goes once the run leaves the org's active
    * set. A run made active again (`retry`) sets its share at its next job and starts slow,
-   * as after a halt it should. (A run made active between the set's read and this call, whose
-   * job this process already took, loses its share until its next response re-reads it.)
+   * as after a halt it should. A run with a job in progress here is kept: it may have been
+   * made active again between the set's read and this call, and its job has set its share.
    */
   private forgetInactive(active: readonly string[]): void {
     const held = this.runsHeld();
     if (held.length === 0) return;
     const live = new Set(active);
     for (const runId of held) {
-      if (live.has(runId)) continue;
+      if (live.has(runId) || this.processor.busyWith(runId)) continue;
       this.metaCache.delete(runId);
       this.budget.dropShare(runId);
       this.processor.forget(runId);

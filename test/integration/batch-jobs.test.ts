@@ -7,7 +7,7 @@ import { ApiTokenAuth } from '../../src/okta/auth.ts';
 import { Feeder, runIdOfJob, targetsPerJob } from '../../src/queue/feeder.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
 import { WorkerHost } from '../../src/queue/worker-host.ts';
-import { queuePrefix, runKeys } from '../../src/runs/keys.ts';
+import { orgKeys, queuePrefix, runKeys } from '../../src/runs/keys.ts';
 import { toRedis } from '../../src/runs/record.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
@@ -351,6 +351,41 @@ describe('batch jobs', () => {
         await until(`the worker to drop run ${runId}`, () => !h.runsHeld().includes(runId), 5_000);
       }
     } finally {
+      await h.close();
+    }
+  });
+
+  it('keeps what it holds of a run while a job of the run is in progress here, even when the run is missing from the active set', async () => {
+    // The race this closes: a run made active again after the feeder read the set, whose job this process already took.
+    const ids = sim.org.sampleUsers({ count: 16, offset: 380 }).map((u) => u.id);
+    const runId = uniqueRunId('busy');
+    const active = orgKeys(orgKeyOf(sim.url)).active;
+    await enqueue(ids, runId, { GRANTSWEEP_RATE_SHARE: '0.3' });
+    const h = host(1);
+    const dropped: string[] = [];
+    const dropShare = h.budget.dropShare.bind(h.budget);
+    h.budget.dropShare = (id: string) => {
+      dropped.push(id);
+      dropShare(id);
+    };
+    sim.configure({ faults: { latencyMs: 100 } });
+    h.start();
+    try {
+      await until('the run under way', async () => (await store.getCounts(runId)).pending < 16, 30_000);
+      await redis.srem(active, runId);
+      // A dozen feeder passes (50 ms apart) with the run missing from the set while its job goes on.
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await store.getCounts(runId)).pending, 'the job still in progress').toBeGreaterThan(0);
+      expect(dropped).not.toContain(runId);
+      expect(h.runsHeld()).toContain(runId);
+      await redis.sadd(active, runId);
+      sim.configure({ faults: { latencyMs: 0 } });
+      expect(await waitFinal(redis, runId, 30_000)).toBe('completed');
+      // Once final and no job of it here, it goes as before.
+      await until(`the worker to drop run ${runId}`, () => !h.runsHeld().includes(runId), 5_000);
+      expect(dropped).toContain(runId);
+    } finally {
+      sim.configure({ faults: { latencyMs: 0 } });
       await h.close();
     }
   });
