@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ExitError, UsageError } from '../errors.ts';
-import { configSchema, type Pacing } from '../../config/schema.ts';
+import { readPaceChange } from '../../config/pace-change.ts';
 import { ORG_KEY } from '../queue/org.ts';
 import { cancelRun, paceRun, retryFailed } from '../queue/run-actions.ts';
 import { writeHtmlReport } from '../runs/html-report.ts';
@@ -155,7 +155,7 @@ export function createApp(deps: AppDeps): express.Express {
     const runId = checkedRunId(req, res);
     if (runId === null) return;
     await runAction(req, res, deps, runId, 'pace', async () => {
-      const r = await paceRun(deps.store, runId, paceChange(req.body));
+      const r = await paceRun(deps.store, runId, readPaceChange(req.body, 'form', BadForm));
       return {
         body: { runId, action: 'pace', state: r.state, before: r.before, after: r.after },
         flash: `${runId}: rate share ${r.before.rateShare} → ${r.after.rateShare}, pacing ${r.before.pacing} → ${r.after.pacing}; its workers take it up within seconds`,
@@ -231,24 +231,6 @@ function checkedRunId(req: Request, res: Response): string | null {
 
 /** A form field that does not parse: the request's fault, not the run's state. */
 class BadForm extends UsageError {}
-
-/** The pace form's fields, checked as `grantsweep pace` checks its flags; an empty field changes nothing. */
-function paceChange(body: Record<string, unknown> | undefined): { rateShare?: number; pacing?: Pacing } {
-  const given = (v: unknown) => v !== undefined && v !== '';
-  const change: { rateShare?: number; pacing?: Pacing } = {};
-  if (given(body?.rateShare)) {
-    const share = configSchema.shape.rateShare.safeParse(body?.rateShare);
-    if (!share.success) throw new BadForm(`rate share: ${share.error.issues[0]?.message ?? 'expected a number in (0, 1]'}`);
-    change.rateShare = share.data;
-  }
-  if (given(body?.pacing)) {
-    const pacing = configSchema.shape.pacing.safeParse(body?.pacing);
-    if (!pacing.success) throw new BadForm(`pacing: ${pacing.error.issues[0]?.message ?? 'expected even or window'}`);
-    change.pacing = pacing.data;
-  }
-  if (change.rateShare === undefined && change.pacing === undefined) throw new BadForm('give a rate share (0 < F <= 1), a pacing (even or window), or both');
-  return change;
-}
 
 function notFound(res: Response, runId: string): void {
   res.status(404).set('Content-Security-Policy', PAGE_CSP).type('html').send(messagePage(404, 'Not Found', `No run ${runId}.`));

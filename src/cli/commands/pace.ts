@@ -1,4 +1,5 @@
-import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { readPaceChange } from '../../../config/pace-change.ts';
+import { EXIT, type ExitCode } from '../../errors.ts';
 import { paceRun } from '../../queue/run-actions.ts';
 import { openContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
@@ -7,16 +8,10 @@ import { checkRunId } from '../run-options.ts';
 /** `grantsweep pace <runId> --rate-share F [--pacing even|window]`: a running run's pace, changed without a restart. */
 export async function paceCommand(io: CliIO, runId: string, flags: { rateShare?: string; pacing?: string; json?: boolean }): Promise<ExitCode> {
   checkRunId(runId, 'runId');
-  if (flags.rateShare === undefined && flags.pacing === undefined) {
-    throw new UsageError('pace: give --rate-share F (0 < F <= 1), --pacing even|window, or both');
-  }
-  // Validated as `run` validates them (the flags only: the environment's defaults change nothing here).
-  const ctx = await openContext(io, { rateShare: flags.rateShare, pacing: flags.pacing });
+  // The flags only: the environment's defaults (GRANTSWEEP_RATE_SHARE) change nothing here.
+  const change = readPaceChange(flags, 'flags');
+  const ctx = await openContext(io, {});
   try {
-    const change = {
-      rateShare: flags.rateShare !== undefined ? ctx.config.rateShare : undefined,
-      pacing: flags.pacing !== undefined ? ctx.config.pacing : undefined,
-    };
     const r = await paceRun(ctx.store, runId, change);
     if (flags.json) {
       await out(io, `${JSON.stringify({ runId, ...r })}\n`);
