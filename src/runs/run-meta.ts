@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../../config/defaults.ts';
 import type { Pacing } from '../../config/schema.ts';
 import type { SourceDescription } from '../sources/target.ts';
 
@@ -85,10 +86,10 @@ export function metaFromRedis(h: Record<string, string>): RunMeta | null {
     reason: orNull(h.reason),
     source: JSON.parse(h.source ?? '{"kind":"csv","value":""}'),
     target: JSON.parse(h.target ?? '{"clientId":null,"scopeId":null}'),
-    rateShare: Number(h.rateShare ?? 0.5),
-    pacing: h.pacing === 'window' ? 'window' : 'even',
-    attempts: Number(h.attempts ?? 5),
-    maxRateLimitDeferrals: Number(h.maxRateLimitDeferrals ?? 50),
+    rateShare: rateShareOf(h.rateShare),
+    pacing: pacingOf(h.pacing),
+    attempts: Number(h.attempts ?? DEFAULTS.attempts),
+    maxRateLimitDeferrals: Number(h.maxRateLimitDeferrals ?? DEFAULTS.maxRateLimitDeferrals),
     createdAt: Number(h.createdAt ?? 0),
     finishedAt: h.finishedAt ? Number(h.finishedAt) : null,
     loaded: h.loaded === '1',
@@ -98,3 +99,9 @@ export function metaFromRedis(h: Record<string, string>): RunMeta | null {
     schedule: orNull(h.schedule),
   };
 }
+
+/** A stored pacing; a meta written without one (or with a value this version does not know) paces evenly. */
+export const pacingOf = (v: string | null | undefined): Pacing => (v === 'window' ? 'window' : DEFAULTS.pacing);
+
+/** A stored rate share; a meta written without one has the default's. */
+export const rateShareOf = (v: string | null | undefined): number => Number(v ?? DEFAULTS.rateShare);

@@ -1,12 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { DEFAULTS } from '../../config/defaults.ts';
 import type { Pacing } from '../../config/schema.ts';
 import { UsageError } from '../errors.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
 import { runKeys, runsIndexKey } from './keys.ts';
 import { fromRedis, newRecord, STATUSES, toRedis, type TargetRecord, type TargetStatus } from './record.ts';
-import { metaFromRedis, metaToRedis, type RunMeta, type RunState } from './run-meta.ts';
+import { metaFromRedis, metaToRedis, pacingOf, rateShareOf, type RunMeta, type RunState } from './run-meta.ts';
 
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
 const CHUNK = 1000;
@@ -174,8 +175,10 @@ export class RunStore {
    * whose share changes has its place in the queue counted afresh at its next feed. Null for an unknown run.
    */
   async setPace(runId: string, change: { rateShare?: number; pacing?: Pacing }): Promise<{ state: RunState; rateShare: number; pacing: Pacing } | null> {
-    const r = await callScript<[RunState, string, string] | null>(this.redis, 'setPace', [runKeys(runId).meta], [change.rateShare ?? '', change.pacing ?? '']);
-    return r ? { state: r[0], rateShare: Number(r[1] ?? 0.5), pacing: r[2] === 'window' ? 'window' : 'even' } : null;
+    const r = await callScript<[RunState, string | null, string | null] | null>(
+      this.redis, 'setPace', [runKeys(runId).meta], [change.rateShare ?? '', change.pacing ?? '', DEFAULTS.rateShare],
+    );
+    return r ? { state: r[0], rateShare: rateShareOf(r[1]), pacing: pacingOf(r[2]) } : null;
   }
 
   /**
