@@ -5,7 +5,7 @@ import { EXIT, ExitError, type ExitCode } from '../errors.ts';
 import { InvalidIdError } from '../okta/ids.ts';
 import { OktaApiError, OktaNetworkError } from '../okta/errors.ts';
 import { isRedisConnectionError, redisErrorText } from '../redis/connection.ts';
-import { drained, type CliIO } from './io.ts';
+import { drained, readerSafe, type CliIO } from './io.ts';
 import { buildProgram } from './program.ts';
 
 /**
@@ -61,8 +61,10 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
 }
 
 function processIO(): CliIO {
+  const stdout = readerSafe(process.stdout);
   return {
-    stdout: process.stdout,
+    stdout: stdout.stream,
+    stdoutGone: stdout.gone,
     stderr: process.stderr,
     stdinIsTTY: !!process.stdin.isTTY,
     env: process.env,
@@ -81,7 +83,7 @@ function processIO(): CliIO {
 export async function cli(): Promise<void> {
   const io = processIO();
   const code = await main(process.argv.slice(2), io);
-  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  await Promise.all([drained(io.stdout).then(() => (io.stdoutGone?.aborted ? undefined : drained(process.stdout))), drained(process.stderr)]);
   process.exitCode = code;
   // Whatever keeps the loop alive after this (a socket in close) must not hang the command;
   // it is a leak of ours, so it is said (no test's command reaches it).

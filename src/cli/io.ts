@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 
 /** Where a command writes: stdout is its output, stderr its progress and logs. Injectable for tests. */
 export interface CliIO {
@@ -9,6 +9,8 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
   /** Asks a yes/no question on the terminal. */
   confirm: (question: string) => Promise<boolean>;
+  /** Aborted once stdout's reader has gone (`report … | head`): what is written after it is dropped. */
+  stdoutGone?: AbortSignal;
 }
 
 export async function out(io: CliIO, text: string): Promise<void> {
@@ -25,4 +27,30 @@ export function drained(stream: Writable): Promise<void> {
     if (stream.writableLength === 0) return resolve();
     stream.write('', () => resolve());
   });
+}
+
+/**
+ * The process's stdout for a reader that may stop early (`report … | head -1`, `runs | grep -m1`).
+ * After the pipe's EPIPE the rest is dropped instead of failing the command: a report stops
+ * (it watches `gone`), and any other command ends as it would have, with its own exit code
+ * (a `run`'s summary cut short does not turn its failed targets into a crash).
+ */
+export function readerSafe(stdout: NodeJS.WriteStream): { stream: Writable & { isTTY?: boolean }; gone: AbortSignal } {
+  const gone = new AbortController();
+  const isEpipe = (err: unknown) => (err as NodeJS.ErrnoException | null)?.code === 'EPIPE';
+  // The pipe's error also comes as an event on stdout: without a listener it would be thrown.
+  stdout.on('error', (err) => {
+    if (!isEpipe(err)) throw err;
+    gone.abort();
+  });
+  const stream = new Writable({
+    write(chunk, encoding, done) {
+      if (gone.signal.aborted) return done();
+      stdout.write(chunk, encoding, (err) => {
+        if (err && isEpipe(err)) gone.abort();
+        done(err && !isEpipe(err) ? err : null);
+      });
+    },
+  });
+  return { stream: Object.assign(stream, { isTTY: stdout.isTTY }), gone: gone.signal };
 }

@@ -78,11 +78,16 @@ async function write(out: Writable, chunk: string): Promise<void> {
 /** Which results a report lists: all, or those whose status is in `status` (the summary's counts stay the run's). */
 export interface ReportFilter {
   status?: readonly TargetStatus[];
+  /** The reader has gone (a pipe closed early): the rest of the rows are not read. */
+  stop?: AbortSignal;
 }
 
 async function* chosen(store: RunStore, runId: string, filter: ReportFilter): AsyncGenerator<TargetRecord> {
   const only = filter.status ? new Set<string>(filter.status) : null;
-  for await (const rec of store.records(runId)) if (!only || only.has(rec.status)) yield rec;
+  for await (const rec of store.records(runId)) {
+    if (filter.stop?.aborted) return;
+    if (!only || only.has(rec.status)) yield rec;
+  }
 }
 
 export async function writeJsonReport(store: RunStore, runId: string, out: Writable, filter: ReportFilter = {}): Promise<void> {

@@ -5,7 +5,6 @@ import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { writeHtmlReport } from '../../runs/html-report.ts';
 import { STATUSES } from '../../runs/record.ts';
 import { writeCsvReport, writeJsonReport } from '../../runs/report.ts';
-import type { RunStore } from '../../runs/run-store.ts';
 import { parseStatusList } from '../../runs/status-list.ts';
 import { openContext } from '../context.ts';
 import type { CliIO } from '../io.ts';
@@ -22,15 +21,18 @@ export async function reportCommand(io: CliIO, runId: string, flags: { format?: 
   const ctx = await openContext(io, {});
   try {
     await ctx.store.requireMeta(runId);
-    const write = (store: RunStore, id: string, out: Writable) =>
-      format === 'csv' ? writeCsvReport(store, id, out, filter) : format === 'html' ? writeHtmlReport(store, id, out) : writeJsonReport(store, id, out, filter);
+    // `stop`: stdout's reader has gone (`| head`); the rows left are not read.
+    const write = (out: Writable, stop?: AbortSignal) =>
+      format === 'csv' ? writeCsvReport(ctx.store, runId, out, { ...filter, stop })
+      : format === 'html' ? writeHtmlReport(ctx.store, runId, out)
+      : writeJsonReport(ctx.store, runId, out, { ...filter, stop });
     if (flags.out) {
       const file = createWriteStream(flags.out, { mode: 0o600 });
-      await write(ctx.store, runId, file);
+      await write(file);
       file.end();
       await finished(file);
     } else {
-      await write(ctx.store, runId, io.stdout);
+      await write(io.stdout, io.stdoutGone);
     }
     return EXIT.ok;
   } finally {
