@@ -113,6 +113,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
         tokens: d.tokens === true,
         reason: d.reason,
         rateShare: d.rateShare ?? deps.defaultRateShare,
+        pacing: d.pacing ?? null,
         schedule: d.schedule,
       }, items);
       return { runId, started: true, targets: result.targets };

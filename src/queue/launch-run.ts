@@ -32,7 +32,11 @@ export interface LaunchDeps {
 }
 
 /** A run as flags describe it, already checked: the producer's NewRun less what the process's config adds. */
-export type RunSpec = Omit<NewRun, 'orgUrl' | 'pacing' | 'attempts' | 'maxRateLimitDeferrals' | 'schedule'> & { schedule: string | null };
+export type RunSpec = Omit<NewRun, 'orgUrl' | 'pacing' | 'attempts' | 'maxRateLimitDeferrals' | 'schedule'> & {
+  schedule: string | null;
+  /** The run's own pacing (a schedule's --pacing); else the process's. */
+  pacing?: Pacing | null;
+};
 
 /** Okta scopes a run needs: its grants, plus whatever its source reads. */
 export function scopesFor(source: SourceDescription): string[] {
@@ -65,7 +69,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
         windowMs: deps.rateWindowMs,
         credential: auth.principal,
       });
-      budget.setShare(spec.runId, spec.rateShare, deps.pacing);
+      budget.setShare(spec.runId, spec.rateShare, spec.pacing ?? deps.pacing);
       // A service app's own share of each bucket holds for its listing too.
       await applyPrincipalShare({
         redis: deps.redis,
@@ -101,7 +105,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       tokens: spec.tokens,
       reason: spec.reason,
       rateShare: spec.rateShare,
-      pacing: deps.pacing,
+      pacing: spec.pacing ?? deps.pacing,
       attempts: deps.attempts,
       maxRateLimitDeferrals: deps.maxRateLimitDeferrals,
       schedule: spec.schedule,

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Pacing } from '../../config/schema.ts';
 import { queuePrefix } from '../runs/keys.ts';
 import type { SourceDescription } from '../sources/target.ts';
 
@@ -32,6 +33,8 @@ export interface ScheduleData {
   reason: string | null;
   /** --rate-share when given; else the worker's GRANTSWEEP_RATE_SHARE. */
   rateShare: number | null;
+  /** --pacing when given; else the worker's GRANTSWEEP_PACING. Absent in schedules stored before it. */
+  pacing?: Pacing | null;
   skipInvalid: boolean;
   /** When the schedule was added (ms): `{{since}}` of its first run. Absent in schedules stored before it. */
   addedAt?: number;
@@ -63,6 +66,7 @@ export function describeFlags(d: ScheduleData): string {
   if (d.tokens) parts.push('--tokens');
   if (d.skipInvalid) parts.push('--skip-invalid');
   if (d.rateShare !== null) parts.push(`--rate-share ${d.rateShare}`);
+  if (d.pacing) parts.push(`--pacing ${d.pacing}`);
   if (d.reason) parts.push(`--reason ${q(d.reason)}`);
   return parts.join(' ');
 }
@@ -88,7 +92,8 @@ export class Schedules {
       data,
       opts: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
     });
-    const next = job ? job.timestamp + (job.delay ?? 0) : null;
+    // The scheduler's own next time, as `list` shows it (the job's timestamp + delay can be a few ms short).
+    const next = (await this.queue.getJobScheduler(name))?.next ?? (job ? job.timestamp + (job.delay ?? 0) : null);
     return { replaced, next };
   }
 

@@ -38,7 +38,7 @@ describe('grantsweep schedule', () => {
     const name = `every2s-${tag}`;
     const users = sim.org.sampleUsers({ count: 5, status: 'ACTIVE', minGrants: 1 });
     const csv = dir.file('leavers.csv', leaversCsv(users.map((u) => u.id)));
-    const add = await runCli(['schedule', 'add', name, '--cron', '*/2 * * * * *', '--csv', csv, '--snapshot', '--tokens', '--reason', 'nightly cleanup', '--rate-share', '0.4', '--yes'], env);
+    const add = await runCli(['schedule', 'add', name, '--cron', '*/2 * * * * *', '--csv', csv, '--snapshot', '--tokens', '--reason', 'nightly cleanup', '--rate-share', '0.4', '--pacing', 'window', '--yes'], env);
     expect(add.code, add.stderr).toBe(0);
     expect(add.stdout).toMatch(new RegExp(`^schedule ${name} added: --cron "\\*/2 \\* \\* \\* \\* \\*" --tz UTC, next run \\d{4}-\\d\\d-\\d\\dT`));
 
@@ -48,13 +48,15 @@ describe('grantsweep schedule', () => {
       name,
       cron: '*/2 * * * * *',
       tz: 'UTC',
-      run: { schedule: name, source: { kind: 'csv', value: csv }, snapshot: true, tokens: true, dryRun: false, reason: 'nightly cleanup', rateShare: 0.4 },
+      run: { schedule: name, source: { kind: 'csv', value: csv }, snapshot: true, tokens: true, dryRun: false, reason: 'nightly cleanup', rateShare: 0.4, pacing: 'window' },
     });
     expect(Date.parse(mine.next)).toBeGreaterThan(0);
+    // What `add` said is what `list` says (no worker has moved it on yet).
+    expect(add.stdout).toContain(`next run ${mine.next}:`);
     // The schedule holds the run's flags, never the credential.
     expect(JSON.stringify(listed)).not.toContain(sim.token);
     const table = (await runCli(['schedule', 'list'], env)).stdout;
-    expect(table).toMatch(new RegExp(`^${name}\\s+\\*/2 \\* \\* \\* \\* \\*\\s+UTC\\s+\\S+\\s+--csv ${csv} --snapshot --tokens --rate-share 0.4 --reason 'nightly cleanup'$`, 'm'));
+    expect(table).toMatch(new RegExp(`^${name}\\s+\\*/2 \\* \\* \\* \\* \\*\\s+UTC\\s+\\S+\\s+--csv ${csv} --snapshot --tokens --rate-share 0.4 --pacing window --reason 'nightly cleanup'$`, 'm'));
 
     worker = spawnCli(['worker'], env);
     const runs = await until(async () => {
@@ -68,7 +70,8 @@ describe('grantsweep schedule', () => {
       expect(r.runId).toMatch(new RegExp(`^${name}-\\d{8}T\\d{6}Z$`));
       // Each run's time is a tick of the pattern: an even second.
       expect(Number(r.runId.slice(-3, -1)) % 2).toBe(0);
-      expect(r).toMatchObject({ snapshot: true, tokens: true, reason: 'nightly cleanup', rateShare: 0.4, source: { kind: 'csv', value: csv } });
+      // The schedule's pacing, not the worker's default (even).
+      expect(r).toMatchObject({ snapshot: true, tokens: true, reason: 'nightly cleanup', rateShare: 0.4, pacing: 'window', source: { kind: 'csv', value: csv } });
     }
     // The worker processes them like any other run.
     const first = runs.at(-1)!.runId;

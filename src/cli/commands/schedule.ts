@@ -79,7 +79,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
     const v = await validateCsvFile(source.value);
     if (v.invalid.length > 0 && !runFlags.skipInvalid) throw invalidRowsError(source.value, v);
   }
-  return withSchedules(io, { rateShare: runFlags.rateShare }, async (schedules, ctx) => {
+  return withSchedules(io, { rateShare: runFlags.rateShare, pacing: runFlags.pacing }, async (schedules, ctx) => {
     const data: ScheduleData = {
       schedule: name,
       source,
@@ -89,6 +89,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
       tokens: !!runFlags.tokens,
       reason: runFlags.reason ?? null,
       rateShare: runFlags.rateShare !== undefined ? ctx.config.rateShare : null,
+      pacing: runFlags.pacing !== undefined ? ctx.config.pacing : null,
       skipInvalid: !!runFlags.skipInvalid,
       addedAt: Date.now(),
     };
