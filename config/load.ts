@@ -30,7 +30,7 @@ export interface LoadConfigOptions {
   /** Commander's options object (camelCase keys, values possibly strings); unknown keys are ignored. */
   flags?: Record<string, unknown>;
   /** What the command needs: `status` needs nothing but Redis; `run` needs okta and credentials. */
-  need?: { okta?: boolean; credentials?: boolean };
+  need?: { okta?: boolean; credentials?: boolean; orgIfSet?: boolean };
   /** Base for a relative GRANTSWEEP_HOME. Default process.cwd(). */
   cwd?: string;
 }
@@ -81,6 +81,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const flags = opts.flags ?? {};
   const needCredentials = opts.need?.credentials === true;
   const needOkta = opts.need?.okta === true || needCredentials;
+  // `runs` is for the configured org when there is one, and for every org when there is none.
+  const readOrg = needOkta || opts.need?.orgIfSet === true;
   const problems: Problem[] = [];
 
   for (const [key, variable] of Object.entries(SECRET_FLAGS)) {
@@ -103,13 +105,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     return DEFAULTS[key];
   };
 
-  const wanted = SETTINGS.filter((k) => k !== 'orgUrl' || needOkta);
+  const wanted = SETTINGS.filter((k) => k !== 'orgUrl' || readOrg);
   const settings = { ...DEFAULTS, ...Object.fromEntries(wanted.map((k) => [k, take(k)])) } as Omit<Config, 'credentials'>;
   const orgUrlName = flags.orgUrl !== undefined && flags.orgUrl !== null ? '--org-url' : 'OKTA_ORG_URL';
   const orgUrl = settings.orgUrl;
   const orgUrlFailed = problems.some((p) => p.name === orgUrlName);
-  if (needOkta && !orgUrlFailed) {
-    problems.push(...requiredForCommand(orgUrl !== null, orgUrlName, 'https://<your-org>.okta.com'));
+  if (readOrg && !orgUrlFailed) {
+    if (needOkta) problems.push(...requiredForCommand(orgUrl !== null, orgUrlName, 'https://<your-org>.okta.com'));
     problems.push(...orgUrlNotAdminConsole(orgUrl, orgUrlName));
   }
   const credentials = needCredentials ? loadCredentials(env, problems) : null;

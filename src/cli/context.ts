@@ -14,6 +14,8 @@ import { Resources } from './resources.ts';
 export interface Need {
   okta?: boolean;
   credentials?: boolean;
+  /** OKTA_ORG_URL read (and checked) when set, not required. */
+  orgIfSet?: boolean;
 }
 
 /** What a command works with: validated config, a logger, Redis, the run store, and what to release. */

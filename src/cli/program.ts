@@ -66,7 +66,7 @@ Examples:
   grantsweep report RUN --format html --out RUN.html`)
     .action((runId: string, flags) => set(import('./commands/report.ts').then((m) => m.reportCommand(io, runId, flags))));
 
-  program.command('retry').argument('<runId>').description('re-enqueue the targets whose result is failed')
+  program.command('retry').argument('<runId>').description("re-enqueue the failed targets; a halted or cancelled run's pending targets too (this resumes it)")
     .option('--wait', 'process them here, like run')
     .option('--concurrency <n>', 'with --wait: Okta requests in flight from this process')
     .action((runId: string, flags) => set(import('./commands/retry.ts').then((m) => m.retryCommand(io, runId, flags))));
@@ -84,22 +84,25 @@ Examples:
   program.command('cancel').argument('<runId>').description('no new Okta request is made for the run after this returns')
     .action((runId: string) => set(import('./commands/cancel.ts').then((m) => m.cancelCommand(io, runId))));
 
-  const runs = program.command('runs').description('list runs, newest first; `runs prune` deletes old ones')
+  const runs = program.command('runs').description("list the org's newest 100 runs, newest first; `runs prune` deletes old ones")
     .option('--json', 'a JSON array')
+    .option('--all-orgs', "every org's runs in this Redis, not only OKTA_ORG_URL's")
     .action((flags) => set(import('./commands/runs.ts').then((m) => m.runsCommand(io, flags))));
   runs.command('prune').description('delete the runs that became final (completed, halted, cancelled) before --older-than, with their results')
     .option('--older-than <age>', 'how long ago they finished: 30d, 12h, 90m, 2w, 45s')
     .option('--dry-run', 'list what would be deleted; delete nothing')
     .option('--yes', 'do not ask on a terminal')
     .option('--json', 'one JSON object: the runs deleted and the count kept')
+    .option('--all-orgs', "every org's runs in this Redis, not only OKTA_ORG_URL's")
     .addHelpText('after', `
 Runs that are queued, loading or running are never deleted, whatever their age.
 Export what you keep first (grantsweep report RUN --format csv --out RUN.csv).
 Examples:
   grantsweep runs prune --older-than 30d --dry-run
   grantsweep runs prune --older-than 90d --yes        # from cron`)
-    // `--json` after `prune` is also the parent's option, and commander gives it to the parent.
-    .action((flags) => set(import('./commands/runs.ts').then((m) => m.runsPruneCommand(io, { ...flags, json: flags.json || runs.opts().json }))));
+    // `--json` and `--all-orgs` after `prune` are also the parent's options, and commander gives them to the parent.
+    .action((flags) => set(import('./commands/runs.ts').then((m) =>
+      m.runsPruneCommand(io, { ...flags, json: flags.json || runs.opts().json, allOrgs: flags.allOrgs || runs.opts().allOrgs }))));
 
   program.command('dashboard').description('serve the runs page (reports, retry, cancel) and bull-board for the org queues, until SIGTERM/SIGINT')
     .option('--port <n>', 'port to listen on (0: any free port)', '3000')

@@ -10,13 +10,14 @@ import { orgKeysWithQueues, queueNameOf } from './org.ts';
  * their error, so without this a pruned run would leave that much of itself behind. The failed
  * set's ids name their runs, so no job is read to find them. The jobs of a run that is gone
  * already go too, from every org queue there is: a prune cut short after its runs' delete left
- * them, and the next prune finds them whatever it deletes. Returns how many jobs went.
+ * them, and the next prune finds them whatever it deletes. A prune for one org (`onlyOrg`) visits
+ * that org's queue only. Returns how many jobs went.
  */
-export async function removeFailedJobsOf(connection: Redis, runs: { runId: string; orgKey: string }[]): Promise<number> {
+export async function removeFailedJobsOf(connection: Redis, runs: { runId: string; orgKey: string }[], onlyOrg: string | null = null): Promise<number> {
   const byOrg = new Map<string, Set<string>>();
   for (const r of runs) byOrg.set(r.orgKey, (byOrg.get(r.orgKey) ?? new Set()).add(r.runId));
   // Every org queue BullMQ has written, not only those of the runs pruned now.
-  for (const orgKey of await orgKeysWithQueues(connection)) if (!byOrg.has(orgKey)) byOrg.set(orgKey, new Set());
+  for (const orgKey of onlyOrg ? [onlyOrg] : await orgKeysWithQueues(connection)) if (!byOrg.has(orgKey)) byOrg.set(orgKey, new Set());
   let removed = 0;
   for (const [orgKey, runIds] of byOrg) {
     const queue = new Queue(queueNameOf(orgKey), { connection, prefix: queuePrefix });

@@ -17,6 +17,8 @@ export interface PruneResult {
   pruned: PrunedRun[];
   /** Runs created before the cutoff and left: not final (queued, loading, running), or finished after it. */
   kept: number;
+  /** Runs of other orgs, left because the prune was for one org. */
+  otherOrgs: number;
 }
 
 const PAGE = 200;
@@ -29,12 +31,14 @@ const prunable = (m: RunMeta, cutoff: number) => FINAL_RUN_STATES.includes(m.sta
  * counters, their entry in the runs index and in their org's stopped runs. A run is
  * created before it finishes, so only the index's runs created before the cutoff are read.
  * A run that is not final is never touched, whatever its age: a `queued` run still
- * loading may be hours old, and a worker may be on its way to it.
+ * loading may be hours old, and a worker may be on its way to it. With `orgKey`, the runs of
+ * other orgs are left as they are.
  */
-export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun: boolean }): Promise<PruneResult> {
+export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun: boolean; orgKey?: string | null }): Promise<PruneResult> {
   const { cutoff } = opts;
   const pruned: PrunedRun[] = [];
   let kept = 0;
+  let otherOrgs = 0;
   // Deleted runs leave the index: the next page starts where the kept ones end.
   for (let offset = 0; ; ) {
     const ids = await store.runIdsCreatedBefore(cutoff, offset, PAGE);
@@ -43,6 +47,11 @@ export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun:
       if (!meta) {
         if (!opts.dryRun) await store.forgetIndexEntry(runId);
         else offset++;
+        continue;
+      }
+      if (opts.orgKey && meta.orgKey !== opts.orgKey) {
+        otherOrgs++;
+        offset++;
         continue;
       }
       if (!prunable(meta, cutoff)) {
@@ -69,5 +78,5 @@ export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun:
     }
     if (ids.length < PAGE) break;
   }
-  return { cutoff, pruned, kept };
+  return { cutoff, pruned, kept, otherOrgs };
 }

@@ -19,6 +19,8 @@ export function runSummary(meta: RunMeta, counts: RunCounts) {
   const { requests, rateLimited, ...byStatus } = counts;
   return {
     runId: meta.runId,
+    /** The org it revoked in: one Redis can hold the runs of several (prod, preview). */
+    orgUrl: meta.orgUrl,
     state: meta.state,
     stateReason: meta.stateReason,
     /** Every target of the source is stored; until then the run is not offered to the workers. */

@@ -260,10 +260,17 @@ export class RunStore {
     }
   }
 
-  async listRuns(limit = 100): Promise<RunMeta[]> {
-    const ids = await this.redis.zrevrange(runsIndexKey, 0, limit - 1);
-    const metas = await Promise.all(ids.map((id) => this.getMeta(id)));
-    return metas.filter((m): m is RunMeta => m !== null);
+  /** The newest `limit` runs, of one org (its key) or of all. */
+  async listRuns(limit = 100, orgKey: string | null = null): Promise<RunMeta[]> {
+    const found: RunMeta[] = [];
+    const page = orgKey ? Math.max(limit, 200) : limit;
+    for (let offset = 0; found.length < limit; offset += page) {
+      const ids = await this.redis.zrevrange(runsIndexKey, offset, offset + page - 1);
+      const metas = await Promise.all(ids.map((id) => this.getMeta(id)));
+      for (const m of metas) if (m && (!orgKey || m.orgKey === orgKey) && found.length < limit) found.push(m);
+      if (ids.length < page) break;
+    }
+    return found;
   }
 
   /** Request and 429 counts, flushed in batches by the workers (see request-counter.ts). */

@@ -2,7 +2,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/redis/connection.ts';
-import { queueNameOf } from '../../src/queue/org.ts';
+import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
 import { orgKeys, queuePrefix, runKeys, runsIndexKey } from '../../src/runs/keys.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
@@ -98,7 +98,7 @@ describe('runs prune', () => {
     const lines = r.stdout.trim().split('\n').map((l) => l.split('\t'));
     expect(lines.map((l) => l[0]).sort()).toEqual([ids.old, ids.cancelled].sort());
     expect(lines.every((l) => l[3] === '3 targets')).toBe(true);
-    expect(r.stderr).toMatch(/deleted 2 runs \(6 targets\) that finished before \S+; kept 1 older run not final or finished since/);
+    expect(r.stderr).toMatch(/deleted 2 runs in http:\/\/127\.0\.0\.1:\d+ \(6 targets\) that finished before \S+; kept 1 older run not final or finished since/);
 
     for (const gone of [ids.old, ids.cancelled]) {
       expect(await keysOf(gone)).toEqual([]);
@@ -118,7 +118,7 @@ describe('runs prune', () => {
     const again = await runCli(['runs', 'prune', '--older-than', '30d', '--yes'], env);
     expect(again.code).toBe(0);
     expect(again.stdout).toBe('');
-    expect(again.stderr).toMatch(/deleted 0 runs \(0 targets\)/);
+    expect(again.stderr).toMatch(/deleted 0 runs in \S+ \(0 targets\)/);
   });
 
   it('the delete itself refuses a run that is not final or finished after the cutoff (a retry between the read and the delete)', async () => {
@@ -166,7 +166,8 @@ describe('runs prune', () => {
       await expect.poll(() => queue.getFailedCount(), { timeout: 10_000 }).toBe(5);
       await worker.close();
 
-      const r = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json'], env);
+      // Runs of an org other than OKTA_ORG_URL's: --all-orgs.
+      const r = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json', '--all-orgs'], env);
       expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout);
       expect(out.pruned.map((p: { runId: string }) => p.runId)).toEqual([runs.old]);
@@ -183,7 +184,7 @@ describe('runs prune', () => {
       await queue.add('revoke-targets', { runId: later, keys: ['u:cy@example.com'] }, { attempts: 1, jobId: `${later}.0` });
       await expect.poll(() => queue.getFailedCount(), { timeout: 10_000 }).toBe(3);
       await again.close();
-      const r2 = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json'], env);
+      const r2 = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json', '--all-orgs'], env);
       expect(r2.code, r2.stderr).toBe(0);
       expect(JSON.parse(r2.stdout)).toMatchObject({ pruned: [], failedJobs: 1 });
       expect((await queue.getFailed()).map((j) => j.data.runId).sort()).toEqual([runs.recent, `${runs.old}.5`].sort());
@@ -194,6 +195,38 @@ describe('runs prune', () => {
       connection.disconnect();
       workerConnection.disconnect();
     }
+  });
+
+  it("lists and prunes OKTA_ORG_URL's runs only; --all-orgs every org's, each row naming its org", async () => {
+    const other = { url: 'https://preview-org.okta.test', runId: uniqueRunId('prune-other-org') };
+    const at = Date.now() - 40 * DAY;
+    await store.createRun({
+      runId: other.runId, orgUrl: other.url, orgKey: orgKeyOf(other.url), state: 'completed', stateReason: null, dryRun: false, snapshot: false, tokens: false,
+      reason: null, source: { kind: 'csv', value: 'x.csv' }, target: { clientId: null, scopeId: null }, rateShare: 0.5, pacing: 'even',
+      attempts: 5, maxRateLimitDeferrals: 50, createdAt: at - 3_600_000, finishedAt: at, loaded: true, fed: 0, requeueFed: 0, queueBase: null, schedule: null,
+    });
+    const listed = (args: string[]) => runCli(['runs', ...args], env).then((r) => r.stdout);
+    expect(await listed([])).not.toContain(other.runId);
+    expect(await listed([])).toContain(ids.recent);
+    const all = (await listed(['--all-orgs'])).split('\n').map((l) => l.split('\t'));
+    expect(all.find((l) => l[0] === other.runId)?.at(-1)).toBe('preview-org.okta.test');
+    expect(all.find((l) => l[0] === ids.recent)?.at(-1)).toBe(new URL(sim.url).host);
+    const json = JSON.parse(await listed(['--json', '--all-orgs']));
+    expect(json.find((r: { runId: string }) => r.runId === other.runId)).toMatchObject({ orgUrl: other.url, state: 'completed' });
+
+    const mine = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json'], env);
+    expect(mine.code, mine.stderr).toBe(0);
+    expect(JSON.parse(mine.stdout)).toMatchObject({ org: sim.url, pruned: [] });
+    expect(JSON.parse(mine.stdout).otherOrgs).toBeGreaterThanOrEqual(1);
+    expect(await store.getMeta(other.runId)).not.toBeNull();
+    const text = await runCli(['runs', 'prune', '--older-than', '30d', '--yes'], env);
+    expect(text.stderr).toMatch(/left \d+ runs? of other orgs \(--all-orgs: those too\)/);
+
+    const everyOrg = await runCli(['runs', 'prune', '--older-than', '30d', '--yes', '--json', '--all-orgs'], env);
+    expect(everyOrg.code, everyOrg.stderr).toBe(0);
+    expect(JSON.parse(everyOrg.stdout)).toMatchObject({ org: null, otherOrgs: 0 });
+    expect(JSON.parse(everyOrg.stdout).pruned.map((p: { runId: string }) => p.runId)).toContain(other.runId);
+    expect(await store.getMeta(other.runId)).toBeNull();
   });
 
   it('a bad or missing --older-than is a usage error that deletes nothing', async () => {
