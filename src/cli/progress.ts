@@ -22,7 +22,9 @@ export interface ProgressView {
   failed: number;
   /**
    * The run's requests a minute over the last minute in its budget's bucket (see pacedBucket; null
-   * until a few seconds were seen): a login's lookup, in another bucket, is not set against that budget.
+   * until a few seconds were seen, or a whole minute under window pacing, whose burst at each
+   * window's start would read as several times the budget): a login's lookup, in another bucket,
+   * is not set against that budget.
    */
   requestsPerMinute: number | null;
   /** The run's budget a minute in that bucket (rate-share × learned limit), as the workers last recorded it. */
@@ -47,11 +49,11 @@ export class RateWindow {
     while (this.samples.length > 2 && t - this.samples[1]!.t >= WINDOW_MS) this.samples.shift();
   }
 
-  /** Per minute and per second over the window, or null while it spans less than a few seconds. */
-  rates(): { requestsPerMinute: number; targetsPerSecond: number } | null {
+  /** Per minute and per second over the window, or null while it spans less than `minSpanMs`. */
+  rates(minSpanMs = MIN_SPAN_MS): { requestsPerMinute: number; targetsPerSecond: number } | null {
     const first = this.samples[0];
     const last = this.samples[this.samples.length - 1];
-    if (!first || !last || last.t - first.t < MIN_SPAN_MS) return null;
+    if (!first || !last || last.t - first.t < minSpanMs) return null;
     const span = last.t - first.t;
     return {
       requestsPerMinute: ((last.requests - first.requests) / span) * 60_000,
@@ -63,7 +65,8 @@ export class RateWindow {
 export function progressView(meta: RunMeta, counts: RunCounts, window: RateWindow, budget: number | null, now = Date.now()): ProgressView {
   const { requests, rateLimited, buckets: _buckets, ...byStatus } = counts;
   const done = counts.total - counts.pending;
-  const r = window.rates();
+  // Window pacing spends a window's share as the window opens: only a whole minute says its pace.
+  const r = window.rates(meta.pacing === 'window' ? WINDOW_MS : MIN_SPAN_MS);
   const remaining = counts.pending;
   const final = FINAL_RUN_STATES.includes(meta.state);
   return {

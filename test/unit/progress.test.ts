@@ -24,6 +24,24 @@ describe('progress', () => {
     expect(w.rates()).toEqual({ requestsPerMinute: 600, targetsPerSecond: 5 });
   });
 
+  it('under window pacing, gives a pace only over a whole minute: a window opening in a burst is not several times the budget', () => {
+    const w = new RateWindow();
+    const windowed: RunMeta = { ...meta('running'), pacing: 'window' };
+    // 240 a minute, all sent in the first 5 s of each minute.
+    w.add(0, 0, 0);
+    w.add(5_000, 240, 240);
+    w.add(15_000, 240, 240);
+    expect(progressView(meta('running'), counts(240, 1_000, 240), w, 240, 15_000).requestsPerMinute).toBe(960);
+    const early = progressView(windowed, counts(240, 1_000, 240), w, 240, 15_000);
+    expect(early.requestsPerMinute).toBeNull();
+    expect(early.etaSeconds).toBeNull();
+    for (let t = 20_000; t <= 60_000; t += 10_000) w.add(t, 240, 240);
+    w.add(65_000, 480, 480);
+    w.add(70_000, 480, 480);
+    // Over the last 65 s (one window's burst and the quiet after it): under the budget, as the run is.
+    expect(progressView(windowed, counts(480, 1_000, 480), w, 240, 70_000).requestsPerMinute).toBe(Math.round((240 / 65_000) * 60_000));
+  });
+
   it('forgets samples older than a minute', () => {
     const w = new RateWindow();
     w.add(0, 0, 0);
