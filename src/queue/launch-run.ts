@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { OktaAuth } from '../okta/auth.ts';
 import type { OktaClient } from '../okta/client.ts';
 import type { ProxySettings } from '../okta/http.ts';
+import { RequestCounter } from '../runs/request-counter.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { readCsvTargets } from '../sources/csv-source.ts';
 import { requiredScopes } from '../sources/directory-source.ts';
@@ -55,6 +56,8 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
   const { source } = spec;
   let lister: OktaClient | null = null;
   let budget: SharedBudget | null = null;
+  // The listing's requests count with the run's revocations (its report's `requests`, its chart).
+  let counter: RequestCounter | null = null;
   if (!items) {
     if (source.kind === 'csv') {
       items = readCsvTargets(source.value);
@@ -91,7 +94,8 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
         proxy: deps.proxy,
         readAttempts: deps.attempts + deps.maxRateLimitDeferrals,
       });
-      items = readDirectoryTargets(lister, source, { runId: spec.runId });
+      const c = (counter = new RequestCounter(deps.store));
+      items = readDirectoryTargets(lister, source, { runId: spec.runId, onResponse: (req, m) => c.add(spec.runId, m.status, { name: req.bucket, budget: null }) });
     }
   }
   try {
@@ -121,5 +125,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
     throw err;
   } finally {
     await lister?.close();
+    // Counts of a run never stored (its creation refused) would be keys of no run.
+    if (counter && (await deps.store.getMeta(spec.runId).catch(() => null))) await counter.flush();
   }
 }

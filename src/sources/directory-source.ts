@@ -1,19 +1,22 @@
 import { UsageError } from '../errors.ts';
 import { InvalidIdError, validatePathId } from '../okta/ids.ts';
 import type { AppUser, OktaUser } from '../okta/types.ts';
+import type { RequestContext } from '../okta/client.ts';
 import type { SourceDescription, SourceItem } from './target.ts';
 
 /** What a directory source needs from the Okta client (OktaClient satisfies it; tests pass fakes). */
 export interface DirectoryClient {
-  listUsers(query: { search?: string; filter?: string; limit?: number }, ctx?: { runId?: string }): AsyncIterable<OktaUser>;
-  listGroupUsers(groupId: string, query: { limit?: number }, ctx?: { runId?: string }): AsyncIterable<OktaUser>;
-  listAppUsers(appId: string, query: { limit?: number }, ctx?: { runId?: string }): AsyncIterable<AppUser>;
+  listUsers(query: { search?: string; filter?: string; limit?: number }, ctx?: RequestContext): AsyncIterable<OktaUser>;
+  listGroupUsers(groupId: string, query: { limit?: number }, ctx?: RequestContext): AsyncIterable<OktaUser>;
+  listAppUsers(appId: string, query: { limit?: number }, ctx?: RequestContext): AsyncIterable<AppUser>;
 }
 
 export type DirectorySourceKind = 'search' | 'filter' | 'group' | 'app';
 
 export interface DirectorySourceOptions {
   runId?: string;
+  /** Each page's response: the run counts its listing's requests with its revocations'. */
+  onResponse?: RequestContext['onResponse'];
   /** Page size asked of Okta. 200 is the documented maximum for users and Okta's advice for groups. */
   pageSize?: number;
 }
@@ -33,7 +36,7 @@ export async function* readDirectoryTargets(
   source: SourceDescription,
   opts: DirectorySourceOptions = {},
 ): AsyncGenerator<SourceItem> {
-  const ctx = opts.runId === undefined ? undefined : { runId: opts.runId };
+  const ctx = opts.runId === undefined ? undefined : { runId: opts.runId, onResponse: opts.onResponse };
   const limit = opts.pageSize ?? 200;
   let position = 0;
   for await (const entry of listing(client, source, limit, ctx)) {
@@ -72,7 +75,7 @@ async function* listing(
   client: DirectoryClient,
   source: SourceDescription,
   limit: number,
-  ctx: { runId?: string } | undefined,
+  ctx: RequestContext | undefined,
 ): AsyncGenerator<Entry> {
   switch (source.kind) {
     case 'search':

@@ -42,7 +42,7 @@ async function report(runId: string): Promise<Report> {
 }
 
 beforeAll(async () => {
-  sim = await startTestSim({ users: 400 });
+  sim = await startTestSim({ users: 400, recordRequests: 50_000 });
   env = envFor(sim);
   pool = sim.org.sampleUsers({ count: 200, status: 'ACTIVE', minGrants: 2 });
 });
@@ -141,6 +141,19 @@ describe('run: each kind of target', () => {
     expect(rep.counts.total).toBe(1);
     expect(rep.results).toHaveLength(1);
     expect(rep.results[0]!.line).toBe(2);
+  });
+
+  it("counts every request of a directory run, its listing's pages too", async () => {
+    const runId = uniqueRunId('listing-counted');
+    const before = sim.log.requests().length;
+    const r = await runCli(['run', '--filter', 'status eq "SUSPENDED"', '--dry-run', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    const received = sim.log.requests().slice(before);
+    const rep = await report(runId);
+    expect(rep.counts.total).toBeGreaterThan(0);
+    // One listing page at least, then one grants listing per user (a dry run lists, never deletes).
+    expect(received.filter((q) => q.path === '/api/v1/users').length).toBeGreaterThanOrEqual(1);
+    expect(rep.requests.total).toBe(received.length);
   });
 
   it('changes nothing in a dry run, and lists what would be revoked', async () => {
