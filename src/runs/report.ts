@@ -9,8 +9,16 @@ export const CSV_HEADER = [
   'httpStatus', 'errorCode', 'errorSummary', 'errorId', 'line', 'finishedAt',
 ] as const;
 
-/** The CSV's columns for a run: with --tokens, the clients whose refresh tokens went (space-separated). */
-export const csvHeaderFor = (meta: Pick<RunMeta, 'tokens'>): readonly string[] => (meta.tokens ? [...CSV_HEADER, 'tokensRevokedFor'] : CSV_HEADER);
+/**
+ * The CSV's columns for a run: with --snapshot or --dry-run, the grants listed (`clientId:scopeId`,
+ * space-separated: the evidence a ticket needs); with --tokens, the clients whose refresh tokens
+ * went (space-separated).
+ */
+export const csvHeaderFor = (meta: Pick<RunMeta, 'tokens' | 'snapshot' | 'dryRun'>): readonly string[] => [
+  ...CSV_HEADER,
+  ...(meta.snapshot || meta.dryRun ? ['grants'] : []),
+  ...(meta.tokens ? ['tokensRevokedFor'] : []),
+];
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -122,6 +130,7 @@ export async function writeCsvReport(store: RunStore, runId: string, out: Writab
   for await (const rec of chosen(store, runId, filter)) {
     const row = resultJson(rec, false, meta.tokens) as Record<string, unknown>;
     if (Array.isArray(row.tokensRevokedFor)) row.tokensRevokedFor = row.tokensRevokedFor.join(' ');
+    row.grants = rec.grants?.map((g) => `${g.clientId}:${g.scopeId}`).join(' ') ?? null;
     await write(out, `${header.map((h) => csvCell(row[h])).join(',')}\n`);
   }
 }

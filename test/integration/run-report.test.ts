@@ -94,12 +94,15 @@ describe('report', () => {
     const r = await runCli(['report', runId, '--format', 'csv'], env);
     expect(r.code).toBe(0);
     const [header] = r.stdout.split('\n');
-    expect(header).toBe('userId,login,clientId,scopeId,grantId,status,grantsRevoked,attempts,httpStatus,errorCode,errorSummary,errorId,line,finishedAt');
+    // A --snapshot run: its grants as the last column.
+    expect(header).toBe('userId,login,clientId,scopeId,grantId,status,grantsRevoked,attempts,httpStatus,errorCode,errorSummary,errorId,line,finishedAt,grants');
     const rows = parse(r.stdout, { columns: true }) as Record<string, string>[];
     expect(rows).toHaveLength(4);
     rows.forEach((row, i) => {
       const j = json.results[i];
-      for (const k of Object.keys(row)) expect(row[k]).toBe(j[k] === null ? '' : String(j[k]));
+      const { grants, ...rest } = row;
+      for (const k of Object.keys(rest)) expect(row[k]).toBe(j[k] === null ? '' : String(j[k]));
+      expect(grants).toBe(j.grants.map((g: { clientId: string; scopeId: string }) => `${g.clientId}:${g.scopeId}`).join(' '));
     });
   });
 

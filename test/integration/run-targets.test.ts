@@ -1,3 +1,4 @@
+import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -183,6 +184,12 @@ describe('run: each kind of target', () => {
       expect(x.status).toBe('revoked');
       expect(x.grantsRevoked).toBe(before[i]!.length);
       expect(x.grants!.map((g) => g.id).sort()).toEqual(before[i]);
+    });
+    // The CSV a ticket gets carries the evidence too: each grant's client and scope.
+    const csv = await runCli(['report', runId, '--format', 'csv'], env);
+    const rows = parse(csv.stdout, { columns: true }) as Record<string, string>[];
+    rows.forEach((row, i) => {
+      expect(row.grants!.split(' ').sort()).toEqual(rep.results[i]!.grants!.map((g) => `${g.clientId}:${g.scopeId}`).sort());
     });
     for (const u of sample) expect(sim.org.grantsOf(u.id)).toEqual([]);
   });
