@@ -24,9 +24,16 @@ export async function main(argv: string[], io: CliIO): Promise<ExitCode> {
   }
 }
 
+/** Flags an administrator may try for a credential, and the variable that takes it. */
+const SECRET_FLAG_HINT = [
+  ['--api-token', 'OKTA_API_TOKEN'], ['--token', 'OKTA_API_TOKEN'], ['--private-key', 'OKTA_PRIVATE_KEY'], ['--client-secret', "OKTA_CLIENT_ID and OKTA_PRIVATE_KEY (Okta's API takes a private key JWT, not a client secret)"],
+] as const;
+
 export function reportError(io: CliIO, err: unknown): ExitCode {
   if (err instanceof CommanderError) {
     // Help and version exit 0; usage mistakes were already printed by commander.
+    const secret = err.code === 'commander.unknownOption' ? SECRET_FLAG_HINT.find(([flag]) => err.message.includes(`'${flag}'`)) : undefined;
+    if (secret) io.stderr.write(`grantsweep: ${secret[0]}: secrets are not accepted as flags (they show in ps and shell history); set ${secret[1]}\n`);
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   if (err instanceof ExitError) {

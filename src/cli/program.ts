@@ -107,8 +107,9 @@ Examples:
   program.command('dashboard').description('serve the runs page (reports, retry, cancel) and bull-board for the org queues, until SIGTERM/SIGINT')
     .option('--port <n>', 'port to listen on (0: any free port)', '3000')
     .option('--host <address>', 'address to bind; anything but loopback requires a token', '127.0.0.1')
-    .option('--token <secret>', 'the token requests must carry (prefer GRANTSWEEP_DASHBOARD_TOKEN: a flag shows in ps)')
-    .option('--require-token', 'refuse to start without a token even on loopback')
+    // Refused with a pointer to the variable: a secret in a flag shows in ps and shell history.
+    .addOption(new Option('--token <secret>').hideHelp())
+    .option('--require-token', 'refuse to start without GRANTSWEEP_DASHBOARD_TOKEN even on loopback')
     .addHelpText('after', `
 Examples:
   grantsweep dashboard                                   # http://127.0.0.1:3000/, no token, this machine only

@@ -60,6 +60,22 @@ describe('bad configuration', () => {
     await refusedBeforeOkta(envFor(sim, { OKTA_API_TOKEN: token }), 2, /OKTA_API_TOKEN: must not contain whitespace/, 'SECRETSECRET');
   });
 
+  it('a credential given as a flag is refused, naming the variable that takes it, and never echoed', async () => {
+    const secret = '00flagSECRETflagSECRET';
+    for (const [args, variable] of [
+      [['run', '--csv', csv, '--yes', '--api-token', secret], 'OKTA_API_TOKEN'],
+      [['check', '--private-key', secret], 'OKTA_PRIVATE_KEY'],
+      [['dashboard', '--port', '0', '--token', secret], 'GRANTSWEEP_DASHBOARD_TOKEN'],
+    ] as const) {
+      const before = sim.log.snapshot().total;
+      const r = await runCli([...args], envFor(sim));
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`secrets are not accepted as flags .*set ${variable}`));
+      expect(r.stdout + r.stderr).not.toContain(secret);
+      expect(sim.log.snapshot().total - before).toBe(0);
+    }
+  });
+
   it('both an API token and a service app: exit 2', async () => {
     await refusedBeforeOkta(envFor(sim, { OKTA_CLIENT_ID: '0oaSvc' }), 2, /both ways to authenticate are set/);
   });

@@ -16,7 +16,10 @@ export interface DashboardFlags {
 export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promise<ExitCode> {
   const port = parsePort(flags.port ?? '3000');
   const host = flags.host ?? '127.0.0.1';
-  const token = (flags.token ?? io.env[TOKEN_ENV] ?? '').trim() || null;
+  if (flags.token !== undefined) {
+    throw new UsageError(`--token: secrets are not accepted as flags (they show in ps and shell history); set ${TOKEN_ENV}`);
+  }
+  const token = (io.env[TOKEN_ENV] ?? '').trim() || null;
   // Refuse before anything is opened.
   const rule = bindRule({ host, token, requireToken: flags.requireToken });
   if (rule.problem) throw new UsageError(rule.problem);
