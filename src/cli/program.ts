@@ -36,6 +36,7 @@ Examples:
 Example:
   RUN=$(grantsweep enqueue --group 00g1leavers --yes) && grantsweep status "$RUN" --json`),
   ).action((flags: RunFlags) => set(import('./commands/enqueue.ts').then((m) => m.enqueueCommand(io, flags))));
+  program.commands.find((c) => c.name() === 'enqueue')!.options.find((o) => o.long === '--concurrency')!.hideHelp();
 
   program.command('worker').description('process queued runs until SIGTERM/SIGINT; finishes in-flight work before it exits')
     .option('--concurrency <n>', 'Okta requests in flight from this process (default 8)')
@@ -69,6 +70,7 @@ Examples:
   program.command('retry').argument('<runId>').description("re-enqueue the failed targets; a halted or cancelled run's pending targets too (this resumes it)")
     .option('--wait', 'process them here, like run')
     .option('--concurrency <n>', 'with --wait: Okta requests in flight from this process')
+    .option('--json', 'without --wait: one JSON object, the run, how many targets went back, whether it resumed')
     .action((runId: string, flags) => set(import('./commands/retry.ts').then((m) => m.retryCommand(io, runId, flags))));
 
   program.command('pace').argument('<runId>').description("change a run's rate share or pacing while it runs; every worker takes it up within seconds")
@@ -82,7 +84,8 @@ Examples:
     .action((runId: string, flags) => set(import('./commands/pace.ts').then((m) => m.paceCommand(io, runId, flags))));
 
   program.command('cancel').argument('<runId>').description('no new Okta request is made for the run after this returns')
-    .action((runId: string) => set(import('./commands/cancel.ts').then((m) => m.cancelCommand(io, runId))));
+    .option('--json', 'one JSON object: the run, its state, whether it had already completed')
+    .action((runId: string, flags) => set(import('./commands/cancel.ts').then((m) => m.cancelCommand(io, runId, flags))));
 
   const runs = program.command('runs').description("list the org's newest 100 runs, newest first; `runs prune` deletes old ones")
     .option('--json', 'a JSON array')

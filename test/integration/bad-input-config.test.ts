@@ -76,6 +76,15 @@ describe('bad configuration', () => {
     }
   });
 
+  it('enqueue --concurrency is refused (the workers make the requests), and no run is stored', async () => {
+    const runId = `enqueue-conc-${process.pid}-${Date.now()}`;
+    const r = await runCli(['enqueue', '--csv', csv, '--concurrency', '3', '--yes', '--run-id', runId], envFor(sim));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--concurrency: enqueue makes no revocation; set it on the workers/);
+    expect(r.stdout).toBe('');
+    expect((await runCli(['status', runId], envFor(sim))).code).toBe(2);
+  });
+
   it('both an API token and a service app: exit 2', async () => {
     await refusedBeforeOkta(envFor(sim, { OKTA_CLIENT_ID: '0oaSvc' }), 2, /both ways to authenticate are set/);
   });

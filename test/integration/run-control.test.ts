@@ -287,11 +287,24 @@ describe('run: Okta says no', () => {
     const listed = await runCli(hint![1]!.split(' ').slice(1), env);
     expect(listed.stdout.trim().split('\n').slice(1).map((l) => l.split(',')[5])).toEqual(Array(6).fill('failed'));
     sim.configure({ faults: { errorRate: 0 } });
+    // Flags that mean nothing without --wait, or with it, are refused before anything is requeued.
+    for (const [args, message] of [[['--concurrency', '2'], /--concurrency: only with --wait/], [['--json', '--wait'], /--json: retry without --wait/]] as const) {
+      const refused = await runCli(['retry', runId, ...args], env);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(message);
+    }
+    expect((await reportOf(runId, env)).counts).toMatchObject({ total: 6, failed: 6 });
     const again = await runCli(['retry', runId, '--wait'], env);
     expect(again.code).toBe(0);
     const rep = await reportOf(runId, env);
     expect(rep.counts).toMatchObject({ total: 6, revoked: 6, failed: 0 });
     expect(rep.results.every((x) => x.attempts === 2)).toBe(true);
+    // Once it completed: nothing to retry, nothing to cancel, said as JSON for a script.
+    const none = await runCli(['retry', runId, '--json'], env);
+    expect(none.code, none.stderr).toBe(0);
+    expect(JSON.parse(none.stdout)).toEqual({ runId, requeued: 0, resumed: false });
+    const cancel = await runCli(['cancel', runId, '--json'], env);
+    expect(JSON.parse(cancel.stdout)).toEqual({ runId, state: 'completed', alreadyCompleted: true });
   });
 });
 
