@@ -113,12 +113,15 @@ export const redisUrlSchema = z.string().transform((raw, ctx) => {
   return raw;
 });
 
-// Tokens and ids pasted from a terminal often carry a line break; say so without showing the value.
+// Tokens and ids pasted from a terminal often carry a line break, and from a document an invisible
+// character (a zero-width space); say so without showing the value. Okta's are printable ASCII, and an
+// HTTP header can carry nothing else: refused here, before a run is stored, not at its first request.
 const opaque = (what: string) =>
   z
     .string()
     .min(1, `is empty; expected ${what}`)
-    .regex(/^\S+$/, `must not contain whitespace or line breaks (was ${what} pasted with one?)`);
+    .regex(/^\S+$/, `must not contain whitespace or line breaks (was ${what} pasted with one?)`)
+    .regex(/^[\x21-\x7e]*$/, `must be printable ASCII: it holds an invisible or non-ASCII character (was ${what} pasted from a document or a chat?)`);
 
 export const credentialsSchema = z.discriminatedUnion('kind', [
   z.object({

@@ -41,6 +41,7 @@ export interface OktaAuth {
 }
 
 const INVISIBLE = /[\s\p{Cc}\p{Cf}]/u;
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 /** `Authorization: SSWS <token>`. A rejected API token cannot be renewed, so invalidate is a no-op. */
 export class ApiTokenAuth implements OktaAuth {
@@ -52,6 +53,7 @@ export class ApiTokenAuth implements OktaAuth {
     const t = typeof token === 'string' ? token.trim() : '';
     if (t === '') throw new UsageError('OKTA_API_TOKEN is empty');
     if (INVISIBLE.test(t)) throw new UsageError('OKTA_API_TOKEN contains whitespace or control characters');
+    if (!PRINTABLE_ASCII.test(t)) throw new UsageError('OKTA_API_TOKEN contains a non-ASCII character');
     this.#header = `SSWS ${t}`;
     // 96 bits of a SHA-256: tells two tokens apart, says nothing of either.
     this.principal = `token:${createHash('sha256').update(t).digest('base64url').slice(0, 16)}`;

@@ -60,6 +60,21 @@ describe('bad configuration', () => {
     await refusedBeforeOkta(envFor(sim, { OKTA_API_TOKEN: token }), 2, /OKTA_API_TOKEN: must not contain whitespace/, 'SECRETSECRET');
   });
 
+  it('a token holding an invisible or non-ASCII character: exit 2 before any run is stored, without echoing it', async () => {
+    for (const [i, odd] of ['\u200b', '\x7f', '\x01', '中'].entries()) {
+      const env = envFor(sim, { OKTA_API_TOKEN: `${sim.token}${odd}` });
+      const runId = `odd-token-${process.pid}-${Date.now()}-${i}`;
+      const before = sim.log.snapshot().total;
+      const r = await runCli(['run', '--csv', csv, '--yes', '--run-id', runId], env);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/OKTA_API_TOKEN: must be printable ASCII/);
+      expect(r.stdout + r.stderr).not.toContain(sim.token);
+      expect(sim.log.snapshot().total - before).toBe(0);
+      // Nothing stored for a worker with a good token to revoke later.
+      expect((await runCli(['status', runId], envFor(sim))).code).toBe(2);
+    }
+  });
+
   it('a credential given as a flag is refused, naming the variable that takes it, and never echoed', async () => {
     const secret = '00flagSECRETflagSECRET';
     for (const [args, variable] of [
