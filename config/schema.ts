@@ -56,8 +56,11 @@ export const orgUrlSchema = z.string().transform((raw, ctx) => {
 
 /** Redis URL with the password replaced, for messages and `check`. */
 export function maskRedisUrl(url: string): string {
-  // Up to the last "@": a password may contain an unencoded "@" of its own.
-  return url.replace(/^(rediss?(?:-cluster)?:\/\/[^:@/]*:).*@/, '$1***@');
+  // Up to the last "@": a password may contain an unencoded "@" of its own. A user name before a
+  // ":" is kept; userinfo with no ":" is a password alone (the cluster form takes one) and goes whole.
+  return url
+    .replace(/^(rediss?(?:-cluster)?:\/\/[^:@/]*:).*@/, '$1***@')
+    .replace(/^(rediss?(?:-cluster)?:\/\/)[^:@/]+@/, '$1***@');
 }
 
 /** A proxy URL with its user and password masked, for messages and `check`. */

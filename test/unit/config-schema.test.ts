@@ -54,6 +54,10 @@ describe('redisUrlSchema', () => {
     expect(maskRedisUrl('rediss://:s3cret@host')).toBe('rediss://:***@host');
     expect(maskRedisUrl('redis://host:6379')).toBe('redis://host:6379');
     expect(maskRedisUrl('redis://:p@ss@host:6379')).toBe('redis://:***@host:6379');
+    // A password with no user and no ":" (the cluster form takes one): masked whole.
+    expect(maskRedisUrl('redis-cluster://S3cretClusterPW@127.0.0.1:7120,127.0.0.1:7121')).toBe('redis-cluster://***@127.0.0.1:7120,127.0.0.1:7121');
+    expect(maskRedisUrl('redis://S3cret@host:6379')).toBe('redis://***@host:6379');
+    expect(maskRedisUrl('redis-cluster://user:S3cret@h1:1,h2:2')).toBe('redis-cluster://user:***@h1:1,h2:2');
     expect(maskRedisUrl('redis-cluster://u:s3cret@h1:7000,h2:7000')).toBe('redis-cluster://u:***@h1:7000,h2:7000');
   });
 });
