@@ -95,9 +95,11 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
     }
     const source = await sourceAt(deps, d, runId, scheduledTime(job), log);
     let items: AsyncIterable<SourceItem> | undefined;
+    let csvDigest: string | undefined;
     if (d.source.kind === 'csv') {
       try {
         const v = await validateCsvFile(d.source.value);
+        csvDigest = v.sha256;
         if (v.invalidTotal > 0 && !d.skipInvalid) items = failing(invalidRowsError(d.source.value, v).message);
       } catch (err) {
         items = failing((err as Error).message);
@@ -114,6 +116,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
         reason: d.reason,
         rateShare: d.rateShare ?? deps.defaultRateShare,
         pacing: d.pacing ?? null,
+        csvDigest,
         schedule: d.schedule,
       }, items);
       return { runId, started: true, targets: result.targets };

@@ -29,10 +29,12 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
   const runId = flags.runId !== undefined ? checkRunId(flags.runId) : newRunId(extra.schedule ?? 'run');
 
   let csvTargets: number | null = null;
+  let csvDigest: string | undefined;
   if (source.kind === 'csv') {
     const v = await validateCsvFile(source.value);
     if (v.invalid.length > 0 && !flags.skipInvalid) throw invalidRowsError(source.value, v);
     csvTargets = v.targets;
+    csvDigest = v.sha256;
   }
 
   const ctx = await openContext(io, { ...flags, runId }, { okta: true, credentials: true });
@@ -80,6 +82,7 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
       reason: flags.reason ?? null,
       rateShare: config.rateShare,
       schedule: extra.schedule ?? null,
+      csvDigest,
     }, undefined, interrupted.signal);
     // A launch cut short by the give-up rejects too: nothing may be left unhandled.
     launched.catch(() => {});

@@ -37,6 +37,8 @@ export type RunSpec = Omit<NewRun, 'orgUrl' | 'pacing' | 'attempts' | 'maxRateLi
   schedule: string | null;
   /** The run's own pacing (a schedule's --pacing); else the process's. */
   pacing?: Pacing | null;
+  /** A CSV source's SHA-256 when it was checked: the file stored must be that one. */
+  csvDigest?: string;
 };
 
 /** Okta scopes a run needs: its grants, plus whatever its source reads. */
@@ -60,7 +62,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
   let counter: RequestCounter | null = null;
   if (!items) {
     if (source.kind === 'csv') {
-      items = readCsvTargets(source.value);
+      items = readCsvTargets(source.value, { expectDigest: spec.csvDigest });
     } else if (source.kind === 'run') {
       items = readRunTargets(deps.store, source.value, source.results ?? []);
     } else {

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse, type Info, type Options } from 'csv-parse';
 import { CsvFileError } from './csv-file-error.ts';
@@ -14,6 +16,13 @@ export const DEFAULT_MAX_ROW_BYTES = 64 * 1024;
 export interface CsvSourceOptions {
   /** A record (all its physical lines) longer than this is a file error. Bounds memory per row. */
   maxRowBytes?: number;
+  /** Called once the whole file was read, with the SHA-256 of its bytes. */
+  onDigest?: (sha256: string) => void;
+  /**
+   * The SHA-256 the file had when it was checked: a file that differs by its end is a file
+   * error, thrown after its last row (the producer then stores the run halted, never active).
+   */
+  expectDigest?: string;
 }
 
 /**
@@ -43,8 +52,16 @@ export async function* readCsvTargets(path: string, opts: CsvSourceOptions = {})
   };
   // csv-parse's overloads assume on_record returns a row of the same shape; ours wraps it.
   const parser = parse(options as unknown as Options);
+  // The file is read twice, checked whole and then stored: what is stored must be what was checked.
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
   // Errors from any stage reach us through the parser's iterator; this only silences the duplicate.
-  pipeline(createReadStream(path), new Utf8Guard(), parser).catch(() => {});
+  pipeline(createReadStream(path), hashing, new Utf8Guard(), parser).catch(() => {});
   let columns: ColumnMap | null = null;
   let rows = 0;
   try {
@@ -64,6 +81,12 @@ export async function* readCsvTargets(path: string, opts: CsvSourceOptions = {})
   }
   if (columns === null) throw new CsvFileError(path, null, 'empty file: no header row and no targets');
   if (rows === 0) throw new CsvFileError(path, null, 'no targets: the header row is followed by no rows');
+  // The parser has ended, so every byte went through the hash.
+  const digest = hash.digest('hex');
+  opts.onDigest?.(digest);
+  if (opts.expectDigest !== undefined && digest !== opts.expectDigest) {
+    throw new CsvFileError(path, null, 'changed after it was checked: the run is kept halted and nothing of it is revoked; run it again on the file as it is now');
+  }
 }
 
 async function checkFile(path: string): Promise<void> {
@@ -74,7 +97,9 @@ async function checkFile(path: string): Promise<void> {
     throw toFileError(path, err, null, 0);
   }
   if (stats.isDirectory()) throw new CsvFileError(path, null, 'is a directory, not a CSV file');
-  if (stats.isFile() && stats.size === 0) throw new CsvFileError(path, null, 'empty file: no header row and no targets');
+  // A pipe (`<(…)`, /dev/stdin) or a device cannot be read twice: once to check, once to store.
+  if (!stats.isFile()) throw new CsvFileError(path, null, 'is not a regular file (a pipe or a device): it is read twice, checked whole and then stored; save it to a file first');
+  if (stats.size === 0) throw new CsvFileError(path, null, 'empty file: no header row and no targets');
 }
 
 /**
@@ -125,5 +150,10 @@ function toFileError(path: string, err: unknown, lines: LineTracker | null, maxR
   if (code === 'ENOENT') return new CsvFileError(path, null, 'no such file');
   if (code === 'EACCES' || code === 'EPERM') return new CsvFileError(path, null, 'cannot be read (permission denied)');
   if (code === 'EISDIR') return new CsvFileError(path, null, 'is a directory, not a CSV file');
+  if (code === 'ENOTDIR') return new CsvFileError(path, null, 'no such file (a part of the path is not a folder)');
+  if (code === 'ELOOP') return new CsvFileError(path, null, 'cannot be read (a loop of symbolic links)');
+  if (code === 'ENAMETOOLONG') return new CsvFileError(path, null, 'cannot be read (the path is too long)');
+  // Any other error of the file system names its code, never a stack.
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new CsvFileError(path, null, `cannot be read (${code})`);
   return err;
 }

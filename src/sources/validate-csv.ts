@@ -13,6 +13,8 @@ export interface CsvValidation {
   invalid: InvalidRow[];
   /** Every invalid row, including those not kept. */
   invalidTotal: number;
+  /** SHA-256 of the file as checked: the storing pass must read the same (CsvSourceOptions.expectDigest). */
+  sha256: string;
 }
 
 /**
@@ -22,8 +24,8 @@ export interface CsvValidation {
  */
 export async function validateCsvFile(path: string, opts: ValidateCsvOptions = {}): Promise<CsvValidation> {
   const keep = opts.keepInvalid ?? 1000;
-  const result: CsvValidation = { targets: 0, invalid: [], invalidTotal: 0 };
-  for await (const item of readCsvTargets(path, opts)) {
+  const result: CsvValidation = { targets: 0, invalid: [], invalidTotal: 0, sha256: '' };
+  for await (const item of readCsvTargets(path, { ...opts, onDigest: (d) => (result.sha256 = d) })) {
     if (item.kind === 'target') {
       result.targets++;
     } else {

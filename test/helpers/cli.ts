@@ -14,7 +14,11 @@ export interface CliResult {
 }
 
 /** Runs the CLI in this process with captured streams (fast; used by most tests). */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { confirm?: boolean; tty?: boolean } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { confirm?: boolean | ((question: string) => Promise<boolean>); tty?: boolean } = {},
+): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let o = '';
@@ -26,7 +30,7 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv, opts: { con
     stderr: Object.assign(stderr, { isTTY: opts.tty }),
     stdinIsTTY: !!opts.tty,
     env: { LOG_LEVEL: 'warn', ...env },
-    confirm: async () => opts.confirm ?? false,
+    confirm: async (question) => (typeof opts.confirm === 'function' ? opts.confirm(question) : opts.confirm ?? false),
   };
   const code: ExitCode = await main(args, io);
   stdout.end();

@@ -86,6 +86,39 @@ describe('bad input: files refused whole (exit 2, no request)', () => {
   });
 });
 
+describe('bad input: a file that is not the one checked', () => {
+  it('a pipe or a device (read twice: checked, then stored) is refused before anything is stored', async () => {
+    const runId = uniqueRunId('not-regular');
+    const r = await runCli(['run', '--csv', '/dev/null', '--yes', '--run-id', runId], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/\/dev\/null: is not a regular file \(a pipe or a device\)/);
+    expect((await runCli(['status', runId], env)).code).toBe(2);
+    expect(sim.log.snapshot().total).toBe(0);
+  });
+
+  it('a CSV rewritten while its confirmation waits: the run is stored halted, and no user of either file is revoked', async () => {
+    const [confirmed, other] = [sim.org.sampleUsers({ count: 1, status: 'ACTIVE', minGrants: 1 }), sim.org.sampleUsers({ count: 2, status: 'ACTIVE', minGrants: 1, offset: 20 })];
+    const path = join(mkdtempSync(join(tmpdir(), 'gs-toctou-')), 'leavers.csv');
+    writeFileSync(path, `userId\n${confirmed[0]!.id}\n`);
+    const runId = uniqueRunId('toctou');
+    let asked = '';
+    const r = await runCli(['run', '--csv', path, '--run-id', runId], env, {
+      tty: true,
+      confirm: async (question) => {
+        asked = question;
+        // Someone (or a sync job) rewrites the file between the check and the answer.
+        writeFileSync(path, `userId\n${other.map((u) => u.id).join('\n')}\nbad/row\n`);
+        return true;
+      },
+    });
+    expect(asked).toMatch(/Revoke all grants of 1 targets/);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/leavers\.csv: changed after it was checked/);
+    expect((await reportOf(runId, env)).state).toBe('halted');
+    expect(Object.keys(sim.log.snapshot().byEndpoint).filter((e) => e.startsWith('DELETE'))).toEqual([]);
+  });
+});
+
 describe('bad input: ids that would leave their path segment are refused with their line', () => {
   const cases: [string, RegExp][] = [
     ['id-dotdot.csv', /userId "\.\.\/00uVictim": must not contain "\/"/],

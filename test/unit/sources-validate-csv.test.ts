@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,7 +39,11 @@ describe('validateCsvFile', () => {
     const path = join(tmp, 'large.csv');
     const rows = Array.from({ length: 100_000 }, (_, i) => `00u${i},user${i}@example.com`);
     writeFileSync(path, `userId,login\n${rows.join('\n')}\n`);
-    expect(await validateCsvFile(path)).toEqual({ targets: 100_000, invalid: [], invalidTotal: 0 });
+    expect(await validateCsvFile(path)).toEqual({
+      targets: 100_000, invalid: [], invalidTotal: 0,
+      // The digest of the bytes read, which the storing pass compares with its own.
+      sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
+    });
   });
 });
 
