@@ -3,7 +3,7 @@ import { type Job, WaitingError } from 'bullmq';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { OktaClient } from '../src/okta/client.ts';
-import { isUserNotFound, OktaApiError, OktaNetworkError } from '../src/okta/errors.ts';
+import { isUserNotFound, NotOktaError, OktaApiError, OktaNetworkError } from '../src/okta/errors.ts';
 import { backoffMs, retryDelayMs } from '../src/okta/retry-policy.ts';
 import type { Grant, RequestDescriptor, ResponseMeta } from '../src/okta/types.ts';
 import { jitter, type SharedBudget } from '../src/queue/budget.ts';
@@ -313,6 +313,10 @@ async function handleError(
       default:
         return failWith(err);
     }
+  }
+  if (err instanceof NotOktaError) {
+    await halt(deps, meta, c.key, err.message);
+    return 'left';
   }
   if (err instanceof OktaNetworkError) {
     if (err.kind === 'proxy_refused') {

@@ -3,7 +3,7 @@ import { CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { EXIT, ExitError, type ExitCode } from '../errors.ts';
 import { InvalidIdError } from '../okta/ids.ts';
-import { OktaApiError, OktaNetworkError } from '../okta/errors.ts';
+import { NotOktaError, OktaApiError, OktaNetworkError } from '../okta/errors.ts';
 import { isRedisConnectionError, redisErrorText } from '../redis/connection.ts';
 import { drained, readerSafe, type CliIO } from './io.ts';
 import { buildProgram } from './program.ts';
@@ -54,6 +54,10 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
   }
   if (isRedisConnectionError(err)) {
     io.stderr.write(`grantsweep: lost the connection to Redis (${redisErrorText(err as Error)}); check that it is running. Runs stay in Redis: \`grantsweep status\` shows them once it is back\n`);
+    return EXIT.halted;
+  }
+  if (err instanceof NotOktaError) {
+    io.stderr.write(`grantsweep: ${err.message}\n`);
     return EXIT.halted;
   }
   if (err instanceof OktaNetworkError) {

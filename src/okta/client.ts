@@ -1,7 +1,7 @@
 import pkg from '../../package.json' with { type: 'json' };
 import { UsageError } from '../errors.ts';
 import type { OktaAuth } from './auth.ts';
-import { errorFromResponse, OktaApiError, OktaNetworkError, OktaResponseError, pathOnly, type HttpMethod } from './errors.ts';
+import { errorFromResponse, looksLikeOkta, NotOktaError, OktaApiError, OktaNetworkError, OktaResponseError, pathOnly, type HttpMethod } from './errors.ts';
 import { RETRY_POLICY, retryDelayMs } from './retry-policy.ts';
 import { createTransport, type ProxySettings, type Transport, type TransportResponse } from './http.ts';
 import { parseOrgUrl } from './org-url.ts';
@@ -306,6 +306,8 @@ export class OktaClient {
         this.#auth.invalidate(authorization);
         continue;
       }
+      const contentType = headerOf(res, 'content-type');
+      if (!looksLikeOkta(res.status, contentType, res.body, headerOf(res, 'x-okta-request-id'))) throw new NotOktaError(res.status, contentType, method, url);
       if (res.status < 200 || res.status >= 300) {
         throw errorFromResponse({ status: res.status, body: res.body, rate: meta.rate, method, url });
       }
@@ -320,4 +322,9 @@ function parseJson(res: TransportResponse, url: string): unknown {
   } catch {
     throw new OktaResponseError(`HTTP ${res.status} body is not JSON`, 'GET', url);
   }
+}
+
+function headerOf(res: TransportResponse, name: string): string | null {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] ?? null : v ?? null;
 }

@@ -139,6 +139,49 @@ export class OktaResponseError extends Error {
   }
 }
 
+/**
+ * An answer no Okta org gives: an HTML page, a body that is not JSON on a 2xx, a 4xx without
+ * Okta's error object. OKTA_ORG_URL names a web server, a proxy's sign-in page or the wrong
+ * host, and taking its 200 for a revocation, or its 404 for "nothing to revoke", would write
+ * an audit trail of revocations that never happened. Nothing is retried: the run halts.
+ */
+export class NotOktaError extends Error {
+  readonly kind = 'not_okta' as const;
+  constructor(
+    readonly status: number,
+    contentType: string | null,
+    readonly method: HttpMethod,
+    url: string,
+  ) {
+    const u = new URL(url);
+    super(
+      `${u.origin} answered ${method} ${u.pathname} with HTTP ${status}${contentType ? ` (${contentType.split(';')[0]})` : ''}, ` +
+        'which is not an Okta API response: check that OKTA_ORG_URL is the org (https://<org>.okta.com) and that nothing in between answers for it',
+    );
+    this.name = 'NotOktaError';
+  }
+}
+
+const isJsonType = (contentType: string | null) => contentType !== null && /\bjson\b/i.test(contentType);
+
+/**
+ * Whether a response could be Okta's. Okta stamps every response with X-Okta-Request-Id, and
+ * one that has it is taken as Okta's. Without it: a 2xx is empty or JSON; a 4xx other than 429
+ * carries Okta's error object ({errorCode}) or OAuth's ({error}). 5xx and 429 may come from a
+ * load balancer on Okta's side and are judged by their status (retried, or paused on).
+ */
+export function looksLikeOkta(status: number, contentType: string | null, body: string, requestId: string | null): boolean {
+  if (requestId) return true;
+  if (status >= 200 && status < 300) return body.trim() === '' || isJsonType(contentType);
+  if (status < 400 || status >= 500 || status === 429) return true;
+  try {
+    const json = JSON.parse(body) as Record<string, unknown> | null;
+    return json !== null && typeof json === 'object' && (typeof json.errorCode === 'string' || typeof json.error === 'string');
+  } catch {
+    return false;
+  }
+}
+
 function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await sim?.close();
 });
+
+function listenHttp(handler: RequestListener): Promise<{ server: HttpServer; port: number }> {
+  return new Promise((resolve) => {
+    const server = createHttpServer(handler);
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port }));
+  });
+}
 
 function listen(handler: (s: Socket) => void): Promise<{ server: Server; port: number }> {
   return new Promise((resolve) => {
@@ -72,6 +80,29 @@ describe('bad configuration', () => {
       expect(sim.log.snapshot().total - before).toBe(0);
       // Nothing stored for a worker with a good token to revoke later.
       expect((await runCli(['status', runId], envFor(sim))).code).toBe(2);
+    }
+  });
+
+  it('an OKTA_ORG_URL that answers like a web server, not Okta: the run halts, exit 3, and records no revocation', async () => {
+    for (const [status, body] of [[200, '<html><body>Sign in</body></html>'], [404, '<html><body>Not Found</body></html>']] as const) {
+      const { server, port } = await listenHttp((_req, res) => res.writeHead(status, { 'content-type': 'text/html' }).end(body));
+      try {
+        const env = envFor(sim, { OKTA_ORG_URL: `http://127.0.0.1:${port}` });
+        const runId = `not-okta-${status}-${process.pid}-${Date.now()}`;
+        const r = await runCli(['run', '--csv', csv, '--yes', '--run-id', runId], env);
+        expect(r.code, r.stderr).toBe(3);
+        expect(r.stdout + r.stderr).toMatch(new RegExp(`halted \\(http://127\\.0\\.0\\.1:${port} answered DELETE /api/v1/users/\\S+/grants with HTTP ${status} \\(text/html\\), which is not an Okta API response`));
+        const rep = JSON.parse((await runCli(['report', runId], env)).stdout);
+        expect(rep.state).toBe('halted');
+        // Neither "revoked" (a 200) nor "nothing_to_revoke" (a 404): nothing is known of them.
+        expect(rep.counts).toMatchObject({ revoked: 0, nothing_to_revoke: 0, user_not_found: 0 });
+        const check = await runCli(['check'], env);
+        expect(check.code, check.stderr).toBe(3);
+        expect(check.stderr).toMatch(/which is not an Okta API response/);
+        expect(check.stderr).not.toMatch(/unexpected error/);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
     }
   });
 
