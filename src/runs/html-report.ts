@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import pkg from '../../package.json' with { type: 'json' };
 import { html, raw, type Html, type Part } from '../html.ts';
 import type { TargetRecord, TargetStatus } from './record.ts';
-import { resultJson, runSummary } from './report.ts';
+import { resultJson, runSummary, write as writeChunk } from './report.ts';
 import { chartPoints, requestsChart } from './requests-chart.ts';
 import type { RunStore } from './run-store.ts';
 
@@ -99,7 +98,7 @@ export interface HtmlReportOptions {
 }
 
 async function write(out: Writable, chunk: Html | string): Promise<void> {
-  if (!out.write(typeof chunk === 'string' ? chunk : chunk.value)) await once(out, 'drain');
+  await writeChunk(out, typeof chunk === 'string' ? chunk : chunk.value);
 }
 
 const PROBLEM_COLUMNS = ['status', 'userId', 'login', 'clientId', 'scopeId', 'grantId', 'httpStatus', 'errorCode', 'errorSummary', 'errorId', 'attempts', 'line', 'finishedAt'] as const;

@@ -81,7 +81,9 @@ export function resultJson(r: TargetRecord, withGrants: boolean, withTokens = fa
 }
 
 /** Writes respecting backpressure, so a million-row report streams in flat memory. */
-async function write(out: Writable, chunk: string): Promise<void> {
+export async function write(out: Writable, chunk: string): Promise<void> {
+  // A stream that failed (a full disk) says so at the next row, rather than taking rows it drops.
+  if (out.errored) throw out.errored;
   if (!out.write(chunk)) await once(out, 'drain');
 }
 

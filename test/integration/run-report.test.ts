@@ -112,6 +112,16 @@ describe('report', () => {
     expect(toFile.code).toBe(0);
     expect(toFile.stdout).toBe('');
     expect(readFileSync(out, 'utf8')).toBe((await runCli(['report', runId, '--format', 'csv'], env)).stdout);
+    // A file that cannot be written is said, naming it, with exit 2: never a stream's unhandled error.
+    const dir = mkdtempSync(join(tmpdir(), 'gs-out-bad-'));
+    for (const [path, why] of [[join(dir, 'missing', 'r.json'), 'its folder does not exist'], [dir, 'it is a directory'], ['/dev/full', 'no space left on the device']] as const) {
+      for (const format of ['json', 'html']) {
+        const r = await runCli(['report', runId, '--format', format, '--out', path], env);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toContain(`--out ${path}: cannot be written (${why})`);
+        expect(r.stderr).not.toMatch(/unexpected error/);
+      }
+    }
     const bad = await runCli(['report', runId, '--format', 'xml'], env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--format: expected json, csv or html/);

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
@@ -27,15 +27,43 @@ export async function reportCommand(io: CliIO, runId: string, flags: { format?: 
       : format === 'html' ? writeHtmlReport(ctx.store, runId, out)
       : writeJsonReport(ctx.store, runId, out, { ...filter, stop });
     if (flags.out) {
-      const file = createWriteStream(flags.out, { mode: 0o600 });
-      await write(file);
-      file.end();
-      await finished(file);
+      await writeFile(flags.out, write);
     } else {
       await write(io.stdout, io.stdoutGone);
     }
     return EXIT.ok;
   } finally {
     await ctx.resources.releaseAll();
+  }
+}
+
+/**
+ * `--out FILE`: opened before the first row (a missing folder, a directory, no permission are
+ * said at once, naming the file), written, and closed; a write that fails (a full disk) is said
+ * the same way. Never a stream's unhandled 'error'.
+ */
+async function writeFile(path: string, write: (out: Writable) => Promise<void>): Promise<void> {
+  const refused = (err: unknown) => {
+    const code = (err as NodeJS.ErrnoException | null)?.code ?? 'error';
+    const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOSPC' ? 'no space left on the device' : code;
+    return new UsageError(`--out ${path}: cannot be written (${why})`);
+  };
+  let handle;
+  try {
+    handle = await open(path, 'w', 0o600);
+  } catch (err) {
+    throw refused(err);
+  }
+  const file = handle.createWriteStream();
+  // Failures come back through the writes and `finished`; the event itself must have a listener.
+  file.on('error', () => {});
+  try {
+    // A failed write rejects the write in progress, or the close below.
+    await write(file);
+    file.end();
+    await finished(file);
+  } catch (err) {
+    file.destroy();
+    throw refused(err);
   }
 }
