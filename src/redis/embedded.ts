@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
-import { HaltError } from '../errors.ts';
+import { HaltError, UsageError } from '../errors.ts';
 
 /**
  * The embedded default: a local redis-server that grantsweep starts on demand with
@@ -62,7 +62,13 @@ export interface StartRedisOptions {
 /** Starts (or finds already running) a redis-server whose data lives in `dir`. */
 export async function ensureEmbeddedRedis(opts: StartRedisOptions): Promise<EmbeddedRedis> {
   const dir = resolve(opts.dir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a part of it is a file, not a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code;
+    throw new UsageError(`GRANTSWEEP_HOME: cannot make the embedded Redis's folder ${dir} (${why}); set GRANTSWEEP_HOME to a folder of yours, or REDIS_URL`);
+  }
   const socket = join(dir, 'redis.sock');
   const url = `unix://${socket}`;
   const pidFile = join(dir, 'redis.pid');

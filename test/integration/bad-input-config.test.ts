@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -104,6 +104,15 @@ describe('bad configuration', () => {
         await new Promise((resolve) => server.close(resolve));
       }
     }
+  });
+
+  it('a GRANTSWEEP_HOME that is a file (no REDIS_URL): exit 2, naming it, not a stack', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'gs-home-file-')), 'home');
+    writeFileSync(file, 'not a folder');
+    const r = await runCli(['status', 'some-run'], { ...envFor(sim), REDIS_URL: undefined, GRANTSWEEP_HOME: file });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/GRANTSWEEP_HOME: cannot make the embedded Redis's folder .*a part of it is a file, not a folder/);
+    expect(r.stderr).not.toMatch(/unexpected error/);
   });
 
   it('a credential given as a flag is refused, naming the variable that takes it, and never echoed', async () => {
