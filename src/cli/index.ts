@@ -1,11 +1,10 @@
-import { createInterface } from 'node:readline/promises';
 import { CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import { EXIT, ExitError, type ExitCode } from '../errors.ts';
 import { InvalidIdError } from '../okta/ids.ts';
 import { NotOktaError, OktaApiError, OktaNetworkError } from '../okta/errors.ts';
 import { isRedisConnectionError, redisErrorText } from '../redis/connection.ts';
-import { drained, readerSafe, type CliIO } from './io.ts';
+import { askYesNo, drained, readerSafe, type CliIO } from './io.ts';
 import { buildProgram } from './program.ts';
 
 /**
@@ -79,14 +78,7 @@ function processIO(): CliIO {
     stderr: process.stderr,
     stdinIsTTY: !!process.stdin.isTTY,
     env: process.env,
-    confirm: async (question) => {
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      try {
-        return /^y(es)?$/i.test((await rl.question(question)).trim());
-      } finally {
-        rl.close();
-      }
-    },
+    confirm: (question) => askYesNo(question, process.stdin, process.stderr),
   };
 }
 

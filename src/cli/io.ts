@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 
 /** Where a command writes: stdout is its output, stderr its progress and logs. Injectable for tests. */
@@ -53,4 +54,25 @@ export function readerSafe(stdout: NodeJS.WriteStream): { stream: Writable & { i
     },
   });
   return { stream: Object.assign(stream, { isTTY: stdout.isTTY }), gone: gone.signal };
+}
+
+/**
+ * A yes/no question on the terminal. Anything but y or yes is no; so are Ctrl-C and Ctrl-D,
+ * which end the question (readline rejects it) rather than the process: the command then says
+ * "not confirmed" and nothing was done.
+ */
+export async function askYesNo(question: string, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<boolean> {
+  const rl = createInterface({ input, output });
+  // The input ending (Ctrl-D) closes the interface without settling the question.
+  const closed = once(rl, 'close').then(() => null);
+  try {
+    const answer = await Promise.race([rl.question(question), closed]);
+    if (answer === null) throw new Error('the input ended');
+    return /^y(es)?$/i.test(answer.trim());
+  } catch {
+    output.write('\n');
+    return false;
+  } finally {
+    rl.close();
+  }
 }
