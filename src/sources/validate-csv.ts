@@ -15,6 +15,8 @@ export interface CsvValidation {
   invalidTotal: number;
   /** SHA-256 of the file as checked: the storing pass must read the same (CsvSourceOptions.expectDigest). */
   sha256: string;
+  /** The line of the first row that names a grantId (a grant is revoked whole: --client and --scope cannot narrow it). */
+  firstGrantRow: number | null;
 }
 
 /**
@@ -24,10 +26,11 @@ export interface CsvValidation {
  */
 export async function validateCsvFile(path: string, opts: ValidateCsvOptions = {}): Promise<CsvValidation> {
   const keep = opts.keepInvalid ?? 1000;
-  const result: CsvValidation = { targets: 0, invalid: [], invalidTotal: 0, sha256: '' };
+  const result: CsvValidation = { targets: 0, invalid: [], invalidTotal: 0, sha256: '', firstGrantRow: null };
   for await (const item of readCsvTargets(path, { ...opts, onDigest: (d) => (result.sha256 = d) })) {
     if (item.kind === 'target') {
       result.targets++;
+      if (item.target.grantId !== null && result.firstGrantRow === null) result.firstGrantRow = item.target.line;
     } else {
       result.invalidTotal++;
       if (result.invalid.length < keep) result.invalid.push(item.row);
@@ -60,4 +63,14 @@ export function invalidRowsError(path: string, v: CsvValidation, show = 10): Usa
     `${path}: ${v.invalidTotal} ${rows} invalid; nothing was enqueued.\n${lines.join('\n')}\n` +
       'Fix the file, or pass --skip-invalid to run the valid rows and list the invalid ones in the report.',
   );
+}
+
+/**
+ * A row that names a grantId revokes that grant whole: a --client or --scope given with it
+ * would be silently overridden (and the report would name a scope the grant does not have).
+ */
+export function checkGrantRows(path: string, v: CsvValidation, target: { clientId: string | null; scopeId: string | null }): void {
+  if (v.firstGrantRow === null || (!target.clientId && !target.scopeId)) return;
+  const flag = target.clientId ? '--client' : '--scope';
+  throw new UsageError(`${path}:${v.firstGrantRow}: names a grantId, which is revoked whole whatever ${flag} says; drop ${flag}, or run the grant rows apart (nothing was enqueued)`);
 }

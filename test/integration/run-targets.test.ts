@@ -119,6 +119,19 @@ describe('run: each kind of target', () => {
     expect(rep.results.find((x) => x.grantId === 'oagGONE0000000000000')!.status).toBe('nothing_to_revoke');
   });
 
+  it('refuses --scope or --client with rows that name a grantId (a grant goes whole): exit 2, nothing revoked', async () => {
+    const [u] = users(1);
+    const csv = writeCsv(['userId,grantId', `${u!.id},`, `${u!.id},${u!.grants[0]!.id}`]);
+    for (const flag of [['--scope', u!.grants[0]!.scopeId === 'openid' ? 'email' : 'openid'], ['--client', '0oaNOTTHECLIENT00000']]) {
+      const runId = uniqueRunId('grant-and-flag');
+      const r = await runCli(['run', '--csv', csv, ...flag, '--yes', '--run-id', runId], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`targets\\.csv:3: names a grantId, which is revoked whole whatever ${flag[0]} says`));
+      expect((await runCli(['status', runId], env)).code).toBe(2);
+    }
+    expect(sim.org.grantsOf(u!.id)!.length).toBe(u!.grants.length);
+  });
+
   it('resolves a login to its user first, and reports unknown users as user_not_found', async () => {
     const [byLogin] = users(1);
     const runId = uniqueRunId('login');

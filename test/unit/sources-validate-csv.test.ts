@@ -40,7 +40,7 @@ describe('validateCsvFile', () => {
     const rows = Array.from({ length: 100_000 }, (_, i) => `00u${i},user${i}@example.com`);
     writeFileSync(path, `userId,login\n${rows.join('\n')}\n`);
     expect(await validateCsvFile(path)).toEqual({
-      targets: 100_000, invalid: [], invalidTotal: 0,
+      targets: 100_000, invalid: [], invalidTotal: 0, firstGrantRow: null,
       // The digest of the bytes read, which the storing pass compares with its own.
       sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
     });

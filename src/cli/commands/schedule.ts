@@ -4,7 +4,7 @@ import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { orgKeyOf } from '../../queue/org.ts';
 import { describeFlags, SCHEDULE_NAME, Schedules, type ScheduleData } from '../../queue/schedules.ts';
 import { checkPlaceholders } from '../../sources/since.ts';
-import { invalidRowsError, validateCsvFile } from '../../sources/validate-csv.ts';
+import { checkGrantRows, invalidRowsError, validateCsvFile } from '../../sources/validate-csv.ts';
 import { openContext, type CliContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
 import { parseSource, parseTarget, type RunFlags } from '../run-options.ts';
@@ -78,6 +78,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
     if (!existsSync(source.value) || !statSync(source.value).isFile()) throw new UsageError(`--csv: no such file: ${source.value}`);
     const v = await validateCsvFile(source.value);
     if (v.invalid.length > 0 && !runFlags.skipInvalid) throw invalidRowsError(source.value, v);
+    checkGrantRows(source.value, v, target);
   }
   return withSchedules(io, { rateShare: runFlags.rateShare, pacing: runFlags.pacing }, async (schedules, ctx) => {
     const data: ScheduleData = {
