@@ -299,9 +299,7 @@ async function handleError(
         return 'left';
       case 'forbidden': {
         const forbidden = await deps.store.countForbidden(meta.runId);
-        const counts = forbidden >= 5 ? await deps.store.getCounts(meta.runId) : null;
-        const succeeded = counts ? counts.revoked + counts.would_revoke + counts.nothing_to_revoke + counts.user_not_found : 1;
-        if (succeeded === 0) {
+        if (forbidden >= 5 && (await succeededNone(deps, meta))) {
           await halt(deps, meta, c.key, 'permission missing (HTTP 403 on the first 5 requests): the token lacks okta.users.manage or an admin role for these users');
           return 'left';
         }
@@ -323,10 +321,25 @@ async function handleError(
       await halt(deps, meta, c.key, err.proxyHint);
       return 'left';
     }
+    // No Okta at that address (or none with a certificate we trust): a run that never reached
+    // it halts after five tries, as on five 403s, rather than failing each target slowly.
+    if (UNREACHABLE.test(err.code) && (await deps.store.countUnreachable(meta.runId)) >= 5 && (await succeededNone(deps, meta))) {
+      await halt(deps, meta, c.key, `Okta could not be reached (${err.code} on the first 5 requests): check OKTA_ORG_URL, DNS, the proxy and the firewall; \`grantsweep check\` tries the way`);
+      return 'left';
+    }
     if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: true };
     return failWith(err);
   }
   throw err; // not Okta's: Redis, or a bug. The job fails and BullMQ retries it.
+}
+
+/** Errors that say no Okta answers at the org URL, as opposed to one that answered slowly or dropped a connection. */
+const UNREACHABLE = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT|ERR_TLS_CERT_ALTNAME_INVALID)/;
+
+/** Whether no target of the run has had an answer from Okta that settled it. */
+async function succeededNone(deps: RevokeDeps, meta: RunMeta): Promise<boolean> {
+  const c = await deps.store.getCounts(meta.runId);
+  return c.revoked + c.would_revoke + c.nothing_to_revoke + c.user_not_found === 0;
 }
 
 async function halt(deps: RevokeDeps, meta: RunMeta, target: string, reason: string): Promise<void> {

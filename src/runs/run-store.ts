@@ -164,6 +164,11 @@ export class RunStore {
     return this.redis.hincrby(runKeys(runId).meta, 'forbidden', 1);
   }
 
+  /** Counts a request of the run that found no Okta to talk to (refused, no such host, a bad certificate). */
+  async countUnreachable(runId: string): Promise<number> {
+    return this.redis.hincrby(runKeys(runId).meta, 'unreachable', 1);
+  }
+
   /** Halts or cancels a run that is not final yet. The run's state afterwards (null: no such run), and whether this call moved it there. */
   async stopRun(runId: string, state: 'halted' | 'cancelled', reason: string): Promise<{ state: RunState | null; changed: boolean }> {
     const r = await callScript<[RunState, number] | null>(this.redis, 'stopRun', [runKeys(runId).meta], [state, reason, Date.now()]);

@@ -115,6 +115,21 @@ describe('bad configuration', () => {
     expect(r.stderr).not.toMatch(/unexpected error/);
   });
 
+  it('an OKTA_ORG_URL where nothing listens: the run halts after five refused tries, exit 3, instead of failing every target slowly', async () => {
+    const { server, port } = await listen(() => {});
+    await new Promise((resolve) => server.close(resolve)); // a port that was free a moment ago, now closed
+    const env = envFor(sim, { OKTA_ORG_URL: `http://127.0.0.1:${port}`, GRANTSWEEP_ATTEMPTS: '2' });
+    const many = writeCsv(['userId', ...sim.org.sampleUsers({ count: 12 }).map((u) => u.id)]);
+    const runId = `unreachable-${process.pid}-${Date.now()}`;
+    const r = await runCli(['run', '--csv', many, '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stdout + r.stderr).toMatch(/halted \(Okta could not be reached \(ECONNREFUSED on the first 5 requests\)/);
+    const rep = JSON.parse((await runCli(['report', runId], env)).stdout);
+    expect(rep.state).toBe('halted');
+    // Two or three targets spent their tries; the rest wait for `retry` once the address is right.
+    expect(rep.counts.pending).toBeGreaterThanOrEqual(9);
+  });
+
   it('a credential given as a flag is refused, naming the variable that takes it, and never echoed', async () => {
     const secret = '00flagSECRETflagSECRET';
     for (const [args, variable] of [
