@@ -110,6 +110,14 @@ describe('a run whose loading is interrupted', () => {
     expect(status.stdout).toMatch(new RegExp(`run ${runId}: queued, loading \\(if the command that started it was stopped, nothing was revoked: \`grantsweep cancel ${runId}\``));
     const runs = await runCli(['runs'], env);
     expect(runs.stdout).toMatch(new RegExp(`^${runId}\\tloading\\t`, 'm'));
+    // Watching it says why it may never end, at once, instead of waiting in silence.
+    const watch = spawnCli(['status', runId, '--watch'], env);
+    try {
+      await until('the watch to say the run is loading', () => /queued, loading \(if the command that started it was stopped/.test(watch.output().stderr), 30_000);
+    } finally {
+      watch.child.kill('SIGTERM');
+      await watch.done;
+    }
 
     const retry = await runCli(['retry', runId], env);
     expect(retry.code).toBe(2);

@@ -138,7 +138,8 @@ describe('grantsweep schedule', () => {
     const first = await runCli(['schedule', 'add', name, '--cron', '0 2 * * *', '--search', 'status eq "DEPROVISIONED"', '--dry-run'], env);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toContain(`schedule ${name} added`);
-    const second = await runCli(['schedule', 'add', name, '--cron', '30 3 * * 1-5', '--tz', 'Europe/Berlin', '--group', '00g1leavers', '--yes'], env);
+    // Pasted with a line break: the pattern without it.
+    const second = await runCli(['schedule', 'add', name, '--cron', '30 3 * * 1-5\n', '--tz', 'Europe/Berlin', '--group', '00g1leavers', '--yes'], env);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain(`schedule ${name} replaced: --cron "30 3 * * 1-5" --tz Europe/Berlin`);
     const mine = JSON.parse((await runCli(['schedule', 'list', '--json'], env)).stdout).filter((s: { name: string }) => s.name === name);

@@ -42,7 +42,9 @@ const when = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
  */
 export async function scheduleAddCommand(io: CliIO, name: string, flags: ScheduleAddFlags): Promise<ExitCode> {
   checkName(name);
-  const { cron, tz, every, ...runFlags } = flags;
+  const { cron: cronFlag, tz, every, ...runFlags } = flags;
+  // A pattern pasted with a line break is the pattern: the break would be stored and shown.
+  const cron = cronFlag?.trim();
   for (const f of ['runId', 'concurrency'] as const) {
     if (runFlags[f] !== undefined) {
       throw new UsageError(f === 'runId'

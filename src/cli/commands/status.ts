@@ -1,11 +1,12 @@
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { runSummary } from '../../runs/report.ts';
+import { shownState } from '../../runs/run-meta.ts';
 import { openContext } from '../context.ts';
 import { onSignals } from '../stopping.ts';
-import { out, type CliIO } from '../io.ts';
+import { err, out, type CliIO } from '../io.ts';
 import { createProgress, progressMode } from '../progress.ts';
 import { checkRunId } from '../run-options.ts';
-import { exitCodeFor, summaryText, waitForRun } from '../watch-run.ts';
+import { exitCodeFor, stateText, summaryText, waitForRun } from '../watch-run.ts';
 
 /**
  * `grantsweep status <runId>`: the run's state and counts so far. With --watch, progress
@@ -17,7 +18,9 @@ export async function statusCommand(io: CliIO, runId: string, flags: { json?: bo
   const ctx = await openContext(io, {});
   try {
     if (flags.watch) {
-      await ctx.store.requireMeta(runId);
+      const first = await ctx.store.requireMeta(runId);
+      // A loading whose producer was killed never ends: say so once, as `status` does, rather than wait in silence.
+      if (shownState(first) === 'loading') err(io, `run ${runId}: ${stateText(first)}; watching until it is loaded and final (Ctrl-C stops watching)\n`);
       const progress = createProgress(io, runId, { mode: progressMode(io, flags.json) });
       const interrupted = new AbortController();
       const off = onSignals(() => interrupted.abort(), () => interrupted.abort());
