@@ -202,6 +202,8 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
         warmUp(runId);
         return await finish(out);
       } catch (err) {
+        // A request cut by a forced stop is ours, not Okta's: no result, no attempt spent; the target goes back.
+        if (draining.signal.aborted && err instanceof OktaNetworkError) return 'left';
         next = await handleError(err, { deps, meta, key, tries: rec.roundAttempts + tries, deferrals: deferrals + 1, finish });
       }
       if (typeof next === 'string') return next;

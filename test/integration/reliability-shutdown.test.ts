@@ -61,7 +61,8 @@ describe('reliability: stopping workers', () => {
 
   it('a second signal exits at once; the targets it held are taken over by another worker', () =>
     withSim({ users: 300, faults: { latencyMs: 800 } }, async (sim) => {
-      const env = envFor(sim, { GRANTSWEEP_LOCK_DURATION_MS: String(LOCK_MS) });
+      // One attempt a target: a request cut by the stop must not be taken for its last try and recorded failed.
+      const env = envFor(sim, { GRANTSWEEP_LOCK_DURATION_MS: String(LOCK_MS), GRANTSWEEP_ATTEMPTS: '1' });
       const sample = sim.org.sampleUsers({ count: 16, status: 'ACTIVE', minGrants: 1 });
       // Worker A alone first, so that it surely holds targets when it is stopped.
       const [a] = spawnWorkers(1, env, ['--concurrency', '4']);
