@@ -166,14 +166,15 @@ const isJsonType = (contentType: string | null) => contentType !== null && /\bjs
 
 /**
  * Whether a response could be Okta's. Okta stamps every response with X-Okta-Request-Id, and
- * one that has it is taken as Okta's. Without it: a 2xx is empty or JSON; a 4xx other than 429
- * carries Okta's error object ({errorCode}) or OAuth's ({error}). 5xx and 429 may come from a
- * load balancer on Okta's side and are judged by their status (retried, or paused on).
+ * one that has it is taken as Okta's. Without it: a 2xx is empty or JSON; a 3xx or 4xx other
+ * than 429 carries Okta's error object ({errorCode}) or OAuth's ({error}). 5xx and 429 may come
+ * from a load balancer on Okta's side and are judged by their status (retried, or paused on).
  */
 export function looksLikeOkta(status: number, contentType: string | null, body: string, requestId: string | null): boolean {
   if (requestId) return true;
   if (status >= 200 && status < 300) return body.trim() === '' || isJsonType(contentType);
-  if (status < 400 || status >= 500 || status === 429) return true;
+  if (status >= 500 || status === 429) return true;
+  // A redirect (to a sign-in page) or a 4xx: Okta's API sends neither without its error object.
   try {
     const json = JSON.parse(body) as Record<string, unknown> | null;
     return json !== null && typeof json === 'object' && (typeof json.errorCode === 'string' || typeof json.error === 'string');

@@ -3,6 +3,7 @@ import {
   classify,
   errorFromResponse,
   isUserNotFound,
+  looksLikeOkta,
   OktaApiError,
   OktaNetworkError,
   type OktaErrorKind,
@@ -110,6 +111,28 @@ describe('errorFromResponse', () => {
     const err = errorFromResponse({ status: 429, body: '{"errorCode":"E0000047"}', rate: r, method: 'GET', url: '/x' });
     expect(err.kind).toBe('concurrency_limited');
     expect(err.rate).toBe(r);
+  });
+});
+
+describe('looksLikeOkta', () => {
+  const json = 'application/json; charset=utf-8';
+  it("takes any answer stamped with X-Okta-Request-Id as Okta's", () => {
+    expect(looksLikeOkta(200, 'text/html', '<html>', 'reqAbc')).toBe(true);
+    expect(looksLikeOkta(404, null, '', 'reqAbc')).toBe(true);
+  });
+  it('without it: a 2xx empty or JSON, a 3xx or 4xx with Okta\'s or OAuth\'s error object', () => {
+    expect(looksLikeOkta(204, null, '', null)).toBe(true);
+    expect(looksLikeOkta(200, json, '[]', null)).toBe(true);
+    expect(looksLikeOkta(200, 'text/html', '<html>Sign in</html>', null)).toBe(false);
+    expect(looksLikeOkta(404, json, '{"errorCode":"E0000007","errorSummary":"Not found"}', null)).toBe(true);
+    expect(looksLikeOkta(401, json, '{"error":"invalid_client"}', null)).toBe(true);
+    expect(looksLikeOkta(404, 'text/html', '<html>Not Found</html>', null)).toBe(false);
+    expect(looksLikeOkta(302, 'text/html', '', null)).toBe(false);
+    expect(looksLikeOkta(403, json, '{"message":"forbidden"}', null)).toBe(false);
+  });
+  it('judges 5xx and 429 by their status: a load balancer in front of Okta answers those', () => {
+    expect(looksLikeOkta(502, 'text/html', '<html>Bad Gateway</html>', null)).toBe(true);
+    expect(looksLikeOkta(429, null, '', null)).toBe(true);
   });
 });
 
