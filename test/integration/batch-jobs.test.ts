@@ -361,7 +361,8 @@ describe('batch jobs', () => {
     const runId = uniqueRunId('busy');
     const active = orgKeys(orgKeyOf(sim.url)).active;
     await enqueue(ids, runId, { GRANTSWEEP_RATE_SHARE: '0.3' });
-    const h = host(1);
+    // One job of all 16 targets (spread over 1), so a job of the run is in progress throughout.
+    const h = host(1, 1);
     const dropped: string[] = [];
     const dropShare = h.budget.dropShare.bind(h.budget);
     h.budget.dropShare = (id: string) => {
