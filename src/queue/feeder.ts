@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { REVOKE_TARGETS, type RevokeTargetsData } from '../../jobs/revoke-targets.ts';
+import { releaseOwnLock } from '../redis/lock.ts';
 import { orgKeys, runKeys } from '../runs/keys.ts';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
@@ -158,12 +159,7 @@ export class Feeder {
       else this.orphaned.delete(runId);
     } finally {
       // Only our own lock: it may have expired and been taken by another feeder.
-      await this.redis.eval(
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-        1,
-        k.feedLock,
-        this.token,
-      );
+      await releaseOwnLock(this.redis, k.feedLock, this.token);
     }
   }
 

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.ts';
 import type { Pacing } from '../../config/schema.ts';
-import { orgKeys } from '../runs/keys.ts';
+import { withLock } from '../redis/lock.ts';
+import { orgKeys, runKeys } from '../runs/keys.ts';
 import type { RunMeta, RunState } from '../runs/run-meta.ts';
 import { noSuchRun, type RunStore } from '../runs/run-store.ts';
 import { controlBudget } from './budget.ts';
@@ -26,14 +27,23 @@ export interface RetryResult {
  * left pending) and offers the run to the org's workers again. Processing is theirs.
  */
 export async function retryFailed(redis: Redis, store: RunStore, runId: string): Promise<RetryResult> {
-  const meta = await store.requireMeta(runId);
-  // Its source was not stored whole: feeding what was stored would revoke part of it.
-  if (!meta.loaded) {
-    const why = meta.state === 'queued' ? 'it is still loading, or the command that started it was stopped while loading' : meta.stateReason ?? meta.state;
-    throw new UsageError(`run ${runId} was never completely loaded (${why}): nothing of it was revoked, and a retry would revoke only part of its source. Start it again as a new run`);
-  }
-  const resumed = meta.state === 'halted' || meta.state === 'cancelled';
-  if (resumed) await controlBudget(redis, meta.orgKey).resumeRun(runId);
+  // The state and the org's stopped mark change together, under the run's control lock: a
+  // `cancel` that comes meanwhile goes before or after, never between (it would report the run
+  // cancelled while the retry took its mark away).
+  const { meta, resumed } = await withControlLock(redis, runId, async () => {
+    const meta = await store.requireMeta(runId);
+    // Its source was not stored whole: feeding what was stored would revoke part of it.
+    if (!meta.loaded) {
+      const why = meta.state === 'queued' ? 'it is still loading, or the command that started it was stopped while loading' : meta.stateReason ?? meta.state;
+      throw new UsageError(`run ${runId} was never completely loaded (${why}): nothing of it was revoked, and a retry would revoke only part of its source. Start it again as a new run`);
+    }
+    // The state first: a run marked stopped in the org while its state says running sends nothing.
+    const resumed = await store.resume(runId);
+    if (resumed) await controlBudget(redis, meta.orgKey).resumeRun(runId);
+    return { meta, resumed };
+  });
+  // Outside the lock (a million targets take a while): a stop from now on wins, as the
+  // requeue leaves a halted or cancelled run stopped.
   const requeued = await store.requeue(runId, resumed);
   await redis.sadd(orgKeys(meta.orgKey).active, runId);
   return { meta, requeued, resumed };
@@ -47,12 +57,23 @@ export interface CancelResult {
 
 /** Once this returns, no process makes a new Okta request for the run. */
 export async function cancelRun(redis: Redis, store: RunStore, runId: string, reason: string): Promise<CancelResult> {
-  const meta = await store.requireMeta(runId);
-  if (meta.state === 'completed') return { state: 'completed', alreadyCompleted: true };
-  // The budget refuses the run's requests first; then the run is marked.
-  await controlBudget(redis, meta.orgKey).stopRun(runId, 'cancelled');
-  const { state } = await store.stopRun(runId, 'cancelled', reason);
-  return { state, alreadyCompleted: false };
+  return withControlLock(redis, runId, async () => {
+    const meta = await store.requireMeta(runId);
+    if (meta.state === 'completed') return { state: 'completed', alreadyCompleted: true };
+    // The budget refuses the run's requests first; then the run is marked.
+    await controlBudget(redis, meta.orgKey).stopRun(runId, 'cancelled');
+    const { state } = await store.stopRun(runId, 'cancelled', reason);
+    return { state, alreadyCompleted: false };
+  });
+}
+
+/**
+ * One `retry` or `cancel` of a run at a time, across processes. What it covers takes a few
+ * round trips; a second caller waits for it.
+ */
+function withControlLock<T>(redis: Redis, runId: string, fn: () => Promise<T>): Promise<T> {
+  const busy = () => new UsageError(`run ${runId}: another retry or cancel of it is under way; try again`);
+  return withLock(redis, runKeys(runId).controlLock, { ttlMs: 10_000, waitMs: 10_000, busy }, fn);
 }
 
 export interface PaceResult {

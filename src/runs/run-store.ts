@@ -169,6 +169,18 @@ export class RunStore {
     return this.redis.hincrby(runKeys(runId).meta, 'unreachable', 1);
   }
 
+  /**
+   * A halted or cancelled run runs again (its stop was undone by `retry`); false when it was
+   * in another state by then.
+   */
+  async resume(runId: string): Promise<boolean> {
+    const k = runKeys(runId);
+    const state = await this.redis.hget(k.meta, 'state');
+    if (state !== 'halted' && state !== 'cancelled') return false;
+    await this.redis.hset(k.meta, { state: 'running', stateReason: '', finishedAt: '' });
+    return true;
+  }
+
   /** Halts or cancels a run that is not final yet. The run's state afterwards (null: no such run), and whether this call moved it there. */
   async stopRun(runId: string, state: 'halted' | 'cancelled', reason: string): Promise<{ state: RunState | null; changed: boolean }> {
     const r = await callScript<[RunState, number] | null>(this.redis, 'stopRun', [runKeys(runId).meta], [state, reason, Date.now()]);
@@ -213,11 +225,8 @@ export class RunStore {
    * that were already fed to the queue: those a halt or cancel left undone).
    */
   async requeue(runId: string, includePending: boolean): Promise<number> {
-    const k = runKeys(runId);
     const meta = await this.requireMeta(runId);
     const n = await this.requeueWhere(meta, (status, fed) => status === 'failed' || (includePending && status === 'pending' && fed), includePending);
-    // A stopped run resumes even when nothing had been fed yet.
-    if (includePending) await this.redis.hset(k.meta, { state: 'running', stateReason: '', finishedAt: '' });
     // Nothing left pending (all were final already): the run completes again.
     if (meta.loaded) await this.finishLoading(runId);
     return n;

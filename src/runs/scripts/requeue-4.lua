@@ -1,7 +1,7 @@
 --[[
   Puts targets back for `retry`: a failed target becomes pending again (its earlier
   attempts kept, a fresh --attempts to spend), a pending one of a halted or cancelled run is fed again. The run
-  becomes running. Status codes as in record.ts (0 pending, 6 failed); a record
+  becomes running, unless it was halted or cancelled meanwhile. Status codes as in record.ts (0 pending, 6 failed); a record
   stored before status codes holds the name.
   KEYS[1] targets hash   KEYS[2] counts hash   KEYS[3] requeue list   KEYS[4] meta hash
   ARGV[1] "1" to requeue pending targets too   ARGV[2..] targetKeys
@@ -41,7 +41,12 @@ for i = 2, #ARGV do
     end
   end
 end
+-- A completed run with failed targets put back runs again; a run halted or cancelled since
+-- the retry resumed it stays stopped (its stop came later and wins).
 if n > 0 then
-  redis.call('HSET', KEYS[4], 'state', 'running', 'stateReason', '', 'finishedAt', '')
+  local state = redis.call('HGET', KEYS[4], 'state')
+  if state ~= 'halted' and state ~= 'cancelled' then
+    redis.call('HSET', KEYS[4], 'state', 'running', 'stateReason', '', 'finishedAt', '')
+  end
 end
 return n
