@@ -23,6 +23,10 @@ export function readPaceChange(
   Refusal: new (message: string) => UsageError = UsageError,
 ): PaceChange {
   const label = LABELS[surface];
+  // A form can send a field twice (rateShare=0.3&rateShare=0.4): say so rather than "got object".
+  for (const field of ['rateShare', 'pacing'] as const) {
+    if (Array.isArray(given?.[field])) throw new Refusal(`${label[field]}: given more than once`);
+  }
   const change: PaceChange = {};
   const present = (v: unknown) => v !== undefined && v !== '';
   if (present(given?.rateShare)) {

@@ -43,7 +43,7 @@ export function bindRule(opts: { host: string; token: string | null; requireToke
   const loopback = isLoopbackHost(opts.host);
   if (token === null && (!loopback || opts.requireToken)) {
     const why = opts.requireToken ? '--require-token was given' : `--host ${opts.host} is not a loopback address: anyone who can reach it could retry and cancel runs`;
-    return { tokenRequired: true, problem: `${why}; set ${TOKEN_ENV} (or --token) to a secret of at least ${MIN_TOKEN_LENGTH} characters` };
+    return { tokenRequired: true, problem: `${why}; set ${TOKEN_ENV} to a secret of at least ${MIN_TOKEN_LENGTH} characters` };
   }
   return { tokenRequired: token !== null, problem: null };
 }

@@ -94,6 +94,8 @@ function listen(server: Server, port: number, host: string): Promise<number> {
         err.code === 'EADDRINUSE' ? `${host}:${port} is already in use (try another --port)`
         : err.code === 'EACCES' ? `not allowed to listen on ${host}:${port} (ports below 1024 need privileges)`
         : err.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine`
+        : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? `${host} is not a name this machine can resolve`
+        : err.code ? `cannot listen on ${host}:${port} (${err.code})`
         : null;
       reject(why ? new UsageError(`--host/--port: ${why}`) : err);
     });

@@ -6,6 +6,7 @@ import { ExitError, UsageError } from '../errors.ts';
 import { readPaceChange } from '../../config/pace-change.ts';
 import { ORG_KEY } from '../queue/org.ts';
 import { cancelRun, paceRun, retryFailed } from '../queue/run-actions.ts';
+import { redisAnswers } from '../redis/connection.ts';
 import { writeHtmlReport } from '../runs/html-report.ts';
 import { STATUSES } from '../runs/record.ts';
 import { runSummary, writeCsvReport, writeJsonReport, type ReportFilter } from '../runs/report.ts';
@@ -56,12 +57,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Unauthenticated, says nothing but whether Redis answers: for container health checks.
   app.get('/healthz', async (_req, res) => {
-    try {
-      await deps.redis.ping();
-      res.type('text/plain').send('ok\n');
-    } catch {
-      res.status(503).type('text/plain').send('redis unreachable\n');
-    }
+    if (await redisAnswers(deps.redis)) res.type('text/plain').send('ok\n');
+    else res.status(503).type('text/plain').send('redis unreachable\n');
   });
 
   app.use(guard(deps));
@@ -173,9 +170,16 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(404).set('Content-Security-Policy', PAGE_CSP).type('html').send(messagePage(404, 'Not Found', 'Nothing here.'));
   });
 
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    deps.log?.error({ err: String(err) }, 'dashboard: request failed');
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (res.headersSent) return void res.destroy();
+    // The request's own fault (a path that does not decode, a form too large or in a charset or
+    // encoding it cannot be read in): express and its body parser give it a 4xx status.
+    const status = clientErrorStatus(err);
+    if (status !== null) {
+      deps.log?.warn({ status, method: req.method, err: String(err) }, 'dashboard: bad request');
+      return void res.status(status).type('text/plain').send(`${status} ${STATUS_TEXT[status] ?? 'Bad Request'}\n`);
+    }
+    deps.log?.error({ err: String(err) }, 'dashboard: request failed');
     res.status(500).type('text/plain').send('internal error; see the dashboard log\n');
   });
   return app;
@@ -227,6 +231,16 @@ function checkedRunId(req: Request, res: Response): string | null {
   if (RUN_ID.test(runId)) return runId;
   res.status(400).type('text/plain').send('run ids are [A-Za-z0-9_.-]{1,64}\n');
   return null;
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 413: 'Payload Too Large', 415: 'Unsupported Media Type' };
+
+/** A 4xx that express or its body parser set on an error, or a path that does not decode; else null. */
+function clientErrorStatus(err: unknown): number | null {
+  if (err instanceof URIError) return 400;
+  const e = err as { status?: unknown; statusCode?: unknown } | null;
+  const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : null;
+  return status !== null && status >= 400 && status < 500 ? status : null;
 }
 
 /** A form field that does not parse: the request's fault, not the run's state. */

@@ -242,3 +242,14 @@ export function isRedisConnectionError(err: unknown): boolean {
     /^(Too many Cluster redirections|CLUSTERDOWN|Failed to refresh slots cache|None of startup nodes is available)/.test(err.message)
   );
 }
+
+/** Whether Redis answers a PING within `ms`: a health check must not wait on a server that hangs. */
+export async function redisAnswers(redis: Redis, ms = 2_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((r) => (timer = setTimeout(r, ms, null)));
+  try {
+    return (await Promise.race([redis.ping().catch(() => null), timeout])) === 'PONG';
+  } finally {
+    clearTimeout(timer);
+  }
+}

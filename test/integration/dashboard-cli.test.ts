@@ -26,6 +26,11 @@ describe('grantsweep dashboard', () => {
     const c = await runCli(['dashboard', '--port', '70000'], env());
     expect(c.code).toBe(2);
     expect(c.stderr).toMatch(/--port: expected an integer in 0\.\.65535/);
+    // A host name that does not resolve: said, exit 2, not a stack.
+    const d = await runCli(['dashboard', '--host', 'nosuch.invalid', '--port', '0'], { ...env(), GRANTSWEEP_DASHBOARD_TOKEN: TOKEN });
+    expect(d.code, d.stderr).toBe(2);
+    expect(d.stderr).toMatch(/--host\/--port: nosuch\.invalid is not a name this machine can resolve/);
+    expect(d.stderr).not.toMatch(/unexpected error/);
   });
 
   it('serves with GRANTSWEEP_DASHBOARD_TOKEN and --require-token: 401 without it, 200 with it; exits 0 on SIGTERM', async () => {

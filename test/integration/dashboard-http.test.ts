@@ -132,6 +132,18 @@ describe('dashboard: the runs page', () => {
     expect((await post(dash.url, '/runs/no-such-run-xyz/retry', { ...sameOrigin(), accept: 'application/json' })).status).toBe(404);
   });
 
+  it('answers a request it cannot read with its 4xx, not a 500', async () => {
+    expect((await get('/runs/%ZZ/report.json')).status).toBe(400);
+    const form = (body: string | Buffer, headers: Record<string, string>) =>
+      fetch(`${dash.url}/runs/${failedRunId}/pace`, { method: 'POST', body, headers: { ...sameOrigin(), ...headers }, redirect: 'manual' });
+    const urlencoded = { 'content-type': 'application/x-www-form-urlencoded' };
+    expect((await form(`rateShare=0.3&pad=${'x'.repeat(8_000)}`, urlencoded)).status).toBe(413);
+    expect((await form('rateShare=0.3', { 'content-type': 'application/x-www-form-urlencoded; charset=utf-16' })).status).toBe(415);
+    expect((await form('rateShare=0.3', { ...urlencoded, 'content-encoding': 'gzip' })).status).toBe(400);
+    // None of them changed the run.
+    expect((await store.getMeta(failedRunId))!.rateShare).toBe(0.5);
+  });
+
   it('answers /healthz while Redis answers', async () => {
     const res = await get('/healthz');
     expect(res.status).toBe(200);

@@ -26,5 +26,6 @@ describe('readPaceChange', () => {
     expect(() => readPaceChange({ rateShare: '1.5' }, 'form')).toThrow('rate share: expected a number in (0, 1], got 1.5');
     expect(() => readPaceChange({ pacing: 'fast' }, 'flags')).toThrow('--pacing: expected one of even, window, got "fast"');
     expect(() => readPaceChange(undefined, 'form')).toThrow(/^give a rate share/);
+    expect(() => readPaceChange({ rateShare: ['0.3', '0.4'] }, 'form')).toThrow('rate share: given more than once');
   });
 });

@@ -1,6 +1,7 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { startMetricsServer } from '../../metrics/server.ts';
 import { WorkerMetrics } from '../../metrics/worker-metrics.ts';
+import { redisAnswers } from '../../redis/connection.ts';
 import { openContext } from '../context.ts';
 import { startHost } from '../host.ts';
 import { giveUpOnOutage, onSignals } from '../stopping.ts';
@@ -24,9 +25,7 @@ export async function workerCommand(
         port,
         health: async () => {
           if (stopping) return 'stopping';
-          const timeout = new Promise<null>((r) => setTimeout(r, 2_000, null).unref());
-          const pong = await Promise.race([ctx.redis.ping().catch(() => null), timeout]);
-          return pong === 'PONG' ? null : 'Redis does not answer';
+          return (await redisAnswers(ctx.redis)) ? null : 'Redis does not answer';
         },
       }).catch((e: NodeJS.ErrnoException) => {
         throw new UsageError(`--metrics-port ${port}: cannot listen on ${metricsHost ?? '127.0.0.1'} (${e.code ?? e.message})`);
