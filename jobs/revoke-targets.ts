@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Job, WaitingError } from 'bullmq';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -105,6 +106,8 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
   // order, so the oldest job finishes first rather than every job a little.
   const slots = pLimit(deps.concurrency * 2);
   const draining = new AbortController();
+  // Every target waiting out a backoff listens on it: more than ten at once is normal, not a leak.
+  setMaxListeners(0, draining.signal);
   // The per-target line carries ids only (built below, field by field), so it skips the
   // redaction of secrets, whose wildcard paths cost more than the rest of the line.
   const targetLog = deps.log.child({}, { redact: { paths: [] } });

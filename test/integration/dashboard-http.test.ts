@@ -134,7 +134,7 @@ describe('dashboard: the runs page', () => {
 
   it('answers a request it cannot read with its 4xx, not a 500', async () => {
     expect((await get('/runs/%ZZ/report.json')).status).toBe(400);
-    const form = (body: string | Buffer, headers: Record<string, string>) =>
+    const form = (body: string, headers: Record<string, string>) =>
       fetch(`${dash.url}/runs/${failedRunId}/pace`, { method: 'POST', body, headers: { ...sameOrigin(), ...headers }, redirect: 'manual' });
     const urlencoded = { 'content-type': 'application/x-www-form-urlencoded' };
     expect((await form(`rateShare=0.3&pad=${'x'.repeat(8_000)}`, urlencoded)).status).toBe(413);

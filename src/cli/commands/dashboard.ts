@@ -26,6 +26,7 @@ export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promis
 
   // The token is not a config setting: it must not reach loadConfig, which refuses a `token` flag.
   const ctx = await openContext(io, {});
+  let offSignals = () => {};
   try {
     const configured = orgUrlSchema.safeParse(io.env.OKTA_ORG_URL?.trim() ?? '');
     const dash = await startDashboard({
@@ -41,18 +42,15 @@ export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promis
     });
     ctx.resources.add('dashboard', dash, (d) => d.close());
     err(io, `dashboard at ${dash.url}/ (queues at ${dash.url}/queues)${rule.tokenRequired ? '; token required: open it once as /?token=…' : ''}\n`);
+    // The first signal closes the server; a second, while it closes, exits at once: a
+    // dashboard holds nothing that could be lost (it was killed by the signal before).
     await new Promise<void>((resolve) => {
-      const off = onSignals(
-        () => {
-          off();
-          resolve();
-        },
-        () => {},
-      );
+      offSignals = onSignals(resolve, () => process.exit(EXIT.ok));
     });
     return EXIT.ok;
   } finally {
     await ctx.resources.releaseAll();
+    offSignals();
   }
 }
 
