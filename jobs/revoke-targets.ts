@@ -348,9 +348,12 @@ async function succeededNone(deps: RevokeDeps, meta: RunMeta): Promise<boolean> 
 }
 
 async function halt(deps: RevokeDeps, meta: RunMeta, target: string, reason: string): Promise<void> {
-  await deps.budget.stopRun(meta.runId, reason);
+  // Under the run's control lock, as `retry` and `cancel`: a retry cannot take the mark away between the two.
+  const { changed } = await deps.store.withControlLock(meta.runId, async () => {
+    await deps.budget.stopRun(meta.runId, reason);
+    return deps.store.stopRun(meta.runId, 'halted', reason);
+  });
   // Logged once, by the process that halted it (others may see the same refusal at once).
-  const { changed } = await deps.store.stopRun(meta.runId, 'halted', reason);
   if (changed) deps.log.error({ runId: meta.runId, target }, `run halted: ${reason}`);
 }
 

@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.ts';
 import type { Pacing } from '../../config/schema.ts';
-import { withLock } from '../redis/lock.ts';
-import { orgKeys, runKeys } from '../runs/keys.ts';
+import { orgKeys } from '../runs/keys.ts';
 import type { RunMeta, RunState } from '../runs/run-meta.ts';
 import { noSuchRun, type RunStore } from '../runs/run-store.ts';
 import { controlBudget } from './budget.ts';
@@ -30,7 +29,7 @@ export async function retryFailed(redis: Redis, store: RunStore, runId: string):
   // The state and the org's stopped mark change together, under the run's control lock: a
   // `cancel` that comes meanwhile goes before or after, never between (it would report the run
   // cancelled while the retry took its mark away).
-  const { meta, resumed } = await withControlLock(redis, runId, async () => {
+  const { meta, resumed } = await store.withControlLock(runId, async () => {
     const meta = await store.requireMeta(runId);
     // Its source was not stored whole: feeding what was stored would revoke part of it.
     if (!meta.loaded) {
@@ -57,7 +56,7 @@ export interface CancelResult {
 
 /** Once this returns, no process makes a new Okta request for the run. */
 export async function cancelRun(redis: Redis, store: RunStore, runId: string, reason: string): Promise<CancelResult> {
-  return withControlLock(redis, runId, async () => {
+  return store.withControlLock(runId, async () => {
     const meta = await store.requireMeta(runId);
     if (meta.state === 'completed') return { state: 'completed', alreadyCompleted: true };
     // The budget refuses the run's requests first; then the run is marked.
@@ -67,14 +66,7 @@ export async function cancelRun(redis: Redis, store: RunStore, runId: string, re
   });
 }
 
-/**
- * One `retry` or `cancel` of a run at a time, across processes. What it covers takes a few
- * round trips; a second caller waits for it.
- */
-function withControlLock<T>(redis: Redis, runId: string, fn: () => Promise<T>): Promise<T> {
-  const busy = () => new UsageError(`run ${runId}: another retry or cancel of it is under way; try again`);
-  return withLock(redis, runKeys(runId).controlLock, { ttlMs: 10_000, waitMs: 10_000, busy }, fn);
-}
+
 
 export interface PaceResult {
   state: RunState;

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { DEFAULTS } from '../../config/defaults.ts';
 import type { Pacing } from '../../config/schema.ts';
 import { UsageError } from '../errors.ts';
+import { withLock } from '../redis/lock.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
 import { runKeys, runsIndexKey } from './keys.ts';
@@ -167,6 +168,16 @@ export class RunStore {
   /** Counts a request of the run that found no Okta to talk to (refused, no such host, a bad certificate). */
   async countUnreachable(runId: string): Promise<number> {
     return this.redis.hincrby(runKeys(runId).meta, 'unreachable', 1);
+  }
+
+  /**
+   * One change of a run's state together with its mark among the org's stopped runs at a time,
+   * across processes (`retry`, `cancel`, a worker's halt): the two live in different hash slots,
+   * so no one script can change both. What it covers takes a few round trips; a second caller waits.
+   */
+  withControlLock<T>(runId: string, fn: () => Promise<T>): Promise<T> {
+    const busy = () => new UsageError(`run ${runId}: another retry, cancel or halt of it is under way; try again`);
+    return withLock(this.redis, runKeys(runId).controlLock, { ttlMs: 10_000, waitMs: 10_000, busy }, fn);
   }
 
   /**
