@@ -6,7 +6,7 @@ import { scheduledRunId, type ScheduleData } from '../src/queue/schedules.ts';
 import { orgKeys } from '../src/runs/keys.ts';
 import { fillSince, oktaTime, usesSince } from '../src/sources/since.ts';
 import type { SourceDescription, SourceItem } from '../src/sources/target.ts';
-import { invalidRowsError, validateCsvFile } from '../src/sources/validate-csv.ts';
+import { checkGrantRows, invalidRowsError, validateCsvFile } from '../src/sources/validate-csv.ts';
 
 export { START_SCHEDULED_RUN } from '../src/queue/schedules.ts';
 
@@ -101,6 +101,8 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
         const v = await validateCsvFile(d.source.value);
         csvDigest = v.sha256;
         if (v.invalidTotal > 0 && !d.skipInvalid) items = failing(invalidRowsError(d.source.value, v).message);
+        // The file may have changed since `schedule add` checked it: grant rows still cannot take --client/--scope.
+        else checkGrantRows(d.source.value, v, d.target);
       } catch (err) {
         items = failing((err as Error).message);
       }

@@ -307,7 +307,7 @@ export class OktaClient {
         continue;
       }
       const contentType = headerOf(res, 'content-type');
-      if (!looksLikeOkta(res.status, contentType, res.body, headerOf(res, 'x-okta-request-id'))) throw new NotOktaError(res.status, contentType, method, url);
+      if (!looksLikeOkta(res.status, contentType, res.body, meta.rate.requestId)) throw new NotOktaError(res.status, contentType, method, url);
       if (res.status < 200 || res.status >= 300) {
         throw errorFromResponse({ status: res.status, body: res.body, rate: meta.rate, method, url });
       }

@@ -66,8 +66,6 @@ export async function cancelRun(redis: Redis, store: RunStore, runId: string, re
   });
 }
 
-
-
 export interface PaceResult {
   state: RunState;
   before: { rateShare: number; pacing: Pacing };

@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import pkg from '../../package.json' with { type: 'json' };
 import { html, raw, type Html, type Part } from '../html.ts';
 import type { TargetRecord, TargetStatus } from './record.ts';
-import { resultJson, runSummary, write as writeChunk } from './report.ts';
+import { resultJson, runSummary, writeChunk } from './report.ts';
 import { chartPoints, requestsChart } from './requests-chart.ts';
 import type { RunStore } from './run-store.ts';
 

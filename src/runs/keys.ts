@@ -28,7 +28,7 @@ export const runKeys = (runId: string) => {
     perMinute: `${tag}:pm`,
     /** STRING lock held by the one feeder that tops up the queue for this run. */
     feedLock: `${tag}:feedlock`,
-    /** STRING lock held while `retry` or `cancel` changes the run's state and its mark among the org's stopped runs. */
+    /** STRING lock held while `retry`, `cancel` or a worker's halt changes the run's state and its mark among the org's stopped runs. */
     controlLock: `${tag}:ctl`,
   };
 };

@@ -81,7 +81,7 @@ export function resultJson(r: TargetRecord, withGrants: boolean, withTokens = fa
 }
 
 /** Writes respecting backpressure, so a million-row report streams in flat memory. */
-export async function write(out: Writable, chunk: string): Promise<void> {
+export async function writeChunk(out: Writable, chunk: string): Promise<void> {
   // A stream that failed (a full disk) says so at the next row, rather than taking rows it drops.
   if (out.errored) throw out.errored;
   if (!out.write(chunk)) await once(out, 'drain');
@@ -107,14 +107,14 @@ export async function writeJsonReport(store: RunStore, runId: string, out: Writa
   const summary = { ...runSummary(meta, await store.getCounts(runId)), ...(filter.status ? { resultsWithStatus: filter.status } : {}) };
   const head = JSON.stringify(summary, null, 2);
   // The summary object, then "results" streamed one row a line.
-  await write(out, `${head.slice(0, -2)},\n  "results": [`);
+  await writeChunk(out, `${head.slice(0, -2)},\n  "results": [`);
   let first = true;
   const withGrants = meta.snapshot || meta.dryRun;
   for await (const rec of chosen(store, runId, filter)) {
-    await write(out, `${first ? '\n' : ',\n'}    ${JSON.stringify(resultJson(rec, withGrants, meta.tokens))}`);
+    await writeChunk(out, `${first ? '\n' : ',\n'}    ${JSON.stringify(resultJson(rec, withGrants, meta.tokens))}`);
     first = false;
   }
-  await write(out, `${first ? '' : '\n  '}]\n}\n`);
+  await writeChunk(out, `${first ? '' : '\n  '}]\n}\n`);
 }
 
 function csvCell(v: unknown): string {
@@ -128,11 +128,11 @@ function csvCell(v: unknown): string {
 export async function writeCsvReport(store: RunStore, runId: string, out: Writable, filter: ReportFilter = {}): Promise<void> {
   const meta = await store.requireMeta(runId);
   const header = csvHeaderFor(meta);
-  await write(out, `${header.join(',')}\n`);
+  await writeChunk(out, `${header.join(',')}\n`);
   for await (const rec of chosen(store, runId, filter)) {
     const row = resultJson(rec, false, meta.tokens) as Record<string, unknown>;
     if (Array.isArray(row.tokensRevokedFor)) row.tokensRevokedFor = row.tokensRevokedFor.join(' ');
     row.grants = rec.grants?.map((g) => `${g.clientId}:${g.scopeId}`).join(' ') ?? null;
-    await write(out, `${header.map((h) => csvCell(row[h])).join(',')}\n`);
+    await writeChunk(out, `${header.map((h) => csvCell(row[h])).join(',')}\n`);
   }
 }

@@ -108,6 +108,25 @@ describe('grantsweep schedule', () => {
     }
   });
 
+  it('a scheduled CSV that names a grantId by its time, under a schedule with --client, makes a halted run that says why', async () => {
+    const name = `grantrow-${tag}`;
+    const csv = dir.file('grantrow.csv', leaversCsv(['00uaaaaaaaaaaaaaaaaa']));
+    expect((await runCli(['schedule', 'add', name, '--cron', '*/2 * * * * *', '--csv', csv, '--client', '0oaSOMEAPP0000000000', '--yes'], env)).code).toBe(0);
+    // Rewritten after `schedule add` checked it: a row now names one grant, which --client cannot narrow.
+    dir.file('grantrow.csv', 'userId,grantId\n00uaaaaaaaaaaaaaaaaa,oagSOMEGRANT00000000\n');
+    const w = spawnCli(['worker'], env);
+    try {
+      const run = await until(async () => (await store.listRuns(1_000)).find((r) => r.schedule === name), 'the scheduled run', 30_000);
+      expect(run.state).toBe('halted');
+      expect(run.stateReason).toMatch(/grantrow\.csv:2: names a grantId, which is revoked whole whatever --client says/);
+      expect((await store.getCounts(run.runId)).total).toBe(0);
+    } finally {
+      await runCli(['schedule', 'remove', name], env);
+      w.child.kill('SIGTERM');
+      await w.done;
+    }
+  });
+
   it('refuses what a worker could not run later: a relative or missing CSV, a bad zone, a bad pattern, a run id', async () => {
     const csv = dir.file('ok.csv', leaversCsv(['00uaaaaaaaaaaaaaaaaa']));
     const cases: [string[], RegExp][] = [
