@@ -63,9 +63,18 @@ const SETTINGS: readonly Setting[] = [
 ];
 
 // Secrets on a command line end up in `ps`, shell history and CI logs: refuse them by name.
-const SECRET_FLAGS: Record<string, string> = { apiToken: 'OKTA_API_TOKEN', token: 'OKTA_API_TOKEN', privateKey: 'OKTA_PRIVATE_KEY' };
+/** Flags an administrator may try for a credential, and the variable that takes it instead. */
+export const SECRET_FLAGS: Record<string, string> = {
+  apiToken: 'OKTA_API_TOKEN',
+  token: 'OKTA_API_TOKEN',
+  privateKey: 'OKTA_PRIVATE_KEY',
+  clientSecret: "OKTA_CLIENT_ID and OKTA_PRIVATE_KEY (Okta's API takes a private key JWT, not a client secret)",
+};
 
-const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+/** Why a credential given as a flag is refused, and where it goes instead. */
+export const secretFlagRefused = (variable: string) => `secrets are not accepted as flags (they show in ps and shell history); set ${variable}`;
+
+export const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /**
  * Reads defaults < environment < flags into one normalised Config, or throws a ConfigError
@@ -87,7 +96,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
 
   for (const [key, variable] of Object.entries(SECRET_FLAGS)) {
     if (flags[key] !== undefined) {
-      problems.push({ name: flagName(key), message: `secrets are not accepted as flags (they show in ps and shell history); set ${variable}` });
+      problems.push({ name: flagName(key), message: secretFlagRefused(variable) });
     }
   }
 

@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
+import { flagName, SECRET_FLAGS, secretFlagRefused } from '../../config/load.ts';
 import { EXIT, ExitError, type ExitCode } from '../errors.ts';
 import { InvalidIdError } from '../okta/ids.ts';
 import { NotOktaError, OktaApiError, OktaNetworkError } from '../okta/errors.ts';
@@ -23,16 +24,12 @@ export async function main(argv: string[], io: CliIO): Promise<ExitCode> {
   }
 }
 
-/** Flags an administrator may try for a credential, and the variable that takes it. */
-const SECRET_FLAG_HINT = [
-  ['--api-token', 'OKTA_API_TOKEN'], ['--token', 'OKTA_API_TOKEN'], ['--private-key', 'OKTA_PRIVATE_KEY'], ['--client-secret', "OKTA_CLIENT_ID and OKTA_PRIVATE_KEY (Okta's API takes a private key JWT, not a client secret)"],
-] as const;
-
 export function reportError(io: CliIO, err: unknown): ExitCode {
   if (err instanceof CommanderError) {
     // Help and version exit 0; usage mistakes were already printed by commander.
-    const secret = err.code === 'commander.unknownOption' ? SECRET_FLAG_HINT.find(([flag]) => err.message.includes(`'${flag}'`)) : undefined;
-    if (secret) io.stderr.write(`grantsweep: ${secret[0]}: secrets are not accepted as flags (they show in ps and shell history); set ${secret[1]}\n`);
+    // Commander has said the option is unknown; a credential's flag also says where the credential goes.
+    const secret = err.code === 'commander.unknownOption' ? Object.entries(SECRET_FLAGS).find(([key]) => err.message.includes(`'${flagName(key)}'`)) : undefined;
+    if (secret) io.stderr.write(`grantsweep: ${flagName(secret[0])}: ${secretFlagRefused(secret[1])}\n`);
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
   if (err instanceof ExitError) {

@@ -1,4 +1,5 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { secretFlagRefused } from '../../../config/load.ts';
 import { orgUrlSchema } from '../../../config/schema.ts';
 import { bindRule, startDashboard, TOKEN_ENV } from '../../dashboard/index.ts';
 import { openContext } from '../context.ts';
@@ -17,7 +18,7 @@ export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promis
   const port = parsePort(flags.port ?? '3000');
   const host = flags.host ?? '127.0.0.1';
   if (flags.token !== undefined) {
-    throw new UsageError(`--token: secrets are not accepted as flags (they show in ps and shell history); set ${TOKEN_ENV}`);
+    throw new UsageError(`--token: ${secretFlagRefused(TOKEN_ENV)}`);
   }
   const token = (io.env[TOKEN_ENV] ?? '').trim() || null;
   // Refuse before anything is opened.
