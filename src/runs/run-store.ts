@@ -177,7 +177,8 @@ export class RunStore {
    */
   withControlLock<T>(runId: string, fn: () => Promise<T>): Promise<T> {
     const busy = () => new UsageError(`run ${runId}: another retry, cancel or halt of it is under way; try again`);
-    return withLock(this.redis, runKeys(runId).controlLock, { ttlMs: 10_000, waitMs: 10_000, busy }, fn);
+    // A waiter outlasts the lock's life: a holder that died (a retry killed half-way) never makes a `cancel` fail.
+    return withLock(this.redis, runKeys(runId).controlLock, { ttlMs: 10_000, waitMs: 15_000, busy }, fn);
   }
 
   /**
