@@ -2,13 +2,14 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { launchRun, type LaunchDeps } from '../src/queue/launch-run.ts';
 import { orgKeyOf } from '../src/queue/org.ts';
-import { scheduledRunId, type ScheduleData } from '../src/queue/schedules.ts';
+import { INTERRUPTED_LOADING, KEPT_SCHEDULE_RUNS, registerScheduledRun } from '../src/queue/schedule-overlap.ts';
+import { scheduledRunId, scheduledTime, type ScheduleData } from '../src/queue/schedules.ts';
 import { orgKeys } from '../src/runs/keys.ts';
 import { fillSince, oktaTime, usesSince } from '../src/sources/since.ts';
 import type { SourceDescription, SourceItem } from '../src/sources/target.ts';
 import { checkGrantRows, invalidRowsError, validateCsvFile } from '../src/sources/validate-csv.ts';
 
-export { START_SCHEDULED_RUN } from '../src/queue/schedules.ts';
+export { START_SCHEDULED_RUN, scheduledTime } from '../src/queue/schedules.ts';
 
 export interface StartScheduledRunDeps {
   launch: LaunchDeps;
@@ -16,37 +17,30 @@ export interface StartScheduledRunDeps {
   defaultRateShare: number;
   /** How far before the last completed run `{{since}}` reaches back (GRANTSWEEP_SCHEDULE_OVERLAP_MS). */
   sinceOverlapMs: number;
+  /** The runs a worker is loading now (Schedules.startingRunIds). */
+  startingRunIds: () => Promise<Set<string>>;
   log: Logger;
 }
 
 export interface StartScheduledRunResult {
   runId: string;
-  /** False when the run already existed: a redelivery of a job that had started it. */
+  /** False when the run already existed (a redelivery of a job that had started it) or the time was skipped. */
   started: boolean;
   targets: number;
+  /** The schedule's earlier run still going, for which this time was skipped (--overlap skip). */
+  skippedWhile?: string;
 }
-
-/** The time the scheduler meant the job for (not when a worker picked it up). */
-export function scheduledTime(job: Pick<Job, 'opts' | 'id' | 'timestamp' | 'delay'>): number {
-  if (job.opts.prevMillis) return job.opts.prevMillis;
-  const fromId = Number(/:(\d+)$/.exec(job.id ?? '')?.[1]);
-  return Number.isFinite(fromId) && fromId > 0 ? fromId : job.timestamp + (job.delay ?? 0);
-}
-
-/** A schedule's latest runs kept for `{{since}}`; earlier ones than these are not looked at. */
-const KEPT_RUNS = 100;
 
 /**
  * The source of a schedule's run at `at`, with `{{since}}` filled in: the scheduled time of
  * the schedule's last run that completed (a halted or cancelled one is asked for again),
- * less the overlap; for its first, when the schedule was added. The run is remembered for
- * the next one.
+ * less the overlap; for its first, when the schedule was added.
  */
-async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, runId: string, at: number, log: Logger): Promise<SourceDescription> {
+async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, at: number, log: Logger): Promise<SourceDescription> {
   if (!usesSince(d.source)) return d.source;
   const { redis, store, orgUrl } = deps.launch;
   const key = orgKeys(orgKeyOf(orgUrl)).scheduleRuns(d.schedule);
-  const earlier = await redis.zrevrangebyscore(key, `(${at}`, '-inf', 'WITHSCORES', 'LIMIT', 0, KEPT_RUNS);
+  const earlier = await redis.zrevrangebyscore(key, `(${at}`, '-inf', 'WITHSCORES', 'LIMIT', 0, KEPT_SCHEDULE_RUNS);
   let from = d.addedAt ?? at;
   let after: string | null = null;
   for (let i = 0; i < earlier.length; i += 2) {
@@ -56,8 +50,6 @@ async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, runId: str
       break;
     }
   }
-  await redis.zadd(key, at, runId);
-  await redis.zremrangebyrank(key, 0, -KEPT_RUNS - 1);
   const since = from - deps.sinceOverlapMs;
   log.info({ since: oktaTime(since), after }, after ? `asks for what changed since ${oktaTime(since)} (run ${after} completed)` : `asks for what changed since ${oktaTime(since)} (the schedule's first completed run)`);
   return fillSince(d.source, since);
@@ -78,22 +70,31 @@ async function* failing(message: string): AsyncGenerator<SourceItem> {
 export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
   return async function startScheduledRun(job: Job<ScheduleData>): Promise<StartScheduledRunResult> {
     const d = job.data;
-    const runId = scheduledRunId(d.schedule, scheduledTime(job));
+    const at = scheduledTime(job);
+    const runId = scheduledRunId(d.schedule, at);
     const log = deps.log.child({ runId, schedule: d.schedule });
-    const existing = await deps.launch.store.getMeta(runId);
+    const { redis, store, orgUrl } = deps.launch;
+    const existing = await store.getMeta(runId);
     if (existing) {
       // A redelivery. If the worker that started the run died while storing its targets,
       // the run was never offered to the workers (nothing was revoked): say so, rather
       // than leave it queued for ever. The schedule's next time starts afresh.
       if (!existing.loaded && existing.state === 'queued') {
-        await deps.launch.store.stopRun(runId, 'halted', 'loading was interrupted (the worker that started this scheduled run stopped); nothing was revoked');
+        await store.stopRun(runId, 'halted', INTERRUPTED_LOADING);
         log.warn('scheduled run found half-loaded after a worker stopped: halted');
       } else {
         log.info('scheduled run already started (a redelivered job)');
       }
       return { runId, started: false, targets: 0 };
     }
-    const source = await sourceAt(deps, d, runId, scheduledTime(job), log);
+    const overlap = { redis, store, orgKey: orgKeyOf(orgUrl), startingRunIds: deps.startingRunIds, log };
+    const going = await registerScheduledRun(overlap, d.schedule, runId, at, d.overlap ?? 'skip');
+    if (going) {
+      // Two runs of one schedule would revoke the same targets twice, at twice the schedule's share.
+      log.warn({ while: going }, `skipped: the schedule's run ${going} is still going (schedule add --overlap allow starts runs regardless)`);
+      return { runId, started: false, targets: 0, skippedWhile: going };
+    }
+    const source = await sourceAt(deps, d, at, log);
     let items: AsyncIterable<SourceItem> | undefined;
     let csvDigest: string | undefined;
     if (d.source.kind === 'csv') {

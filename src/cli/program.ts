@@ -134,6 +134,7 @@ Examples:
       .description('add (or replace) a schedule: a run of these flags at each time of --cron')
       .option('--cron <expr>', 'cron pattern: minute hour day month weekday (a sixth field first for seconds)')
       .option('--tz <zone>', 'IANA time zone of the pattern (default UTC)')
+      .option('--overlap <policy>', "skip (default): a time is skipped while the schedule's previous run is still going; allow: runs may overlap")
       .addOption(new Option('--every <ms>').hideHelp())
       .addHelpText('after', `
 CSV sources need an absolute path the workers can read. Credentials are the workers' own.
@@ -145,7 +146,7 @@ Examples:
   // run's targets do not change from one time to the next: refused, so not offered.
   const refusedBySchedules = new Set(['--run-id', '--concurrency', '--from-run', '--with-result']);
   for (const o of schedule.commands.find((c) => c.name() === 'add')!.options) if (refusedBySchedules.has(o.long ?? '')) o.hideHelp();
-  schedule.command('list').description("the org's schedules with their next time")
+  schedule.command('list').description("the org's schedules with their next time and what the last one did")
     .option('--json', 'a JSON array')
     .action((flags) => set(import('./commands/schedule.ts').then((m) => m.scheduleListCommand(io, flags))));
   schedule.command('remove').argument('<name>').description('no run starts from the schedule after this returns; its past runs stay')

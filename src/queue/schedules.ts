@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pacing } from '../../config/schema.ts';
 import { queuePrefix } from '../runs/keys.ts';
@@ -14,6 +14,10 @@ export const START_SCHEDULED_RUN = 'start-scheduled-run';
  * nightly run's start.
  */
 export const schedulesQueueNameOf = (orgKey: string) => `org-${orgKey}-schedules`;
+
+/** What a schedule's time does while the schedule's previous run is still going. */
+export const OVERLAPS = ['skip', 'allow'] as const;
+export type Overlap = (typeof OVERLAPS)[number];
 
 /** A schedule's name becomes part of its runs' ids: `<name>-20261127T020000Z` (≤ 64). */
 export const SCHEDULE_NAME = /^[A-Za-z0-9_.-]{1,40}$/;
@@ -38,6 +42,8 @@ export interface ScheduleData {
   skipInvalid: boolean;
   /** When the schedule was added (ms): `{{since}}` of its first run. Absent in schedules stored before it. */
   addedAt?: number;
+  /** --overlap; absent (schedules stored before it) is `skip`. */
+  overlap?: Overlap;
 }
 
 export interface ScheduleInfo {
@@ -55,6 +61,13 @@ export function scheduledRunId(name: string, at: number): string {
   return `${name}-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
 }
 
+/** The time the scheduler meant a schedule's job for (not when a worker picked it up). */
+export function scheduledTime(job: Pick<Job, 'opts' | 'id' | 'timestamp' | 'delay'>): number {
+  if (job.opts.prevMillis) return job.opts.prevMillis;
+  const fromId = Number(/:(\d+)$/.exec(job.id ?? '')?.[1]);
+  return Number.isFinite(fromId) && fromId > 0 ? fromId : job.timestamp + (job.delay ?? 0);
+}
+
 /** The run's flags as a command line, for `schedule list`. */
 export function describeFlags(d: ScheduleData): string {
   const q = (v: string) => (/^[A-Za-z0-9_./@:-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
@@ -67,6 +80,7 @@ export function describeFlags(d: ScheduleData): string {
   if (d.skipInvalid) parts.push('--skip-invalid');
   if (d.rateShare !== null) parts.push(`--rate-share ${d.rateShare}`);
   if (d.pacing) parts.push(`--pacing ${d.pacing}`);
+  if (d.overlap === 'allow') parts.push('--overlap allow');
   if (d.reason) parts.push(`--reason ${q(d.reason)}`);
   return parts.join(' ');
 }
@@ -109,6 +123,15 @@ export class Schedules {
         data: (s.template?.data as ScheduleData | undefined) ?? null,
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * The runs whose start job a worker holds now (loading them): an unloaded run that is not
+   * among them lost its worker. A frozen worker's job stays active until BullMQ finds it stalled.
+   */
+  async startingRunIds(): Promise<Set<string>> {
+    const active = await this.queue.getActive();
+    return new Set(active.filter((j) => j?.data?.schedule).map((j) => scheduledRunId(j.data.schedule, scheduledTime(j))));
   }
 
   async remove(name: string): Promise<boolean> {

@@ -18,7 +18,7 @@ import { SharedBudget } from './budget.ts';
 import { Feeder, type FeederOptions } from './feeder.ts';
 import { orgKeyOf, queueNameOf } from './org.ts';
 import type { GateLease, RequestDescriptor, RequestGate } from '../okta/types.ts';
-import { schedulesQueueNameOf, type ScheduleData } from './schedules.ts';
+import { Schedules, schedulesQueueNameOf, type ScheduleData } from './schedules.ts';
 
 export interface WorkerHostOptions {
   redisUrl: string;
@@ -73,6 +73,8 @@ export class WorkerHost {
   private readonly metaCache = new Map<string, { meta: RunMeta | null; at: number }>();
   private readonly paceReads = new Set<string>();
   private readonly scheduleWorker: Worker<ScheduleData> | null = null;
+  /** The org's schedules queue, read for the start jobs in progress (overlap check). */
+  private readonly schedules: Schedules | null = null;
   private closing: Promise<void> | null = null;
   /** Shared by the queue and the worker; BullMQ does not close a connection it was given. */
   private readonly connection: Redis;
@@ -160,6 +162,7 @@ export class WorkerHost {
     opts.metrics?.watchQueue(this.queue);
     if (opts.schedules) {
       const s = opts.schedules;
+      const schedules = (this.schedules = new Schedules(connection, orgKey));
       const processor = createStartScheduledRunProcessor({
         launch: {
           redis, store: this.store, log: opts.log, orgUrl: opts.orgUrl, auth: s.auth,
@@ -168,6 +171,7 @@ export class WorkerHost {
         },
         defaultRateShare: s.rateShare,
         sinceOverlapMs: s.sinceOverlapMs,
+        startingRunIds: () => schedules.startingRunIds(),
         log: opts.log,
       });
       this.scheduleWorker = new Worker(schedulesQueueNameOf(orgKey), processor, {
@@ -226,6 +230,7 @@ export class WorkerHost {
       () => this.opts.metrics?.unwatchQueue(this.queue),
       () => this.gate.stop(),
       () => this.queue.close(),
+      () => this.schedules?.close(),
       () => this.client.close(force),
       () => this.connection.quit(),
     ];

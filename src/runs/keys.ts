@@ -47,8 +47,12 @@ export const orgKeys = (orgKey: string) => {
     stopped: `${tag}:stopped`,
     /** SET of runIds that may still have targets to feed into the queue. */
     active: `${tag}:active`,
-    /** ZSET runId → scheduled time (ms): a schedule's latest runs, for its `{{since}}`. */
+    /** ZSET runId → scheduled time (ms): a schedule's latest runs, for its `{{since}}` and its overlap check. */
     scheduleRuns: (name: string) => `${tag}:sched:${name}`,
+    /** HASH count, lastAt, while: a schedule's times skipped because its previous run was still going. */
+    scheduleSkips: (name: string) => `${tag}:sched-skips:${name}`,
+    /** STRING: held while a schedule's run is checked against its previous one and registered. */
+    scheduleLock: (name: string) => `${tag}:sched-lock:${name}`,
   };
 };
 export type OrgKeys = ReturnType<typeof orgKeys>;

@@ -5,20 +5,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStartScheduledRunProcessor } from '../../jobs/start-scheduled-run.ts';
 import { ApiTokenAuth } from '../../src/okta/auth.ts';
 import { orgKeyOf } from '../../src/queue/org.ts';
-import { scheduledRunId, type ScheduleData } from '../../src/queue/schedules.ts';
+import { scheduledRunId, Schedules, type ScheduleData } from '../../src/queue/schedules.ts';
 import { orgKeys } from '../../src/runs/keys.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import { connectTestRedis } from '../helpers/redis.ts';
 
 let redis: Redis;
 let store: RunStore;
+let schedules: Schedules;
 const orgUrl = 'http://127.0.0.1:9';
 
 beforeAll(async () => {
   redis = await connectTestRedis();
   store = new RunStore(redis);
+  schedules = new Schedules(redis, orgKeyOf(orgUrl));
 });
 afterAll(async () => {
+  await schedules.close();
   await redis.quit();
 });
 
@@ -50,6 +53,7 @@ function processor() {
       pacing: 'even',
     },
     defaultRateShare: 0.5,
+    startingRunIds: () => schedules.startingRunIds(),
     sinceOverlapMs: 60_000,
     log: pino({ level: 'silent' }),
   });

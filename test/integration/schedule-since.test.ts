@@ -4,7 +4,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStartScheduledRunProcessor } from '../../jobs/start-scheduled-run.ts';
 import { ApiTokenAuth } from '../../src/okta/auth.ts';
-import { type ScheduleData } from '../../src/queue/schedules.ts';
+import { orgKeyOf } from '../../src/queue/org.ts';
+import { Schedules, type ScheduleData } from '../../src/queue/schedules.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { oktaTime } from '../../src/sources/since.ts';
@@ -22,6 +23,7 @@ const OVERLAP = 200;
 let sim: Simulator;
 let redis: Redis;
 let store: RunStore;
+let schedules: Schedules;
 let env: NodeJS.ProcessEnv;
 let worker: Spawned | undefined;
 
@@ -30,8 +32,10 @@ beforeAll(async () => {
   env = envFor(sim);
   redis = await connectTestRedis();
   store = new RunStore(redis);
+  schedules = new Schedules(redis, orgKeyOf(sim.url));
 });
 afterAll(async () => {
+  await schedules.close();
   if (worker) await stopAll([worker]);
   await sim.close();
   await redis.quit();
@@ -44,6 +48,7 @@ function processor() {
       requestTimeoutMs: 5_000, maxInFlight: 10, rateWindowMs: 60_000, attempts: 3, maxRateLimitDeferrals: 10, pacing: 'even',
     },
     defaultRateShare: 0.5,
+    startingRunIds: () => schedules.startingRunIds(),
     sinceOverlapMs: OVERLAP,
     log: pino({ level: 'silent' }),
   });

@@ -48,7 +48,7 @@ describe('grantsweep schedule', () => {
       name,
       cron: '*/2 * * * * *',
       tz: 'UTC',
-      run: { schedule: name, source: { kind: 'csv', value: csv }, snapshot: true, tokens: true, dryRun: false, reason: 'nightly cleanup', rateShare: 0.4, pacing: 'window' },
+      run: { schedule: name, source: { kind: 'csv', value: csv }, snapshot: true, tokens: true, dryRun: false, reason: 'nightly cleanup', rateShare: 0.4, pacing: 'window', overlap: 'skip' },
     });
     expect(Date.parse(mine.next)).toBeGreaterThan(0);
     // What `add` said is what `list` says (no worker has moved it on yet).
@@ -56,7 +56,7 @@ describe('grantsweep schedule', () => {
     // The schedule holds the run's flags, never the credential.
     expect(JSON.stringify(listed)).not.toContain(sim.token);
     const table = (await runCli(['schedule', 'list'], env)).stdout;
-    expect(table).toMatch(new RegExp(`^${name}\\s+\\*/2 \\* \\* \\* \\* \\*\\s+UTC\\s+\\S+\\s+--csv ${csv} --snapshot --tokens --rate-share 0.4 --pacing window --reason 'nightly cleanup'$`, 'm'));
+    expect(table).toMatch(new RegExp(`^${name}\\s+\\*/2 \\* \\* \\* \\* \\*\\s+UTC\\s+\\S+\\s+-\\s+--csv ${csv} --snapshot --tokens --rate-share 0.4 --pacing window --reason 'nightly cleanup'$`, 'm'));
 
     worker = spawnCli(['worker'], env);
     const runs = await until(async () => {

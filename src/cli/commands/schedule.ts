@@ -2,7 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { orgKeyOf } from '../../queue/org.ts';
-import { describeFlags, SCHEDULE_NAME, Schedules, type ScheduleData } from '../../queue/schedules.ts';
+import { forgetScheduleSkips, scheduleHistory, type ScheduleHistory } from '../../queue/schedule-overlap.ts';
+import { describeFlags, OVERLAPS, SCHEDULE_NAME, Schedules, type Overlap, type ScheduleData } from '../../queue/schedules.ts';
 import { checkPlaceholders } from '../../sources/since.ts';
 import { checkGrantRows, invalidRowsError, validateCsvFile } from '../../sources/validate-csv.ts';
 import { openContext, type CliContext } from '../context.ts';
@@ -12,6 +13,7 @@ import { parseSource, parseTarget, type RunFlags } from '../run-options.ts';
 export interface ScheduleAddFlags extends RunFlags {
   cron?: string;
   tz?: string;
+  overlap?: string;
   /** Hidden: every N ms instead of a cron pattern (tests). */
   every?: string;
 }
@@ -42,7 +44,10 @@ const when = (ms: number | null) => (ms ? new Date(ms).toISOString() : '-');
  */
 export async function scheduleAddCommand(io: CliIO, name: string, flags: ScheduleAddFlags): Promise<ExitCode> {
   checkName(name);
-  const { cron: cronFlag, tz, every, ...runFlags } = flags;
+  const { cron: cronFlag, tz, every, overlap, ...runFlags } = flags;
+  if (overlap !== undefined && !(OVERLAPS as readonly string[]).includes(overlap)) {
+    throw new UsageError(`--overlap: expected ${OVERLAPS.join(' or ')}, got ${JSON.stringify(overlap)}`);
+  }
   // A pattern pasted with a line break is the pattern: the break would be stored and shown.
   const cron = cronFlag?.trim();
   for (const f of ['runId', 'concurrency'] as const) {
@@ -95,6 +100,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
       pacing: runFlags.pacing !== undefined ? ctx.config.pacing : null,
       skipInvalid: !!runFlags.skipInvalid,
       addedAt: Date.now(),
+      overlap: (overlap as Overlap | undefined) ?? 'skip',
     };
     const pattern = cron !== undefined ? `--cron "${cron}" --tz ${tz ?? 'UTC'}` : `every ${everyMs} ms`;
     if (!data.dryRun && !runFlags.yes && io.stdinIsTTY && io.stderr.isTTY) {
@@ -116,12 +122,31 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
   });
 }
 
-/** `grantsweep schedule list`: the org's schedules, with their next time and flags. */
+/** What the schedule's last time did: its run and the run's state, and the times skipped after it. */
+function lastText(h: ScheduleHistory): string {
+  const parts: string[] = [];
+  if (h.last) parts.push(`${h.last.runId} ${h.last.state}`);
+  if (h.skipped && (!h.last || h.skipped.lastAt > h.last.at)) {
+    parts.push(`skipped ${when(h.skipped.lastAt)} (${h.skipped.while} still going; ${h.skipped.count} in all)`);
+  }
+  return parts.length ? parts.join('; ') : '-';
+}
+
+/** `grantsweep schedule list`: the org's schedules, with their next time, flags and last run. */
 export async function scheduleListCommand(io: CliIO, flags: { json?: boolean }): Promise<ExitCode> {
-  return withSchedules(io, {}, async (schedules) => {
+  return withSchedules(io, {}, async (schedules, ctx) => {
     const list = await schedules.list();
+    const orgKey = orgKeyOf(ctx.config.orgUrl!);
+    const history = await Promise.all(list.map((s) => scheduleHistory(ctx.redis, ctx.store, orgKey, s.name)));
     if (flags.json) {
-      const rows = list.map((s) => ({ name: s.name, cron: s.cron, every: s.every, tz: s.tz, next: s.next ? new Date(s.next).toISOString() : null, run: s.data }));
+      const rows = list.map((s, i) => {
+        const h = history[i]!;
+        return {
+          name: s.name, cron: s.cron, every: s.every, tz: s.tz, next: s.next ? new Date(s.next).toISOString() : null, run: s.data,
+          last: h.last ? { runId: h.last.runId, at: new Date(h.last.at).toISOString(), state: h.last.state } : null,
+          skipped: h.skipped ? { count: h.skipped.count, lastAt: new Date(h.skipped.lastAt).toISOString(), while: h.skipped.while } : null,
+        };
+      });
       await out(io, `${JSON.stringify(rows, null, 2)}\n`);
       return EXIT.ok;
     }
@@ -129,14 +154,15 @@ export async function scheduleListCommand(io: CliIO, flags: { json?: boolean }):
       await out(io, 'no schedules (add one: grantsweep schedule add NAME --cron EXPR <source> ...)\n');
       return EXIT.ok;
     }
-    const rows = list.map((s) => [
+    const rows = list.map((s, i) => [
       s.name,
       s.cron ?? `every ${s.every} ms`,
       s.tz ?? 'UTC',
       when(s.next),
+      lastText(history[i]!),
       s.data ? describeFlags(s.data) : '?',
     ]);
-    const head = ['NAME', 'SCHEDULE', 'TZ', 'NEXT', 'RUN'];
+    const head = ['NAME', 'SCHEDULE', 'TZ', 'NEXT', 'LAST', 'RUN'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
     await out(io, `${[head, ...rows].map(line).join('\n')}\n`);
@@ -149,6 +175,7 @@ export async function scheduleRemoveCommand(io: CliIO, name: string): Promise<Ex
   checkName(name);
   return withSchedules(io, {}, async (schedules, ctx) => {
     if (!(await schedules.remove(name))) throw new UsageError(`schedule ${name}: no such schedule (see \`grantsweep schedule list\`)`);
+    await forgetScheduleSkips(ctx.redis, orgKeyOf(ctx.config.orgUrl!), name);
     ctx.log.info({ schedule: name }, 'schedule removed');
     await out(io, `schedule ${name} removed\n`);
     return EXIT.ok;

@@ -1,0 +1,102 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { orgKeys } from '../runs/keys.ts';
+import { shownState, type RunState } from '../runs/run-meta.ts';
+import type { RunStore } from '../runs/run-store.ts';
+import { withLock } from '../redis/lock.ts';
+
+/** A schedule's latest runs kept (its `{{since}}` and its overlap check look no further back). */
+export const KEPT_SCHEDULE_RUNS = 100;
+
+/** Why a run found loading, whose start job no worker holds, is halted. */
+export const INTERRUPTED_LOADING = 'loading was interrupted (the worker that started this scheduled run stopped); nothing was revoked';
+
+export interface OverlapDeps {
+  redis: Redis;
+  store: RunStore;
+  orgKey: string;
+  /** The runs a worker is loading now (Schedules.startingRunIds). */
+  startingRunIds: () => Promise<Set<string>>;
+  log: Logger;
+}
+
+/**
+ * The schedule's earlier run that is still going (queued, loading or running), or null.
+ * A run left loading by a worker that died is halted here, as its own redelivery would:
+ * otherwise it would hold the schedule back for ever.
+ */
+async function earlierRunGoing(deps: OverlapDeps, schedule: string, at: number): Promise<string | null> {
+  const key = orgKeys(deps.orgKey).scheduleRuns(schedule);
+  const earlier = await deps.redis.zrevrangebyscore(key, `(${at}`, '-inf', 'LIMIT', 0, KEPT_SCHEDULE_RUNS);
+  let starting: Set<string> | null = null;
+  const isStarting = async (id: string) => (starting ??= await deps.startingRunIds()).has(id);
+  for (const id of earlier) {
+    const meta = await deps.store.getMeta(id);
+    // Registered but not stored yet: its worker is between the two, or died there (then nothing of it exists).
+    if (!meta) {
+      if (await isStarting(id)) return id;
+      continue;
+    }
+    const state = shownState(meta);
+    if (state === 'running' || state === 'queued') return id;
+    if (state === 'loading') {
+      if (await isStarting(id)) return id;
+      await deps.store.stopRun(id, 'halted', INTERRUPTED_LOADING);
+      deps.log.warn({ runId: id }, 'scheduled run found half-loaded after a worker stopped: halted');
+    }
+  }
+  return null;
+}
+
+/**
+ * Registers the schedule's run at `at` among its runs, unless (`overlap` skip) an earlier
+ * one is still going: then returns that one's id and registers nothing. Under the
+ * schedule's lock, so that two workers starting two times of one schedule cannot both
+ * find the other absent.
+ */
+export async function registerScheduledRun(deps: OverlapDeps, schedule: string, runId: string, at: number, overlap: 'skip' | 'allow'): Promise<string | null> {
+  const keys = orgKeys(deps.orgKey);
+  const busy = () => new Error(`schedule ${schedule}: another worker holds its start lock; try again`);
+  return withLock(deps.redis, keys.scheduleLock(schedule), { ttlMs: 10_000, waitMs: 15_000, busy }, async () => {
+    const going = overlap === 'skip' ? await earlierRunGoing(deps, schedule, at) : null;
+    if (going) {
+      await deps.redis.multi()
+        .hincrby(keys.scheduleSkips(schedule), 'count', 1)
+        .hset(keys.scheduleSkips(schedule), 'lastAt', String(at), 'while', going)
+        .exec();
+      return going;
+    }
+    await deps.redis.multi()
+      .zadd(keys.scheduleRuns(schedule), at, runId)
+      .zremrangebyrank(keys.scheduleRuns(schedule), 0, -KEPT_SCHEDULE_RUNS - 1)
+      .exec();
+    return null;
+  });
+}
+
+/** What `schedule list` says a schedule last did. */
+export interface ScheduleHistory {
+  last: { runId: string; at: number; state: RunState | 'loading' | 'pruned' } | null;
+  /** Times skipped since the schedule was added, the last one's time, and the run it waited on. */
+  skipped: { count: number; lastAt: number; while: string } | null;
+}
+
+export async function scheduleHistory(redis: Redis, store: RunStore, orgKey: string, schedule: string): Promise<ScheduleHistory> {
+  const keys = orgKeys(orgKey);
+  const [newest, skips] = await Promise.all([
+    redis.zrevrange(keys.scheduleRuns(schedule), 0, 0, 'WITHSCORES'),
+    redis.hgetall(keys.scheduleSkips(schedule)),
+  ]);
+  let last: ScheduleHistory['last'] = null;
+  if (newest.length === 2) {
+    const meta = await store.getMeta(newest[0]!);
+    last = { runId: newest[0]!, at: Number(newest[1]), state: meta ? shownState(meta) : 'pruned' };
+  }
+  const skipped = skips.count ? { count: Number(skips.count), lastAt: Number(skips.lastAt), while: skips.while ?? '' } : null;
+  return { last, skipped };
+}
+
+/** Forgets a removed schedule's skips (its runs' list stays: a schedule added again under the name reads its `{{since}}` from them). */
+export async function forgetScheduleSkips(redis: Redis, orgKey: string, schedule: string): Promise<void> {
+  await redis.del(orgKeys(orgKey).scheduleSkips(schedule));
+}
