@@ -49,7 +49,11 @@ export const DEFAULT_SCOPES = ['okta.users.read', 'openid', 'profile', 'email', 
 
 const count = z.number().int().min(0);
 const rate = z.number().min(0).max(1);
-const bucketLimit = z.union([count, z.object({ limit: count.optional(), windowSec: z.number().positive().optional() }).strict()]);
+/** A delay: Node's timers hold at most 2^31-1 ms and fire at once beyond it; an hour is plenty for a simulator. */
+const delayMs = z.number().int().min(0).max(3_600_000);
+/** A window: up to a day (Okta's are a minute). */
+const windowSec = z.number().positive().max(86_400);
+const bucketLimit = z.union([count, z.object({ limit: count.optional(), windowSec: windowSec.optional() }).strict()]);
 const bucketName = z.enum(BUCKETS);
 
 export const rateLimitsSchema = z.union([
@@ -62,9 +66,9 @@ export const faultsSchema = z
   .object({
     errorRate: rate.optional(),
     resetRate: rate.optional(),
-    latencyMs: count.optional(),
+    latencyMs: delayMs.optional(),
     slowRate: rate.optional(),
-    slowMs: count.optional(),
+    slowMs: delayMs.optional(),
     seed: z.number().int().optional(),
   })
   .strict();
@@ -73,7 +77,7 @@ export const faultsSchema = z
 export const configPatchSchema = z
   .object({
     rateLimits: rateLimitsSchema.optional(),
-    windowSec: z.number().positive().optional(),
+    windowSec: windowSec.optional(),
     concurrencyLimit: count.optional(),
     perTokenShare: z.union([z.number().gt(0).max(1), z.null()]).optional(),
     noisyNeighbour: z.union([z.object({ share: rate }).strict(), z.null()]).optional(),
@@ -96,7 +100,9 @@ export const simOptionsSchema = configPatchSchema.extend({
   groups: z.number().int().min(1).optional(),
   apps: z.number().int().min(1).optional(),
   clients: z.number().int().min(1).optional(),
-  grantsPerUser: z.union([z.number().min(0).max(200), z.tuple([count, count])]).optional(),
+  grantsPerUser: z
+    .union([z.number().min(0).max(200), z.tuple([count.max(200), count.max(200)]).refine(([lo, hi]) => lo <= hi, 'a range is low-high, low first')])
+    .optional(),
   scopes: z.array(z.string().min(1)).min(1).optional(),
   oauthClients: z
     .array(

@@ -44,6 +44,12 @@ describe('grantsweep sim flag parsing', () => {
     [{ oauthClientId: '0oa1' }, '--oauth-client-id'],
     [{ oauthClientId: '0oa1', oauthPublicKeyFile: '/nonexistent/key.pem' }, '--oauth-public-key-file'],
     [{ count: '5' }, '--count'],
+    [{ grantsPerUser: '5-2' }, '--grants-per-user'],
+    [{ grantsPerUser: '3-500' }, '--grants-per-user'],
+    // Node's timers fire at once beyond 2^31-1 ms: a latency that large would be none.
+    [{ latencyMs: '1e12' }, '--latency-ms'],
+    [{ slowMs: '3600001' }, '--slow-ms'],
+    [{ windowSec: '1e9' }, '--window-sec'],
   ])('rejects %j with a UsageError naming %s', (flags, flag) => {
     let caught: unknown;
     try {
