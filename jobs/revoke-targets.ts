@@ -59,6 +59,21 @@ interface Outcome {
   resolvedUserId: string | null;
   /** Only a target that revokes tokens (--tokens, no scope or grant) sets it. */
   tokensRevokedFor?: string[] | null;
+  /** Okta's error behind a result that is not a failure (a grant already gone: its 404). */
+  errorCode?: string | null;
+  errorSummary?: string | null;
+  errorId?: string | null;
+}
+
+/**
+ * What the tries of a target did that the next one must not forget: a DELETE whose answer
+ * was lost may have revoked what the next try no longer finds. Kept in the target's record
+ * when a try fails (TargetRecord.revokeSent and .grants).
+ */
+interface Prior {
+  revokeSent: boolean;
+  /** The grants listed so far (--snapshot, a dry run, --scope). */
+  grants: GrantEvidence[] | null;
 }
 
 /** What became of one target in this job. */
@@ -182,8 +197,11 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
     let tries = 1;
     let deferrals = 0;
     const attempts = () => rec.attempts + tries;
+    const prior: Prior = { revokeSent: rec.revokeSent, grants: rec.grants };
     const finish = async (fields: Partial<TargetRecord> & { status: TargetStatus }): Promise<Done> => {
-      const done = finished(rec, fields, lastDelete ?? lastStatus, attempts());
+      // A failure keeps what was listed and sent: the evidence in its report, and for a `retry`.
+      const kept = fields.status === 'failed' ? { grants: prior.grants, revokeSent: prior.revokeSent } : { revokeSent: false };
+      const done = finished(rec, { ...kept, ...fields }, lastDelete ?? lastStatus, attempts());
       const recorded = await deps.store.recordResult(runId, key, done);
       if (recorded === 1) deps.onFinish?.(runId, key, done.status, (performance.now() - started) / 1000);
       targetLog.info(
@@ -201,7 +219,7 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
       let next: Done | Again;
       lastStatus = lastDelete = null;
       try {
-        const out = await gated(runId, () => execute(deps.client, meta, rec, ctx));
+        const out = await gated(runId, () => execute(deps.client, meta, rec, ctx, prior));
         warmUp(runId);
         return await finish(out);
       } catch (err) {
@@ -210,11 +228,16 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
         next = await handleError(err, { deps, meta, key, tries: rec.roundAttempts + tries, deferrals: deferrals + 1, finish });
       }
       if (typeof next === 'string') return next;
-      if (next.attempt) {
-        // The failed try counts for whoever goes on: this job, or another worker after a stop or a crash.
-        await deps.store.saveProgress(runId, key, { ...rec, attempts: attempts(), roundAttempts: rec.roundAttempts + tries });
-        tries++;
-      } else deferrals++;
+      const learned = prior.revokeSent !== rec.revokeSent || prior.grants !== rec.grants;
+      if (next.attempt || learned) {
+        // The failed try counts for whoever goes on: this job, or another worker after a stop or a crash;
+        // and so does what it listed and sent.
+        const spent = next.attempt ? tries : tries - 1; // a 429 spends none
+        rec = { ...rec, revokeSent: prior.revokeSent, grants: prior.grants };
+        await deps.store.saveProgress(runId, key, { ...rec, attempts: rec.attempts + spent, roundAttempts: rec.roundAttempts + spent });
+      }
+      if (next.attempt) tries++;
+      else deferrals++;
       return next;
     };
     for (;;) {
@@ -250,6 +273,7 @@ function finished(rec: TargetRecord, f: Partial<TargetRecord> & { status: Target
     resolvedUserId: f.resolvedUserId !== undefined ? f.resolvedUserId : rec.resolvedUserId,
     roundAttempts: 0,
     tokensRevokedFor: f.tokensRevokedFor !== undefined ? f.tokensRevokedFor : rec.tokensRevokedFor,
+    revokeSent: f.revokeSent !== undefined ? f.revokeSent : rec.revokeSent,
   };
 }
 
@@ -380,57 +404,83 @@ async function holdsAny(it: AsyncIterable<unknown>): Promise<boolean> {
 const evidence = (grants: Grant[]): GrantEvidence[] =>
   grants.map((g) => ({ id: g.id, clientId: g.clientId, scopeId: g.scopeId, created: g.created }));
 
-/** What one target needs from Okta; throws Okta errors for the caller to classify. */
-async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx: Ctx): Promise<Outcome> {
+/** `earlier` with the grants of `now` it lacks: what a target's tries have listed. */
+function mergeEvidence(earlier: GrantEvidence[] | null, now: GrantEvidence[]): GrantEvidence[] {
+  if (!earlier?.length) return now;
+  const seen = new Set(earlier.map((g) => g.id));
+  return [...earlier, ...now.filter((g) => !seen.has(g.id))];
+}
+
+/** A 404 for a grant or a client that is not the user's own: the thing is gone, the user is not. */
+const goneNotUser = (err: unknown): err is OktaApiError => err instanceof OktaApiError && err.kind === 'not_found' && !isUserNotFound(err);
+const oktaError = (err: OktaApiError) => ({ errorCode: err.errorCode, errorSummary: err.errorSummary, errorId: err.errorId });
+
+/**
+ * What one target needs from Okta; throws Okta errors for the caller to classify. `prior`
+ * carries what earlier tries listed and whether they sent a DELETE, and is updated here:
+ * after a lost answer, what the next try no longer finds was revoked by this run.
+ */
+async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx: Ctx, prior: Prior): Promise<Outcome> {
   const userId = rec.userId ?? rec.resolvedUserId ?? (await client.getUser(rec.login!, ctx)).id;
   const base = { resolvedUserId: rec.userId ? null : userId };
   const look = meta.snapshot || meta.dryRun;
 
   if (rec.grantId) {
-    let grants: Grant[] | null = null;
-    if (look) {
+    const sentBefore = prior.revokeSent;
+    const gone = (err: OktaApiError): Outcome =>
+      sentBefore
+        ? { ...base, status: 'revoked', grantsRevoked: 1, grants: look ? prior.grants ?? [] : null }
+        : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? prior.grants ?? [] : null, ...oktaError(err) };
+    if (look && !prior.grants) {
       try {
-        grants = [await client.getUserGrant(userId, rec.grantId, {}, ctx)];
+        prior.grants = evidence([await client.getUserGrant(userId, rec.grantId, {}, ctx)]);
       } catch (err) {
-        if (err instanceof OktaApiError && err.kind === 'not_found' && !isUserNotFound(err)) {
-          return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: [] };
-        }
+        if (goneNotUser(err)) return gone(err);
         throw err;
       }
     }
-    if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: evidence(grants!) };
+    if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: prior.grants };
     try {
+      prior.revokeSent = true;
       await client.revokeUserGrant(userId, rec.grantId, ctx);
     } catch (err) {
-      if (err instanceof OktaApiError && err.kind === 'not_found' && !isUserNotFound(err)) {
-        return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: grants ? evidence(grants) : null };
-      }
+      if (goneNotUser(err)) return gone(err);
       throw err;
     }
-    return { ...base, status: 'revoked', grantsRevoked: 1, grants: grants ? evidence(grants) : null };
+    return { ...base, status: 'revoked', grantsRevoked: 1, grants: look ? prior.grants : null };
   }
 
   if (rec.scopeId) {
-    let grants = await collect(client.listUserGrants(userId, { scopeId: rec.scopeId, limit: 200 }, ctx));
-    if (rec.clientId) grants = grants.filter((g) => g.clientId === rec.clientId);
-    if (grants.length === 0) return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? [] : null };
-    if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: evidence(grants) };
+    let listed = await collect(client.listUserGrants(userId, { scopeId: rec.scopeId, limit: 200 }, ctx));
+    if (rec.clientId) listed = listed.filter((g) => g.clientId === rec.clientId);
+    const now = evidence(listed);
+    // Listed by an earlier try whose DELETEs were sent, and no longer there: revoked by this run.
+    const goneEarlier = prior.revokeSent ? (prior.grants ?? []).filter((g) => !now.some((n) => n.id === g.id)).length : 0;
+    prior.grants = prior.revokeSent ? mergeEvidence(prior.grants, now) : now;
+    const shown = meta.snapshot || meta.dryRun ? prior.grants : null;
+    if (now.length === 0) {
+      return goneEarlier > 0
+        ? { ...base, status: 'revoked', grantsRevoked: goneEarlier, grants: shown }
+        : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? [] : null };
+    }
+    if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: now };
+    prior.revokeSent = true;
     const limit = pLimit(FAN_OUT);
-    const gone = await Promise.all(
-      grants.map((g) =>
+    const revokedNow = await Promise.all(
+      now.map((g) =>
         limit(async () => {
           try {
             await client.revokeUserGrant(userId, g.id, ctx);
             return 1;
           } catch (err) {
-            if (err instanceof OktaApiError && err.kind === 'not_found' && !isUserNotFound(err)) return 0;
+            if (goneNotUser(err)) return 0;
             throw err;
           }
         }),
       ),
     );
-    const n = gone.reduce<number>((a, b) => a + b, 0);
-    return { ...base, status: n > 0 ? 'revoked' : 'nothing_to_revoke', grantsRevoked: n, grants: meta.snapshot ? evidence(grants) : null };
+    const n = revokedNow.reduce<number>((a, b) => a + b, 0) + goneEarlier;
+    return { ...base, status: n > 0 ? 'revoked' : 'nothing_to_revoke', grantsRevoked: n, grants: shown };
   }
 
   // One client's grants and tokens (an incident): one listing of the user's clients tells
@@ -439,18 +489,21 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
   if (meta.tokens && rec.clientId && !look && !(await holdsClient(client, userId, rec.clientId, ctx))) {
     return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: null, tokensRevokedFor: [] };
   }
-  let grants: Grant[] | null = null;
+  let grants: GrantEvidence[] | null = null;
   if (look) {
-    grants = await collect(
+    const now = evidence(await collect(
       rec.clientId ? client.listUserClientGrants(userId, rec.clientId, { limit: 200 }, ctx) : client.listUserGrants(userId, { limit: 200 }, ctx),
-    );
+    ));
+    // After a DELETE whose answer was lost, what the earlier try listed was revoked by this run, found now or not.
+    grants = prior.grants = prior.revokeSent ? mergeEvidence(prior.grants, now) : now;
   }
   const none = grants !== null && grants.length === 0;
   if (!meta.tokens) {
     if (none) return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: [] };
-    if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: evidence(grants!) };
+    if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants };
   }
   if (!meta.dryRun && !none) {
+    prior.revokeSent = true;
     if (rec.clientId) await client.revokeUserClientGrants(userId, rec.clientId, ctx);
     else await client.revokeUserGrants(userId, ctx);
   }
@@ -460,7 +513,7 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
     ...base,
     status: !some ? 'nothing_to_revoke' : meta.dryRun ? 'would_revoke' : 'revoked',
     grantsRevoked: grants ? (meta.dryRun && !none ? null : grants.length) : null,
-    grants: grants ? evidence(grants) : null,
+    grants,
     tokensRevokedFor,
   };
 }

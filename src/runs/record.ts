@@ -51,6 +51,14 @@ export interface TargetRecord extends TargetInput {
    * or would be in a dry run; null without --tokens or for a scope or grant target.
    */
   tokensRevokedFor: string[] | null;
+  /**
+   * A revoking DELETE was sent for the target by an earlier try (of this round or of one
+   * that failed and was retried). Its answer may have been lost after Okta revoked: a later
+   * try that finds nothing left then counts what `grants` listed, or the grant, as revoked
+   * rather than `nothing_to_revoke`. Kept while the target is pending or failed; false on
+   * any other result.
+   */
+  revokeSent: boolean;
 }
 
 /** Index of `status` in the stored array (0-based). Lua scripts depend on it. */
@@ -84,6 +92,7 @@ export function newRecord(
     resolvedUserId: null,
     roundAttempts: 0,
     tokensRevokedFor: null,
+    revokeSent: false,
   };
 }
 
@@ -91,13 +100,14 @@ export function newRecord(
  * The stored layout, by index: 0 userId, 1 login, 2 clientId, 3 scopeId, 4 grantId,
  * 5 line, 6 status (its index in STATUSES), 7 grantsRevoked, 8 attempts, 9 httpStatus,
  * 10 errorCode, 11 errorSummary, 12 errorId, 13 finishedAt (epoch ms in base 36),
- * 14 grants, 15 resolvedUserId, 16 roundAttempts, 17 tokensRevokedFor. An absent text, list or attempt count is 0 (one byte
+ * 14 grants, 15 resolvedUserId, 16 roundAttempts, 17 tokensRevokedFor, 18 revokeSent (1 or 0). An absent text, list or attempt count is 0 (one byte
  * where `null` takes four); an absent number that can be 0 stays null. Trailing absent
  * values are dropped. A finished result then fits jemalloc's 80-byte class, a pending
  * target its 48-byte one (see BENCHMARKS.md, figure 4).
  */
 const TEXT = new Set([0, 1, 2, 3, 4, 10, 11, 12, 14, 15, 17]);
-const ATTEMPTS = new Set([8, 16]);
+/** Counts and flags whose 0 is dropped when trailing. */
+const ATTEMPTS = new Set([8, 16, 18]);
 
 export function toRedis(r: TargetRecord): string {
   const a: unknown[] = [
@@ -108,6 +118,7 @@ export function toRedis(r: TargetRecord): string {
     r.resolvedUserId ?? 0,
     r.roundAttempts,
     r.tokensRevokedFor ?? 0,
+    r.revokeSent ? 1 : 0,
   ];
   // Trailing absent values cost bytes a million times over.
   for (let i = a.length - 1; i > STATUS_INDEX && (a[i] === null || (a[i] === 0 && (TEXT.has(i) || ATTEMPTS.has(i)))); i--) a.pop();
@@ -145,5 +156,6 @@ export function fromRedis(raw: string): TargetRecord {
     resolvedUserId: text(15),
     roundAttempts: (a[16] as number | undefined) ?? 0,
     tokensRevokedFor: a[17] ? (a[17] as string[]) : null,
+    revokeSent: a[18] === 1,
   };
 }

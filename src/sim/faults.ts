@@ -29,9 +29,9 @@ export class FaultInjector {
     this.random = seededRandom(this.config().seed);
   }
 
-  draw(): FaultDecision {
+  draw(method: string): FaultDecision {
     const f = this.config();
-    const none = f.errorRate === 0 && f.resetRate === 0 && f.slowRate === 0;
+    const none = (f.errorRate === 0 && f.resetRate === 0 && f.slowRate === 0) || (f.methods != null && !f.methods.includes(method));
     if (none) return { kind: 'none', delayMs: f.latencyMs };
     const r = this.random();
     if (r < f.errorRate) return { kind: this.random() < 0.5 ? 'error500' : 'error503', delayMs: f.latencyMs };

@@ -70,6 +70,8 @@ export const faultsSchema = z
     slowRate: rate.optional(),
     slowMs: delayMs.optional(),
     seed: z.number().int().optional(),
+    /** Only requests of these methods draw faults (all when absent or null): e.g. resets of DELETEs alone. */
+    methods: z.union([z.array(z.enum(['GET', 'POST', 'DELETE'])).min(1), z.null()]).optional(),
   })
   .strict();
 
@@ -135,6 +137,7 @@ export interface FaultConfig {
   slowRate: number;
   slowMs: number;
   seed: number;
+  methods?: string[] | null;
 }
 
 export interface RuntimeConfig {

@@ -114,7 +114,7 @@ export function handleApiRequest(p: Pipeline, req: IncomingMessage, res: ServerR
   const decision = p.limiter.check(bucket, principal?.label ?? null);
   if (!decision.allowed) return later(latency, () => reply(tooManyRequests(), decision, { reject: decision.reject }));
 
-  const fault = p.faults.draw();
+  const fault = p.faults.draw(req.method ?? 'GET');
   if (fault.kind === 'error500' || fault.kind === 'error503') {
     const status = fault.kind === 'error500' ? 500 : 503;
     return later(fault.delayMs, () => reply(serverError(status), decision, { fault: fault.kind }));

@@ -23,6 +23,7 @@ const record: fc.Arbitrary<TargetRecord> = fc.record({
   resolvedUserId: text,
   roundAttempts: fc.nat(20),
   tokensRevokedFor: fc.option(fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }), { nil: null }),
+  revokeSent: fc.boolean(),
 });
 
 describe('the stored target record', () => {

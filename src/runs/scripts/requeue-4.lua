@@ -8,7 +8,7 @@
   Returns how many were requeued.
 ]]
 -- 1-based indexes where 0 means absent (text, lists, attempt counts): record.ts.
-local ZERO_ABSENT = { [9] = true, [11] = true, [12] = true, [13] = true, [15] = true, [16] = true, [17] = true, [18] = true }
+local ZERO_ABSENT = { [9] = true, [11] = true, [12] = true, [13] = true, [15] = true, [16] = true, [17] = true, [18] = true, [19] = true }
 local n = 0
 for i = 2, #ARGV do
   local raw = redis.call('HGET', KEYS[1], ARGV[i])
@@ -17,16 +17,19 @@ for i = 2, #ARGV do
     local status = rec[7]
     if status == 6 or status == 'failed' then
       -- The result's fields cleared as toRedis writes them absent (1-based here):
-      -- 8 grantsRevoked, 10 httpStatus, 14 finishedAt null; 11-13 error, 15 grants, 18 tokensRevokedFor 0.
+      -- 8 grantsRevoked, 10 httpStatus, 14 finishedAt null; 11-13 error, 18 tokensRevokedFor 0.
+      -- 19 revokeSent stays, and with it 15 grants (what was listed before a DELETE whose
+      -- answer was lost: the retry that finds nothing counts them revoked); else 15 is cleared.
+      local sent = rec[19] == 1
       rec[7] = 0
       rec[8] = cjson.null
       if rec[9] == nil then rec[9] = 0 end
       rec[10] = cjson.null
       for j = 11, 13 do rec[j] = 0 end
       rec[14] = cjson.null
-      rec[15] = 0
-      -- 17 roundAttempts 0 (only where it exists: a Lua list takes no hole), 18 dropped.
-      rec[18] = nil
+      if not sent then rec[15] = 0 end
+      -- 17 roundAttempts and 18 set to 0 only where they exist: a Lua list takes no hole.
+      if #rec >= 18 then rec[18] = 0 end
       if #rec >= 17 then rec[17] = 0 end
       -- Trailing absent values dropped, as toRedis does (16 resolvedUserId is kept).
       while #rec > 7 and (rec[#rec] == cjson.null or (rec[#rec] == 0 and ZERO_ABSENT[#rec])) do rec[#rec] = nil end

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
+import { checkExactlyOnce } from '../helpers/fleet.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
+import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
+
+/**
+ * A DELETE whose answer is lost (the simulator resets the connection after the revoke took
+ * effect, on a third of the DELETEs and nothing else): the try after it finds nothing left.
+ * The result must still say what this run revoked — `revoked`, with what was listed before —
+ * not `nothing_to_revoke` with empty evidence.
+ */
+const t = simAndRedis({ users: 400, grantsPerUser: [1, 4], faults: { resetRate: 0.33, methods: ['DELETE'], seed: 11 } });
+const env = () => envFor(t.sim, { GRANTSWEEP_ATTEMPTS: '12', GRANTSWEEP_REQUEST_TIMEOUT_MS: '2000' });
+
+interface Row { userId: string; grantId: string | null; status: string; grantsRevoked: number | null; grants: { id: string }[] | null; attempts: number }
+
+async function run(rows: string[], flags: string[]): Promise<{ runId: string; results: Row[] }> {
+  const runId = uniqueRunId('lost');
+  const r = await runCli(['run', '--csv', writeCsv(rows), '--yes', '--run-id', runId, ...flags], env());
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  const rep = await checkExactlyOnce(t.redis, runId, env(), { targets: rows.length - 1 });
+  return { runId, results: rep.results as unknown as Row[] };
+}
+
+describe('a revocation whose answer was lost', () => {
+  it('single grants, all grants (--snapshot) and one scope: revoked, with what was there, every time', async () => {
+    const users = t.sim.org.sampleUsers({ count: 150, status: 'ACTIVE', minGrants: 1 });
+    const before = new Map(users.map((u) => [u.id, t.sim.org.grantsOf(u.id)!]));
+    const resetsBefore = t.sim.log.snapshot().faults.reset;
+
+    // One grant each, named by id, with --snapshot (a GET first, then the DELETE).
+    const byGrant = users.slice(0, 50);
+    const g = await run(['userId,grantId', ...byGrant.map((u) => `${u.id},${before.get(u.id)![0]!.id}`)], ['--snapshot']);
+    for (const r of g.results) {
+      expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked', grantsRevoked: 1 });
+      expect(r.grants!.map((x) => x.id)).toEqual([r.grantId]);
+    }
+
+    // Every grant of the user, with --snapshot: the listing of the first try is the evidence.
+    const whole = users.slice(50, 100);
+    const w = await run(['userId', ...whole.map((u) => u.id)], ['--snapshot']);
+    for (const r of w.results) {
+      const held = before.get(r.userId)!.map((x) => x.id).sort();
+      expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked', grantsRevoked: held.length });
+      expect(r.grants!.map((x) => x.id).sort()).toEqual(held);
+    }
+
+    // One scope (the one most of these users hold): every grant of it counted, across the tries.
+    const rest = users.slice(100);
+    const scopes = new Map<string, number>();
+    for (const u of rest) for (const x of before.get(u.id)!) scopes.set(x.scopeId, (scopes.get(x.scopeId) ?? 0) + 1);
+    const scope = [...scopes].sort((a, b) => b[1] - a[1])[0]![0];
+    const holders = rest.filter((u) => before.get(u.id)!.some((x) => x.scopeId === scope));
+    const s = await run(['userId', ...holders.map((u) => u.id)], ['--scope', scope]);
+    for (const r of s.results) {
+      const held = before.get(r.userId)!.filter((x) => x.scopeId === scope).length;
+      expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked', grantsRevoked: held });
+    }
+
+    // The faults happened, on revocations that then had to be tried again.
+    expect(t.sim.log.snapshot().faults.reset - resetsBefore).toBeGreaterThan(20);
+    for (const x of [g, w, s]) expect(x.results.filter((r) => r.attempts > 1).length).toBeGreaterThan(3);
+    for (const u of [...byGrant, ...whole]) expect(t.sim.org.grantsOf(u.id)!.map((x) => x.id)).not.toContain(before.get(u.id)![0]!.id);
+  }, 180_000);
+
+  it('a target that failed on a lost answer and is retried: revoked, not nothing_to_revoke', async () => {
+    const users = t.sim.org.sampleUsers({ count: 20, status: 'ACTIVE', minGrants: 1, offset: 200 });
+    const grant = new Map(users.map((u) => [u.id, t.sim.org.grantsOf(u.id)![0]!.id]));
+    const csv = writeCsv(['userId,grantId', ...users.map((u) => `${u.id},${grant.get(u.id)}`)]);
+    const runId = uniqueRunId('lost-retry');
+    // Every DELETE revokes and loses its answer; one attempt each: every target fails.
+    t.sim.configure({ faults: { resetRate: 1, methods: ['DELETE'] } });
+    try {
+      const first = await runCli(['run', '--csv', csv, '--snapshot', '--yes', '--run-id', runId], envFor(t.sim, { GRANTSWEEP_ATTEMPTS: '1' }));
+      expect(first.code, first.stderr).toBe(1);
+      for (const u of users) expect(t.sim.org.grantsOf(u.id)!.map((x) => x.id)).not.toContain(grant.get(u.id));
+      const failed = (await checkExactlyOnce(t.redis, runId, env(), { targets: users.length })).results as unknown as Row[];
+      // The failure keeps what was listed before the DELETE: the report shows it.
+      for (const r of failed) expect(r).toMatchObject({ status: 'failed', grants: [{ id: grant.get(r.userId) }] });
+    } finally {
+      t.sim.configure({ faults: { resetRate: 0 } });
+    }
+    const again = await runCli(['retry', runId, '--wait'], env());
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    const rep = (await checkExactlyOnce(t.redis, runId, env(), { targets: users.length })).results as unknown as Row[];
+    for (const r of rep) {
+      expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked', grantsRevoked: 1, attempts: 2 });
+      expect(r.grants!.map((x) => x.id)).toEqual([grant.get(r.userId)]);
+    }
+  }, 120_000);
+});
