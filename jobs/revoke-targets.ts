@@ -404,6 +404,16 @@ async function holdsAny(it: AsyncIterable<unknown>): Promise<boolean> {
 const evidence = (grants: Grant[]): GrantEvidence[] =>
   grants.map((g) => ({ id: g.id, clientId: g.clientId, scopeId: g.scopeId, created: g.created }));
 
+/**
+ * Whether the grant is of the scope named: by Okta's `scopeId` (an Okta API scope's name, a
+ * custom scope's `scp…` id) or, with `expand=scope`, the embedded scope's id or name (Okta
+ * has documented both shapes: okta-api.md §1.3). A name matches that scope on every
+ * authorization server the user consented to it on; an id, that one server's.
+ */
+export function scopeMatches(g: Grant, scope: string): boolean {
+  return g.scopeId === scope || g._embedded?.scope?.id === scope || g._embedded?.scope?.name === scope;
+}
+
 /** `earlier` with the grants of `now` it lacks: what a target's tries have listed. */
 function mergeEvidence(earlier: GrantEvidence[] | null, now: GrantEvidence[]): GrantEvidence[] {
   if (!earlier?.length) return now;
@@ -451,7 +461,9 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
   }
 
   if (rec.scopeId) {
-    let listed = await collect(client.listUserGrants(userId, { scopeId: rec.scopeId, limit: 200 }, ctx));
+    // Listed whole and matched here: Okta's scopeId filter takes what grants hold, a custom
+    // scope's id (scp…), where people name the scope (api:write); see scopeMatches.
+    let listed = (await collect(client.listUserGrants(userId, { expand: 'scope', limit: 200 }, ctx))).filter((g) => scopeMatches(g, rec.scopeId!));
     if (rec.clientId) listed = listed.filter((g) => g.clientId === rec.clientId);
     const now = evidence(listed);
     // Listed by an earlier try whose DELETEs were sent, and no longer there: revoked by this run.

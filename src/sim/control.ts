@@ -1,6 +1,7 @@
 import type { Grant, OktaUser, RefreshToken } from '../okta/types.ts';
 import type { SimContext } from './context.ts';
 import type { FaultInjector } from './faults.ts';
+import { grantScopeId } from './render.ts';
 import { applyConfigPatch, configPatchSchema, describeZodError, USER_STATUSES, type RuntimeConfig, type UserStatus } from './options.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 import { renderGrant, renderToken, renderUser } from './render.ts';
@@ -26,7 +27,8 @@ export interface SampleUser {
   /** The one group the user belongs to, and the app the user is assigned to. */
   groupId: string;
   appId: string;
-  grants: { id: string; clientId: string; scopeId: string }[];
+  /** `scopeId` as Okta writes it in a grant (a custom scope's `scp…` id), `scope` the scope's name. */
+  grants: { id: string; clientId: string; scopeId: string; scope: string }[];
 }
 
 export interface SimDirectory {
@@ -134,7 +136,7 @@ export class SimControl {
         status: u.status,
         groupId: org.ids.group.encode(org.groupOf(i)),
         appId: org.ids.client.encode(org.appOf(i)),
-        grants: grants.map((g) => ({ id: org.grantId(g), clientId: org.ids.client.encode(g.client), scopeId: org.scopes[g.scope] ?? '' })),
+        grants: grants.map((g) => ({ id: org.grantId(g), clientId: org.ids.client.encode(g.client), scopeId: grantScopeId(org, g.scope), scope: org.scopes[g.scope] ?? '' })),
       });
     }
     return out;

@@ -1,7 +1,7 @@
 import type { RequestCtx } from './context.ts';
 import type { GrantSlot } from './org.ts';
 import { badCursor, decodeCursor, linkHeader, parseLimit } from './pagination.ts';
-import { renderClient, renderGrant, renderToken } from './render.ts';
+import { grantScopeId, renderClient, renderGrant, renderToken } from './render.ts';
 import { json, noContent, notFound, type SimResponse } from './sim-errors.ts';
 
 /** /api/v1/users/{userId}/grants… and /clients…, grants and refresh tokens (okta-api.md §1). */
@@ -39,7 +39,8 @@ export function listGrants(ctx: RequestCtx): SimResponse {
   if (typeof i !== 'number') return i;
   const scopeId = ctx.query.get('scopeId');
   let grants = ctx.sim.org.activeGrants(i);
-  if (scopeId !== null) grants = grants.filter((g) => ctx.sim.org.scopes[g.scope] === scopeId);
+  // Okta filters on the grant's scopeId: a custom scope's id (scp…), not its name.
+  if (scopeId !== null) grants = grants.filter((g) => grantScopeId(ctx.sim.org, g.scope) === scopeId);
   return grantPage(ctx, i, grants);
 }
 

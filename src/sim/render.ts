@@ -9,14 +9,24 @@ export const iso = (ms: number): string => new Date(ms).toISOString();
 const ORG_AS = 0;
 const CUSTOM_AS = 1;
 
+/**
+ * A grant's `scopeId` as Okta writes it (okta-api.md §1.3): the scope's name for an Okta API
+ * scope (`okta.users.read`), the scope object's id (`scp…`) for a custom authorization server's.
+ */
+export function grantScopeId(org: SimOrg, scope: number): string {
+  const name = org.scopes[scope] ?? 'openid';
+  return isOrgScope(name) ? name : org.ids.scope.encode(scope);
+}
+
 export function renderGrant(org: SimOrg, base: string, user: UserFacts, g: GrantSlot, expandScope: boolean): Grant {
   const id = org.grantId(g);
   const clientId = org.ids.client.encode(g.client);
-  const scopeId = org.scopes[g.scope] ?? 'openid';
-  const orgScope = isOrgScope(scopeId);
+  const name = org.scopes[g.scope] ?? 'openid';
+  const scopeId = grantScopeId(org, g.scope);
+  const orgScope = isOrgScope(name);
   const ausId = org.ids.authServer.encode(orgScope ? ORG_AS : CUSTOM_AS);
   const appTitle = org.clientName(g.client);
-  const info = scopeInfo(scopeId);
+  const info = scopeInfo(name);
   const grant: Grant = {
     id,
     status: 'ACTIVE',
@@ -30,7 +40,7 @@ export function renderGrant(org: SimOrg, base: string, user: UserFacts, g: Grant
     source: 'END_USER',
   };
   // Both shapes Okta has documented for the embedded scope (okta-api.md §1.3, UNCONFIRMED which is current).
-  if (expandScope) grant._embedded = { scope: { id: scopeId, name: scopeId, ...info } };
+  if (expandScope) grant._embedded = { scope: { id: scopeId, name, ...info } };
   grant._links = {
     self: { href: `${base}/api/v1/users/${user.id}/grants/${id}`, hints: { allow: ['GET', 'DELETE'] } },
     app: { href: `${base}/api/v1/apps/${clientId}`, title: appTitle },

@@ -103,6 +103,30 @@ describe('run: each kind of target', () => {
     }
   });
 
+  it("with --scope NAME revokes a custom scope's grants, whose scopeId is the scope's scp… id; with the id, the same", async () => {
+    // Users holding a custom scope (api:write, an authorization server's own): Okta's grants carry its id, not the name.
+    const pick = users(60).filter((u) => u.grants.some((g) => g.scope === 'api:write'));
+    expect(pick.length).toBeGreaterThanOrEqual(4);
+    const [byName, byId] = [pick.slice(0, 2), pick.slice(2, 4)];
+    const scpId = byId[0]!.grants.find((g) => g.scope === 'api:write')!.scopeId;
+    expect(scpId).toMatch(/^scp/);
+    for (const [group, scope] of [[byName, 'api:write'], [byId, scpId]] as const) {
+      const before = new Map(group.map((u) => [u.id, sim.org.grantsOf(u.id, true)!]));
+      const runId = uniqueRunId('scope-name');
+      const r = await runCli(['run', '--csv', writeCsv(['userId', ...group.map((u) => u.id)]), '--scope', scope, '--yes', '--run-id', runId], env);
+      expect(r.code, r.stderr).toBe(0);
+      const rep = await report(runId);
+      for (const res of rep.results) {
+        const had = before.get(res.userId!)!.filter((g) => g._embedded!.scope!.name === 'api:write');
+        expect(had.length).toBeGreaterThan(0);
+        expect(res).toMatchObject({ status: 'revoked', grantsRevoked: had.length });
+        const left = sim.org.grantsOf(res.userId!, true)!;
+        expect(left.some((g) => g._embedded!.scope!.name === 'api:write')).toBe(false);
+        expect(left.length).toBe(before.get(res.userId!)!.length - had.length);
+      }
+    }
+  });
+
   it('revokes exactly the grant a CSV row names, and reports a grant already gone as nothing_to_revoke', async () => {
     const sample = users(5);
     const rows = sample.map((u) => `${u.id},${u.grants[0]!.id}`);

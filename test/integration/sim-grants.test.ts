@@ -40,7 +40,16 @@ describe('simulated user grants', () => {
     expect(g.clientId).toMatch(/^0oa[0-9A-Za-z]{17}$/);
     expect(g.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(g.lastUpdated).toMatch(/\.\d{3}Z$/);
-    expect(['okta.users.read', 'openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write']).toContain(g.scopeId);
+    // Okta's scopeId: an Okta API scope's name, a custom authorization server's scope by its id (okta-api.md §1.3).
+    for (const x of grants) {
+      const name = u.grants.find((y) => y.id === x.id)!.scope;
+      expect(['okta.users.read', 'openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write']).toContain(name);
+      if (name.startsWith('okta.')) expect(x.scopeId).toBe(name);
+      else expect(x.scopeId).toMatch(/^scp[0-9A-Za-z]{17}$/);
+      const scopeHref = (x._links as Record<string, { href: string }>).scope!.href;
+      expect(scopeHref).toMatch(/\/scopes\/scp[0-9A-Za-z]{17}$/);
+      if (!name.startsWith('okta.')) expect(scopeHref.endsWith(`/scopes/${x.scopeId}`)).toBe(true);
+    }
     expect(g.issuer.startsWith(sim.url)).toBe(true);
     expect(g._embedded).toBeUndefined();
     const l = g._links as Record<string, { href: string; hints?: unknown }>;
@@ -54,11 +63,11 @@ describe('simulated user grants', () => {
     const u = someUser();
     const { body } = await call(`/api/v1/users/${u.id}/grants?expand=scope&limit=1`);
     const g = (body as Grant[])[0]!;
-    expect(g._embedded?.scope).toMatchObject({ id: g.scopeId, name: g.scopeId });
+    expect(g._embedded?.scope).toMatchObject({ id: g.scopeId, name: u.grants.find((y) => y.id === g.id)!.scope });
     expect(typeof g._embedded?.scope?.displayName).toBe('string');
     expect(typeof g._embedded?.scope?.description).toBe('string');
     const one = await call(`/api/v1/users/${u.id}/grants/${g.id}?expand=scope`);
-    expect(one.body._embedded.scope.name).toBe(g.scopeId);
+    expect(one.body._embedded.scope.name).toBe(u.grants.find((y) => y.id === g.id)!.scope);
   });
 
   it('filters by scopeId', async () => {
@@ -66,7 +75,12 @@ describe('simulated user grants', () => {
     const scope = u.grants[2]!.scopeId;
     const { body } = await call(`/api/v1/users/${u.id}/grants?scopeId=${encodeURIComponent(scope)}`);
     const want = u.grants.filter((g) => g.scopeId === scope).map((g) => g.id);
+    expect(want.length).toBeGreaterThan(0);
     expect((body as Grant[]).map((g) => g.id)).toEqual(want);
+    // A custom scope's name is not its scopeId: the filter finds nothing by it, as Okta's would.
+    const custom = u.grants.find((g) => !g.scope.startsWith('okta.'))!;
+    const byName = await call(`/api/v1/users/${u.id}/grants?scopeId=${encodeURIComponent(custom.scope)}`);
+    expect(byName.body).toEqual([]);
   });
 
   it('paginates with self and next as two Link lines and ends without next', async () => {
@@ -188,14 +202,14 @@ describe('simulated user grants', () => {
     expect(headers.link).toBeUndefined();
     await call(`/api/v1/users/${u.id}/grants`, 'DELETE');
     // What is left: the clients the user still holds a refresh token for.
-    const withTokens = [...new Set(u.grants.filter((g) => g.scopeId === 'offline_access').map((g) => g.clientId))].sort();
+    const withTokens = [...new Set(u.grants.filter((g) => g.scope === 'offline_access').map((g) => g.clientId))].sort();
     expect(((await call(`/api/v1/users/${u.id}/clients`)).body as OAuthClientRef[]).map((c) => c.client_id).sort()).toEqual(withTokens);
   });
 
   it('keeps a refresh token per client given offline_access: listed, left by grant revocation, revoked by DELETE …/tokens', async () => {
     let u = someUser();
-    for (let k = 1; !u.grants.some((g) => g.scopeId === 'offline_access'); k++) u = someUser(k);
-    const clientId = u.grants.find((g) => g.scopeId === 'offline_access')!.clientId;
+    for (let k = 1; !u.grants.some((g) => g.scope === 'offline_access'); k++) u = someUser(k);
+    const clientId = u.grants.find((g) => g.scope === 'offline_access')!.clientId;
     const tokens = await call(`/api/v1/users/${u.id}/clients/${clientId}/tokens`);
     expect(tokens.status).toBe(200);
     const [t] = tokens.body as RefreshToken[];

@@ -43,7 +43,7 @@ describe('simulator inspection endpoints', () => {
     for (const u of users) {
       expect(u).toMatchObject({ id: expect.stringMatching(/^00u/), login: expect.stringContaining('@'), status: 'ACTIVE' });
       expect(u.grants.length).toBeGreaterThanOrEqual(2);
-      expect(u.grants[0]).toEqual({ id: expect.stringMatching(/^oag/), clientId: expect.stringMatching(/^0oa/), scopeId: expect.any(String) });
+      expect(u.grants[0]).toEqual({ id: expect.stringMatching(/^oag/), clientId: expect.stringMatching(/^0oa/), scopeId: expect.any(String), scope: expect.any(String) });
     }
     const later = (await inspect('/__sim/users?count=5&status=ACTIVE&minGrants=2&offset=60')).body as SampleUser[];
     expect(later.map((u) => u.id)).not.toContain(users[0]!.id);
