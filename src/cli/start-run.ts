@@ -93,6 +93,11 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
     });
     if (result.duplicates > 0) err(io, `${result.duplicates} duplicate rows were merged into one target each\n`);
     if (result.invalid > 0) err(io, `${result.invalid} invalid rows are reported as invalid (--skip-invalid)\n`);
+    // Nothing revoked is right, but a query that matched no one is most often a mistyped one: say so.
+    if (result.targets === 0 && ['search', 'filter', 'group', 'app'].includes(source.kind)) {
+      const hint = source.kind === 'search' || source.kind === 'filter' ? " (Okta compares values exactly: status eq \"ACTIVE\", not \"active\")" : '';
+      err(io, `warning: --${source.kind} ${JSON.stringify(source.value)} matched no users: nothing to revoke${hint}\n`);
+    }
     return { ctx, result, scopes };
   } catch (e) {
     await ctx.resources.releaseAll();

@@ -47,6 +47,18 @@ describe('bad input: --filter and --search expressions', () => {
     expect(rep.results.map((x) => x.userId).sort()).toEqual(suspended);
   });
 
+  it('a query that matches no one completes with nothing revoked and says so on stderr (exit 0)', async () => {
+    const runId = uniqueRunId('empty');
+    // Okta compares filter values exactly: a lower-case status matches no user.
+    const r = await runCli(['run', '--filter', 'status eq "active"', '--yes', '--run-id', runId], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toContain('warning: --filter "status eq \\"active\\"" matched no users: nothing to revoke (Okta compares values exactly');
+    expect((await reportOf(runId, env)).counts.total).toBe(0);
+    const found = await runCli(['run', '--filter', 'status eq "SUSPENDED"', '--dry-run', '--run-id', uniqueRunId('some')], env);
+    expect(found.code).toBe(0);
+    expect(found.stderr).not.toContain('matched no users');
+  });
+
   it('an expression that tries to add parameters stays one parameter (Okta refuses it: exit 2)', async () => {
     const expr = 'status eq "ACTIVE"&search=id pr&limit=1#x';
     const r = await runCli(['run', '--filter', expr, '--dry-run'], env);
