@@ -42,7 +42,7 @@ const ENV_NAME: Partial<Record<Setting, string>> = {
   redisUrl: 'REDIS_URL',
   home: 'GRANTSWEEP_HOME',
   logLevel: 'LOG_LEVEL',
-  // Operational knobs without flags of their own (a fleet sets them once, in the environment).
+  // Operational knobs a fleet sets once, in the environment; where a command has a flag of the same name (--concurrency, --rate-share, --pacing), the flag wins.
   concurrency: 'GRANTSWEEP_CONCURRENCY',
   rateShare: 'GRANTSWEEP_RATE_SHARE',
   pacing: 'GRANTSWEEP_PACING',
@@ -116,7 +116,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
 
   const wanted = SETTINGS.filter((k) => k !== 'orgUrl' || readOrg);
   const settings = { ...DEFAULTS, ...Object.fromEntries(wanted.map((k) => [k, take(k)])) } as Omit<Config, 'credentials'>;
-  const orgUrlName = flags.orgUrl !== undefined && flags.orgUrl !== null ? '--org-url' : 'OKTA_ORG_URL';
+  // The org comes from the environment only: no command takes it as a flag.
+  const orgUrlName = 'OKTA_ORG_URL';
   const orgUrl = settings.orgUrl;
   const orgUrlFailed = problems.some((p) => p.name === orgUrlName);
   if (readOrg && !orgUrlFailed) {

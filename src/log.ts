@@ -32,8 +32,9 @@ export const REDACT_PATHS = [
 
 const FLUSH_MS = 200;
 
-export function createLogger(opts: { level?: string; pretty?: boolean; destination?: number } = {}): Logger {
-  const level = opts.level ?? process.env.LOG_LEVEL ?? 'info';
+/** `level` is the validated configuration's (config/load.ts reads LOG_LEVEL), never the raw variable. */
+export function createLogger(opts: { level: string; pretty?: boolean; destination?: number }): Logger {
+  const level = opts.level;
   const pretty = opts.pretty ?? (process.stderr.isTTY && !process.env.CI);
   const redact = { paths: REDACT_PATHS, censor: '[redacted]' };
   if (pretty) {

@@ -32,7 +32,6 @@ export const runKeys = (runId: string) => {
     controlLock: `${tag}:ctl`,
   };
 };
-export type RunKeys = ReturnType<typeof runKeys>;
 
 export const orgKeys = (orgKey: string) => {
   const tag = `${P}:{o:${orgKey}}`;
@@ -55,7 +54,6 @@ export const orgKeys = (orgKey: string) => {
     scheduleLock: (name: string) => `${tag}:sched-lock:${name}`,
   };
 };
-export type OrgKeys = ReturnType<typeof orgKeys>;
 
 /** ZSET runId → createdAt (ms): every run, for `grantsweep runs`. A single key: no cross-slot use. */
 export const runsIndexKey = `${P}:runs`;

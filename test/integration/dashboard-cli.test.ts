@@ -31,6 +31,10 @@ describe('grantsweep dashboard', () => {
     expect(d.code, d.stderr).toBe(2);
     expect(d.stderr).toMatch(/--host\/--port: nosuch\.invalid is not a name this machine can resolve/);
     expect(d.stderr).not.toMatch(/unexpected error/);
+    // A bad OKTA_ORG_URL is named, as by any command, rather than silently ignored.
+    const e = await runCli(['dashboard', '--port', '0'], { ...env(), OKTA_ORG_URL: 'ftp://org.example' });
+    expect(e.code, e.stderr).toBe(2);
+    expect(e.stderr).toContain('OKTA_ORG_URL: must be https');
   });
 
   it('serves with GRANTSWEEP_DASHBOARD_TOKEN and --require-token: 401 without it, 200 with it; exits 0 on SIGTERM', async () => {

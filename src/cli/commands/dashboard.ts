@@ -1,6 +1,5 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { secretFlagRefused } from '../../../config/load.ts';
-import { orgUrlSchema } from '../../../config/schema.ts';
 import { bindRule, startDashboard, TOKEN_ENV } from '../../dashboard/index.ts';
 import { openContext } from '../context.ts';
 import { onSignals } from '../stopping.ts';
@@ -26,10 +25,10 @@ export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promis
   if (rule.problem) throw new UsageError(rule.problem);
 
   // The token is not a config setting: it must not reach loadConfig, which refuses a `token` flag.
-  const ctx = await openContext(io, {});
+  // OKTA_ORG_URL, when set, is checked as for any command (a bad one is named, exit 2): its runs are shown first.
+  const ctx = await openContext(io, {}, { orgIfSet: true });
   let offSignals = () => {};
   try {
-    const configured = orgUrlSchema.safeParse(io.env.OKTA_ORG_URL?.trim() ?? '');
     const dash = await startDashboard({
       redis: ctx.redis,
       redisUrl: ctx.redisUrl,
@@ -38,7 +37,7 @@ export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promis
       port,
       token,
       requireToken: flags.requireToken,
-      orgUrls: configured.success ? [configured.data] : [],
+      orgUrls: ctx.config.orgUrl ? [ctx.config.orgUrl] : [],
       log: ctx.log,
     });
     ctx.resources.add('dashboard', dash, (d) => d.close());

@@ -57,7 +57,8 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
         : '--concurrency: set it on the workers (grantsweep worker --concurrency N)');
     }
   }
-  if ((cron === undefined) === (every === undefined)) throw new UsageError('--cron EXPR is required (e.g. --cron "0 2 * * *" for 02:00 every day)');
+  if (cron !== undefined && every !== undefined) throw new UsageError('--cron and --every: give one of them');
+  if (cron === undefined && every === undefined) throw new UsageError('--cron EXPR is required (e.g. --cron "0 2 * * *" for 02:00 every day)');
   let everyMs: number | null = null;
   if (every !== undefined) {
     everyMs = Number(every);
