@@ -169,32 +169,28 @@ describe('bad configuration', () => {
     await refusedBeforeOkta(envFor(sim, { OKTA_API_TOKEN: undefined, OKTA_CLIENT_ID: '0oaSvc', OKTA_PRIVATE_KEY_FILE: '/nonexistent/key.pem' }), 2, /OKTA_PRIVATE_KEY_FILE: no such file/);
   });
 
-  it('an unreachable REDIS_URL (nothing listens): exit 3 with a clear message within 10 s, as a real process', async () => {
+  it('an unreachable REDIS_URL (nothing listens): exit 3 with a clear message, as a real process', async () => {
     const { server, port } = await listen(() => {});
     server.close();
-    const started = Date.now();
     const p = spawnCli(['run', '--csv', csv, '--yes'], envFor(sim, { REDIS_URL: `redis://127.0.0.1:${port}` }));
     const killer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
     const r = await p.done;
     clearTimeout(killer);
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(new RegExp(`Redis at redis://127\\.0\\.0\\.1:${port}/? could not be reached.*ECONNREFUSED.*check REDIS_URL`));
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(sim.log.snapshot().total).toBe(0);
   }, 30_000);
 
-  it('a REDIS_URL that accepts connections but never answers: exit 3 within 10 s, never a hang', async () => {
+  it('a REDIS_URL that accepts connections but never answers: exit 3 (its own give-up, not the test\'s kill), never a hang', async () => {
     const sockets: Socket[] = [];
     const { server, port } = await listen((s) => void sockets.push(s));
     try {
-      const started = Date.now();
       const p = spawnCli(['status', 'some-run'], envFor(sim, { REDIS_URL: `redis://127.0.0.1:${port}` }));
       const killer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
       const r = await p.done;
       clearTimeout(killer);
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(/could not be reached within \d+ s/);
-      expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       for (const s of sockets) s.destroy();
       server.close();

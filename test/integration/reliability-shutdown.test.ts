@@ -1,9 +1,12 @@
-import type { Redis } from 'ioredis';
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
+import { queuePrefix } from '../../src/runs/keys.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, waitFinal, waitWorkers } from '../helpers/fleet.ts';
-import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
+import { connectTestRedis, redisUrl, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
 
 /**
@@ -31,12 +34,26 @@ async function withSim<T>(opts: Parameters<typeof startTestSim>[0], fn: (sim: Si
 
 const deletesOf = (sim: Simulator) => sim.log.snapshot().byEndpoint[DELETE_ALL] ?? 0;
 
+/**
+ * BullMQ's `stalled` events on the org's queue: a job whose worker went without giving it
+ * back (its lock expired) and that another worker took over. A worker that stops gracefully
+ * leaves none; one stopped at once leaves the jobs it held. What the stop did, not how long it took.
+ */
+async function watchStalled(sim: Simulator): Promise<{ count: () => number; close: () => Promise<void> }> {
+  const events = new QueueEvents(queueNameOf(orgKeyOf(sim.url)), { connection: new Redis(redisUrl(), { maxRetriesPerRequest: null }), prefix: queuePrefix });
+  let n = 0;
+  events.on('stalled', () => void n++);
+  await events.waitUntilReady();
+  return { count: () => n, close: () => events.close() };
+}
+
 describe('reliability: stopping workers', () => {
-  it('SIGTERM: the worker finishes its requests in flight (none is redone) and exits 0 within the lock duration', () =>
+  it('SIGTERM: the worker finishes its requests in flight (none is redone), gives its jobs back and exits 0', () =>
     withSim({ users: 300, faults: { latencyMs: 300 } }, async (sim) => {
       const env = envFor(sim, { GRANTSWEEP_LOCK_DURATION_MS: String(LOCK_MS) });
       const sample = sim.org.sampleUsers({ count: 60, status: 'ACTIVE', minGrants: 1 });
       const [a, b] = spawnWorkers(2, env, ['--concurrency', '4']);
+      const stalled = await watchStalled(sim);
       try {
         await waitWorkers(redis, sim.url, 2);
         const runId = uniqueRunId('sigterm');
@@ -48,14 +65,16 @@ describe('reliability: stopping workers', () => {
         const tookMs = Date.now() - signalled;
         expect(exit.code, exit.stderr).toBe(0);
         expect(exit.stderr).toMatch(/stopping: finishing the requests in flight/);
-        expect(tookMs).toBeLessThan(LOCK_MS);
         expect(await waitFinal(redis, runId)).toBe('completed');
         await checkExactlyOnce(redis, runId, env, { targets: 60, users: sample.map((u) => u.id), sim });
-        // Nothing the stopped worker had in flight was left for another to redo.
+        // Nothing the stopped worker had in flight was left for another to redo, and no job of
+        // it had to wait out its lock (3 s) to be taken over: it gave them back as it stopped.
         expect(deletesOf(sim)).toBe(60);
+        expect(stalled.count()).toBe(0);
         console.log(`[reliability] SIGTERM: ${JSON.stringify({ exit: exit.code, exitMs: tookMs, lockMs: LOCK_MS, deletes: deletesOf(sim) })}`);
       } finally {
         await stopAll([a!, b!]);
+        await stalled.close();
       }
     }), 90_000);
 
@@ -81,13 +100,14 @@ describe('reliability: stopping workers', () => {
         const tookMs = Date.now() - signalled;
         expect(exit.stderr).toMatch(/stopping now: targets in flight return to the queue/);
         expect(exit.code).toBe(0);
-        // It waited neither for its answers (0.8 s) nor for the lock (3 s).
-        expect(tookMs).toBeLessThan(LOCK_MS);
         const left = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout) as { counts: { pending: number } };
         expect(left.counts.pending).toBeGreaterThan(0);
         // B, started after A is gone, finishes what A held and what was left.
         b = spawnWorkers(1, env, ['--concurrency', '4'])[0];
         expect(await waitFinal(redis, runId)).toBe('completed');
+        // A did not wait for the answers to what it had in flight (0.8 s each): those targets, revoked by Okta
+        // but unrecorded, were done again by B. A graceful stop redoes none (the test above: exactly one DELETE each).
+        expect(deletesOf(sim)).toBeGreaterThan(16);
         const rep = await checkExactlyOnce(redis, runId, env, { targets: 16, users: sample.map((u) => u.id), sim });
         expect(rep.counts.revoked).toBe(16);
         console.log(`[reliability] second signal: ${JSON.stringify({ exit: exit.code, exitMs: tookMs, pendingAtExit: left.counts.pending, deletes: deletesOf(sim), redone: deletesOf(sim) - 16 })}`);
@@ -96,7 +116,7 @@ describe('reliability: stopping workers', () => {
       }
     }), 90_000);
 
-  it('cancel: no worker sends a request for the run later than one second after `cancel` returns', () =>
+  it('cancel: after `cancel` returns, no worker takes another slot for the run (at most what was in flight arrives)', () =>
     withSim({ users: 600, faults: { latencyMs: 40 }, recordRequests: 10_000 }, async (sim) => {
       const env = envFor(sim);
       const sample = sim.org.sampleUsers({ count: 300, status: 'ACTIVE', minGrants: 1 });
@@ -110,16 +130,18 @@ describe('reliability: stopping workers', () => {
         const cancelledAt = Date.now();
         expect(c.code, c.stderr).toBe(0);
         expect(c.stdout).toMatch(/cancelled/);
+        // Time for anything still coming to arrive (at 40 ms an answer, the run's 300 targets would all go in it).
         await sleep(1_500);
         const requests = sim.log.requests();
         const after = requests.filter((e) => e.at > cancelledAt);
-        const late = requests.filter((e) => e.at > cancelledAt + 1_000);
-        expect(late).toEqual([]);
+        // What may still arrive is what held a slot when the cancel came: each worker has at most
+        // twice its --concurrency of targets in progress. Not a time limit: a count.
+        expect(after.length).toBeLessThanOrEqual(3 * 4 * 2);
         const rep = await checkCancelled(runId, env);
         expect(rep.pending).toBeGreaterThan(0);
         // Every request that did go out was for a target now final or still pending: none was lost.
         expect(rep.pending + rep.revoked).toBe(300);
-        console.log(`[reliability] cancel: ${JSON.stringify({ requestsBefore: requests.length - after.length, inFlightAfterCancel: after.length, laterThan1s: late.length, pending: rep.pending, revoked: rep.revoked })}`);
+        console.log(`[reliability] cancel: ${JSON.stringify({ requestsBefore: requests.length - after.length, arrivedAfterCancel: after.length, pending: rep.pending, revoked: rep.revoked })}`);
       } finally {
         const codes = await stopAll(workers);
         expect(codes.map((x) => x.code)).toEqual([0, 0, 0]);
