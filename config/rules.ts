@@ -1,5 +1,5 @@
-import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { readPrivateKey, unescapeKeyNewlines } from '../src/okta/private-key.ts';
 
 /**
  * Cross-field rules: each is a small named function that returns the problems it found,
@@ -56,49 +56,12 @@ export function readPrivateKeyFile(path: string): { text: string } | { problem: 
   }
 }
 
-/** CI systems often store a PEM on one line with literal `\n`; turn those back into line breaks. */
-export function unescapeKeyNewlines(text: string): string {
-  return !text.includes('\n') && text.includes('\\n') ? text.replaceAll('\\n', '\n') : text;
-}
+export { unescapeKeyNewlines };
 
-const EC_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
-
-/**
- * The key must load with node:crypto (PEM, or JWK via `format: 'jwk'`) and be one Okta
- * signs client assertions with: RSA of 2048 bits or more (RS256/384/512) or EC P-256/384/521
- * (ES256/384/512). Messages describe the key, never quote it (parser errors can echo input).
- */
+/** The key must be one Okta signs client assertions with (src/okta/private-key.ts, the one reader of keys). */
 export function privateKeyParses(text: string, name: string): { kid: string | null } | { problem: Problem } {
-  const bad = (message: string) => ({ problem: { name, message } });
-  const body = text.trim();
-  let key: KeyObject;
-  let kid: string | null = null;
-  try {
-    if (body.startsWith('{')) {
-      const jwk = JSON.parse(body) as JsonWebKey & { kid?: unknown };
-      if (typeof jwk !== 'object' || jwk === null || jwk.d === undefined) {
-        return bad('is a public JWK (it has no "d"); the private key is needed');
-      }
-      kid = typeof jwk.kid === 'string' && jwk.kid !== '' ? jwk.kid : null;
-      key = createPrivateKey({ key: jwk, format: 'jwk' });
-    } else {
-      if (/ENCRYPTED/.test(body)) return bad('is an encrypted PEM; give the key unencrypted (PKCS#8 or PKCS#1)');
-      if (/-----BEGIN (PUBLIC KEY|RSA PUBLIC KEY|CERTIFICATE)-----/.test(body)) {
-        return bad('is a public key or certificate; the private key is needed');
-      }
-      key = createPrivateKey({ key: body, format: 'pem' });
-    }
-  } catch {
-    return bad('does not parse as a PEM or JWK private key');
-  }
-  const details = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'rsa') {
-    const bits = details.modulusLength ?? 0;
-    return bits >= 2048 ? { kid } : bad(`is a ${bits}-bit RSA key; Okta requires at least 2048 bits`);
-  }
-  if (key.asymmetricKeyType === 'ec' && EC_CURVES.has(details.namedCurve ?? '')) return { kid };
-  const what = key.asymmetricKeyType === 'ec' ? `an EC key on ${details.namedCurve}` : `a ${key.asymmetricKeyType} key`;
-  return bad(`is ${what}; Okta accepts RSA (RS256/384/512) or EC P-256/P-384/P-521 (ES256/384/512) keys`);
+  const r = readPrivateKey(text);
+  return 'problem' in r ? { problem: { name, message: r.problem } } : { kid: r.kid };
 }
 
 /** OKTA_KEY_ID and the JWK's own kid must agree: Okta picks the verifying key by kid. */

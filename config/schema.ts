@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isClusterUrl, parseClusterUrl } from '../src/redis/cluster-url.ts';
+import { RUN_ID, RUN_ID_RULE } from '../src/runs/run-id.ts';
 
 /**
  * Every setting grantsweep reads, its form and its range. Messages say what was expected
@@ -186,7 +187,7 @@ export const configSchema = z.object({
     .describe('HTTPS_PROXY / HTTP_PROXY / NO_PROXY (or lower case): the proxy Okta is reached through, by CONNECT. Unset: direct.'),
   runId: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: (iss) => `expected 1 to 64 of A-Z a-z 0-9 _ . -, got ${shown(iss.input)}` })
+    .regex(RUN_ID, { error: (iss) => `expected ${RUN_ID_RULE}, got ${shown(iss.input)}` })
     .nullable()
     .describe('Name of the run (letters, digits, _ . -; at most 64). Default: generated.'),
 });

@@ -3,6 +3,7 @@ import { UsageError } from '../errors.ts';
 import { InvalidIdError, validatePathId } from '../okta/ids.ts';
 import { parseResults } from '../sources/run-source.ts';
 import type { SourceDescription } from '../sources/target.ts';
+import { newRunId, RUN_ID, RUN_ID_RULE } from '../runs/run-id.ts';
 
 /** The flags `run`, `enqueue` and `schedule add` share: what to revoke, from where, how. */
 export interface RunFlags {
@@ -98,14 +99,9 @@ export function parseTarget(f: RunFlags): { clientId: string | null; scopeId: st
   };
 }
 
-const RUN_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-
-export function newRunId(prefix = 'run'): string {
-  const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${prefix}-${t}-${Math.random().toString(36).slice(2, 8)}`;
-}
+export { newRunId };
 
 export function checkRunId(id: string, flag = '--run-id'): string {
-  if (!RUN_ID.test(id)) throw new UsageError(`${flag}: expected [A-Za-z0-9_.-]{1,64}, got ${JSON.stringify(id.slice(0, 80))}`);
+  if (!RUN_ID.test(id)) throw new UsageError(`${flag}: expected ${RUN_ID_RULE}, got ${JSON.stringify(id.slice(0, 80))}`);
   return id;
 }

@@ -15,6 +15,7 @@ import type { RunStore } from '../runs/run-store.ts';
 import { COOKIE_NAME, cookieValueFor, credentialOf, hostHeaderIsLoopback, parseCookies, safeEqual, sameOrigin, type Credential } from './auth.ts';
 import { messagePage, REFRESH_SCRIPT, runsPage, STYLESHEET, type Flash, type RunRow } from './html.ts';
 import type { QueueBoard } from './queues.ts';
+import { RUN_ID, RUN_ID_RULE } from '../runs/run-id.ts';
 
 export type ReportWriter = (store: RunStore, runId: string, out: Writable) => Promise<void>;
 
@@ -27,7 +28,6 @@ export interface AppDeps {
   log?: Logger;
 }
 
-const RUN_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Headers for the dashboard's own pages: nothing but its stylesheet and its refresh script loads, nothing frames it. */
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -229,7 +229,7 @@ function guard(deps: AppDeps) {
 function checkedRunId(req: Request, res: Response): string | null {
   const runId = String(req.params.runId ?? '');
   if (RUN_ID.test(runId)) return runId;
-  res.status(400).type('text/plain').send('run ids are [A-Za-z0-9_.-]{1,64}\n');
+  res.status(400).type('text/plain').send(`run ids are ${RUN_ID_RULE}\n`);
   return null;
 }
 

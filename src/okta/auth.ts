@@ -5,6 +5,7 @@ import { asksForDpopNonce, dpopNonceOf, DpopProver } from './dpop.ts';
 import { errorFromResponse, OktaResponseError } from './errors.ts';
 import type { ProxySettings, Transport } from './http.ts';
 import { parseOrgUrl } from './org-url.ts';
+import { readPrivateKey } from './private-key.ts';
 import { parseRateHeaders } from './rate-headers.ts';
 
 /**
@@ -92,42 +93,6 @@ export interface PrivateKeyJwtOptions {
 /** Refetch this long before the token expires, so no request goes out with a token about to lapse. */
 const REFRESH_MARGIN_MS = 60_000;
 const ASSERTION_LIFETIME_S = 300;
-const KEY_ERROR =
-  'OKTA_PRIVATE_KEY does not parse as a PEM or JWK private key (expected an unencrypted PKCS#8/PKCS#1/SEC1 PEM or a private JWK)';
-const CURVE_ALG: Record<string, 'ES256' | 'ES384' | 'ES512'> = {
-  prime256v1: 'ES256',
-  secp384r1: 'ES384',
-  secp521r1: 'ES512',
-};
-
-function parsePrivateKey(text: string): { key: KeyObject; kid?: string } {
-  try {
-    const trimmed = typeof text === 'string' ? text.trim() : '';
-    if (trimmed.startsWith('{')) {
-      const jwk = JSON.parse(trimmed) as Record<string, unknown>;
-      const key = createPrivateKey({ key: jwk, format: 'jwk' });
-      return { key, kid: typeof jwk.kid === 'string' ? jwk.kid : undefined };
-    }
-    // A PEM squeezed into one env var line usually arrives with literal "\n" sequences.
-    return { key: createPrivateKey(trimmed.includes('\n') ? trimmed : trimmed.replace(/\\n/g, '\n')) };
-  } catch {
-    // No cause attached: crypto's message could quote part of the input.
-    throw new UsageError(KEY_ERROR);
-  }
-}
-
-function algorithmFor(key: KeyObject): 'RS256' | 'ES256' | 'ES384' | 'ES512' {
-  if (key.asymmetricKeyType === 'rsa') {
-    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
-      throw new UsageError('OKTA_PRIVATE_KEY is an RSA key shorter than 2048 bits');
-    }
-    return 'RS256';
-  }
-  const alg = key.asymmetricKeyType === 'ec' ? CURVE_ALG[key.asymmetricKeyDetails?.namedCurve ?? ''] : undefined;
-  if (!alg) throw new UsageError('OKTA_PRIVATE_KEY must be an RSA key or an EC key on P-256, P-384 or P-521');
-  return alg;
-}
-
 /**
  * OAuth 2.0 client credentials with a private_key_jwt assertion against the org
  * authorization server (the only flow Okta allows for Okta-scoped service tokens).
@@ -164,10 +129,12 @@ export class PrivateKeyJwtAuth implements OktaAuth {
     this.principal = `app:${opts.clientId}`;
     this.scopes = [...opts.scopes];
     this.tokenUrl = new URL('/oauth2/v1/token', parseOrgUrl(opts.orgUrl)).href;
-    const { key, kid } = parsePrivateKey(opts.privateKey);
-    this.#key = key;
-    this.#alg = algorithmFor(key);
-    this.#kid = opts.keyId ?? kid;
+    const read = readPrivateKey(opts.privateKey);
+    // No cause attached: crypto's message could quote part of the input.
+    if ('problem' in read) throw new UsageError(`OKTA_PRIVATE_KEY ${read.problem}`);
+    this.#key = read.key;
+    this.#alg = read.alg;
+    this.#kid = opts.keyId ?? read.kid ?? undefined;
     this.#now = opts.now ?? Date.now;
     this.#transport = opts.fetchToken ?? null;
     this.#proxy = opts.proxy ?? null;

@@ -212,7 +212,7 @@ describe('bad input: odd but valid files run, and Okta sees exactly what the row
       'DELETE /api/v1/users/00u1dup/clients/0oa1/grants',
       'GET /api/v1/users/Bob%40Example.com',
       'GET /api/v1/users/bob%40example.com',
-      'GET /api/v1/users/00u1dup/grants?scopeId=scp1&limit=200',
+      'GET /api/v1/users/00u1dup/grants?expand=scope&limit=200',
     ]);
     expect(r.stderr).toMatch(/2 duplicate rows were merged/);
     expect(rep.counts.total).toBe(4);

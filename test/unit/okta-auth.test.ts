@@ -199,12 +199,12 @@ describe('PrivateKeyJwtAuth key parsing', () => {
   });
 
   it.each([
-    ['garbage', 'not a key at all MIIEvQIBADANBgkqhkiG9w0BAQEFAASC'],
-    ['a public key', ec.publicKey.export({ type: 'spki', format: 'pem' }) as string],
-    ['a truncated PEM', ecPem.slice(0, 80)],
-    ['a public JWK', JSON.stringify({ ...ecJwk, d: undefined })],
-    ['broken JSON', `{"kty":"EC","d":"${ecJwk.d}"`],
-  ])('fails at construction on %s, without quoting the input', (_what, privateKey) => {
+    ['garbage', 'not a key at all MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', 'does not parse as a PEM or JWK private key'],
+    ['a public key', ec.publicKey.export({ type: 'spki', format: 'pem' }) as string, 'is a public key or certificate; the private key is needed'],
+    ['a truncated PEM', ecPem.slice(0, 80), 'does not parse as a PEM or JWK private key'],
+    ['a public JWK', JSON.stringify({ ...ecJwk, d: undefined }), 'is a public JWK (it has no "d"); the private key is needed'],
+    ['broken JSON', `{"kty":"EC","d":"${ecJwk.d}"`, 'does not parse as a PEM or JWK private key'],
+  ])('fails at construction on %s, without quoting the input (the configuration\'s own words)', (_what, privateKey, problem) => {
     let err: unknown;
     try {
       ecAuth({ privateKey });
@@ -212,7 +212,7 @@ describe('PrivateKeyJwtAuth key parsing', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(UsageError);
-    expect((err as Error).message).toMatch(/^OKTA_PRIVATE_KEY does not parse as a PEM or JWK private key/);
+    expect((err as Error).message).toBe(`OKTA_PRIVATE_KEY ${problem}`);
     expect((err as Error).message).not.toContain('MII');
     expect((err as Error).message).not.toContain(ecJwk.d);
     expect((err as Error).cause).toBeUndefined();
@@ -220,9 +220,9 @@ describe('PrivateKeyJwtAuth key parsing', () => {
 
   it('refuses an RSA key under 2048 bits and an unsupported curve', () => {
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    expect(() => ecAuth({ privateKey: small })).toThrow(/shorter than 2048 bits/);
+    expect(() => ecAuth({ privateKey: small })).toThrow(/^OKTA_PRIVATE_KEY is a 1024-bit RSA key; Okta requires at least 2048 bits$/);
     const k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    expect(() => ecAuth({ privateKey: k1 })).toThrow(/P-256, P-384 or P-521/);
+    expect(() => ecAuth({ privateKey: k1 })).toThrow(/^OKTA_PRIVATE_KEY is an EC key on secp256k1; Okta accepts RSA/);
   });
 
   it('refuses an http org URL that is not loopback', () => {
