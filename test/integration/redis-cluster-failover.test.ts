@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 describe('on a Redis Cluster, through failovers', () => {
-  it('a run goes on while the masters of its queue, its targets and its budget fail over, and each target is revoked once', async () => {
+  it('a run goes on while the masters of its queue, its targets and its budget fail over; each target has one result, and is revoked once unless a failover had to be forced', async () => {
     const users = sim.org.sampleUsers({ count: 100, status: 'ACTIVE', minGrants: 1 });
     const runId = uniqueRunId('failover');
     const env = envFor(sim, { REDIS_URL: cluster.url, GRANTSWEEP_RATE_WINDOW_MS: '2000' });
