@@ -401,8 +401,9 @@ async function holdsAny(it: AsyncIterable<unknown>): Promise<boolean> {
   return false;
 }
 
+/** What a listing shows of the grants in force: one Okta lists as REVOKED is nothing to revoke, nor evidence of a consent. */
 const evidence = (grants: Grant[]): GrantEvidence[] =>
-  grants.map((g) => ({ id: g.id, clientId: g.clientId, scopeId: g.scopeId, created: g.created }));
+  grants.filter((g) => g.status === undefined || g.status === 'ACTIVE').map((g) => ({ id: g.id, clientId: g.clientId, scopeId: g.scopeId, created: g.created }));
 
 /**
  * Whether the grant is of the scope named: by Okta's `scopeId` (an Okta API scope's name, a
@@ -443,7 +444,10 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
         : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? prior.grants ?? [] : null, ...oktaError(err) };
     if (look && !prior.grants) {
       try {
-        prior.grants = evidence([await client.getUserGrant(userId, rec.grantId, {}, ctx)]);
+        const listed = evidence([await client.getUserGrant(userId, rec.grantId, {}, ctx)]);
+        // Listed but REVOKED: as good as gone.
+        if (listed.length === 0) return sentBefore ? { ...base, status: 'revoked', grantsRevoked: 1, grants: [] } : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: [] };
+        prior.grants = listed;
       } catch (err) {
         if (goneNotUser(err)) return gone(err);
         throw err;

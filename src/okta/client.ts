@@ -193,7 +193,8 @@ export class OktaClient {
 
   listAppUsers(appId: string, opts: { limit?: number } = {}, ctx?: RequestContext): AsyncIterable<AppUser> {
     const path = `/api/v1/apps/${pathSegment('appId', appId)}/users`;
-    const q = new URLSearchParams({ limit: checkLimit('listAppUsers', opts.limit, 500, 500) });
+    // expand=user embeds the Okta user: its login, where an app user's own userName can be anything the app uses.
+    const q = new URLSearchParams({ limit: checkLimit('listAppUsers', opts.limit, 500, 500), expand: 'user' });
     return this.#paginate<AppUser>(this.#url(path, q), ctx);
   }
 

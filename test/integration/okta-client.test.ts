@@ -279,7 +279,7 @@ describe('OktaClient over real HTTP (self-contained test server)', () => {
         'GET /api/v1/users/00u1/clients/0oaClient1/grants?expand=scope&limit=200',
         'GET /api/v1/users/00u1/clients',
         'GET /api/v1/groups/00g1/users?limit=200',
-        'GET /api/v1/apps/0oaApp1/users?limit=500',
+        'GET /api/v1/apps/0oaApp1/users?limit=500&expand=user',
       ]);
       expect(gate.log.map((e) => e.acquired.bucket)).toEqual(['user-grants', 'user-grants', 'user-grants', 'groups', 'apps']);
     });
