@@ -499,11 +499,15 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
     return { ...base, status: n > 0 ? 'revoked' : 'nothing_to_revoke', grantsRevoked: n, grants: shown };
   }
 
-  // One client's grants and tokens (an incident): one listing of the user's clients tells
-  // whether there is anything to revoke, and most users of an org never used the app: one
-  // request for them instead of two DELETEs.
-  if (meta.tokens && rec.clientId && !look && !(await holdsClient(client, userId, rec.clientId, ctx))) {
-    return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: null, tokensRevokedFor: [] };
+  // One client's grants (an incident): one listing of the user's clients tells whether there
+  // is anything to revoke. Most users of an org never used the app: one request for them, as a
+  // blind DELETE would be, but the result is true (`nothing_to_revoke`, where Okta answers a
+  // DELETE 204 either way), and a mistyped client id shows as nobody holding it.
+  if (rec.clientId && !look && !(await holdsClient(client, userId, rec.clientId, ctx))) {
+    const tokensRevokedFor = meta.tokens ? [] : null;
+    // Gone after a DELETE of an earlier try whose answer was lost: this run revoked it.
+    if (prior.revokeSent) return { ...base, status: 'revoked', grantsRevoked: null, grants: null, tokensRevokedFor };
+    return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: null, tokensRevokedFor };
   }
   let grants: GrantEvidence[] | null = null;
   if (look) {

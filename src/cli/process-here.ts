@@ -4,7 +4,7 @@ import { startHost } from './host.ts';
 import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './stopping.ts';
 import { err, out } from './io.ts';
 import { createProgress } from './progress.ts';
-import { exitCodeFor, summaryText, waitForRun } from './watch-run.ts';
+import { exitCodeFor, noClientWarning, summaryText, waitForRun } from './watch-run.ts';
 
 /**
  * What `run` and `retry --wait` share: a worker in this process until the run is final,
@@ -38,6 +38,8 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
     // The last progress after the worker flushed its counts: the same numbers as the summary.
     await progress.finish(final.meta, final.counts);
     await out(io, summaryText(final.meta, final.counts));
+    const warning = noClientWarning(final.meta, final.counts);
+    if (warning) err(io, warning);
     return exitCodeFor(final.meta, final.counts);
   } finally {
     progress.stop();

@@ -46,6 +46,17 @@ export function stateText(meta: RunMeta): string {
   return `${meta.state}${meta.stateReason ? ` (${meta.stateReason})` : ''}`;
 }
 
+/**
+ * A completed run of one client in which no target held the client: most often a mistyped
+ * client id (Okta answers a DELETE for a client the org does not have with 204 all the same).
+ */
+export function noClientWarning(meta: RunMeta, counts: RunCounts): string | null {
+  const client = meta.target.clientId;
+  if (!client || meta.state !== 'completed' || counts.nothing_to_revoke === 0) return null;
+  if (counts.revoked + counts.would_revoke + counts.failed + counts.pending > 0) return null;
+  return `warning: no target held grants of client ${client}: is the client id right? (it is the app's client_id, 0oa…, as in Okta's admin console)\n`;
+}
+
 export function summaryText(meta: RunMeta, counts: RunCounts): string {
   const lines = [
     `run ${meta.runId}: ${stateText(meta)}${meta.dryRun ? ' [dry run]' : ''}`,

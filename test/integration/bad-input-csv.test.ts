@@ -153,7 +153,7 @@ describe('bad input: --skip-invalid runs the valid rows and reports the invalid 
     const r = await runCli(['run', '--csv', csv('bad-ids.csv'), '--yes', '--skip-invalid', '--run-id', runId], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stderr).toMatch(/6 invalid rows are reported as invalid/);
-    expect(sim.log.requests().map((e) => `${e.method} ${e.path}`)).toEqual(['DELETE /api/v1/users/00u1good/clients/0oa1/grants']);
+    expect(sim.log.requests().map((e) => `${e.method} ${e.path}`)).toEqual(['GET /api/v1/users/00u1good/clients']);
     const rep = await reportOf(runId, env);
     const invalid = rep.results.filter((x) => x.status === 'invalid');
     expect(invalid.map((x) => x.line)).toEqual([2, 3, 4, 5, 6, 7]);
@@ -185,7 +185,7 @@ describe('bad input: odd but valid files run, and Okta sees exactly what the row
   });
 
   it('CRLF line ends: no \\r reaches an id', async () => {
-    const { rep } = await accepted(csv('crlf.csv'), ['DELETE /api/v1/users/00u1crlf/clients/0oa1/grants', 'DELETE /api/v1/users/00u2crlf/grants']);
+    const { rep } = await accepted(csv('crlf.csv'), ['GET /api/v1/users/00u1crlf/clients', 'DELETE /api/v1/users/00u2crlf/grants']);
     expect(rep.results.map((x) => [x.userId, x.login, x.clientId])).toEqual([['00u1crlf', 'one@example.com', '0oa1'], ['00u2crlf', 'two@example.com', null]]);
   });
 
@@ -209,7 +209,7 @@ describe('bad input: odd but valid files run, and Okta sees exactly what the row
 
   it('duplicate rows are one target: one request each, logins looked up once', async () => {
     const { r, rep } = await accepted(csv('duplicates.csv'), [
-      'DELETE /api/v1/users/00u1dup/clients/0oa1/grants',
+      'GET /api/v1/users/00u1dup/clients',
       'GET /api/v1/users/Bob%40Example.com',
       'GET /api/v1/users/bob%40example.com',
       'GET /api/v1/users/00u1dup/grants?expand=scope&limit=200',
@@ -220,6 +220,6 @@ describe('bad input: odd but valid files run, and Okta sees exactly what the row
   });
 
   it('unknown extra columns are ignored; headers match trimmed and in any case', async () => {
-    await accepted(csv('extra-columns.csv'), ['DELETE /api/v1/users/00u1extra/clients/0oa1/grants', 'DELETE /api/v1/users/00u2extra/grants']);
+    await accepted(csv('extra-columns.csv'), ['GET /api/v1/users/00u1extra/clients', 'DELETE /api/v1/users/00u2extra/grants']);
   });
 });

@@ -82,7 +82,25 @@ describe('run: each kind of target', () => {
       expect(after.map((g) => g.id).sort()).toEqual(before.get(u.id)!.filter((g) => g.clientId !== clientId).map((g) => g.id).sort());
     }
     const rep = await report(runId);
-    expect(rep.results.every((x) => x.clientId === clientId && x.status === 'revoked')).toBe(true);
+    // Revoked where the user held the client's grants; nothing to revoke (one GET, no DELETE) where not.
+    for (const x of rep.results) {
+      const held = before.get(x.userId!)!.some((g) => g.clientId === clientId);
+      expect(x).toMatchObject({ clientId, status: held ? 'revoked' : 'nothing_to_revoke' });
+    }
+    expect(rep.results.some((x) => x.status === 'revoked')).toBe(true);
+    expect(rep.results.some((x) => x.status === 'nothing_to_revoke')).toBe(true);
+  });
+
+  it('with a --client nobody holds (a mistyped id): every target nothing_to_revoke, no DELETE, and a warning', async () => {
+    const sample = users(5);
+    const before = new Map(sample.map((u) => [u.id, sim.org.grantsOf(u.id)!.length]));
+    const runId = uniqueRunId('client-typo');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--client', '0oaTYPOTYPOTYPOTYPO1', '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('warning: no target held grants of client 0oaTYPOTYPOTYPOTYPO1');
+    const rep = await report(runId);
+    expect(rep.counts).toMatchObject({ total: 5, nothing_to_revoke: 5, revoked: 0 });
+    for (const u of sample) expect(sim.org.grantsOf(u.id)!.length).toBe(before.get(u.id));
   });
 
   it('with --scope lists the grants of that scope and revokes each, counting them', async () => {
