@@ -1,4 +1,4 @@
-import { EXIT, type ExitCode } from '../errors.ts';
+import { EXIT, HaltError, type ExitCode } from '../errors.ts';
 import { FINAL_RUN_STATES, shownState, type RunMeta } from '../runs/run-meta.ts';
 import type { RunCounts, RunStore } from '../runs/run-store.ts';
 
@@ -11,8 +11,15 @@ export interface WatchOptions {
 
 /** Polls the run store until the run is final (or the signal aborts); returns the last view. */
 export async function waitForRun(store: RunStore, runId: string, opts: WatchOptions = {}) {
-  for (;;) {
-    const meta = await store.requireMeta(runId);
+  for (let seen = false; ; seen = true) {
+    const meta = seen ? await store.getMeta(runId) : await store.requireMeta(runId);
+    // Seen, then gone: not a usage error. A Redis that restarted without persistence (or a prune of it meanwhile).
+    if (!meta) {
+      throw new HaltError(
+        `run ${runId} is gone from Redis while it was watched: Redis restarted without persistence (appendonly no), or the run was pruned. ` +
+          'What Okta revoked meanwhile is not recorded; `grantsweep check` shows how Redis keeps its data',
+      );
+    }
     const counts = await store.getCounts(runId);
     await opts.onTick?.(meta, counts);
     if (FINAL_RUN_STATES.includes(meta.state) || opts.signal?.aborted) return { meta, counts };

@@ -38,12 +38,19 @@ export async function retryFailed(redis: Redis, store: RunStore, runId: string):
     }
     // The state first: a run marked stopped in the org while its state says running sends nothing.
     const resumed = await store.resume(runId);
-    if (resumed) await controlBudget(redis, meta.orgKey).resumeRun(runId);
+    if (resumed) {
+      await controlBudget(redis, meta.orgKey).resumeRun(runId);
+      // Offered to the feeders at once, before the long requeue: a retry killed during it leaves a
+      // run that runs (what was fed and is unheld is swept as orphans), not one marked running that
+      // no feeder reads. (A kill between these three quick steps needs the retry run again.)
+      await redis.sadd(orgKeys(meta.orgKey).active, runId);
+    }
     return { meta, resumed };
   });
   // Outside the lock (a million targets take a while): a stop from now on wins, as the
   // requeue leaves a halted or cancelled run stopped.
   const requeued = await store.requeue(runId, resumed);
+  // A completed run put back to running by the requeue: offered now (a feeder would have dropped it as final before).
   await redis.sadd(orgKeys(meta.orgKey).active, runId);
   return { meta, requeued, resumed };
 }

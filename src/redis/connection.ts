@@ -253,3 +253,20 @@ export async function redisAnswers(redis: Redis, ms = 2_000): Promise<boolean> {
     clearTimeout(timer);
   }
 }
+
+/**
+ * How the Redis keeps what it holds across a restart: `aof` (the append-only file, which the
+ * README asks for), `rdb` (snapshots only: a crash loses what came after the last), `none`
+ * (a restart loses every run, its results and its queue), or null when it cannot be told
+ * (CONFIG disabled, as on some managed services, and AOF off).
+ */
+export async function readPersistence(redis: Redis): Promise<'aof' | 'rdb' | 'none' | null> {
+  const info = await redis.info('persistence');
+  if (/aof_enabled:1/.test(info)) return 'aof';
+  try {
+    const save = (await redis.config('GET', 'save')) as string[];
+    return save[1] ? 'rdb' : 'none';
+  } catch {
+    return null;
+  }
+}

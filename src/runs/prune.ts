@@ -72,11 +72,33 @@ export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun:
         continue;
       }
       const org = orgKeys(meta.orgKey);
-      await store.redis.hdel(org.stopped, runId);
+      // A stopped run's mark stays, as a tombstone: a worker may still hold one of its targets
+      // in a wait (a 429's reset, a backoff, a frozen process), and the mark is all that stops
+      // it from sending the request once the wait ends. The tombstone goes after a week.
+      if ((await store.redis.hexists(org.stopped, runId)) === 1) await store.redis.hset(org.stopped, runId, tombstone(Date.now()));
       await store.redis.srem(org.active, runId);
       pruned.push({ runId, state: gone.state, orgKey: meta.orgKey, finishedAt, targets: gone.total });
     }
     if (ids.length < PAGE) break;
   }
+  if (!opts.dryRun) await forgetOldTombstones(store, opts.orgKey ?? null, pruned);
   return { cutoff, pruned, kept, otherOrgs };
+}
+
+/** How long a pruned run's stop mark outlives it. */
+export const TOMBSTONE_MS = 7 * 24 * 3_600_000;
+const TOMBSTONE = 'the run was deleted by runs prune at ';
+export const tombstone = (at: number) => `${TOMBSTONE}${new Date(at).toISOString()}`;
+
+/** Deletes the tombstones older than TOMBSTONE_MS in the orgs this prune covered. */
+async function forgetOldTombstones(store: RunStore, orgKey: string | null, pruned: PrunedRun[]): Promise<void> {
+  const orgs = new Set(orgKey ? [orgKey] : pruned.map((p) => p.orgKey));
+  for (const org of orgs) {
+    const key = orgKeys(org).stopped;
+    const marks = await store.redis.hgetall(key);
+    const old = Object.entries(marks)
+      .filter(([, reason]) => reason.startsWith(TOMBSTONE) && Date.parse(reason.slice(TOMBSTONE.length)) < Date.now() - TOMBSTONE_MS)
+      .map(([runId]) => runId);
+    if (old.length > 0) await store.redis.hdel(key, ...old);
+  }
 }

@@ -52,6 +52,8 @@ describe('grantsweep check', () => {
     expect(r.stdout).toMatch(/^budget +user-grants: limit 600 a minute, \d+ left .*a run sends up to 297 a minute: 10,000 targets in about 34 min$/m);
     expect(r.stdout).toMatch(/^settings +concurrency 8 · rate share 0\.5 \(even\) · 10 in flight across workers · 5 attempts · timeout 10 s · log /m);
     expect(r.stdout).toMatch(/^workers +none on the org's queue/m);
+    // The suite's Redis is the embedded one, on its append-only file.
+    expect(r.stdout).toMatch(/^redis +\S+ · append-only file on$/m);
   });
 
   it('names a DPoP-bound service app and counts the workers on the org queue', async () => {

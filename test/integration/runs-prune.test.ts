@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/redis/connection.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
 import { orgKeys, queuePrefix, runKeys, runsIndexKey } from '../../src/runs/keys.ts';
+import { SharedBudget } from '../../src/queue/budget.ts';
+import { RunStoppedError } from '../../src/queue/errors.ts';
+import { tombstone, TOMBSTONE_MS } from '../../src/runs/prune.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -88,7 +91,7 @@ describe('runs prune', () => {
     expect(await redis.zscore(runsIndexKey, ids.old)).not.toBeNull();
   });
 
-  it('deletes every key of those runs, their index entries and their stopped-run entry; the others stay whole', async () => {
+  it('deletes every key of those runs and their index entries, leaves a stopped run a tombstone for a week; the others stay whole', async () => {
     const orgKey = (await store.getMeta(ids.cancelled))!.orgKey;
     expect(await redis.hget(orgKeys(orgKey).stopped, ids.cancelled)).not.toBeNull();
     const before = { recent: (await keysOf(ids.recent)).sort(), queued: (await keysOf(ids.queued)).sort() };
@@ -104,7 +107,14 @@ describe('runs prune', () => {
       expect(await keysOf(gone)).toEqual([]);
       expect(await redis.zscore(runsIndexKey, gone)).toBeNull();
     }
-    expect(await redis.hget(orgKeys(orgKey).stopped, ids.cancelled)).toBeNull();
+    // The cancelled run's stop mark stays, as a tombstone: a worker still waiting with one of its
+    // targets (a 429's reset, a backoff, a frozen process) is refused its slot, as before the prune.
+    expect(await redis.hget(orgKeys(orgKey).stopped, ids.cancelled)).toMatch(/^the run was deleted by runs prune at \d{4}-/);
+    const budget = new SharedBudget(redis, { orgKey, maxInFlight: 10, leaseMs: 30_000, windowMs: 60_000 });
+    budget.setShare(ids.cancelled, 1, 'even');
+    await expect(budget.acquire({ method: 'DELETE', path: '/api/v1/users/00u1/grants', bucket: 'user-grants', runId: ids.cancelled })).rejects.toBeInstanceOf(RunStoppedError);
+    // The completed run had no mark, and gets none.
+    expect(await redis.hget(orgKeys(orgKey).stopped, ids.old)).toBeNull();
     expect((await keysOf(ids.recent)).sort()).toEqual(before.recent);
     expect((await keysOf(ids.queued)).sort()).toEqual(before.queued);
 
@@ -119,6 +129,11 @@ describe('runs prune', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toBe('');
     expect(again.stderr).toMatch(/deleted 0 runs in \S+ \(0 targets\)/);
+    // A week on, a prune of the org forgets the tombstone.
+    expect(await redis.hget(orgKeys(orgKey).stopped, ids.cancelled)).not.toBeNull();
+    await redis.hset(orgKeys(orgKey).stopped, ids.cancelled, tombstone(Date.now() - TOMBSTONE_MS - 60_000));
+    expect((await runCli(['runs', 'prune', '--older-than', '30d', '--yes'], env)).code).toBe(0);
+    expect(await redis.hget(orgKeys(orgKey).stopped, ids.cancelled)).toBeNull();
   });
 
   it('the delete itself refuses a run that is not final or finished after the cutoff (a retry between the read and the delete)', async () => {

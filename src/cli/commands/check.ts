@@ -9,6 +9,7 @@ import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare, type PrincipalShare } from 
 import type { RateInfo } from '../../okta/types.ts';
 import { BUDGET_SAFETY, controlBudget } from '../../queue/budget.ts';
 import { orgKeyOf, queueNameOf } from '../../queue/org.ts';
+import { readPersistence } from '../../redis/connection.ts';
 import { queuePrefix } from '../../runs/keys.ts';
 import { authFrom, openContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
@@ -19,6 +20,8 @@ export interface CheckResult {
   credential: 'api token' | 'service app, Bearer token' | 'service app, DPoP-bound token';
   proxy: string | null;
   redis: string;
+  /** How Redis keeps the runs across a restart (src/redis/connection.ts readPersistence). */
+  redisPersistence: 'aof' | 'rdb' | 'none' | null;
   /** Requests `check` made to Okta (reads only). */
   requests: number;
   /** The user-grants bucket as its last response stated it; null when the org has no user to read grants of. */
@@ -94,6 +97,7 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
       credential,
       proxy: proxy === null ? null : maskProxyUrl(proxy),
       redis: config.redisUrl ? maskRedisUrl(config.redisUrl) : `embedded (${config.home})`,
+      redisPersistence: await readPersistence(ctx.redis).catch(() => null),
       requests,
       grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: bucket.resetAt !== null && bucket.date !== null ? Math.max(0, Math.round((bucket.resetAt - bucket.date) / 1000)) : null } : null,
       runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * share)) : null,
@@ -109,12 +113,19 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
   }
 }
 
+const PERSISTENCE = {
+  aof: 'append-only file on',
+  rdb: 'warning: snapshots only (appendonly no): a Redis crash loses the results since the last one, and their targets are done again',
+  none: 'warning: persists nothing (appendonly no, no save points): a Redis restart loses every run, its results and its queue; set appendonly yes',
+  unknown: 'persistence unknown (CONFIG refused and AOF off)',
+} as const;
+
 function text(r: CheckResult, config: Config): string {
   const b = r.grantsBucket;
   const share = config.rateShare;
   const lines = [
     `okta     ${r.orgUrl} · ${r.credential}${r.proxy ? ` · through ${r.proxy}` : ''} · ${r.requests} requests, all answered`,
-    `redis    ${r.redis}`,
+    `redis    ${r.redis} · ${PERSISTENCE[r.redisPersistence ?? 'unknown']}`,
     b
       ? `budget   user-grants: limit ${b.limit ?? '?'} a minute, ${b.remaining ?? '?'} left${b.resetInSec !== null ? ` (resets in ${b.resetInSec} s)` : ''}; at --rate-share ${share} a run sends up to ${r.runPerMinute ?? '?'} a minute${r.runPerMinute ? `: 10,000 targets in about ${Math.ceil(10_000 / r.runPerMinute)} min` : ''}`
       : 'budget   user-grants: not read (the org has no user to read grants of)',
