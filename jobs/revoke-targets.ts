@@ -224,21 +224,24 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
         return await finish(out);
       } catch (err) {
         // A request cut by a forced stop is ours, not Okta's: no result, no attempt spent; the target goes back.
-        if (draining.signal.aborted && err instanceof OktaNetworkError) return 'left';
-        next = await handleError(err, { deps, meta, key, tries: rec.roundAttempts + tries, deferrals: deferrals + 1, finish });
+        if (draining.signal.aborted && err instanceof OktaNetworkError) next = 'left';
+        else next = await handleError(err, { deps, meta, key, tries: rec.roundAttempts + tries, deferrals: deferrals + 1, finish });
       }
-      if (typeof next === 'string') return next;
+      if (next === 'recorded') return next;
+      // The target stays pending (another try, a stop, a halt): what this try listed and sent
+      // goes on with it, to this job, another worker after a stop or a crash, or a retry; and
+      // a failed try counts toward --attempts for whoever goes on.
+      const again = typeof next === 'string' ? null : next;
       const learned = prior.revokeSent !== rec.revokeSent || prior.grants !== rec.grants;
-      if (next.attempt || learned) {
-        // The failed try counts for whoever goes on: this job, or another worker after a stop or a crash;
-        // and so does what it listed and sent.
-        const spent = next.attempt ? tries : tries - 1; // a 429 spends none
+      if (learned || again?.attempt) {
+        const spent = again?.attempt ? tries : tries - 1; // a 429, a stop or a halt spends none
         rec = { ...rec, revokeSent: prior.revokeSent, grants: prior.grants };
         await deps.store.saveProgress(runId, key, { ...rec, attempts: rec.attempts + spent, roundAttempts: rec.roundAttempts + spent });
       }
-      if (next.attempt) tries++;
+      if (!again) return 'left';
+      if (again.attempt) tries++;
       else deferrals++;
-      return next;
+      return again;
     };
     for (;;) {
       const next = await slots(tryOnce);

@@ -1,7 +1,8 @@
 import type { Pacing } from '../../config/schema.ts';
 import type { Redis } from 'ioredis';
-import { EXIT, ExitError } from '../errors.ts';
+import { EXIT, ExitError, UsageError } from '../errors.ts';
 import { orgKeys } from '../runs/keys.ts';
+import { tombstoneAt, TOMBSTONE_MS } from '../runs/prune.ts';
 import { newRecord, type TargetRecord } from '../runs/record.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
@@ -64,6 +65,13 @@ export async function enqueueRun(
     requeueFed: 0,
     queueBase: null,
   };
+  // An id whose pruned run left its stop mark (workers may still hold its targets) would start stopped, and hang.
+  const prunedAt = tombstoneAt(await redis.hget(orgKeys(orgKey).stopped, run.runId));
+  if (prunedAt !== null) {
+    throw new UsageError(
+      `--run-id ${run.runId}: a run with this id was pruned at ${new Date(prunedAt).toISOString()}, and its stop mark holds until ${new Date(prunedAt + TOMBSTONE_MS).toISOString()} (a worker may still hold its targets); choose another id`,
+    );
+  }
   await store.createRun(meta);
 
   let seen = 0;

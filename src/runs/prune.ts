@@ -89,6 +89,8 @@ export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun:
 export const TOMBSTONE_MS = 7 * 24 * 3_600_000;
 const TOMBSTONE = 'the run was deleted by runs prune at ';
 export const tombstone = (at: number) => `${TOMBSTONE}${new Date(at).toISOString()}`;
+/** When a stop mark says its run was pruned; null for any other mark. */
+export const tombstoneAt = (reason: string | null): number | null => (reason?.startsWith(TOMBSTONE) ? Date.parse(reason.slice(TOMBSTONE.length)) : null);
 
 /** Deletes the tombstones older than TOMBSTONE_MS in the orgs this prune covered. */
 async function forgetOldTombstones(store: RunStore, orgKey: string | null, pruned: PrunedRun[]): Promise<void> {
@@ -97,7 +99,7 @@ async function forgetOldTombstones(store: RunStore, orgKey: string | null, prune
     const key = orgKeys(org).stopped;
     const marks = await store.redis.hgetall(key);
     const old = Object.entries(marks)
-      .filter(([, reason]) => reason.startsWith(TOMBSTONE) && Date.parse(reason.slice(TOMBSTONE.length)) < Date.now() - TOMBSTONE_MS)
+      .filter(([, reason]) => (tombstoneAt(reason) ?? Infinity) < Date.now() - TOMBSTONE_MS)
       .map(([runId]) => runId);
     if (old.length > 0) await store.redis.hdel(key, ...old);
   }

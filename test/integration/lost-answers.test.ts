@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
-import { checkExactlyOnce } from '../helpers/fleet.ts';
-import { uniqueRunId } from '../helpers/redis.ts';
-import { envFor, simAndRedis, writeCsv } from '../helpers/sim.ts';
+import pino from 'pino';
+import { ApiTokenAuth } from '../../src/okta/auth.ts';
+import { WorkerHost } from '../../src/queue/worker-host.ts';
+import { RunStore } from '../../src/runs/run-store.ts';
+import { checkExactlyOnce, waitFinal } from '../helpers/fleet.ts';
+import { connectTestRedis, redisUrl, uniqueRunId } from '../helpers/redis.ts';
+import { envFor, simAndRedis, startTestSim, writeCsv } from '../helpers/sim.ts';
 
 /**
  * A DELETE whose answer is lost (the simulator resets the connection after the revoke took
@@ -89,4 +93,47 @@ describe('a revocation whose answer was lost', () => {
       expect(r.grants!.map((x) => x.id)).toEqual([grant.get(r.userId)]);
     }
   }, 120_000);
+
+  it('a DELETE cut by a forced stop (its worker gone before the answer): the next worker records revoked, not nothing_to_revoke', async () => {
+    // Every answer takes 0.8 s; the simulator acts on a request when it arrives, so a grant is gone 0.8 s before its 204.
+    const sim = await startTestSim({ users: 100, faults: { latencyMs: 800 } });
+    const env = envFor(sim);
+    const users = sim.org.sampleUsers({ count: 6, status: 'ACTIVE', minGrants: 1 });
+    const grant = new Map(users.map((u) => [u.id, sim.org.grantsOf(u.id)![0]!.id]));
+    const runId = uniqueRunId('lost-stop');
+    const hostOn = async () => {
+      const host = new WorkerHost(await connectTestRedis(), {
+        redisUrl: redisUrl(), orgUrl: sim.url, auth: new ApiTokenAuth(sim.token), concurrency: 4, maxInFlight: 10, requestTimeoutMs: 10_000, lockDurationMs: 2_000, log: pino({ level: 'silent' }),
+      });
+      host.start();
+      return host;
+    };
+    try {
+      const enq = await runCli(['enqueue', '--csv', writeCsv(['userId,grantId', ...users.map((u) => `${u.id},${grant.get(u.id)}`)]), '--snapshot', '--yes', '--run-id', runId], env);
+      expect(enq.code, enq.stderr).toBe(0);
+      const a = await hostOn();
+      // The first grant gone at Okta: its DELETE's answer is on its way. Stop A at once.
+      const gone = () => users.some((u) => !sim.org.grantsOf(u.id)!.some((g) => g.id === grant.get(u.id)));
+      for (let i = 0; !gone(); i++) {
+        expect(i).toBeLessThan(3_000);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await a.close(true);
+      const cut = users.filter((u) => !sim.org.grantsOf(u.id)!.some((g) => g.id === grant.get(u.id)));
+      expect((await new RunStore(t.redis).getCounts(runId)).revoked).toBeLessThan(cut.length);
+      const b = await hostOn();
+      try {
+        expect(await waitFinal(t.redis, runId)).toBe('completed');
+      } finally {
+        await b.close();
+      }
+      const rep = (await checkExactlyOnce(t.redis, runId, env, { targets: users.length })).results as unknown as Row[];
+      for (const r of rep) {
+        expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked', grantsRevoked: 1 });
+        expect(r.grants!.map((x) => x.id)).toEqual([grant.get(r.userId)]);
+      }
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
 });

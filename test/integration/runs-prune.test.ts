@@ -113,7 +113,12 @@ describe('runs prune', () => {
     const budget = new SharedBudget(redis, { orgKey, maxInFlight: 10, leaseMs: 30_000, windowMs: 60_000 });
     budget.setShare(ids.cancelled, 1, 'even');
     await expect(budget.acquire({ method: 'DELETE', path: '/api/v1/users/00u1/grants', bucket: 'user-grants', runId: ids.cancelled })).rejects.toBeInstanceOf(RunStoppedError);
-    // The completed run had no mark, and gets none.
+    // Its id cannot start a new run while the tombstone holds (the new run would start stopped, and hang).
+    const reuse = await runCli(['enqueue', '--csv', writeCsv(['userId', '00uREUSE000000000001']), '--yes', '--run-id', ids.cancelled], env);
+    expect(reuse.code).toBe(2);
+    expect(reuse.stderr).toMatch(new RegExp(`--run-id ${ids.cancelled}: a run with this id was pruned at \\S+, and its stop mark holds until \\S+ \\(a worker may still hold its targets\\); choose another id`));
+    expect(await store.getMeta(ids.cancelled)).toBeNull();
+    // The completed run had no mark, and gets none: its id is free at once.
     expect(await redis.hget(orgKeys(orgKey).stopped, ids.old)).toBeNull();
     expect((await keysOf(ids.recent)).sort()).toEqual(before.recent);
     expect((await keysOf(ids.queued)).sort()).toEqual(before.queued);
