@@ -506,7 +506,8 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
   // is anything to revoke. Most users of an org never used the app: one request for them, as a
   // blind DELETE would be, but the result is true (`nothing_to_revoke`, where Okta answers a
   // DELETE 204 either way), and a mistyped client id shows as nobody holding it.
-  if (rec.clientId && !look && !(await holdsClient(client, userId, rec.clientId, ctx))) {
+  // Not for an earlier run's targets (`--from-run`): a dry run or a run has already found they hold it.
+  if (rec.clientId && !look && meta.source.kind !== 'run' && !(await holdsClient(client, userId, rec.clientId, ctx))) {
     const tokensRevokedFor = meta.tokens ? [] : null;
     // Gone after a DELETE of an earlier try whose answer was lost: this run revoked it.
     if (prior.revokeSent) return { ...base, status: 'revoked', grantsRevoked: null, grants: null, tokensRevokedFor };

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { launchRun, type LaunchDeps } from '../src/queue/launch-run.ts';
 import { orgKeyOf } from '../src/queue/org.ts';
-import { INTERRUPTED_LOADING, KEPT_SCHEDULE_RUNS, registerScheduledRun } from '../src/queue/schedule-overlap.ts';
+import { haltInterruptedLoading, KEPT_SCHEDULE_RUNS, registerScheduledRun } from '../src/queue/schedule-overlap.ts';
 import { scheduledRunId, scheduledTime, type ScheduleData } from '../src/queue/schedules.ts';
 import { orgKeys } from '../src/runs/keys.ts';
 import { fillSince, oktaTime, usesSince } from '../src/sources/since.ts';
@@ -80,8 +80,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
       // the run was never offered to the workers (nothing was revoked): say so, rather
       // than leave it queued for ever. The schedule's next time starts afresh.
       if (!existing.loaded && existing.state === 'queued') {
-        await store.stopRun(runId, 'halted', INTERRUPTED_LOADING);
-        log.warn('scheduled run found half-loaded after a worker stopped: halted');
+        await haltInterruptedLoading(store, runId, log);
       } else {
         log.info('scheduled run already started (a redelivered job)');
       }
@@ -91,7 +90,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
     const going = await registerScheduledRun(overlap, d.schedule, runId, at, d.overlap ?? 'skip');
     if (going) {
       // Two runs of one schedule would revoke the same targets twice, at twice the schedule's share.
-      log.warn({ while: going }, `skipped: the schedule's run ${going} is still going (schedule add --overlap allow starts runs regardless)`);
+      log.warn({ while: going }, `skipped: the schedule's run ${going} is still going, or came later (schedule add --overlap allow starts runs regardless)`);
       return { runId, started: false, targets: 0, skippedWhile: going };
     }
     const source = await sourceAt(deps, d, at, log);

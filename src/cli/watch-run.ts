@@ -61,6 +61,8 @@ export function noClientWarning(meta: RunMeta, counts: RunCounts): string | null
   const client = meta.target.clientId;
   if (!client || meta.state !== 'completed' || counts.nothing_to_revoke === 0) return null;
   if (counts.revoked + counts.would_revoke + counts.failed + counts.pending > 0) return null;
+  const scope = meta.target.scopeId;
+  if (scope) return `warning: no target held grants of client ${client} with scope ${scope}: are the client id and the scope right?\n`;
   return `warning: no target held grants of client ${client}: is the client id right? (it is the app's client_id, 0oa…, as in Okta's admin console)\n`;
 }
 

@@ -21,13 +21,17 @@ export interface OverlapDeps {
 }
 
 /**
- * The schedule's earlier run that is still going (queued, loading or running), or null.
- * A run left loading by a worker that died is halted here, as its own redelivery would:
- * otherwise it would hold the schedule back for ever.
+ * The schedule's other run that holds this time back, or null: a later time's run (this
+ * job came late, a redelivery after the later one started: the later run covers it), or an
+ * earlier one still going (queued, loading or running). A run left loading by a worker that
+ * died is halted here, as its own redelivery would: otherwise it would hold the schedule back
+ * for ever.
  */
-async function earlierRunGoing(deps: OverlapDeps, schedule: string, at: number): Promise<string | null> {
+async function runHoldingBack(deps: OverlapDeps, schedule: string, runId: string, at: number): Promise<string | null> {
   const key = orgKeys(deps.orgKey).scheduleRuns(schedule);
-  const earlier = await deps.redis.zrevrangebyscore(key, `(${at}`, '-inf', 'LIMIT', 0, KEPT_SCHEDULE_RUNS);
+  const later = await deps.redis.zrangebyscore(key, `(${at}`, '+inf', 'LIMIT', 0, 1);
+  if (later.length > 0) return later[0]!;
+  const earlier = (await deps.redis.zrevrangebyscore(key, `(${at}`, '-inf', 'LIMIT', 0, KEPT_SCHEDULE_RUNS)).filter((id) => id !== runId);
   let starting: Set<string> | null = null;
   const isStarting = async (id: string) => (starting ??= await deps.startingRunIds()).has(id);
   for (const id of earlier) {
@@ -41,24 +45,29 @@ async function earlierRunGoing(deps: OverlapDeps, schedule: string, at: number):
     if (state === 'running' || state === 'queued') return id;
     if (state === 'loading') {
       if (await isStarting(id)) return id;
-      await deps.store.stopRun(id, 'halted', INTERRUPTED_LOADING);
-      deps.log.warn({ runId: id }, 'scheduled run found half-loaded after a worker stopped: halted');
+      await haltInterruptedLoading(deps.store, id, deps.log);
     }
   }
   return null;
 }
 
+/** A scheduled run whose loading worker stopped: never offered to the workers, nothing revoked. Halted with the reason. */
+export async function haltInterruptedLoading(store: RunStore, runId: string, log: Logger): Promise<void> {
+  await store.stopRun(runId, 'halted', INTERRUPTED_LOADING);
+  log.warn({ runId }, 'scheduled run found half-loaded after a worker stopped: halted');
+}
+
 /**
- * Registers the schedule's run at `at` among its runs, unless (`overlap` skip) an earlier
- * one is still going: then returns that one's id and registers nothing. Under the
+ * Registers the schedule's run at `at` among its runs, unless (`overlap` skip) another holds
+ * it back (runHoldingBack): then returns that one's id and registers nothing. Under the
  * schedule's lock, so that two workers starting two times of one schedule cannot both
- * find the other absent.
+ * find the other absent. The lock lives 30 s: the check reads at most 100 runs.
  */
 export async function registerScheduledRun(deps: OverlapDeps, schedule: string, runId: string, at: number, overlap: 'skip' | 'allow'): Promise<string | null> {
   const keys = orgKeys(deps.orgKey);
   const busy = () => new Error(`schedule ${schedule}: another worker holds its start lock; try again`);
-  return withLock(deps.redis, keys.scheduleLock(schedule), { ttlMs: 10_000, waitMs: 15_000, busy }, async () => {
-    const going = overlap === 'skip' ? await earlierRunGoing(deps, schedule, at) : null;
+  return withLock(deps.redis, keys.scheduleLock(schedule), { ttlMs: 30_000, waitMs: 45_000, busy }, async () => {
+    const going = overlap === 'skip' ? await runHoldingBack(deps, schedule, runId, at) : null;
     if (going) {
       await deps.redis.multi()
         .hincrby(keys.scheduleSkips(schedule), 'count', 1)

@@ -2,6 +2,7 @@ import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pacing } from '../../config/schema.ts';
 import { queuePrefix } from '../runs/keys.ts';
+import { utcSecond } from '../runs/run-id.ts';
 import type { SourceDescription } from '../sources/target.ts';
 
 /** The job a schedule adds at each of its times (see jobs/start-scheduled-run.ts). */
@@ -58,7 +59,7 @@ export interface ScheduleInfo {
 
 /** The run id of a schedule's run at `at`: its name and the scheduled time, to the second, in UTC. */
 export function scheduledRunId(name: string, at: number): string {
-  return `${name}-${new Date(at).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return `${name}-${utcSecond(at)}`;
 }
 
 /** The time the scheduler meant a schedule's job for (not when a worker picked it up). */

@@ -39,11 +39,13 @@ export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun:
   const pruned: PrunedRun[] = [];
   let kept = 0;
   let otherOrgs = 0;
+  const seenOrgs = new Set<string>();
   // Deleted runs leave the index: the next page starts where the kept ones end.
   for (let offset = 0; ; ) {
     const ids = await store.runIdsCreatedBefore(cutoff, offset, PAGE);
     for (const runId of ids) {
       const meta = await store.getMeta(runId);
+      if (meta) seenOrgs.add(meta.orgKey);
       if (!meta) {
         if (!opts.dryRun) await store.forgetIndexEntry(runId);
         else offset++;
@@ -81,7 +83,7 @@ export async function pruneRuns(store: RunStore, opts: { cutoff: number; dryRun:
     }
     if (ids.length < PAGE) break;
   }
-  if (!opts.dryRun) await forgetOldTombstones(store, opts.orgKey ?? null, pruned);
+  if (!opts.dryRun) await forgetOldTombstones(store, opts.orgKey ? [opts.orgKey] : [...seenOrgs]);
   return { cutoff, pruned, kept, otherOrgs };
 }
 
@@ -92,9 +94,8 @@ export const tombstone = (at: number) => `${TOMBSTONE}${new Date(at).toISOString
 /** When a stop mark says its run was pruned; null for any other mark. */
 export const tombstoneAt = (reason: string | null): number | null => (reason?.startsWith(TOMBSTONE) ? Date.parse(reason.slice(TOMBSTONE.length)) : null);
 
-/** Deletes the tombstones older than TOMBSTONE_MS in the orgs this prune covered. */
-async function forgetOldTombstones(store: RunStore, orgKey: string | null, pruned: PrunedRun[]): Promise<void> {
-  const orgs = new Set(orgKey ? [orgKey] : pruned.map((p) => p.orgKey));
+/** Deletes the tombstones older than TOMBSTONE_MS in the orgs this prune covered (its org, or every org of the runs it read). */
+async function forgetOldTombstones(store: RunStore, orgs: string[]): Promise<void> {
   for (const org of orgs) {
     const key = orgKeys(org).stopped;
     const marks = await store.redis.hgetall(key);

@@ -91,6 +91,8 @@ describe('--from-run: an earlier run\'s targets', () => {
     const touched = new Set(sim.log.requests().map((e) => /^\/api\/v1\/users\/([^/]+)\//.exec(e.path)?.[1]).filter(Boolean));
     for (const x of none) expect(touched.has(x.userId!)).toBe(false);
     for (const x of found) expect(touched.has(x.userId!)).toBe(true);
+    // The dry run already found them holding the client: no listing of their clients before the DELETE.
+    expect(sim.log.requests().filter((e) => e.method === 'GET' && /^\/api\/v1\/users\/[^/]+\/clients$/.test(e.path))).toEqual([]);
   });
 
   it('checks afterwards with --dry-run that nothing came back, and finds what did', async () => {

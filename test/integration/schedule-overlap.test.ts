@@ -106,6 +106,45 @@ describe("a schedule's time while its previous run is still going", () => {
     expect(await redis.exists(orgKeys(orgKeyOf(sim.url)).scheduleSkips(data.schedule))).toBe(0);
   }, 60_000);
 
+  it('a time that comes late, after a later time started (a redelivered job), is skipped too: the later run covers it', async () => {
+    const data = scheduleData();
+    const fire = start();
+    const t0 = await fire(jobAt(data, 0));
+    expect((await fire(jobAt(data, 1))).skippedWhile).toBe(t0.runId);
+    expect((await runCli(['cancel', t0.runId], env)).code).toBe(0);
+    const t2 = await fire(jobAt(data, 2));
+    expect(t2.started).toBe(true);
+    // T1's job again (its worker died after the skip, before BullMQ marked the job done).
+    const again = await fire(jobAt(data, 1));
+    expect(again).toMatchObject({ started: false, skippedWhile: t2.runId });
+    // After T2 is final too: an older time still does not start behind a newer one.
+    expect((await runCli(['cancel', t2.runId], env)).code).toBe(0);
+    expect((await fire(jobAt(data, 1))).started).toBe(false);
+    expect(await store.getMeta(scheduledRunId(data.schedule, base + 1_000))).toBeNull();
+  }, 30_000);
+
+  it('two workers starting two times of one schedule at once: one run starts, the other time is skipped (the schedule lock)', async () => {
+    const holder = new Worker(schedulesQueueNameOf(orgKeyOf(sim.url)), null, { connection: redis, prefix: queuePrefix, autorun: false });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const data = scheduleData();
+        // Both start jobs active in BullMQ, as two workers hold them.
+        for (const i of [10, 11]) await schedules.queue.add('start-scheduled-run', data, { timestamp: base + i * 1_000, jobId: `two-${data.schedule}-${i}` });
+        const [a, b] = [await holder.getNextJob(`tok-a-${round}`), await holder.getNextJob(`tok-b-${round}`)];
+        expect([a?.data.schedule, b?.data.schedule]).toEqual([data.schedule, data.schedule]);
+        const results = await Promise.all([start()(a!), start()(b!)]);
+        expect(results.filter((r) => r.started)).toHaveLength(1);
+        const [started, skipped] = results[0]!.started ? results : [results[1]!, results[0]!];
+        expect(skipped!.skippedWhile).toBe(started!.runId);
+        await a!.moveToCompleted('done', `tok-a-${round}`, false);
+        await b!.moveToCompleted('done', `tok-b-${round}`, false);
+        expect((await runCli(['cancel', started!.runId], env)).code).toBe(0);
+      }
+    } finally {
+      await holder.close();
+    }
+  }, 60_000);
+
   it('starts regardless with --overlap allow', async () => {
     const data = scheduleData('allow');
     const fire = start();
