@@ -398,6 +398,10 @@ async function holdsClient(client: OktaClient, userId: string, clientId: string,
   return false;
 }
 
+/** An earlier run's targets taken for what it found them holding: its would_revoke and revoked results only. */
+const foundHolding = (meta: RunMeta): boolean =>
+  meta.source.kind === 'run' && (meta.source.results ?? []).length > 0 && meta.source.results!.every((r) => r === 'would_revoke' || r === 'revoked');
+
 /** Whether a listing has an item: one page of one, not every page. */
 async function holdsAny(it: AsyncIterable<unknown>): Promise<boolean> {
   for await (const _ of it) return true;
@@ -506,12 +510,14 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
   // is anything to revoke. Most users of an org never used the app: one request for them, as a
   // blind DELETE would be, but the result is true (`nothing_to_revoke`, where Okta answers a
   // DELETE 204 either way), and a mistyped client id shows as nobody holding it.
-  // Not for an earlier run's targets (`--from-run`): a dry run or a run has already found they hold it.
-  if (rec.clientId && !look && meta.source.kind !== 'run' && !(await holdsClient(client, userId, rec.clientId, ctx))) {
+  // Not for targets an earlier run found holding it (`--from-run` of would_revoke/revoked results).
+  // With --tokens, a dry run or --snapshot looks this way first too: a non-holder then costs one
+  // request, not a listing of grants and one of tokens.
+  if (rec.clientId && (!look || meta.tokens) && !foundHolding(meta) && !(await holdsClient(client, userId, rec.clientId, ctx))) {
     const tokensRevokedFor = meta.tokens ? [] : null;
     // Gone after a DELETE of an earlier try whose answer was lost: this run revoked it.
-    if (prior.revokeSent) return { ...base, status: 'revoked', grantsRevoked: null, grants: null, tokensRevokedFor };
-    return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: null, tokensRevokedFor };
+    if (prior.revokeSent) return { ...base, status: 'revoked', grantsRevoked: null, grants: look ? prior.grants ?? [] : null, tokensRevokedFor };
+    return { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? [] : null, tokensRevokedFor };
   }
   let grants: GrantEvidence[] | null = null;
   if (look) {

@@ -4,7 +4,7 @@ import { startHost } from './host.ts';
 import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './stopping.ts';
 import { err, out } from './io.ts';
 import { createProgress } from './progress.ts';
-import { exitCodeFor, noClientWarning, summaryText, waitForRun } from './watch-run.ts';
+import { exitCodeFor, noHolderWarning, summaryText, waitForRun } from './watch-run.ts';
 
 /**
  * What `run` and `retry --wait` share: a worker in this process until the run is final,
@@ -31,19 +31,34 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
   if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
   try {
     const { meta, counts } = await Promise.race([waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal }), outage.gaveUp]);
+    // Other workers on the org's queue flush their request counts up to a second after their last
+    // request: the summary that goes into the ticket waits for them (this process's own are flushed by its close).
+    const others = interrupted.signal.aborted ? 0 : Math.max(0, ((await host.queue.getWorkersCount().catch(() => 1)) ?? 1) - 1);
     await host.close();
+    if (others > 0) await settledCounts(ctx, runId);
     const final = interrupted.signal.aborted
       ? { meta, counts }
       : { meta: await ctx.store.requireMeta(runId), counts: await ctx.store.getCounts(runId) };
     // The last progress after the worker flushed its counts: the same numbers as the summary.
     await progress.finish(final.meta, final.counts);
     await out(io, summaryText(final.meta, final.counts));
-    const warning = noClientWarning(final.meta, final.counts);
+    const warning = noHolderWarning(final.meta, final.counts);
     if (warning) err(io, warning);
     return exitCodeFor(final.meta, final.counts);
   } finally {
     progress.stop();
     off();
     outage.off();
+  }
+}
+
+/** Waits until the run's request count has not moved for a flush interval and a little (3 s at most). */
+async function settledCounts(ctx: CliContext, runId: string): Promise<void> {
+  let last = (await ctx.store.getCounts(runId)).requests;
+  for (let waited = 0; waited < 3_000; waited += 1_200) {
+    await new Promise((r) => setTimeout(r, 1_200));
+    const now = (await ctx.store.getCounts(runId)).requests;
+    if (now === last) return;
+    last = now;
   }
 }

@@ -54,16 +54,17 @@ export function stateText(meta: RunMeta): string {
 }
 
 /**
- * A completed run of one client in which no target held the client: most often a mistyped
- * client id (Okta answers a DELETE for a client the org does not have with 204 all the same).
+ * A completed run of one client or one scope in which no target held it: most often a mistyped
+ * client id or scope (Okta answers a DELETE for a client the org does not have with 204 all the
+ * same). Not for an earlier run's targets: a check afterwards that finds nothing is the good news.
  */
-export function noClientWarning(meta: RunMeta, counts: RunCounts): string | null {
-  const client = meta.target.clientId;
-  if (!client || meta.state !== 'completed' || counts.nothing_to_revoke === 0) return null;
+export function noHolderWarning(meta: RunMeta, counts: RunCounts): string | null {
+  const { clientId, scopeId } = meta.target;
+  if ((!clientId && !scopeId) || meta.source.kind === 'run' || meta.state !== 'completed' || counts.nothing_to_revoke === 0) return null;
   if (counts.revoked + counts.would_revoke + counts.failed + counts.pending > 0) return null;
-  const scope = meta.target.scopeId;
-  if (scope) return `warning: no target held grants of client ${client} with scope ${scope}: are the client id and the scope right?\n`;
-  return `warning: no target held grants of client ${client}: is the client id right? (it is the app's client_id, 0oa…, as in Okta's admin console)\n`;
+  if (clientId && scopeId) return `warning: no target held grants of client ${clientId} with scope ${scopeId}: are the client id and the scope right?\n`;
+  if (scopeId) return `warning: no target held grants of scope ${scopeId}: is the scope right? (its name, e.g. api:write, or a custom scope's scp… id)\n`;
+  return `warning: no target held grants of client ${clientId}: is the client id right? (it is the app's client_id, 0oa…, as in Okta's admin console)\n`;
 }
 
 export function summaryText(meta: RunMeta, counts: RunCounts): string {

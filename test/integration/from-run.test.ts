@@ -53,8 +53,14 @@ describe('--from-run: an earlier run\'s targets', () => {
     clientId = [...holders.entries()].sort((a, b) => b[1] - a[1])[0]![0];
     const csv = writeCsv(['userId', ...users.map((u) => u.id)]);
 
+    sim.log.reset();
     const d = await runCli(['run', '--csv', csv, '--client', clientId, '--tokens', '--dry-run', '--run-id', dry], env);
     expect(d.code).toBe(0);
+    // The dry run looks at the user's clients first: a user who never used the app costs that one request.
+    const holding = users.filter((u) => u.grants.some((g) => g.clientId === clientId) || sim.org.tokensOf(u.id)!.some((t) => t.clientId === clientId));
+    const listings = sim.log.requests().filter((e) => e.method === 'GET' && e.path.endsWith(`/clients/${clientId}/grants`));
+    expect(listings.length).toBe(holding.length);
+    expect(sim.log.requests().filter((e) => e.method === 'GET' && /\/users\/[^/]+\/clients$/.test(e.path)).length).toBe(users.length);
     const review = await report(dry);
     const found = review.results.filter((r) => r.status === 'would_revoke');
     const none = review.results.filter((r) => r.status === 'nothing_to_revoke');
@@ -97,7 +103,10 @@ describe('--from-run: an earlier run\'s targets', () => {
 
   it('checks afterwards with --dry-run that nothing came back, and finds what did', async () => {
     const v1 = uniqueRunId('verify');
-    expect((await runCli(['run', '--from-run', real, '--dry-run', '--run-id', v1], env)).code).toBe(0);
+    const check = await runCli(['run', '--from-run', real, '--dry-run', '--run-id', v1], env);
+    expect(check.code).toBe(0);
+    // Finding nothing is the good news here: no "is the client id right?" warning.
+    expect(check.stderr).not.toContain('warning: no target held');
     const first = await report(v1);
     const revoked = (await report(real)).counts.revoked!;
     expect(first.counts).toMatchObject({ total: revoked, nothing_to_revoke: revoked, would_revoke: 0 });
@@ -114,6 +123,15 @@ describe('--from-run: an earlier run\'s targets', () => {
     const others = await report(v3);
     const expected = (await report(dry)).results.filter((r) => r.status === 'nothing_to_revoke').map((r) => r.userId);
     expect(others.results.map((r) => r.userId)).toEqual(expected);
+
+    // Revoking the users the dry run found holding nothing: they are looked at (the dry run did not find
+    // them holding it), and are nothing_to_revoke; no DELETE is sent for them.
+    sim.log.reset();
+    const v4 = uniqueRunId('nonholders');
+    expect((await runCli(['run', '--from-run', dry, '--with-result', 'nothing_to_revoke', '--yes', '--run-id', v4], env)).code).toBe(0);
+    const nonholders = await report(v4);
+    expect(nonholders.counts).toMatchObject({ total: expected.length, nothing_to_revoke: expected.length, revoked: 0 });
+    expect(sim.log.requests().filter((e) => e.method === 'DELETE')).toEqual([]);
   });
 
   it('refuses, storing nothing: an unknown run, a run not final, another org, a bad result, flags that do not go with it', async () => {

@@ -91,6 +91,15 @@ describe('run: each kind of target', () => {
     expect(rep.results.some((x) => x.status === 'nothing_to_revoke')).toBe(true);
   });
 
+  it('with a --scope nobody holds (a mistyped name): every target nothing_to_revoke, and a warning', async () => {
+    const sample = users(3);
+    const runId = uniqueRunId('scope-typo');
+    const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--scope', 'api:wrte', '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('warning: no target held grants of scope api:wrte: is the scope right?');
+    expect((await report(runId)).counts).toMatchObject({ total: 3, nothing_to_revoke: 3 });
+  });
+
   it('with a --client nobody holds (a mistyped id): every target nothing_to_revoke, no DELETE, and a warning', async () => {
     const sample = users(5);
     const before = new Map(sample.map((u) => [u.id, sim.org.grantsOf(u.id)!.length]));

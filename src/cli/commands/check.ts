@@ -33,7 +33,7 @@ export interface CheckResult {
    * it is unknown; null for an API token, which cannot read its own.
    */
   principalShare: PrincipalShare | null;
-  /** What a run at the configured --rate-share may send to that bucket a minute (the budget's safety margin and the credential's cap included). */
+  /** What a run at the configured --rate-share may send to that bucket a window (a minute at Okta; the budget's safety margin and the credential's cap included). */
   runPerMinute: number | null;
   /** Worker processes connected to the org's queue: none means an `enqueue`d run waits. */
   workers: number | null;
@@ -123,11 +123,13 @@ const PERSISTENCE = {
 function text(r: CheckResult, config: Config): string {
   const b = r.grantsBucket;
   const share = config.rateShare;
+  // Okta's windows are a minute; GRANTSWEEP_RATE_WINDOW_MS says otherwise only for the simulator.
+  const per = config.rateWindowMs === 60_000 ? 'a minute' : `a ${config.rateWindowMs / 1000}-s window`;
   const lines = [
     `okta     ${r.orgUrl} · ${r.credential}${r.proxy ? ` · through ${r.proxy}` : ''} · ${r.requests} requests, all answered`,
     `redis    ${r.redis} · ${PERSISTENCE[r.redisPersistence ?? 'unknown']}`,
     b
-      ? `budget   user-grants: limit ${b.limit ?? '?'} a minute, ${b.remaining ?? '?'} left${b.resetInSec !== null ? ` (resets in ${b.resetInSec} s)` : ''}; at --rate-share ${share} a run sends up to ${r.runPerMinute ?? '?'} a minute${r.runPerMinute ? `: 10,000 targets in about ${Math.ceil(10_000 / r.runPerMinute)} min` : ''}`
+      ? `budget   user-grants: limit ${b.limit ?? '?'} ${per}, ${b.remaining ?? '?'} left${b.resetInSec !== null ? ` (resets in ${b.resetInSec} s)` : ''}; at --rate-share ${share} a run sends up to ${r.runPerMinute ?? '?'} ${per}${r.runPerMinute ? `: 10,000 targets in about ${Math.ceil((10_000 / r.runPerMinute) * (config.rateWindowMs / 60_000))} min` : ''}`
       : 'budget   user-grants: not read (the org has no user to read grants of)',
     ...(r.principalShare
       ? ['percent' in r.principalShare
