@@ -86,6 +86,35 @@ describe('pace', () => {
     }
   });
 
+  it('even → window mid-run: the window of the change does not spend the share again on top of what even pacing sent in it', async () => {
+    // 4-s windows of 200: at --rate-share 0.6 the run may send 118 a window (the budget keeps 1 % back).
+    const s = (sim = await startTestSim({ users: 900, rateLimits: { 'user-grants': { limit: 200 } }, windowSec: 4 }));
+    const env = envFor(s, { GRANTSWEEP_RATE_WINDOW_MS: '4000' });
+    const runId = uniqueRunId('pace-window');
+    const e = await runCli(['enqueue', '--csv', csvOf(s, 800), '--yes', '--run-id', runId, '--rate-share', '0.6'], env);
+    expect(e.code, e.stderr).toBe(0);
+    const host = new WorkerHost(redis, {
+      redisUrl: redisUrl(), orgUrl: s.url, auth: new ApiTokenAuth(s.token), concurrency: 8, maxInFlight: 20,
+      requestTimeoutMs: 10_000, rateWindowMs: 4_000, log: pino({ level: 'silent' }),
+      feeder: { intervalMs: 50, spreadOver: 1, maxTargetsPerJob: 1_000 },
+    });
+    host.start();
+    try {
+      const windows = () => s.log.snapshot().windows['user-grants'] ?? [];
+      // Halfway through a window of even pacing: the change comes when the window holds some 60 requests.
+      await until('two windows of even pacing and half a third', () => windows().length >= 3 && (windows().at(-1)?.count ?? 0) >= 50, 60_000);
+      expect((await runCli(['pace', runId, '--pacing', 'window'], env)).code).toBe(0);
+      expect(await waitFinal(redis, runId, 90_000)).toBe('completed');
+      const all = windows();
+      console.log(`[pace] even → window at 0.6 of 200 a window: ${JSON.stringify(all.map((w) => [w.count, w.rejected]))}`);
+      // Every window, the one of the change too, within the run's share.
+      for (const w of all) expect(w.count).toBeLessThanOrEqual(120);
+      expect(all.reduce((n, w) => n + w.rejected, 0)).toBe(0);
+    } finally {
+      await host.close();
+    }
+  }, 120_000);
+
   it('refuses what it cannot do, with exit 2, and changes nothing', async () => {
     const { env, runId } = await smallRun('run', 'pace-done', 3);
     for (const [args, msg] of [

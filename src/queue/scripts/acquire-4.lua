@@ -117,8 +117,15 @@ if ARGV[7] == 'window' then
   local seq = tonumber(b[10] or '0')
   if now >= wEnd + PAD then
     -- A new window starts with this request (as Okta's do), until a response states its end.
-    wEnd = now + tonumber(ARGV[5])
+    local window = tonumber(ARGV[5])
+    wEnd = now + window
     used = 0
+    -- What even pacing granted over the last window counts in it (a run switched from even to
+    -- window pacing mid-window, by `pace`): Okta's window holds those requests too, and the
+    -- share must not be spent again on top of them. Some of them fell in Okta's previous window,
+    -- so this errs on the safe side, for this window only: Okta's Reset then corrects its end.
+    local tat = tonumber(b[3] or '0')
+    if tat > now - window then used = math.min(perWindowMax, math.floor((tat - (now - window)) * perWindowMax / window)) end
     seq = seq + 1
     started = true
   elseif now >= wEnd - PAD then
