@@ -8,11 +8,11 @@ import {
   privateKeyParses,
   readPrivateKeyFile,
   requiredForCommand,
-  unescapeKeyNewlines,
   type CredentialEnv,
   type Problem,
 } from './rules.ts';
 import { configSchema, credentialsSchema, proxyUrlSchema, type Config, type Credentials, type OktaConfig } from './schema.ts';
+import { unescapeKeyNewlines } from '../src/okta/private-key.ts';
 
 export { describeConfig } from './describe.ts';
 export type { Config, Credentials, LogLevel, OktaConfig } from './schema.ts';
@@ -171,6 +171,7 @@ function loadCredentials(env: CredentialEnv, problems: Problem[]): Credentials |
   const keyName = env.OKTA_PRIVATE_KEY !== undefined ? 'OKTA_PRIVATE_KEY' : 'OKTA_PRIVATE_KEY_FILE';
   const read = env.OKTA_PRIVATE_KEY !== undefined ? { text: env.OKTA_PRIVATE_KEY } : readPrivateKeyFile(env.OKTA_PRIVATE_KEY_FILE ?? '');
   if ('problem' in read) return void problems.push(read.problem), null;
+  // Kept as Okta's PEM has it (a one-line variable's literal `\n` turned back into line breaks).
   const privateKey = unescapeKeyNewlines(read.text);
   const key = privateKeyParses(privateKey, keyName);
   if ('problem' in key) return void problems.push(key.problem), null;

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { readPrivateKey, unescapeKeyNewlines } from '../src/okta/private-key.ts';
+import { readPrivateKey } from '../src/okta/private-key.ts';
 
 /**
  * Cross-field rules: each is a small named function that returns the problems it found,
@@ -55,8 +55,6 @@ export function readPrivateKeyFile(path: string): { text: string } | { problem: 
     return bad(code === 'ENOENT' ? `no such file: ${path}` : `cannot read ${path} (${code ?? 'error'})`);
   }
 }
-
-export { unescapeKeyNewlines };
 
 /** The key must be one Okta signs client assertions with (src/okta/private-key.ts, the one reader of keys). */
 export function privateKeyParses(text: string, name: string): { kid: string | null } | { problem: Problem } {

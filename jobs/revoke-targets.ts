@@ -445,15 +445,15 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
 
   if (rec.grantId) {
     const sentBefore = prior.revokeSent;
-    const gone = (err: OktaApiError): Outcome =>
+    // The grant is not there (a 404, or listed as REVOKED): revoked by an earlier try whose answer was lost, or already gone.
+    const gone = (err: OktaApiError | null): Outcome =>
       sentBefore
         ? { ...base, status: 'revoked', grantsRevoked: 1, grants: look ? prior.grants ?? [] : null }
-        : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? prior.grants ?? [] : null, ...oktaError(err) };
+        : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? prior.grants ?? [] : null, ...(err ? oktaError(err) : {}) };
     if (look && !prior.grants) {
       try {
         const listed = evidence([await client.getUserGrant(userId, rec.grantId, {}, ctx)]);
-        // Listed but REVOKED: as good as gone.
-        if (listed.length === 0) return sentBefore ? { ...base, status: 'revoked', grantsRevoked: 1, grants: [] } : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: [] };
+        if (listed.length === 0) return gone(null);
         prior.grants = listed;
       } catch (err) {
         if (goneNotUser(err)) return gone(err);

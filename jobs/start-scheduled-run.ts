@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { launchRun, type LaunchDeps } from '../src/queue/launch-run.ts';
 import { orgKeyOf } from '../src/queue/org.ts';
 import { haltInterruptedLoading, KEPT_SCHEDULE_RUNS, registerScheduledRun } from '../src/queue/schedule-overlap.ts';
-import { scheduledRunId, scheduledTime, type ScheduleData } from '../src/queue/schedules.ts';
+import { DEFAULT_OVERLAP, scheduledRunId, scheduledTime, type ScheduleData } from '../src/queue/schedules.ts';
 import { orgKeys } from '../src/runs/keys.ts';
 import { fillSince, oktaTime, usesSince } from '../src/sources/since.ts';
 import type { SourceDescription, SourceItem } from '../src/sources/target.ts';
@@ -87,7 +87,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
       return { runId, started: false, targets: 0 };
     }
     const overlap = { redis, store, orgKey: orgKeyOf(orgUrl), startingRunIds: deps.startingRunIds, log };
-    const going = await registerScheduledRun(overlap, d.schedule, runId, at, d.overlap ?? 'skip');
+    const going = await registerScheduledRun(overlap, d.schedule, runId, at, d.overlap ?? DEFAULT_OVERLAP);
     if (going) {
       // Two runs of one schedule would revoke the same targets twice, at twice the schedule's share.
       log.warn({ while: going }, `skipped: the schedule's run ${going} is still going, or came later (schedule add --overlap allow starts runs regardless)`);

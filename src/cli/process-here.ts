@@ -33,7 +33,7 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
     const { meta, counts } = await Promise.race([waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal }), outage.gaveUp]);
     // Other workers on the org's queue flush their request counts up to a second after their last
     // request: the summary that goes into the ticket waits for them (this process's own are flushed by its close).
-    const others = interrupted.signal.aborted ? 0 : Math.max(0, ((await host.queue.getWorkersCount().catch(() => 1)) ?? 1) - 1);
+    const others = interrupted.signal.aborted ? 0 : Math.max(0, (await host.queue.getWorkersCount().catch(() => 1)) - 1);
     await host.close();
     if (others > 0) await settledCounts(ctx, runId);
     const final = interrupted.signal.aborted

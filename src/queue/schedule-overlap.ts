@@ -4,6 +4,7 @@ import { orgKeys } from '../runs/keys.ts';
 import { shownState, type RunState } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { withLock } from '../redis/lock.ts';
+import type { Overlap } from './schedules.ts';
 
 /** A schedule's latest runs kept (its `{{since}}` and its overlap check look no further back). */
 export const KEPT_SCHEDULE_RUNS = 100;
@@ -27,11 +28,12 @@ export interface OverlapDeps {
  * died is halted here, as its own redelivery would: otherwise it would hold the schedule back
  * for ever.
  */
-async function runHoldingBack(deps: OverlapDeps, schedule: string, runId: string, at: number): Promise<string | null> {
+async function runHoldingBack(deps: OverlapDeps, schedule: string, at: number): Promise<string | null> {
   const key = orgKeys(deps.orgKey).scheduleRuns(schedule);
   const later = await deps.redis.zrangebyscore(key, `(${at}`, '+inf', 'LIMIT', 0, 1);
   if (later.length > 0) return later[0]!;
-  const earlier = (await deps.redis.zrevrangebyscore(key, `(${at}`, '-inf', 'LIMIT', 0, KEPT_SCHEDULE_RUNS)).filter((id) => id !== runId);
+  // Its own entry (scored `at`: a redelivery) is neither later nor earlier.
+  const earlier = await deps.redis.zrevrangebyscore(key, `(${at}`, '-inf', 'LIMIT', 0, KEPT_SCHEDULE_RUNS);
   let starting: Set<string> | null = null;
   const isStarting = async (id: string) => (starting ??= await deps.startingRunIds()).has(id);
   for (const id of earlier) {
@@ -63,11 +65,11 @@ export async function haltInterruptedLoading(store: RunStore, runId: string, log
  * schedule's lock, so that two workers starting two times of one schedule cannot both
  * find the other absent. The lock lives 30 s: the check reads at most 100 runs.
  */
-export async function registerScheduledRun(deps: OverlapDeps, schedule: string, runId: string, at: number, overlap: 'skip' | 'allow'): Promise<string | null> {
+export async function registerScheduledRun(deps: OverlapDeps, schedule: string, runId: string, at: number, overlap: Overlap): Promise<string | null> {
   const keys = orgKeys(deps.orgKey);
   const busy = () => new Error(`schedule ${schedule}: another worker holds its start lock; try again`);
   return withLock(deps.redis, keys.scheduleLock(schedule), { ttlMs: 30_000, waitMs: 45_000, busy }, async () => {
-    const going = overlap === 'skip' ? await runHoldingBack(deps, schedule, runId, at) : null;
+    const going = overlap === 'skip' ? await runHoldingBack(deps, schedule, at) : null;
     if (going) {
       await deps.redis.multi()
         .hincrby(keys.scheduleSkips(schedule), 'count', 1)

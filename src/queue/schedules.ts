@@ -19,6 +19,8 @@ export const schedulesQueueNameOf = (orgKey: string) => `org-${orgKey}-schedules
 /** What a schedule's time does while the schedule's previous run is still going. */
 export const OVERLAPS = ['skip', 'allow'] as const;
 export type Overlap = (typeof OVERLAPS)[number];
+/** A schedule's overlap when `schedule add` named none, and for schedules stored before the flag. */
+export const DEFAULT_OVERLAP: Overlap = 'skip';
 
 /** A schedule's name becomes part of its runs' ids: `<name>-20261127T020000Z` (≤ 64). */
 export const SCHEDULE_NAME = /^[A-Za-z0-9_.-]{1,40}$/;
@@ -43,7 +45,7 @@ export interface ScheduleData {
   skipInvalid: boolean;
   /** When the schedule was added (ms): `{{since}}` of its first run. Absent in schedules stored before it. */
   addedAt?: number;
-  /** --overlap; absent (schedules stored before it) is `skip`. */
+  /** --overlap; absent (schedules stored before it) is DEFAULT_OVERLAP. */
   overlap?: Overlap;
 }
 
@@ -81,7 +83,7 @@ export function describeFlags(d: ScheduleData): string {
   if (d.skipInvalid) parts.push('--skip-invalid');
   if (d.rateShare !== null) parts.push(`--rate-share ${d.rateShare}`);
   if (d.pacing) parts.push(`--pacing ${d.pacing}`);
-  if (d.overlap === 'allow') parts.push('--overlap allow');
+  if (d.overlap && d.overlap !== DEFAULT_OVERLAP) parts.push(`--overlap ${d.overlap}`);
   if (d.reason) parts.push(`--reason ${q(d.reason)}`);
   return parts.join(' ');
 }

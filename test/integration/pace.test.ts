@@ -39,6 +39,17 @@ async function smallRun(command: 'run' | 'enqueue', prefix: string, count: numbe
   return { env, runId };
 }
 
+/** A worker in this process that takes a whole run as one job, started. */
+function oneJobWorker(s: Simulator, rateWindowMs: number): WorkerHost {
+  const host = new WorkerHost(redis, {
+    redisUrl: redisUrl(), orgUrl: s.url, auth: new ApiTokenAuth(s.token), concurrency: 8, maxInFlight: 20,
+    requestTimeoutMs: 10_000, rateWindowMs, log: pino({ level: 'silent' }),
+    feeder: { intervalMs: 50, spreadOver: 1, maxTargetsPerJob: 1_000 },
+  });
+  host.start();
+  return host;
+}
+
 describe('pace', () => {
   it('a worker takes a raised share within a window or two, mid-job, with no 429, and the run completes', async () => {
     // 2-s windows of 120: at --rate-share 0.2 the run gets about 23 a window, at 0.6 about 68.
@@ -49,12 +60,7 @@ describe('pace', () => {
     expect(e.code, e.stderr).toBe(0);
     // All of the run in one job: the share read when a job starts cannot carry the change,
     // only the worker's following of the run as its responses come.
-    const host = new WorkerHost(redis, {
-      redisUrl: redisUrl(), orgUrl: s.url, auth: new ApiTokenAuth(s.token), concurrency: 8, maxInFlight: 20,
-      requestTimeoutMs: 10_000, rateWindowMs: 2_000, log: pino({ level: 'silent' }),
-      feeder: { intervalMs: 50, spreadOver: 1, maxTargetsPerJob: 1_000 },
-    });
-    host.start();
+    const host = oneJobWorker(s, 2_000);
     try {
       const windows = () => s.log.snapshot().windows['user-grants'] ?? [];
       await until('three windows at 0.2', () => windows().length >= 4, 30_000);
@@ -93,12 +99,7 @@ describe('pace', () => {
     const runId = uniqueRunId('pace-window');
     const e = await runCli(['enqueue', '--csv', csvOf(s, 800), '--yes', '--run-id', runId, '--rate-share', '0.6'], env);
     expect(e.code, e.stderr).toBe(0);
-    const host = new WorkerHost(redis, {
-      redisUrl: redisUrl(), orgUrl: s.url, auth: new ApiTokenAuth(s.token), concurrency: 8, maxInFlight: 20,
-      requestTimeoutMs: 10_000, rateWindowMs: 4_000, log: pino({ level: 'silent' }),
-      feeder: { intervalMs: 50, spreadOver: 1, maxTargetsPerJob: 1_000 },
-    });
-    host.start();
+    const host = oneJobWorker(s, 4_000);
     try {
       const windows = () => s.log.snapshot().windows['user-grants'] ?? [];
       // Halfway through a window of even pacing: the change comes when the window holds some 60 requests.

@@ -1,18 +1,10 @@
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStartScheduledRunProcessor } from '../../jobs/start-scheduled-run.ts';
-import { ApiTokenAuth } from '../../src/okta/auth.ts';
-import { orgKeyOf } from '../../src/queue/org.ts';
-import { Schedules, type ScheduleData } from '../../src/queue/schedules.ts';
-import { RunStore } from '../../src/runs/run-store.ts';
-import type { Simulator } from '../../src/sim/index.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type ScheduleData } from '../../src/queue/schedules.ts';
 import { oktaTime } from '../../src/sources/since.ts';
 import { runCli } from '../helpers/cli.ts';
+import { scheduleFixture } from '../helpers/schedules.ts';
 import { sleep, spawnWorkers, stopAll, waitFinal, type Spawned } from '../helpers/fleet.ts';
-import { connectTestRedis } from '../helpers/redis.ts';
-import { envFor, startTestSim } from '../helpers/sim.ts';
 
 /**
  * `{{since}}` in a schedule's query, against the simulator over HTTP and a real Redis: each
@@ -20,39 +12,12 @@ import { envFor, startTestSim } from '../helpers/sim.ts';
  * chosen time) asks only for users changed after the schedule's last completed run.
  */
 const OVERLAP = 200;
-let sim: Simulator;
-let redis: Redis;
-let store: RunStore;
-let schedules: Schedules;
-let env: NodeJS.ProcessEnv;
+const f = scheduleFixture({ sim: { users: 300 }, sinceOverlapMs: OVERLAP });
 let worker: Spawned | undefined;
-
-beforeAll(async () => {
-  sim = await startTestSim({ users: 300 });
-  env = envFor(sim);
-  redis = await connectTestRedis();
-  store = new RunStore(redis);
-  schedules = new Schedules(redis, orgKeyOf(sim.url));
-});
 afterAll(async () => {
-  await schedules.close();
   if (worker) await stopAll([worker]);
-  await sim.close();
-  await redis.quit();
 });
-
-function processor() {
-  return createStartScheduledRunProcessor({
-    launch: {
-      redis, store, log: pino({ level: 'silent' }), orgUrl: sim.url, auth: () => new ApiTokenAuth(sim.token),
-      requestTimeoutMs: 5_000, maxInFlight: 10, rateWindowMs: 60_000, attempts: 3, maxRateLimitDeferrals: 10, pacing: 'even',
-    },
-    defaultRateShare: 0.5,
-    startingRunIds: () => schedules.startingRunIds(),
-    sinceOverlapMs: OVERLAP,
-    log: pino({ level: 'silent' }),
-  });
-}
+const processor = () => f.start();
 
 describe('{{since}}: a schedule that asks only for what changed', () => {
   it("fills in its last completed run's time: the users changed since then and no others; a cancelled run's window is asked for again", async () => {
@@ -69,26 +34,26 @@ describe('{{since}}: a schedule that asks only for what changed', () => {
       const at = Date.now();
       const job = { data, opts: { prevMillis: at }, id: `repeat:${data.schedule}:${at}`, timestamp: at, delay: 0 } as unknown as Job<ScheduleData>;
       const r = await start(job);
-      const meta = await store.requireMeta(r.runId);
+      const meta = await f.store.requireMeta(r.runId);
       return { at, runId: r.runId, targets: r.targets, query: meta.source.value };
     };
     const query = (since: number) => `status eq "SUSPENDED" and lastUpdated gt "${oktaTime(since - OVERLAP)}"`;
-    const active = sim.org.sampleUsers({ count: 5, status: 'ACTIVE', minGrants: 1, offset: 100 });
+    const active = f.sim!.org.sampleUsers({ count: 5, status: 'ACTIVE', minGrants: 1, offset: 100 });
 
     // First run: from when the schedule was added. The org's suspended users all changed long before.
     const r1 = await fire();
     expect(r1.query).toBe(query(data.addedAt!));
     expect(r1.targets).toBe(0);
-    expect(await waitFinal(redis, r1.runId)).toBe('completed');
+    expect(await waitFinal(f.redis, r1.runId)).toBe('completed');
 
     // Three users suspended now: the next run finds them, and only them.
-    for (const u of active.slice(0, 3)) expect(sim.org.setUserStatus(u.id, 'SUSPENDED')).toBe(true);
+    for (const u of active.slice(0, 3)) expect(f.sim!.org.setUserStatus(u.id, 'SUSPENDED')).toBe(true);
     const r2 = await fire();
     expect(r2.query).toBe(query(r1.at));
     expect(r2.targets).toBe(3);
-    worker = spawnWorkers(1, env)[0];
-    expect(await waitFinal(redis, r2.runId)).toBe('completed');
-    const report = JSON.parse((await runCli(['report', r2.runId], env)).stdout) as { results: { userId: string; status: string }[] };
+    worker = spawnWorkers(1, f.env)[0];
+    expect(await waitFinal(f.redis, r2.runId)).toBe('completed');
+    const report = JSON.parse((await runCli(['report', r2.runId], f.env)).stdout) as { results: { userId: string; status: string }[] };
     expect(report.results.map((x) => x.userId).sort()).toEqual(active.slice(0, 3).map((u) => u.id).sort());
     expect(report.results.every((x) => x.status === 'revoked')).toBe(true);
 
@@ -96,36 +61,36 @@ describe('{{since}}: a schedule that asks only for what changed', () => {
     const r3 = await fire();
     expect(r3.query).toBe(query(r2.at));
     expect(r3.targets).toBe(0);
-    expect(await waitFinal(redis, r3.runId)).toBe('completed');
+    expect(await waitFinal(f.redis, r3.runId)).toBe('completed');
 
     // Two more suspended; their run is cancelled before it is done: the next run asks for its window again.
     await stopAll([worker!]);
     worker = undefined;
-    for (const u of active.slice(3)) sim.org.setUserStatus(u.id, 'SUSPENDED');
+    for (const u of active.slice(3)) f.sim!.org.setUserStatus(u.id, 'SUSPENDED');
     const r4 = await fire();
     expect(r4.query).toBe(query(r3.at));
     expect(r4.targets).toBe(2);
-    expect((await runCli(['cancel', r4.runId], env)).code).toBe(0);
+    expect((await runCli(['cancel', r4.runId], f.env)).code).toBe(0);
     const r5 = await fire();
     expect(r5.query).toBe(query(r3.at));
     expect(r5.targets).toBe(2);
   }, 60_000);
 
   it('refuses {{since}} in a one-off run and an unknown placeholder in a schedule (exit 2, nothing stored)', async () => {
-    const run = await runCli(['run', '--search', 'lastUpdated gt "{{since}}"', '--yes'], env);
+    const run = await runCli(['run', '--search', 'lastUpdated gt "{{since}}"', '--yes'], f.env);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/--search: \{\{since\}\} is filled in by a schedule \(grantsweep schedule add\) with the time of its last completed run; in a one-off run write the time itself, e\.g\. lastUpdated gt "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/);
-    const add = await runCli(['schedule', 'add', 'bad-since', '--cron', '0 2 * * *', '--filter', 'lastUpdated gt "{{until}}"', '--yes'], env);
+    const add = await runCli(['schedule', 'add', 'bad-since', '--cron', '0 2 * * *', '--filter', 'lastUpdated gt "{{until}}"', '--yes'], f.env);
     expect(add.code).toBe(2);
     expect(add.stderr).toMatch(/--filter: unknown placeholder \{\{until\}\}: the one a schedule fills in is \{\{since\}\}/);
-    const list = await runCli(['schedule', 'list', '--json'], env);
+    const list = await runCli(['schedule', 'list', '--json'], f.env);
     expect(JSON.parse(list.stdout)).toEqual([]);
-    const ok = await runCli(['schedule', 'add', 'good-since', '--cron', '0 2 * * *', '--filter', 'status eq "SUSPENDED" and lastUpdated gt "{{since}}"', '--yes'], env);
+    const ok = await runCli(['schedule', 'add', 'good-since', '--cron', '0 2 * * *', '--filter', 'status eq "SUSPENDED" and lastUpdated gt "{{since}}"', '--yes'], f.env);
     expect(ok.code, ok.stderr).toBe(0);
-    const listed = JSON.parse((await runCli(['schedule', 'list', '--json'], env)).stdout) as { name: string; run: ScheduleData }[];
+    const listed = JSON.parse((await runCli(['schedule', 'list', '--json'], f.env)).stdout) as { name: string; run: ScheduleData }[];
     expect(listed.map((s) => s.name)).toEqual(['good-since']);
     expect(listed[0]!.run.source.value).toBe('status eq "SUSPENDED" and lastUpdated gt "{{since}}"');
     expect(listed[0]!.run.addedAt).toBeGreaterThan(Date.now() - 60_000);
-    expect((await runCli(['schedule', 'remove', 'good-since'], env)).code).toBe(0);
+    expect((await runCli(['schedule', 'remove', 'good-since'], f.env)).code).toBe(0);
   });
 });

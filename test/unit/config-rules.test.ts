@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { unescapeKeyNewlines } from '../../src/okta/private-key.ts';
 import {
   credentialsExactlyOneWay,
   keyIdMatchesJwk,
@@ -10,7 +11,6 @@ import {
   privateKeyParses,
   readPrivateKeyFile,
   requiredForCommand,
-  unescapeKeyNewlines,
 } from '../../config/rules.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gs-rules-'));

@@ -3,7 +3,7 @@ import { isAbsolute } from 'node:path';
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { orgKeyOf } from '../../queue/org.ts';
 import { forgetScheduleSkips, scheduleHistory, type ScheduleHistory } from '../../queue/schedule-overlap.ts';
-import { describeFlags, OVERLAPS, SCHEDULE_NAME, Schedules, type Overlap, type ScheduleData } from '../../queue/schedules.ts';
+import { DEFAULT_OVERLAP, describeFlags, OVERLAPS, SCHEDULE_NAME, Schedules, type Overlap, type ScheduleData } from '../../queue/schedules.ts';
 import { checkPlaceholders } from '../../sources/since.ts';
 import { checkGrantRows, invalidRowsError, validateCsvFile } from '../../sources/validate-csv.ts';
 import { openContext, type CliContext } from '../context.ts';
@@ -101,7 +101,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
       pacing: runFlags.pacing !== undefined ? ctx.config.pacing : null,
       skipInvalid: !!runFlags.skipInvalid,
       addedAt: Date.now(),
-      overlap: (overlap as Overlap | undefined) ?? 'skip',
+      overlap: (overlap as Overlap | undefined) ?? DEFAULT_OVERLAP,
     };
     const pattern = cron !== undefined ? `--cron "${cron}" --tz ${tz ?? 'UTC'}` : `every ${everyMs} ms`;
     if (!data.dryRun && !runFlags.yes && io.stdinIsTTY && io.stderr.isTTY) {
