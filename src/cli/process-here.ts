@@ -2,9 +2,9 @@ import type { ExitCode } from '../errors.ts';
 import type { CliContext } from './context.ts';
 import { startHost } from './host.ts';
 import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './stopping.ts';
-import { err, out } from './io.ts';
+import { err } from './io.ts';
 import { createProgress } from './progress.ts';
-import { exitCodeFor, noHolderWarning, summaryText, waitForRun } from './watch-run.ts';
+import { exitCodeFor, printSummary, waitForRun } from './watch-run.ts';
 
 /**
  * What `run` and `retry --wait` share: a worker in this process until the run is final,
@@ -41,9 +41,7 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
       : { meta: await ctx.store.requireMeta(runId), counts: await ctx.store.getCounts(runId) };
     // The last progress after the worker flushed its counts: the same numbers as the summary.
     await progress.finish(final.meta, final.counts);
-    await out(io, summaryText(final.meta, final.counts));
-    const warning = noHolderWarning(final.meta, final.counts);
-    if (warning) err(io, warning);
+    await printSummary(io, final.meta, final.counts);
     return exitCodeFor(final.meta, final.counts);
   } finally {
     progress.stop();

@@ -1,4 +1,5 @@
 import { EXIT, HaltError, type ExitCode } from '../errors.ts';
+import { err, out, type CliIO } from './io.ts';
 import { FINAL_RUN_STATES, shownState, type RunMeta } from '../runs/run-meta.ts';
 import type { RunCounts, RunStore } from '../runs/run-store.ts';
 
@@ -77,4 +78,15 @@ export function summaryText(meta: RunMeta, counts: RunCounts): string {
   }
   if (counts.failed > 0) lines.push(`  failed targets: grantsweep report ${meta.runId} --format csv --status failed   retry: grantsweep retry ${meta.runId} --wait`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A final view of a run as every command prints it (`run`, `retry --wait`, `status`): the summary
+ * on stdout and, where the run found nothing to revoke of its client or scope, the warning on
+ * stderr, whichever process ran it.
+ */
+export async function printSummary(io: CliIO, meta: RunMeta, counts: RunCounts): Promise<void> {
+  await out(io, summaryText(meta, counts));
+  const warning = noHolderWarning(meta, counts);
+  if (warning) err(io, warning);
 }

@@ -107,6 +107,10 @@ describe('run: each kind of target', () => {
     const r = await runCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--client', '0oaTYPOTYPOTYPOTYPO1', '--yes', '--run-id', runId], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('warning: no target held grants of client 0oaTYPOTYPOTYPOTYPO1');
+    // The same from `status`, for a run enqueued and processed by the workers, watched from elsewhere.
+    const st = await runCli(['status', runId], env);
+    expect(st.code).toBe(0);
+    expect(st.stderr).toContain('warning: no target held grants of client 0oaTYPOTYPOTYPOTYPO1');
     const rep = await report(runId);
     expect(rep.counts).toMatchObject({ total: 5, nothing_to_revoke: 5, revoked: 0 });
     for (const u of sample) expect(sim.org.grantsOf(u.id)!.length).toBe(before.get(u.id));

@@ -6,7 +6,7 @@ import { onSignals } from '../stopping.ts';
 import { err, out, type CliIO } from '../io.ts';
 import { createProgress, progressMode } from '../progress.ts';
 import { checkRunId } from '../run-options.ts';
-import { exitCodeFor, stateText, summaryText, waitForRun } from '../watch-run.ts';
+import { exitCodeFor, printSummary, stateText, waitForRun } from '../watch-run.ts';
 
 /**
  * `grantsweep status <runId>`: the run's state and counts so far. With --watch, progress
@@ -32,12 +32,14 @@ export async function statusCommand(io: CliIO, runId: string, flags: { json?: bo
       }
       const meta = await ctx.store.requireMeta(runId);
       const counts = await ctx.store.getCounts(runId);
-      await out(io, flags.json ? `${JSON.stringify(runSummary(meta, counts))}\n` : summaryText(meta, counts));
+      if (flags.json) await out(io, `${JSON.stringify(runSummary(meta, counts))}\n`);
+      else await printSummary(io, meta, counts);
       return exitCodeFor(meta, counts);
     }
     const meta = await ctx.store.requireMeta(runId);
     const counts = await ctx.store.getCounts(runId);
-    await out(io, flags.json ? `${JSON.stringify(runSummary(meta, counts))}\n` : summaryText(meta, counts));
+    if (flags.json) await out(io, `${JSON.stringify(runSummary(meta, counts))}\n`);
+    else await printSummary(io, meta, counts);
     return EXIT.ok;
   } finally {
     await ctx.resources.releaseAll();
