@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stopEmbeddedRedis } from '../../src/redis/embedded.ts';
 import { startSimulator, type Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
+import { until } from '../helpers/fleet.ts';
 
 /**
  * Secrets: a full run with a distinctive API token, and one with a service app's
@@ -107,6 +108,8 @@ async function fullRun({ sim, env, home }: Scene): Promise<{ outputs: string; fi
   const redis = new Redis({ path: join(home, 'redis', 'redis.sock') });
   try {
     await redis.bgrewriteaof().catch(() => {});
+    // The rewrite's temporary files come and go while it runs: the files are read once it is done.
+    await until('the AOF rewrite to finish', async () => /aof_rewrite_in_progress:0/.test(await redis.info('persistence')), 30_000, 50);
     const { text, keys } = await everythingIn(redis);
     const files = filesUnder(home).map((f) => `${f}\n${readFileSync(f).toString('latin1')}`).join('\n');
     expect(files).toMatch(/appendonly/); // the AOF was searched
