@@ -4,7 +4,7 @@ import { type Job, WaitingError } from 'bullmq';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { OktaClient } from '../src/okta/client.ts';
-import { isUserNotFound, NotOktaError, OktaApiError, OktaNetworkError } from '../src/okta/errors.ts';
+import { isUserNotFound, mayHaveActed, NotOktaError, OktaApiError, OktaNetworkError } from '../src/okta/errors.ts';
 import { backoffMs, retryDelayMs } from '../src/okta/retry-policy.ts';
 import type { Grant, RequestDescriptor, ResponseMeta } from '../src/okta/types.ts';
 import { jitter, type SharedBudget } from '../src/queue/budget.ts';
@@ -429,6 +429,21 @@ function mergeEvidence(earlier: GrantEvidence[] | null, now: GrantEvidence[]): G
   return [...earlier, ...now.filter((g) => !seen.has(g.id))];
 }
 
+/**
+ * Sends a revocation and marks the target's lost-answer flag, unless the failure shows
+ * Okta did nothing (a 4xx such as a 429, a stop before sending, a refused connection): a
+ * grant that someone else revokes before the next try is then not counted as this run's.
+ */
+async function revoking(prior: Prior, send: () => Promise<void>): Promise<void> {
+  try {
+    await send();
+  } catch (err) {
+    if (!(err instanceof RunStoppedError) && mayHaveActed(err)) prior.revokeSent = true;
+    throw err;
+  }
+  prior.revokeSent = true;
+}
+
 /** A 404 for a grant or a client that is not the user's own: the thing is gone, the user is not. */
 const goneNotUser = (err: unknown): err is OktaApiError => err instanceof OktaApiError && err.kind === 'not_found' && !isUserNotFound(err);
 const oktaError = (err: OktaApiError) => ({ errorCode: err.errorCode, errorSummary: err.errorSummary, errorId: err.errorId });
@@ -443,7 +458,8 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
   const base = { resolvedUserId: rec.userId ? null : userId };
   const look = meta.snapshot || meta.dryRun;
 
-  if (rec.grantId) {
+  const grantId = rec.grantId;
+  if (grantId) {
     const sentBefore = prior.revokeSent;
     // The grant is not there (a 404, or listed as REVOKED): revoked by an earlier try whose answer was lost, or already gone.
     const gone = (err: OktaApiError | null): Outcome =>
@@ -452,7 +468,7 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
         : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? prior.grants ?? [] : null, ...(err ? oktaError(err) : {}) };
     if (look && !prior.grants) {
       try {
-        const listed = evidence([await client.getUserGrant(userId, rec.grantId, {}, ctx)]);
+        const listed = evidence([await client.getUserGrant(userId, grantId, {}, ctx)]);
         if (listed.length === 0) return gone(null);
         prior.grants = listed;
       } catch (err) {
@@ -462,8 +478,7 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
     }
     if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: prior.grants };
     try {
-      prior.revokeSent = true;
-      await client.revokeUserGrant(userId, rec.grantId, ctx);
+      await revoking(prior, () => client.revokeUserGrant(userId, grantId, ctx));
     } catch (err) {
       if (goneNotUser(err)) return gone(err);
       throw err;
@@ -487,22 +502,24 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
         : { ...base, status: 'nothing_to_revoke', grantsRevoked: 0, grants: look ? [] : null };
     }
     if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: now };
-    prior.revokeSent = true;
     const limit = pLimit(FAN_OUT);
-    const revokedNow = await Promise.all(
+    // Every DELETE settles before the try ends: one still in flight could revoke after the mark was kept.
+    const settled = await Promise.allSettled(
       now.map((g) =>
-        limit(async () => {
-          try {
-            await client.revokeUserGrant(userId, g.id, ctx);
-            return 1;
-          } catch (err) {
-            if (goneNotUser(err)) return 0;
-            throw err;
-          }
-        }),
+        limit(() =>
+          revoking(prior, () => client.revokeUserGrant(userId, g.id, ctx)).then(
+            () => 1,
+            (err: unknown) => {
+              if (goneNotUser(err)) return 0;
+              throw err;
+            },
+          ),
+        ),
       ),
     );
-    const n = revokedNow.reduce<number>((a, b) => a + b, 0) + goneEarlier;
+    const failure = settled.find((r) => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    const n = settled.reduce((a, r) => a + (r.status === 'fulfilled' ? r.value : 0), 0) + goneEarlier;
     return { ...base, status: n > 0 ? 'revoked' : 'nothing_to_revoke', grantsRevoked: n, grants: shown };
   }
 
@@ -533,9 +550,8 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
     if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants };
   }
   if (!meta.dryRun && !none) {
-    prior.revokeSent = true;
-    if (rec.clientId) await client.revokeUserClientGrants(userId, rec.clientId, ctx);
-    else await client.revokeUserGrants(userId, ctx);
+    const clientId = rec.clientId;
+    await revoking(prior, () => (clientId ? client.revokeUserClientGrants(userId, clientId, ctx) : client.revokeUserGrants(userId, ctx)));
   }
   const tokensRevokedFor = meta.tokens ? await revokeTokens(client, meta, rec, userId, ctx) : null;
   const some = !none || (tokensRevokedFor !== null && tokensRevokedFor.length > 0);

@@ -89,6 +89,9 @@ export class OktaApiError extends Error {
   }
 }
 
+/** Codes of a connection that was never made: the request cannot have reached Okta. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
 /** The request never got an HTTP answer (timeout, reset, refused): worth retrying. */
 export class OktaNetworkError extends Error {
   /** Transient, unless a proxy refused the tunnel (code PROXY_4xx): asking again cannot help then. */
@@ -113,11 +116,27 @@ export class OktaNetworkError extends Error {
     return m ? Number(m[1]) : null;
   }
 
+  /** Whether the request cannot have reached Okta: its connection failed, or the proxy refused the tunnel. */
+  get neverSent(): boolean {
+    return this.proxyRefusal !== null || NOT_CONNECTED.has(this.code);
+  }
+
   /** What the operator must fix, for a proxy_refused error (a halted run's reason, the CLI's message). */
   get proxyHint(): string {
     const status = this.proxyRefusal;
     return `the proxy refused the tunnel to Okta (HTTP ${status}${status === 407 ? ': its credentials' : ''}): check HTTPS_PROXY / HTTP_PROXY`;
   }
+}
+
+/**
+ * Whether Okta may have carried out a request that failed: it was sent and no answer came
+ * back (a reset, a timeout), or the answer was a 5xx. A 4xx (a 429 above all) and a failure
+ * before the request left say it did not. Unknown errors count as "may have".
+ */
+export function mayHaveActed(err: unknown): boolean {
+  if (err instanceof OktaApiError) return err.status >= 500;
+  if (err instanceof OktaNetworkError) return !err.neverSent;
+  return !(err instanceof NotOktaError);
 }
 
 /**

@@ -112,6 +112,13 @@ export class SimControl {
     return org.activeGrants(i).map((g) => renderGrant(org, base, u, g, expandScope));
   }
 
+  /** Someone else revokes one grant (an admin in the console): no request, no rate limit; false if unknown or already gone. */
+  revokeGrant(idOrLogin: string, grantId: string): boolean {
+    const i = this.indexOf(idOrLogin);
+    const g = i < 0 ? undefined : this.ctx.org.findGrant(i, grantId);
+    return g !== undefined && this.ctx.org.revoke([g.key]) === 1;
+  }
+
   /** Refresh tokens of a user not revoked, as …/clients/{clientId}/tokens would list them; null for an unknown user. */
   tokensOf(idOrLogin: string): RefreshToken[] | null {
     const i = this.indexOf(idOrLogin);

@@ -47,6 +47,8 @@ export interface Simulator {
     user(idOrLogin: string): OktaUser | null;
     /** An admin changes a user's status now (not DEPROVISIONED): a directory query sees the new status and lastUpdated. False for an unknown user. */
     setUserStatus(idOrLogin: string, status: UserStatus): boolean;
+    /** Someone else revokes one grant (an admin in the console): no request, no rate limit. False if unknown or already gone. */
+    revokeGrant(userIdOrLogin: string, grantId: string): boolean;
     /** Group, app and OAuth client ids with names. */
     directory(): SimDirectory;
     /** Restores the seeded org, clears the log, rate windows and fault sequence. */
@@ -132,6 +134,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       tokensOf: (id) => control.tokensOf(id),
       user: (id) => control.user(id),
       setUserStatus: (id, status) => control.setUserStatus(id, status, now()),
+      revokeGrant: (id, grantId) => control.revokeGrant(id, grantId),
       directory: () => control.directory(),
       reset: () => control.reset(),
     },

@@ -136,4 +136,33 @@ describe('a revocation whose answer was lost', () => {
       await sim.close();
     }
   }, 60_000);
+  it('a DELETE answered 429 lost nothing: a grant someone else revokes before the next try is nothing_to_revoke, not this run\'s', async () => {
+    // The token may spend 5 requests a 2-second window (a share the budget learns only from a 429): the rest are refused.
+    const sim = await startTestSim({ users: 100, windowSec: 2, rateLimits: { 'user-grants': { limit: 100 } }, perTokenShare: 0.05 });
+    const env = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
+    const users = sim.org.sampleUsers({ count: 12, status: 'ACTIVE', minGrants: 1 });
+    const grant = new Map(users.map((u) => [u.id, sim.org.grantsOf(u.id)![0]!.id]));
+    const runId = uniqueRunId('lost-429');
+    try {
+      const csv = writeCsv(['userId,grantId', ...users.map((u) => `${u.id},${grant.get(u.id)}`)]);
+      const running = runCli(['run', '--csv', csv, '--yes', '--run-id', runId, '--concurrency', '4'], env);
+      // At the first 429 (the run then waits for the window's reset), an admin revokes every grant the run has not.
+      for (let i = 0; sim.log.snapshot().total429 === 0; i++) {
+        expect(i).toBeLessThan(6_000);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const byAdmin = users.filter((u) => sim.org.revokeGrant(u.id, grant.get(u.id)!));
+      const r = await running;
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const rep = (await checkExactlyOnce(t.redis, runId, env, { targets: users.length })).results as unknown as Row[];
+      // Those refused were among them (a refused DELETE leaves its grant): their next try found it gone.
+      expect(byAdmin.length).toBeGreaterThan(0);
+      for (const x of rep) {
+        const mine = !byAdmin.some((u) => u.id === x.userId);
+        expect(x, JSON.stringify(x)).toMatchObject(mine ? { status: 'revoked', grantsRevoked: 1 } : { status: 'nothing_to_revoke', grantsRevoked: 0 });
+      }
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
 });

@@ -4,6 +4,8 @@ import {
   errorFromResponse,
   isUserNotFound,
   looksLikeOkta,
+  mayHaveActed,
+  NotOktaError,
   OktaApiError,
   OktaNetworkError,
   type OktaErrorKind,
@@ -153,5 +155,24 @@ describe('OktaNetworkError', () => {
     const err = new OktaNetworkError('ECONNRESET', 'GET', URL_WITH_QUERY, 'other side closed');
     expect(err).toMatchObject({ kind: 'transient', code: 'ECONNRESET', method: 'GET', path: '/api/v1/users' });
     expect(err.message).toBe('Okta request failed: GET /api/v1/users: ECONNRESET (other side closed)');
+  });
+});
+
+describe('mayHaveActed', () => {
+  const answered = (status: number) =>
+    errorFromResponse({ status, body: '{"errorCode":"E0000047","errorSummary":"x"}', rate: rate(), method: 'DELETE', url: 'https://org.example.com/api/v1/users/u/grants' });
+  it('is false for an answer that refused (4xx, a 429 above all) and for a request that never left', () => {
+    for (const s of [400, 403, 404, 429]) expect(mayHaveActed(answered(s)), String(s)).toBe(false);
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'UND_ERR_CONNECT_TIMEOUT', 'PROXY_407']) {
+      expect(mayHaveActed(new OktaNetworkError(code, 'DELETE', 'https://org.example.com/api/v1/users/u/grants')), code).toBe(false);
+    }
+    expect(mayHaveActed(new NotOktaError(200, 'text/html', 'DELETE', 'https://org.example.com/api/v1/users/u/grants'))).toBe(false);
+  });
+  it('is true for a 5xx, an answer lost after sending, and an error it does not know', () => {
+    for (const s of [500, 502, 503]) expect(mayHaveActed(answered(s)), String(s)).toBe(true);
+    for (const code of ['ECONNRESET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_SOCKET', 'UNKNOWN']) {
+      expect(mayHaveActed(new OktaNetworkError(code, 'DELETE', 'https://org.example.com/api/v1/users/u/grants')), code).toBe(true);
+    }
+    expect(mayHaveActed(new Error('?'))).toBe(true);
   });
 });
