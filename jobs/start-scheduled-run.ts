@@ -7,7 +7,7 @@ import { DEFAULT_OVERLAP, scheduledRunId, scheduledTime, type ScheduleData } fro
 import { orgKeys } from '../src/runs/keys.ts';
 import { fillSince, oktaTime, usesSince } from '../src/sources/since.ts';
 import type { SourceDescription, SourceItem } from '../src/sources/target.ts';
-import { checkGrantRows, invalidRowsError, validateCsvFile } from '../src/sources/validate-csv.ts';
+import { checkRowTargets, invalidRowsError, validateCsvFile } from '../src/sources/validate-csv.ts';
 
 export { START_SCHEDULED_RUN, scheduledTime } from '../src/queue/schedules.ts';
 
@@ -102,7 +102,7 @@ export function createStartScheduledRunProcessor(deps: StartScheduledRunDeps) {
         csvDigest = v.sha256;
         if (v.invalidTotal > 0 && !d.skipInvalid) items = failing(invalidRowsError(d.source.value, v).message);
         // The file may have changed since `schedule add` checked it: grant rows still cannot take --client/--scope.
-        else checkGrantRows(d.source.value, v, d.target);
+        else checkRowTargets(d.source.value, v, d.target);
       } catch (err) {
         items = failing((err as Error).message);
       }

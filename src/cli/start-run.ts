@@ -3,7 +3,7 @@ import { UsageError } from '../errors.ts';
 import { launchRun, scopesFor, type LaunchDeps } from '../queue/launch-run.ts';
 import type { EnqueueResult } from '../queue/producer.ts';
 import { checkSourceRun } from '../sources/run-source.ts';
-import { checkGrantRows, invalidRowsError, validateCsvFile } from '../sources/validate-csv.ts';
+import { checkRowTargets, invalidRowsError, validateCsvFile } from '../sources/validate-csv.ts';
 import { authFrom, openContext, type CliContext } from './context.ts';
 import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './stopping.ts';
 import { err } from './io.ts';
@@ -33,7 +33,7 @@ export async function startRun(io: CliIO, flags: RunFlags, extra: { schedule?: s
   if (source.kind === 'csv') {
     const v = await validateCsvFile(source.value);
     if (v.invalid.length > 0 && !flags.skipInvalid) throw invalidRowsError(source.value, v);
-    checkGrantRows(source.value, v, target);
+    checkRowTargets(source.value, v, target);
     csvTargets = v.targets;
     csvDigest = v.sha256;
   }

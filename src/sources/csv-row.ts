@@ -80,6 +80,8 @@ export function recordToItem(fields: readonly string[], columns: ColumnMap, line
     problems.push('grantId and scopeId together are contradictory (a grant has exactly one scope); keep one of them');
   }
   if (problems.length > 0) return { kind: 'invalid', row: { line, problem: problems.join('; '), raw: rawRow(fields) } };
+  const narrowing = columns.index.clientId !== undefined || columns.index.scopeId !== undefined || columns.index.grantId !== undefined;
+  if (narrowing && target.clientId === null && target.scopeId === null && target.grantId === null) return { kind: 'target', target, wide: true };
   return { kind: 'target', target };
 }
 

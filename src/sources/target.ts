@@ -22,7 +22,11 @@ export interface InvalidRow {
   raw?: string;
 }
 
-export type SourceItem = { kind: 'target'; target: TargetInput } | { kind: 'invalid'; row: InvalidRow };
+/**
+ * `wide`: a CSV row that leaves empty every clientId, scopeId and grantId column its header
+ * names: unless the run narrows it (--client, --scope), it revokes every grant of the user.
+ */
+export type SourceItem = { kind: 'target'; target: TargetInput; wide?: true } | { kind: 'invalid'; row: InvalidRow };
 
 export interface SourceDescription {
   kind: 'csv' | 'search' | 'filter' | 'group' | 'app' | 'run';

@@ -17,6 +17,8 @@ export interface CsvValidation {
   sha256: string;
   /** The line of the first row that names a grantId (a grant is revoked whole: --client and --scope cannot narrow it). */
   firstGrantRow: number | null;
+  /** The line of the first row whose clientId, scopeId and grantId cells are all empty though the header has such a column. */
+  firstWideRow: number | null;
 }
 
 /**
@@ -26,11 +28,12 @@ export interface CsvValidation {
  */
 export async function validateCsvFile(path: string, opts: ValidateCsvOptions = {}): Promise<CsvValidation> {
   const keep = opts.keepInvalid ?? 1000;
-  const result: CsvValidation = { targets: 0, invalid: [], invalidTotal: 0, sha256: '', firstGrantRow: null };
+  const result: CsvValidation = { targets: 0, invalid: [], invalidTotal: 0, sha256: '', firstGrantRow: null, firstWideRow: null };
   for await (const item of readCsvTargets(path, { ...opts, onDigest: (d) => (result.sha256 = d) })) {
     if (item.kind === 'target') {
       result.targets++;
       if (item.target.grantId !== null && result.firstGrantRow === null) result.firstGrantRow = item.target.line;
+      if (item.wide && result.firstWideRow === null) result.firstWideRow = item.target.line;
     } else {
       result.invalidTotal++;
       if (result.invalid.length < keep) result.invalid.push(item.row);
@@ -66,11 +69,23 @@ export function invalidRowsError(path: string, v: CsvValidation, show = 10): Usa
 }
 
 /**
- * A row that names a grantId revokes that grant whole: a --client or --scope given with it
- * would be silently overridden (and the report would name a scope the grant does not have).
+ * What a row's own columns and the run's --client/--scope say together, refused where they
+ * would revoke other than the file says: a row that names a grantId revokes that grant whole
+ * (a --client or --scope would be silently overridden, and the report would name a scope the
+ * grant does not have); a row that leaves empty the clientId, scopeId and grantId columns its
+ * header has, with no --client or --scope, would revoke every grant of the user: an empty
+ * cell is far likelier a gap in the file than a wish for that.
  */
-export function checkGrantRows(path: string, v: CsvValidation, target: { clientId: string | null; scopeId: string | null }): void {
-  if (v.firstGrantRow === null || (!target.clientId && !target.scopeId)) return;
-  const flag = target.clientId ? '--client' : '--scope';
-  throw new UsageError(`${path}:${v.firstGrantRow}: names a grantId, which is revoked whole whatever ${flag} says; drop ${flag}, or run the grant rows apart (nothing was enqueued)`);
+export function checkRowTargets(path: string, v: CsvValidation, target: { clientId: string | null; scopeId: string | null }): void {
+  const narrowed = Boolean(target.clientId || target.scopeId);
+  if (v.firstGrantRow !== null && narrowed) {
+    const flag = target.clientId ? '--client' : '--scope';
+    throw new UsageError(`${path}:${v.firstGrantRow}: names a grantId, which is revoked whole whatever ${flag} says; drop ${flag}, or run the grant rows apart (nothing was enqueued)`);
+  }
+  if (v.firstWideRow !== null && !narrowed) {
+    throw new UsageError(
+      `${path}:${v.firstWideRow}: the clientId, scopeId and grantId cells are empty (the header has such a column), so this row would revoke every grant of the user; ` +
+        'fill the cell, or put the users whose grants all go in a file without those columns (nothing was enqueued)',
+    );
+  }
 }

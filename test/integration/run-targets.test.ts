@@ -187,6 +187,29 @@ describe('run: each kind of target', () => {
     expect(sim.org.grantsOf(u!.id)!.length).toBe(u!.grants.length);
   });
 
+  it('refuses a row whose grantId or clientId cell is empty (it would revoke every grant of the user) unless --client narrows it: exit 2, nothing revoked', async () => {
+    const [a, b] = users(2);
+    const held = (u: typeof a) => sim.org.grantsOf(u!.id)!.length;
+    const before = [held(a), held(b)];
+    for (const rows of [['userId,grantId', `${a!.id},${a!.grants[0]!.id}`, `${b!.id},`], ['userId,clientId,note', `${a!.id},${a!.grants[0]!.clientId},x`, `${b!.id},,y`]]) {
+      for (const extra of [[], ['--skip-invalid'], ['--dry-run']]) {
+        const runId = uniqueRunId('wide-row');
+        const r = await runCli(['run', '--csv', writeCsv(rows), '--yes', '--run-id', runId, ...extra], env);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/targets\.csv:3: the clientId, scopeId and grantId cells are empty .*would revoke every grant of the user/);
+        expect((await runCli(['status', runId], env)).code).toBe(2);
+      }
+    }
+    expect([held(a), held(b)]).toEqual(before);
+    // A --client on the command line is what an empty clientId cell then takes.
+    const client = b!.grants[0]!.clientId;
+    const runId = uniqueRunId('wide-row-client');
+    const r = await runCli(['run', '--csv', writeCsv(['userId,clientId', `${b!.id},`]), '--client', client, '--yes', '--run-id', runId], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sim.org.grantsOf(b!.id)!.filter((g) => g.clientId === client)).toEqual([]);
+    expect(sim.org.grantsOf(b!.id)!.length).toBe(b!.grants.filter((g) => g.clientId !== client).length);
+  });
+
   it('resolves a login to its user first, and reports unknown users as user_not_found', async () => {
     const [byLogin] = users(1);
     const runId = uniqueRunId('login');

@@ -5,7 +5,7 @@ import { orgKeyOf } from '../../queue/org.ts';
 import { forgetScheduleSkips, scheduleHistory, type ScheduleHistory } from '../../queue/schedule-overlap.ts';
 import { DEFAULT_OVERLAP, describeFlags, OVERLAPS, SCHEDULE_NAME, Schedules, type Overlap, type ScheduleData } from '../../queue/schedules.ts';
 import { checkPlaceholders } from '../../sources/since.ts';
-import { checkGrantRows, invalidRowsError, validateCsvFile } from '../../sources/validate-csv.ts';
+import { checkRowTargets, invalidRowsError, validateCsvFile } from '../../sources/validate-csv.ts';
 import { openContext, type CliContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
 import { parseSource, parseTarget, type RunFlags } from '../run-options.ts';
@@ -86,7 +86,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
     if (!existsSync(source.value) || !statSync(source.value).isFile()) throw new UsageError(`--csv: no such file: ${source.value}`);
     const v = await validateCsvFile(source.value);
     if (v.invalid.length > 0 && !runFlags.skipInvalid) throw invalidRowsError(source.value, v);
-    checkGrantRows(source.value, v, target);
+    checkRowTargets(source.value, v, target);
   }
   return withSchedules(io, { rateShare: runFlags.rateShare, pacing: runFlags.pacing }, async (schedules, ctx) => {
     const data: ScheduleData = {
