@@ -35,12 +35,20 @@ describe('validateCsvFile', () => {
     await expect(validateCsvFile(fixture('binary.bin'))).rejects.toThrow(/binary\.bin:1: not UTF-8 text/);
   });
 
+  it('notes the first row that names no client, scope or grant where the header has such a column', async () => {
+    const path = join(tmp, 'wide.csv');
+    writeFileSync(path, 'userId,clientId,grantId\n00u1,0oa1,\n00u2,,oag2\n00u3,,\n00u4,,\n');
+    expect(await validateCsvFile(path)).toMatchObject({ targets: 4, firstGrantRow: 3, firstWideRow: 4 });
+    writeFileSync(path, 'userId,login\n00u1,\n');
+    expect(await validateCsvFile(path)).toMatchObject({ targets: 1, firstWideRow: null });
+  });
+
   it('handles a 100,000-row file in one pass', async () => {
     const path = join(tmp, 'large.csv');
     const rows = Array.from({ length: 100_000 }, (_, i) => `00u${i},user${i}@example.com`);
     writeFileSync(path, `userId,login\n${rows.join('\n')}\n`);
     expect(await validateCsvFile(path)).toEqual({
-      targets: 100_000, invalid: [], invalidTotal: 0, firstGrantRow: null,
+      targets: 100_000, invalid: [], invalidTotal: 0, firstGrantRow: null, firstWideRow: null,
       // The digest of the bytes read, which the storing pass compares with its own.
       sha256: createHash('sha256').update(readFileSync(path)).digest('hex'),
     });
