@@ -59,9 +59,10 @@ export const orgUrlSchema = z.string().transform((raw, ctx) => {
 export function maskRedisUrl(url: string): string {
   // Up to the last "@": a password may contain an unencoded "@" of its own. A user name before a
   // ":" is kept; userinfo with no ":" is a password alone (the cluster form takes one) and goes whole.
+  // Any scheme, in any case: `REDIS://` connects as well as `redis://`.
   return url
-    .replace(/^(rediss?(?:-cluster)?:\/\/[^:@/]*:).*@/, '$1***@')
-    .replace(/^(rediss?(?:-cluster)?:\/\/)[^:@/]+@/, '$1***@');
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, '$1***@')
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^:@/]+@/i, '$1***@');
 }
 
 /** A proxy URL with its user and password masked, for messages and `check`. */

@@ -28,7 +28,7 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
   if (err instanceof CommanderError) {
     // Help and version exit 0; usage mistakes were already printed by commander.
     // Commander has said the option is unknown; a credential's flag also says where the credential goes.
-    const secret = err.code === 'commander.unknownOption' ? Object.entries(SECRET_FLAGS).find(([key]) => err.message.includes(`'${flagName(key)}'`)) : undefined;
+    const secret = err.code === 'commander.unknownOption' ? Object.entries(SECRET_FLAGS).find(([key]) => err.message.includes(`'${flagName(key)}'`) || err.message.includes(`'${flagName(key)}=`)) : undefined;
     if (secret) io.stderr.write(`grantsweep: ${flagName(secret[0])}: ${secretFlagRefused(secret[1])}\n`);
     return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }

@@ -10,12 +10,15 @@ import { addRunOptions, type RunFlags } from './run-options.ts';
  * lazily imports its command module, so `grantsweep status` loads no BullMQ worker.
  * An action stores its exit code in `result.code` for the error boundary.
  */
+/** Commander echoes an unknown `--flag=value` whole: the value may be a credential typed as a flag. */
+export const withoutOptionValues = (s: string) => s.replace(/'(--[^'=\s]+)=[^']*'/g, "'$1=…'");
+
 export function buildProgram(io: CliIO, result: { code: ExitCode }): Command {
   const program = new Command('grantsweep')
     .description('Revoke Okta OAuth consent grants in bulk, within the org\'s rate limits, with a result for every target.')
     .version(pkg.version)
     .showHelpAfterError()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: (s, write) => write(withoutOptionValues(s)) })
     .exitOverride();
 
   const set = (p: Promise<ExitCode>) => p.then((code) => void (result.code = code));

@@ -136,11 +136,17 @@ describe('bad configuration', () => {
       [['run', '--csv', csv, '--yes', '--api-token', secret], 'OKTA_API_TOKEN'],
       [['check', '--private-key', secret], 'OKTA_PRIVATE_KEY'],
       [['dashboard', '--port', '0', '--token', secret], 'GRANTSWEEP_DASHBOARD_TOKEN'],
+      // The `=` form, which commander would echo whole as an unknown option; and a credential's flag it does not know.
+      [['check', `--api-token=${secret}`], 'OKTA_API_TOKEN'],
+      [['run', '--csv', csv, '--yes', `--private-key=-----BEGIN PRIVATE KEY-----\n${secret}`], 'OKTA_PRIVATE_KEY'],
+      [['status', 'r1', `--client-secret=${secret}`], 'OKTA_CLIENT_ID and OKTA_PRIVATE_KEY'],
+      [['check', `--okta-api-token=${secret}`], null],
     ] as const) {
       const before = sim.log.snapshot().total;
       const r = await runCli([...args], envFor(sim));
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(new RegExp(`secrets are not accepted as flags .*set ${variable}`));
+      if (variable) expect(r.stderr).toMatch(new RegExp(`secrets are not accepted as flags .*set ${variable}`));
+      else expect(r.stderr).toMatch(/unknown option '--okta-api-token=…'/);
       expect(r.stdout + r.stderr).not.toContain(secret);
       expect(sim.log.snapshot().total - before).toBe(0);
     }

@@ -59,6 +59,10 @@ describe('redisUrlSchema', () => {
     expect(maskRedisUrl('redis://S3cret@host:6379')).toBe('redis://***@host:6379');
     expect(maskRedisUrl('redis-cluster://user:S3cret@h1:1,h2:2')).toBe('redis-cluster://user:***@h1:1,h2:2');
     expect(maskRedisUrl('redis-cluster://u:s3cret@h1:7000,h2:7000')).toBe('redis-cluster://u:***@h1:7000,h2:7000');
+    // A scheme in capitals connects too (schemes are case-insensitive).
+    expect(maskRedisUrl('REDIS://:S3cret@host:6379/0')).toBe('REDIS://:***@host:6379/0');
+    expect(maskRedisUrl('Rediss://u:S3cret@host')).toBe('Rediss://u:***@host');
+    expect(maskRedisUrl('unix:///tmp/a@b.sock')).toBe('unix:///tmp/a@b.sock');
   });
 });
 
