@@ -8,7 +8,7 @@ import { isUserNotFound, mayHaveActed, NotOktaError, OktaApiError, OktaNetworkEr
 import { backoffMs, retryDelayMs } from '../src/okta/retry-policy.ts';
 import type { Grant, RequestDescriptor, ResponseMeta } from '../src/okta/types.ts';
 import { jitter, type SharedBudget } from '../src/queue/budget.ts';
-import { RunStoppedError } from '../src/queue/errors.ts';
+import { RequestWithdrawn, RunStoppedError } from '../src/queue/errors.ts';
 import type { GrantEvidence, TargetRecord, TargetStatus } from '../src/runs/record.ts';
 import type { RunMeta } from '../src/runs/run-meta.ts';
 import type { RunStore } from '../src/runs/run-store.ts';
@@ -184,6 +184,8 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
     let lastRequestId: string | null = null;
     const ctx = {
       runId,
+      // A graceful stop withdraws the requests still waiting for their slot: only those on the wire finish.
+      signal: draining.signal,
       onResponse: (req: RequestDescriptor, m: ResponseMeta) => {
         lastStatus = m.status;
         if (req.method === 'DELETE') lastDelete = m.status;
@@ -298,7 +300,8 @@ async function handleError(
   },
 ): Promise<Done | Again> {
   const { deps, meta } = c;
-  if (err instanceof RunStoppedError) return 'left'; // cancelled or halted meanwhile: no result, no request
+  // Cancelled or halted meanwhile, or withdrawn from its slot's wait by a stop: no result, no request.
+  if (err instanceof RunStoppedError || err instanceof RequestWithdrawn) return 'left';
   const failWith = (e: OktaApiError | OktaNetworkError | Error) =>
     c.finish({
       status: 'failed',
@@ -438,7 +441,7 @@ async function revoking(prior: Prior, send: () => Promise<void>): Promise<void> 
   try {
     await send();
   } catch (err) {
-    if (!(err instanceof RunStoppedError) && mayHaveActed(err)) prior.revokeSent = true;
+    if (!(err instanceof RunStoppedError || err instanceof RequestWithdrawn) && mayHaveActed(err)) prior.revokeSent = true;
     throw err;
   }
   prior.revokeSent = true;

@@ -33,6 +33,8 @@ export interface OktaClientOptions {
 
 export interface RequestContext {
   runId?: string;
+  /** A stop of the caller: a request still waiting for its rate-limit slot is withdrawn (RequestDescriptor.signal). */
+  signal?: AbortSignal;
   /** Called once per HTTP response (each page, each 401 retry), after the gate's release. */
   onResponse?: (req: RequestDescriptor, meta: ResponseMeta) => void;
 }
@@ -272,6 +274,7 @@ export class OktaClient {
     const path = pathOnly(url);
     const desc: RequestDescriptor = { method, path, bucket: bucketFor(method, path) };
     if (ctx?.runId !== undefined) desc.runId = ctx.runId;
+    if (ctx?.signal !== undefined) desc.signal = ctx.signal;
     let nonceRetried = false;
     for (let attempt = 1; ; attempt++) {
       const lease = this.#gate ? await this.#gate.acquire(desc) : undefined;

@@ -93,6 +93,8 @@ export interface RequestDescriptor {
   bucket: BucketName;
   /** The run on whose behalf the request is made (for the shared budget and cancel). */
   runId?: string;
+  /** The caller's stop: a request still waiting for its slot gives the slot back and is not sent. */
+  signal?: AbortSignal;
 }
 
 /** Outcome handed to a gate after the request, for the budget to learn from. */

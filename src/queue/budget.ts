@@ -7,7 +7,7 @@ import { BUCKET_NAMES, type BucketName, type GateLease, type RequestDescriptor, 
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
 import { orgKeys } from '../runs/keys.ts';
-import { RunStoppedError } from './errors.ts';
+import { RequestWithdrawn, RunStoppedError } from './errors.ts';
 
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
 
@@ -110,13 +110,20 @@ export class SharedBudget implements RequestGate {
   }
 
   async acquire(req: RequestDescriptor): Promise<GateLease> {
+    if (req.signal?.aborted) throw new RequestWithdrawn();
     const leaseId = this.leasePrefix + (++this.leaseCount).toString(36);
     const share = this.shareOf(req.runId);
     let [code, value] = await this.tryAcquire(req, leaseId, share);
     if (code === 0) [code, value] = await this.waitInLine(req, leaseId, share, Number(value));
     if (code === -1) throw new RunStoppedError(req.runId ?? '', String(value));
+    // A caller that stopped while it waited (a paced slot can be a window away) sends nothing: the slot goes back.
+    const withdraw = async () => {
+      await this.releaseRaw([leaseId], req.bucket, '', 0, 0);
+      throw new RequestWithdrawn();
+    };
+    if (req.signal?.aborted) return withdraw();
     if (Number(value) > 0) {
-      await sleep(Number(value));
+      if (!(await sleep(Number(value), req.signal))) return withdraw();
       // While this request waited for its slot, the run may have been stopped, or a 429
       // may have paused the bucket: then the slot is given back and nothing is sent.
       const [stopped, paused] = await this.stoppedOrPaused(req);
@@ -157,7 +164,7 @@ export class SharedBudget implements RequestGate {
       // After waiting for others, ask at once: the answer we had is stale.
       let wait = queued ? 0 : retryMs;
       for (;;) {
-        await sleep(wait);
+        if (!(await sleep(wait, req.signal))) throw new RequestWithdrawn();
         const [code, value] = await this.tryAcquire(req, leaseId, share);
         if (code !== 0) return [code, value];
         wait = Number(value);
@@ -315,8 +322,19 @@ export function jitter(maxMs: number): number {
  * Redis connections do; once a command has ended (a Ctrl-C during a paced listing), a
  * slot seconds away would otherwise hold its exit until the CLI's 3-s backstop.
  */
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (!signal) return new Promise((r) => setTimeout(() => r(true), ms).unref());
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((r) => {
+    const done = (slept: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+      r(slept);
+    };
+    const stop = () => done(false);
+    const timer = setTimeout(() => done(true), ms).unref();
+    signal.addEventListener('abort', stop, { once: true });
+  });
 }
 
 /** A handle on an org's budget that makes no request (stop, resume, read): its limits do not matter. */

@@ -222,6 +222,30 @@ describe('batch jobs', () => {
     }
   });
 
+  it('a graceful stop withdraws the requests still waiting for their paced slot: none is sent after it, none is lost', async () => {
+    sim.log.reset();
+    const ids = sim.org.sampleUsers({ count: 8, minGrants: 1, offset: 300 }).map((u) => u.id);
+    const runId = uniqueRunId('paced-stop');
+    // 0.00002 of the unlimited simulator's 1,000,000 a minute: a slot every 3 s or so, so the targets in progress wait for theirs.
+    await enqueue(ids, runId, { GRANTSWEEP_RATE_SHARE: '0.00002' });
+    const sent = () => [...deletesPerUser().values()].reduce((a, b) => a + b, 0);
+    const first = host(4);
+    first.start();
+    await until('the first DELETE', async () => sent() >= 1, 30_000);
+    const atStop = sent();
+    await first.close();
+    // Only a request already on the wire may land after the stop; before, each waiting target sent its DELETE at its slot.
+    expect(sent() - atStop).toBeLessThanOrEqual(1);
+    const counts = await store.getCounts(runId);
+    expect(counts.pending).toBeGreaterThanOrEqual(ids.length - sent());
+    // The withdrawn ones are the next worker's, each sent once.
+    expect((await runCli(['pace', runId, '--rate-share', '0.5'], envFor(sim))).code).toBe(0);
+    expect(await runToEnd(host(4), runId)).toBe('completed');
+    const per = deletesPerUser();
+    for (const id of ids) expect(per.get(id), id).toBe(1);
+    expect(await store.getCounts(runId)).toMatchObject({ total: ids.length, revoked: ids.length, pending: 0 });
+  });
+
   it('the tries a target spent before a graceful stop count after it: --attempts requests in all', async () => {
     sim.log.reset();
     // Every answer a 500 or a 503: each try fails and is retried after a backoff.
