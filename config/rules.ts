@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { readPrivateKey } from '../src/okta/private-key.ts';
 
 /**
@@ -49,7 +49,17 @@ export function readPrivateKeyFile(path: string): { text: string } | { problem: 
     const stats = statSync(path);
     if (stats.isDirectory()) return bad(`${path} is a directory, not a key file`);
     if (stats.size > MAX_KEY_FILE_BYTES) return bad(`${path} is ${stats.size} bytes; a private key file is a few KB`);
-    return { text: readFileSync(path, 'utf8') };
+    // Read to at most the bound: a pipe (`<(vault read …)`) is fine, a device that never ends (/dev/zero) is not a key.
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+      let n = 0;
+      for (let got; n < buf.length && (got = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += got;
+      if (n > MAX_KEY_FILE_BYTES) return bad(`${path} gave more than ${MAX_KEY_FILE_BYTES} bytes; a private key file is a few KB`);
+      return { text: buf.toString('utf8', 0, n) };
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return bad(code === 'ENOENT' ? `no such file: ${path}` : `cannot read ${path} (${code ?? 'error'})`);

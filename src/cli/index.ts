@@ -67,9 +67,10 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
   return EXIT.failures;
 }
 
-function processIO(): CliIO {
+function processIO(): CliIO & { stdoutFailure: () => NodeJS.ErrnoException | null } {
   const stdout = readerSafe(process.stdout);
   return {
+    stdoutFailure: stdout.failure,
     stdout: stdout.stream,
     stdoutGone: stdout.gone,
     stderr: process.stderr,
@@ -82,8 +83,14 @@ function processIO(): CliIO {
 /** The process entry point, called by bin/grantsweep.js. */
 export async function cli(): Promise<void> {
   const io = processIO();
-  const code = await main(process.argv.slice(2), io);
+  let code = await main(process.argv.slice(2), io);
   await Promise.all([drained(io.stdout).then(() => (io.stdoutGone?.aborted ? undefined : drained(process.stdout))), drained(process.stderr)]);
+  // Output that could not be written (a full disk): a command that otherwise succeeded did not.
+  const broken = io.stdoutFailure();
+  if (broken) {
+    io.stderr.write(`grantsweep: stdout cannot be written (${broken.code ?? broken.message}): the output is incomplete\n`);
+    if (code === EXIT.ok) code = EXIT.usage;
+  }
   process.exitCode = code;
   // Whatever keeps the loop alive after this (a socket in close) must not hang the command;
   // it is a leak of ours, so it is said (no test's command reaches it).

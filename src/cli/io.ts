@@ -36,24 +36,31 @@ export function drained(stream: Writable): Promise<void> {
  * (it watches `gone`), and any other command ends as it would have, with its own exit code
  * (a `run`'s summary cut short does not turn its failed targets into a crash).
  */
-export function readerSafe(stdout: NodeJS.WriteStream): { stream: Writable & { isTTY?: boolean }; gone: AbortSignal } {
+export function readerSafe(stdout: NodeJS.WriteStream): {
+  stream: Writable & { isTTY?: boolean };
+  gone: AbortSignal;
+  /** A write that failed otherwise (ENOSPC on a full disk, EIO): the output is incomplete, and the command must say so. */
+  failure: () => NodeJS.ErrnoException | null;
+} {
   const gone = new AbortController();
-  const isEpipe = (err: unknown) => (err as NodeJS.ErrnoException | null)?.code === 'EPIPE';
-  // The pipe's error also comes as an event on stdout: without a listener it would be thrown.
-  stdout.on('error', (err) => {
-    if (!isEpipe(err)) throw err;
+  let failure: NodeJS.ErrnoException | null = null;
+  const lost = (err: Error | null | undefined) => {
+    if (!err) return;
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') failure ??= err;
     gone.abort();
-  });
+  };
+  // The write's error also comes as an event on stdout: without a listener it would be thrown.
+  stdout.on('error', lost);
   const stream = new Writable({
     write(chunk, encoding, done) {
       if (gone.signal.aborted) return done();
       stdout.write(chunk, encoding, (err) => {
-        if (err && isEpipe(err)) gone.abort();
-        done(err && !isEpipe(err) ? err : null);
+        lost(err);
+        done();
       });
     },
   });
-  return { stream: Object.assign(stream, { isTTY: stdout.isTTY }), gone: gone.signal };
+  return { stream: Object.assign(stream, { isTTY: stdout.isTTY }), gone: gone.signal, failure: () => failure };
 }
 
 /**

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/sim/index.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
@@ -51,6 +52,17 @@ describe('output into a pipe closed early', () => {
     expect(r.stdout).toMatch(first as RegExp);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+  });
+
+  it.each([['report', runId, '--format', 'csv'], ['status', runId], ['--help']])('%s … > /dev/full: says the output is incomplete, exit 2, no crash', (...args) => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+      expect(r.stderr).toBe('grantsweep: stdout cannot be written (ENOSPC): the output is incomplete\n');
+      expect(r.status).toBe(2);
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('the whole report still reaches a reader that reads it all', async () => {

@@ -72,6 +72,11 @@ describe('readPrivateKeyFile', () => {
     expect(readPrivateKeyFile(tmp)).toEqual({ problem: { name: 'OKTA_PRIVATE_KEY_FILE', message: `${tmp} is a directory, not a key file` } });
   });
 
+  it('reads a device or a pipe only up to the bound: /dev/zero is refused, not read for ever', () => {
+    expect(readPrivateKeyFile('/dev/zero')).toEqual({ problem: { name: 'OKTA_PRIVATE_KEY_FILE', message: '/dev/zero gave more than 65536 bytes; a private key file is a few KB' } });
+    expect(readPrivateKeyFile('/dev/null')).toEqual({ text: '' });
+  });
+
   it('refuses a file too large to be a key without reading it', () => {
     const path = join(tmp, 'big.log');
     writeFileSync(path, Buffer.alloc(70_000, 'a'));
