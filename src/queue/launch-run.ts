@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { OktaAuth } from '../okta/auth.ts';
 import type { OktaClient } from '../okta/client.ts';
+import { OktaApiError } from '../okta/errors.ts';
+import { UsageError } from '../errors.ts';
 import type { ProxySettings } from '../okta/http.ts';
 import { RequestCounter } from '../runs/request-counter.ts';
 import type { RunStore } from '../runs/run-store.ts';
@@ -44,6 +46,34 @@ export type RunSpec = Omit<NewRun, 'orgUrl' | 'pacing' | 'attempts' | 'maxRateLi
 /** Okta scopes a run needs: its grants, plus whatever its source reads. */
 export function scopesFor(source: SourceDescription): string[] {
   return ['okta.users.read', 'okta.users.manage', ...requiredScopes(source).filter((s) => s !== 'okta.users.read')];
+}
+
+/**
+ * Asks a directory query's first page before the run is stored: a query Okta refuses (a
+ * malformed search, an unknown group or app) is the command's mistake, said with its flag,
+ * and leaves no halted run behind to hold the run id. Later pages fail into a halted run.
+ */
+async function firstPageFirst(items: AsyncIterable<SourceItem>, source: SourceDescription): Promise<AsyncIterable<SourceItem>> {
+  const it = items[Symbol.asyncIterator]();
+  let first: IteratorResult<SourceItem>;
+  try {
+    first = await it.next();
+  } catch (err) {
+    if (err instanceof OktaApiError && (err.kind === 'invalid_request' || err.kind === 'not_found')) {
+      const said = [err.status, err.errorCode, err.errorSummary].filter(Boolean).join(' ');
+      throw new UsageError(`--${source.kind} ${JSON.stringify(source.value)}: Okta refused the query (${said}); nothing was enqueued`);
+    }
+    throw err;
+  }
+  return (async function* () {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+    } finally {
+      await it.return?.();
+    }
+  })();
 }
 
 /**
@@ -98,6 +128,15 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       });
       const c = (counter = new RequestCounter(deps.store));
       items = readDirectoryTargets(lister, source, { runId: spec.runId, onResponse: (req, m) => c.add(spec.runId, m.status, { name: req.bucket, budget: null }) });
+      // A scheduled run is stored halted with the reason instead, where its schedule's history shows it.
+      if (spec.schedule === null) {
+        try {
+          items = await firstPageFirst(items, source);
+        } catch (err) {
+          await lister.close();
+          throw err;
+        }
+      }
     }
   }
   try {

@@ -63,7 +63,7 @@ describe('bad input: --filter and --search expressions', () => {
     const expr = 'status eq "ACTIVE"&search=id pr&limit=1#x';
     const r = await runCli(['run', '--filter', expr, '--dry-run'], env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/Okta answered 400/);
+    expect(r.stderr).toContain(`--filter ${JSON.stringify(expr)}: Okta refused the query (400 E0000031 Invalid search criteria.); nothing was enqueued`);
     const list = listing();
     expect(list).toHaveLength(1);
     const q = new URLSearchParams(list[0]!.query);
@@ -71,6 +71,22 @@ describe('bad input: --filter and --search expressions', () => {
     expect(q.getAll('search')).toEqual([]);
     expect(q.getAll('limit')).toEqual(['200']);
     expect(list[0]!.path).toBe('/api/v1/users');
+  });
+
+  it('a query Okta refuses (a malformed search, an unknown group) stores no run: exit 2 naming the flag, and the run id stays free', async () => {
+    for (const source of [['--search', 'status eq "ACTIVE'], ['--group', '00gNOSUCHGROUP000000'], ['--app', '0oaNOSUCHAPP00000000']]) {
+      const runId = uniqueRunId('refused-query');
+      const r = await runCli(['run', ...source, '--yes', '--run-id', runId], env);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${source[0]} ${JSON.stringify(source[1])}: Okta refused the query (`);
+      expect(r.stderr).toContain('nothing was enqueued');
+      const status = await runCli(['status', runId], env);
+      expect(status.code).toBe(2);
+      expect(status.stderr).toMatch(/no such run|not found/);
+      // The id can be used by the corrected command.
+      const again = await runCli(['enqueue', '--search', 'status eq "SUSPENDED"', '--yes', '--run-id', runId], env);
+      expect(again.code, again.stderr).toBe(0);
+    }
   });
 
   it('a --search with a line break or a NUL is refused before any request (exit 2)', async () => {
