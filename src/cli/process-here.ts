@@ -9,7 +9,7 @@ import { exitCodeFor, printSummary, waitForRun } from './watch-run.ts';
 /**
  * What `run` and `retry --wait` share: a worker in this process until the run is final,
  * progress on stderr, the summary on stdout, the exit code the run earned. The first
- * signal stops taking work and leaves the run queued; a second stops at once.
+ * signal stops taking work and leaves the run to the workers; a second stops at once.
  */
 export async function processHere(ctx: CliContext, runId: string, opts: { scopes?: string[] } = {}): Promise<ExitCode> {
   const { io } = ctx;
@@ -17,7 +17,7 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
   const interrupted = new AbortController();
   const off = onSignals(
     () => {
-      err(io, `stopping: finishing the requests in flight (again to stop at once). The run stays queued: \`grantsweep worker\` finishes it, \`grantsweep cancel ${runId}\` cancels it.\n`);
+      err(io, `stopping: finishing the requests in flight (again to stop at once). The run is left to the workers: \`grantsweep worker\` finishes it, \`grantsweep cancel ${runId}\` cancels it.\n`);
       interrupted.abort();
     },
     () => void host.close(true),
@@ -36,9 +36,8 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
     const others = interrupted.signal.aborted ? 0 : Math.max(0, (await host.queue.getWorkersCount().catch(() => 1)) - 1);
     await host.close();
     if (others > 0) await settledCounts(ctx, runId);
-    const final = interrupted.signal.aborted
-      ? { meta, counts }
-      : { meta: await ctx.store.requireMeta(runId), counts: await ctx.store.getCounts(runId) };
+    // Read after the close, which waited for the requests in flight: an interrupted run's summary counts them too.
+    const final = { meta: (await ctx.store.getMeta(runId).catch(() => null)) ?? meta, counts: await ctx.store.getCounts(runId).catch(() => counts) };
     // The last progress after the worker flushed its counts: the same numbers as the summary.
     await progress.finish(final.meta, final.counts);
     await printSummary(io, final.meta, final.counts);

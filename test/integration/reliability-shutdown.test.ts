@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
 import { queuePrefix } from '../../src/runs/keys.ts';
 import type { Simulator } from '../../src/sim/index.ts';
-import { runCli } from '../helpers/cli.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, waitFinal, waitWorkers } from '../helpers/fleet.ts';
 import { connectTestRedis, redisUrl, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
@@ -118,6 +118,26 @@ describe('reliability: stopping workers', () => {
         await stopAll(b ? [a!, b] : [a!]);
       }
     }), 90_000);
+
+  it('Ctrl-C on `run` while it revokes: what was in flight finishes and is in the summary, exit 1, the run left to the workers', () =>
+    withSim({ users: 200, faults: { latencyMs: 300 } }, async (sim) => {
+      const env = envFor(sim);
+      const sample = sim.org.sampleUsers({ count: 60, status: 'ACTIVE', minGrants: 1 });
+      const runId = uniqueRunId('ctrlc-run');
+      const run = spawnCli(['run', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId, '--concurrency', '4'], env);
+      await until('8 DELETEs', () => deletesOf(sim) >= 8, 30_000, 10);
+      run.child.kill('SIGINT');
+      const out = await run.done;
+      expect(out.code, out.stderr).toBe(1);
+      expect(out.stderr).toMatch(/stopping: finishing the requests in flight \(again to stop at once\)\. The run is left to the workers/);
+      const status = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout) as { state: string; counts: { pending: number } };
+      expect(status.state).toBe('running');
+      expect(status.counts.pending).toBeGreaterThan(0);
+      // The summary that goes into a ticket counts the answers that came after the signal (before, it was read before them).
+      expect(Number(/(\d+)\/60 done/.exec(out.stdout)?.[1])).toBe(60 - status.counts.pending);
+      // Every DELETE that reached Okta has its result: nothing sent after the signal went unrecorded.
+      expect(deletesOf(sim)).toBe(60 - status.counts.pending);
+    }), 60_000);
 
   it('cancel: after `cancel` returns, no worker takes another slot for the run (at most what was in flight arrives)', () =>
     withSim({ users: 600, faults: { latencyMs: 40 }, recordRequests: 10_000 }, async (sim) => {
