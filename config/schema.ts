@@ -50,7 +50,9 @@ export const orgUrlSchema = z.string().transform((raw, ctx) => {
     return fail(`must be https (plain http only for localhost, 127.0.0.1 or [::1]), got ${u.protocol}//${u.host}`);
   }
   if (u.pathname !== '/' || u.search || u.hash) {
-    return fail(`must be the org's base URL without a path or query (like https://example.okta.com), got ${shown(u.href)}`);
+    // The query and fragment are not shown: a URL copied from a browser can carry a token there.
+    const extra = u.search || u.hash ? `${u.search ? '?…' : ''}${u.hash ? '#…' : ''}` : '';
+    return fail(`must be the org's base URL without a path or query (like https://example.okta.com), got ${shown(`${u.origin}${u.pathname}${extra}`)}`);
   }
   return u.origin;
 });

@@ -53,10 +53,16 @@ export function recordToItem(fields: readonly string[], columns: ColumnMap, line
     return { kind: 'invalid', row: { line, problem, raw: rawRow(fields) } };
   }
   const problems: string[] = [];
+  // `*` in a clientId, scopeId or grantId cell: this row names none on purpose (see `wide` below).
+  let onPurpose = false;
   const value = (column: Column): string | null => {
     const i = columns.index[column];
     const cell = i === undefined ? '' : (fields[i] ?? '');
     if (cell === '') return null;
+    if (cell === '*' && column !== 'userId' && column !== 'login') {
+      onPurpose = true;
+      return null;
+    }
     try {
       return validatePathId(column, cell);
     } catch (err) {
@@ -81,7 +87,7 @@ export function recordToItem(fields: readonly string[], columns: ColumnMap, line
   }
   if (problems.length > 0) return { kind: 'invalid', row: { line, problem: problems.join('; '), raw: rawRow(fields) } };
   const narrowing = columns.index.clientId !== undefined || columns.index.scopeId !== undefined || columns.index.grantId !== undefined;
-  if (narrowing && target.clientId === null && target.scopeId === null && target.grantId === null) return { kind: 'target', target, wide: true };
+  if (narrowing && !onPurpose && target.clientId === null && target.scopeId === null && target.grantId === null) return { kind: 'target', target, wide: true };
   return { kind: 'target', target };
 }
 

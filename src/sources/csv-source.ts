@@ -64,9 +64,13 @@ export async function* readCsvTargets(path: string, opts: CsvSourceOptions = {})
   pipeline(createReadStream(path), hashing, new Utf8Guard(), parser).catch(() => {});
   let columns: ColumnMap | null = null;
   let rows = 0;
+  let blank = 0;
   try {
     for await (const { record, line } of parser as AsyncIterable<Row>) {
-      if (isBlankRecord(record)) continue;
+      if (isBlankRecord(record)) {
+        if (columns !== null) blank++;
+        continue;
+      }
       if (columns === null) {
         const header = readHeader(record);
         if (!header.ok) throw new CsvFileError(path, line, header.problem);
@@ -80,7 +84,9 @@ export async function* readCsvTargets(path: string, opts: CsvSourceOptions = {})
     throw toFileError(path, err, lines, maxRowBytes);
   }
   if (columns === null) throw new CsvFileError(path, null, 'empty file: no header row and no targets');
-  if (rows === 0) throw new CsvFileError(path, null, 'no targets: the header row is followed by no rows');
+  if (rows === 0) {
+    throw new CsvFileError(path, null, blank > 0 ? `no targets: the ${blank} rows after the header are all blank (every cell empty)` : 'no targets: the header row is followed by no rows');
+  }
   // The parser has ended, so every byte went through the hash.
   const digest = hash.digest('hex');
   opts.onDigest?.(digest);

@@ -85,7 +85,7 @@ export function checkRowTargets(path: string, v: CsvValidation, target: { client
   if (v.firstWideRow !== null && !narrowed) {
     throw new UsageError(
       `${path}:${v.firstWideRow}: the clientId, scopeId and grantId cells are empty (the header has such a column), so this row would revoke every grant of the user; ` +
-        'fill the cell, or put the users whose grants all go in a file without those columns (nothing was enqueued)',
+        'fill the cell, or write * in it if that is meant (nothing was enqueued)',
     );
   }
 }

@@ -31,8 +31,9 @@ describe('reliability: Okta misbehaves in every way at once', () => {
     const ghosts = ['00uNOSUCHUSER0000001', '00uNOSUCHUSER0000002'];
     const rows = [
       'userId,grantId',
-      ...sample.map((u) => `${u.id},`),
-      ...ghosts.map((g) => `${g},`),
+      // `*`: every grant of the user, said on purpose (an empty grantId cell is refused).
+      ...sample.map((u) => `${u.id},*`),
+      ...ghosts.map((g) => `${g},*`),
       `${sample[0]!.id},oagNOSUCHGRANT000001`,
     ];
     const runId = uniqueRunId('faults');

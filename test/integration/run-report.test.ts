@@ -20,9 +20,9 @@ beforeAll(async () => {
   runId = uniqueRunId('report');
   const csv = writeCsv([
     'userId,login,scopeId,department',
-    `${sample[0]!.id},,,"Sales, EMEA"`,
-    `,${sample[1]!.login},,IT`,
-    `00uUNKNOWN0000000000,,,HR`,
+    `${sample[0]!.id},,*,"Sales, EMEA"`,
+    `,${sample[1]!.login},*,IT`,
+    `00uUNKNOWN0000000000,,*,HR`,
     `${sample[2]!.id},,${sample[2]!.grants[0]!.scopeId},IT`,
   ]);
   const r = await runCli(['run', '--csv', csv, '--snapshot', '--reason', 'ticket SEC-1, "quoted"', '--yes', '--run-id', runId], env);
@@ -122,6 +122,11 @@ describe('report', () => {
         expect(r.stderr).not.toMatch(/unexpected error/);
       }
     }
+    // An empty --out (a variable left unset in a script) is refused, not taken for stdout.
+    const empty = await runCli(['report', runId, '--out', ''], env);
+    expect(empty.code).toBe(2);
+    expect(empty.stdout).toBe('');
+    expect(empty.stderr).toMatch(/--out: expected a file name, got an empty one/);
     const bad = await runCli(['report', runId, '--format', 'xml'], env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--format: expected json, csv or html/);

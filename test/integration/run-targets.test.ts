@@ -208,6 +208,13 @@ describe('run: each kind of target', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(sim.org.grantsOf(b!.id)!.filter((g) => g.clientId === client)).toEqual([]);
     expect(sim.org.grantsOf(b!.id)!.length).toBe(b!.grants.filter((g) => g.clientId !== client).length);
+    // `*` says it on purpose: that row's user loses every grant, beside a row that names one.
+    const [c, d] = users(2);
+    const star = uniqueRunId('wide-row-star');
+    const s = await runCli(['run', '--csv', writeCsv(['userId,grantId', `${c!.id},${c!.grants[0]!.id}`, `${d!.id},*`]), '--yes', '--run-id', star], env);
+    expect(s.code, s.stderr).toBe(0);
+    expect(sim.org.grantsOf(c!.id)!.length).toBe(c!.grants.length - 1);
+    expect(sim.org.grantsOf(d!.id)).toEqual([]);
   });
 
   it('resolves a login to its user first, and reports unknown users as user_not_found', async () => {

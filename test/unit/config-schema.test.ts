@@ -20,6 +20,8 @@ describe('orgUrlSchema', () => {
     ['http://example.com', 'must be https (plain http only for localhost, 127.0.0.1 or [::1]), got http://example.com'],
     ['https://example.okta.com/oauth2/default', "must be the org's base URL without a path or query (like https://example.okta.com), got \"https://example.okta.com/oauth2/default\""],
     ['https://example.okta.com/?x=1', expect.stringMatching(/without a path or query/)],
+    // A URL copied from a browser may carry a token in its query or fragment: never echoed.
+    ['https://example.okta.com/app/x?token=S3CRETtok#id_token=S3CRETid', "must be the org's base URL without a path or query (like https://example.okta.com), got \"https://example.okta.com/app/x?…#…\""],
     ['example.okta.com', 'expected a URL like https://example.okta.com, got "example.okta.com"'],
     ['https://admin:hunter2@example.okta.com', 'must not contain a user name or password'],
   ])('refuses %s', (input, message) => {

@@ -52,7 +52,8 @@ describe('readCsvTargets: well-formed files', () => {
     const items = await collect(fixture('crlf.csv'));
     expect(targets(items)).toEqual([
       t({ userId: '00u1crlf', login: 'one@example.com', clientId: '0oa1', line: 2 }),
-      t({ userId: '00u2crlf', login: 'two@example.com', line: 3 }),
+      // An empty last cell before the CRLF: null, not "\r".
+      t({ userId: '00u2crlf', clientId: '0oa2', line: 3 }),
     ]);
   });
 
@@ -79,7 +80,7 @@ describe('readCsvTargets: well-formed files', () => {
     const items = await collect(fixture('extra-columns.csv'));
     expect(targets(items)).toEqual([
       t({ userId: '00u1extra', clientId: '0oa1', line: 2 }),
-      t({ userId: '00u2extra', line: 3 }),
+      t({ userId: '00u2extra', clientId: '0oa2', line: 3 }),
     ]);
   });
 

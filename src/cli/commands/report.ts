@@ -26,7 +26,8 @@ export async function reportCommand(io: CliIO, runId: string, flags: { format?: 
       format === 'csv' ? writeCsvReport(ctx.store, runId, out, { ...filter, stop })
       : format === 'html' ? writeHtmlReport(ctx.store, runId, out)
       : writeJsonReport(ctx.store, runId, out, { ...filter, stop });
-    if (flags.out) {
+    if (flags.out !== undefined) {
+      if (flags.out.trim() === '') throw new UsageError('--out: expected a file name, got an empty one (leave --out out to write to stdout)');
       await writeFile(flags.out, write);
     } else {
       await write(io.stdout, io.stdoutGone);
