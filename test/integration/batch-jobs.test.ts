@@ -222,6 +222,30 @@ describe('batch jobs', () => {
     }
   });
 
+  it('slow start: the targets queued behind the first one go together once it succeeds, not in single file', async () => {
+    sim.log.reset();
+    // Answers take half a second: the first success comes while all the worker's targets in progress wait behind it.
+    sim.configure({ faults: { latencyMs: 500 } });
+    try {
+      const ids = sim.org.sampleUsers({ count: 64, minGrants: 1, offset: 320 }).map((u) => u.id);
+      const runId = uniqueRunId('slow-start');
+      await enqueue(ids, runId);
+      const h = host(16);
+      h.start();
+      try {
+        await until('three results', async () => (await store.getCounts(runId)).revoked >= 3, 30_000, 5);
+        // By its third result the worker has sent the waiting targets side by side (before: one at a time, for 32 targets).
+        expect(sim.log.snapshot().maxConcurrency).toBeGreaterThanOrEqual(8);
+        expect(await waitFinal(redis, runId, 60_000)).toBe('completed');
+      } finally {
+        await h.close();
+      }
+      expect(await store.getCounts(runId)).toMatchObject({ total: 64, revoked: 64 });
+    } finally {
+      sim.configure({ faults: { latencyMs: 0 } });
+    }
+  });
+
   it('a graceful stop withdraws the requests still waiting for their paced slot: none is sent after it, none is lost', async () => {
     sim.log.reset();
     const ids = sim.org.sampleUsers({ count: 8, minGrants: 1, offset: 300 }).map((u) => u.id);

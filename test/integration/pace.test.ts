@@ -116,6 +116,36 @@ describe('pace', () => {
     }
   }, 120_000);
 
+  it('window → even mid-window: even pacing does not start the window of the change again', async () => {
+    // 4-s windows of 200: at --rate-share 0.6 window pacing sends 118 as a window opens, then nothing until the next.
+    // Answers take 1.5 s: a burst goes out as its window opens and its answers bring the change halfway through it.
+    const s = (sim = await startTestSim({ users: 900, rateLimits: { 'user-grants': { limit: 200 } }, windowSec: 4, concurrencyLimit: 0, faults: { latencyMs: 1_500 } }));
+    const env = envFor(s, { GRANTSWEEP_RATE_WINDOW_MS: '4000' });
+    const runId = uniqueRunId('pace-even');
+    const e = await runCli(['enqueue', '--csv', csvOf(s, 500), '--yes', '--run-id', runId, '--rate-share', '0.6', '--pacing', 'window'], env);
+    expect(e.code, e.stderr).toBe(0);
+    const host = new WorkerHost(redis, {
+      redisUrl: redisUrl(), orgUrl: s.url, auth: new ApiTokenAuth(s.token), concurrency: 128, maxInFlight: 200,
+      requestTimeoutMs: 10_000, rateWindowMs: 4_000, log: pino({ level: 'silent' }),
+      feeder: { intervalMs: 50, spreadOver: 1, maxTargetsPerJob: 1_000 },
+    });
+    host.start();
+    try {
+      const windows = () => s.log.snapshot().windows['user-grants'] ?? [];
+      // The second window's burst has begun: its answers bring the change, inside that window.
+      await until("a second window's burst", () => windows().length >= 2 && (windows().at(-1)?.count ?? 0) >= 40, 60_000, 5);
+      expect((await runCli(['pace', runId, '--pacing', 'even'], env)).code).toBe(0);
+      expect(await waitFinal(redis, runId, 90_000)).toBe('completed');
+      const all = windows();
+      console.log(`[pace] window → even at 0.6 of 200 a window: ${JSON.stringify(all.map((w) => [w.count, w.rejected]))}`);
+      // Every window, the one of the change too, within the run's share (not the burst's part, then even pacing's 118 on top).
+      for (const w of all) expect(w.count).toBeLessThanOrEqual(120);
+      expect(all.reduce((n, w) => n + w.rejected, 0)).toBe(0);
+    } finally {
+      await host.close();
+    }
+  }, 120_000);
+
   it('refuses what it cannot do, with exit 2, and changes nothing', async () => {
     const { env, runId } = await smallRun('run', 'pace-done', 3);
     for (const [args, msg] of [

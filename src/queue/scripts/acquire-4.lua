@@ -12,7 +12,7 @@
   The in-flight cap is a sorted set of leases that expire: a killed worker's
   slots come back by themselves.
 
-  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wRuns, pcap:<credential>, pshare:<credential>…)   KEYS[2] in-flight zset
+  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wUsedEnd, wRuns, pcap:<credential>, pshare:<credential>…)   KEYS[2] in-flight zset
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] runId or ""  ARGV[2] max in flight  ARGV[3] lease ms
   ARGV[4] share (already with its safety margin)  ARGV[5] window ms
@@ -41,7 +41,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap:' .. cred, 'pcapUntil:' .. cred, 'smaxCred', 'pshare:' .. cred, 'pshareUntil:' .. cred)
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap:' .. cred, 'pcapUntil:' .. cred, 'smaxCred', 'pshare:' .. cred, 'pshareUntil:' .. cred, 'wUsedEnd')
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -57,7 +57,7 @@ if not b[2] then
   if probe > now - 1000 or inflight >= maxInFlight then return all(0, 50) end
   redis.call('HSET', KEYS[1], 'probe', now)
   -- The probe is the window's first request: pacing `window` counts it.
-  if ARGV[7] == 'window' then redis.call('HSET', KEYS[1], 'wEnd', now + tonumber(ARGV[5]), 'wUsed', 1) end
+  if ARGV[7] == 'window' then redis.call('HSET', KEYS[1], 'wEnd', now + tonumber(ARGV[5]), 'wUsed', 1, 'wUsedEnd', now + tonumber(ARGV[5])) end
   redis.call('ZADD', KEYS[2], now + leaseMs, ARGV[FIRST])
   out[1] = 1
   out[2] = 0
@@ -153,7 +153,8 @@ if ARGV[7] == 'window' then
     return 0
   end
   save = function()
-    if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq) end
+    -- `wUsedEnd`: the end of the window `wUsed` counts in (a Reset read later may move `wEnd` on to the next one).
+    if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd) end
     if (own and mine ~= mine0) or (started and b[9]) then
       if own then runs[ARGV[1]] = { mine, perWindow, seq } end
       local kept, any = {}, false
@@ -178,6 +179,11 @@ else
   -- slot's. Reserving fewer ahead makes its callers hold their process's slots polling.)
   local ahead = math.min(tonumber(ARGV[6]), (own and runInterval or interval) * math.max(1, math.floor(maxInFlight / 2)))
   local tat = tonumber(b[3] or '0')
+  -- What window pacing granted in a window still open counts in it (a run switched from window
+  -- to even pacing mid-window, by `pace`, or a window-paced run beside this one): the clock goes
+  -- on from where those slots, spaced evenly from the window's start, would have ended.
+  local usedEnd, wUsed = tonumber(b[16] or '0'), tonumber(b[5] or '0')
+  if usedEnd > now and wUsed > 0 then tat = math.max(tat, usedEnd - window + wUsed * interval) end
   if tat < now then tat = now end
   local tat0, rtat0 = tat, rtat
   nextSlot = function()
