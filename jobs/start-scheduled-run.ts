@@ -33,8 +33,10 @@ export interface StartScheduledRunResult {
 
 /**
  * The source of a schedule's run at `at`, with `{{since}}` filled in: the scheduled time of
- * the schedule's last run that completed (a halted or cancelled one is asked for again),
- * less the overlap; for its first, when the schedule was added.
+ * the schedule's last run that completed with no failed target (a halted or cancelled one is
+ * asked for again, and so is one with failures: its users come back to be tried again, where
+ * moving on would leave them to a `retry` nobody was prompted to run), less the overlap; for
+ * its first, when the schedule was added.
  */
 async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, at: number, log: Logger): Promise<SourceDescription> {
   if (!usesSince(d.source)) return d.source;
@@ -44,14 +46,14 @@ async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, at: number
   let from = d.addedAt ?? at;
   let after: string | null = null;
   for (let i = 0; i < earlier.length; i += 2) {
-    if ((await store.getMeta(earlier[i]!))?.state === 'completed') {
+    if ((await store.getMeta(earlier[i]!))?.state === 'completed' && (await store.getCounts(earlier[i]!)).failed === 0) {
       from = Number(earlier[i + 1]);
       after = earlier[i]!;
       break;
     }
   }
   const since = from - deps.sinceOverlapMs;
-  log.info({ since: oktaTime(since), after }, after ? `asks for what changed since ${oktaTime(since)} (run ${after} completed)` : `asks for what changed since ${oktaTime(since)} (the schedule's first completed run)`);
+  log.info({ since: oktaTime(since), after }, after ? `asks for what changed since ${oktaTime(since)} (run ${after} completed)` : `asks for what changed since ${oktaTime(since)} (no earlier run of the schedule completed without failures)`);
   return fillSince(d.source, since);
 }
 

@@ -87,7 +87,8 @@ export async function registerScheduledRun(deps: OverlapDeps, schedule: string, 
 
 /** What `schedule list` says a schedule last did. */
 export interface ScheduleHistory {
-  last: { runId: string; at: number; state: RunState | 'loading' | 'pruned' } | null;
+  /** `failed`: its failed targets, once it completed (a schedule's `{{since}}` does not move past them). */
+  last: { runId: string; at: number; state: RunState | 'loading' | 'pruned'; failed?: number } | null;
   /** Times skipped since the schedule was added, the last one's time, and the run it waited on. */
   skipped: { count: number; lastAt: number; while: string } | null;
 }
@@ -102,6 +103,7 @@ export async function scheduleHistory(redis: Redis, store: RunStore, orgKey: str
   if (newest.length === 2) {
     const meta = await store.getMeta(newest[0]!);
     last = { runId: newest[0]!, at: Number(newest[1]), state: meta ? shownState(meta) : 'pruned' };
+    if (meta?.state === 'completed') last.failed = (await store.getCounts(newest[0]!)).failed;
   }
   const skipped = skips.count ? { count: Number(skips.count), lastAt: Number(skips.lastAt), while: skips.while ?? '' } : null;
   return { last, skipped };

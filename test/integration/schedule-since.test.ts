@@ -1,3 +1,5 @@
+import { orgKeyOf } from '../../src/queue/org.ts';
+import { scheduleHistory } from '../../src/queue/schedule-overlap.ts';
 import type { Job } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ScheduleData } from '../../src/queue/schedules.ts';
@@ -74,7 +76,27 @@ describe('{{since}}: a schedule that asks only for what changed', () => {
     const r5 = await fire();
     expect(r5.query).toBe(query(r3.at));
     expect(r5.targets).toBe(2);
-  }, 60_000);
+
+    // Its run fails them (Okta answers every try 500): a run with failed targets does not count
+    // either (before, the next run asked from it, and the two users were never tried again).
+    f.sim!.configure({ faults: { errorRate: 1 } });
+    worker = spawnWorkers(1, f.env)[0];
+    try {
+      expect(await waitFinal(f.redis, r5.runId)).toBe('completed');
+    } finally {
+      f.sim!.configure({ faults: { errorRate: 0 } });
+    }
+    expect((await f.store.getCounts(r5.runId)).failed).toBe(2);
+    // What `schedule list` shows as LAST.
+    expect((await scheduleHistory(f.redis, f.store, orgKeyOf(f.sim!.url), data.schedule)).last).toMatchObject({ runId: r5.runId, state: 'completed', failed: 2 });
+    const r6 = await fire();
+    expect(r6.query).toBe(query(r3.at));
+    expect(r6.targets).toBe(2);
+    expect(await waitFinal(f.redis, r6.runId)).toBe('completed');
+    expect((await f.store.getCounts(r6.runId)).revoked).toBe(2);
+    const r7 = await fire();
+    expect(r7.query).toBe(query(r6.at));
+  }, 90_000);
 
   it('refuses {{since}} in a one-off run and an unknown placeholder in a schedule (exit 2, nothing stored)', async () => {
     const run = await runCli(['run', '--search', 'lastUpdated gt "{{since}}"', '--yes'], f.env);

@@ -126,7 +126,7 @@ export async function scheduleAddCommand(io: CliIO, name: string, flags: Schedul
 /** What the schedule's last time did: its run and the run's state, and the times skipped after it. */
 function lastText(h: ScheduleHistory): string {
   const parts: string[] = [];
-  if (h.last) parts.push(`${h.last.runId} ${h.last.state}`);
+  if (h.last) parts.push(`${h.last.runId} ${h.last.state}${h.last.failed ? ` (${h.last.failed} failed)` : ''}`);
   if (h.skipped && (!h.last || h.skipped.lastAt > h.last.at)) {
     parts.push(`skipped ${when(h.skipped.lastAt)} (${h.skipped.while} still going; ${h.skipped.count} in all)`);
   }
@@ -144,7 +144,7 @@ export async function scheduleListCommand(io: CliIO, flags: { json?: boolean }):
         const h = history[i]!;
         return {
           name: s.name, cron: s.cron, every: s.every, tz: s.tz, next: s.next ? new Date(s.next).toISOString() : null, run: s.data,
-          last: h.last ? { runId: h.last.runId, at: new Date(h.last.at).toISOString(), state: h.last.state } : null,
+          last: h.last ? { runId: h.last.runId, at: new Date(h.last.at).toISOString(), state: h.last.state, ...(h.last.failed !== undefined ? { failed: h.last.failed } : {}) } : null,
           skipped: h.skipped ? { count: h.skipped.count, lastAt: new Date(h.skipped.lastAt).toISOString(), while: h.skipped.while } : null,
         };
       });
