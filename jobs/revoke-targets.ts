@@ -9,6 +9,7 @@ import { backoffMs, retryDelayMs } from '../src/okta/retry-policy.ts';
 import type { Grant, RequestDescriptor, ResponseMeta } from '../src/okta/types.ts';
 import { jitter, type SharedBudget } from '../src/queue/budget.ts';
 import { RequestWithdrawn, RunStoppedError } from '../src/queue/errors.ts';
+import { FairSlots } from '../src/queue/fair-slots.ts';
 import type { GrantEvidence, TargetRecord, TargetStatus } from '../src/runs/record.ts';
 import type { RunMeta } from '../src/runs/run-meta.ts';
 import type { RunStore } from '../src/runs/run-store.ts';
@@ -126,9 +127,9 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
     warm.add(runId);
     firstSteps.delete(runId);
   };
-  // Targets in progress across every job of this process: a batch's targets go in
-  // order, so the oldest job finishes first rather than every job a little.
-  const slots = pLimit(deps.concurrency * 2);
+  // Targets in progress across every job of this process: the runs take turns, and a run's
+  // targets go in order, so its oldest job finishes first rather than every job a little.
+  const slots = new FairSlots(deps.concurrency * 2);
   const draining = new AbortController();
   // Every target waiting out a backoff listens on it: more than ten at once is normal, not a leak.
   setMaxListeners(0, draining.signal);
@@ -255,7 +256,7 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
       return again;
     };
     for (;;) {
-      const next = await slots(tryOnce);
+      const next = await slots.run(runId, tryOnce);
       if (typeof next === 'string') return next;
       // A graceful stop ends the wait at once: the target is left pending for the next worker.
       const waited = await delay(next.ms, true, { signal: draining.signal }).catch(() => false);

@@ -366,6 +366,34 @@ describe('batch jobs', () => {
     }
   });
 
+  it('a small run takes turns inside a worker whose jobs of a large run hold 200 targets, instead of waiting behind them', async () => {
+    sim.configure({ faults: { latencyMs: 20 } });
+    // Jobs of 50 (spread over 6): the worker's four jobs bring 200 of the large run's targets into the process.
+    const h = host(4, 6);
+    try {
+      const big = uniqueRunId('big50');
+      const small = uniqueRunId('small50');
+      const ids = sim.org.sampleUsers({ count: 305, offset: 20 }).map((u) => u.id);
+      await enqueue(ids.slice(0, 300), big);
+      h.start();
+      await until('the big run started', async () => (await store.getCounts(big)).pending < 295, 30_000);
+      const bigBefore = (await store.getCounts(big)).pending;
+      await enqueue(ids.slice(300), small);
+      expect(await waitFinal(redis, small, 30_000)).toBe('completed');
+      const meanwhile = bigBefore - (await store.getCounts(big)).pending;
+      console.log(`[turns] jobs of 50: the big run finished ${meanwhile} targets while the small run's 5 went`);
+      // Its job is fetched after about two of the big run's (it goes in behind the head of the queue);
+      // then the two runs share the targets in progress: about 150. In one line, its targets waited
+      // behind every one the worker's four jobs had brought in as well: about 245.
+      expect(meanwhile).toBeLessThan(200);
+      expect(await waitFinal(redis, big, 60_000)).toBe('completed');
+      expect(await store.getCounts(small)).toMatchObject({ total: 5, revoked: 5, pending: 0 });
+    } finally {
+      await h.close();
+      sim.configure({ faults: { latencyMs: 0 } });
+    }
+  });
+
   it('records the results that finish in one turn in one call, each once', async () => {
     const ids = sim.org.sampleUsers({ count: 6 }).map((u) => u.id);
     const runId = uniqueRunId('results');
