@@ -4,7 +4,7 @@ import { startHost } from './host.ts';
 import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './stopping.ts';
 import { err } from './io.ts';
 import { createProgress } from './progress.ts';
-import { exitCodeFor, printSummary, waitForRun } from './watch-run.ts';
+import { exitCodeFor, printSummary, settledCounts, waitForRun } from './watch-run.ts';
 
 /**
  * What `run` and `retry --wait` share: a worker in this process until the run is final,
@@ -35,7 +35,7 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
     // request: the summary that goes into the ticket waits for them (this process's own are flushed by its close).
     const others = interrupted.signal.aborted ? 0 : Math.max(0, (await host.queue.getWorkersCount().catch(() => 1)) - 1);
     await host.close();
-    if (others > 0) await settledCounts(ctx, runId);
+    if (others > 0) await settledCounts(ctx.store, runId);
     // Read after the close, which waited for the requests in flight: an interrupted run's summary counts them too.
     const final = { meta: (await ctx.store.getMeta(runId).catch(() => null)) ?? meta, counts: await ctx.store.getCounts(runId).catch(() => counts) };
     // The last progress after the worker flushed its counts: the same numbers as the summary.
@@ -46,16 +46,5 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
     progress.stop();
     off();
     outage.off();
-  }
-}
-
-/** Waits until the run's request count has not moved for a flush interval and a little (3 s at most). */
-async function settledCounts(ctx: CliContext, runId: string): Promise<void> {
-  let last = (await ctx.store.getCounts(runId)).requests;
-  for (let waited = 0; waited < 3_000; waited += 1_200) {
-    await new Promise((r) => setTimeout(r, 1_200));
-    const now = (await ctx.store.getCounts(runId)).requests;
-    if (now === last) return;
-    last = now;
   }
 }

@@ -90,3 +90,18 @@ export async function printSummary(io: CliIO, meta: RunMeta, counts: RunCounts):
   const warning = noHolderWarning(meta, counts);
   if (warning) err(io, warning);
 }
+
+/**
+ * Waits until the run's request count has not moved for a flush interval and a little (3 s at
+ * most): every worker writes its counts once a second, so a count read as the run completes can
+ * be a second behind; the summary that goes into a ticket waits for them.
+ */
+export async function settledCounts(store: RunStore, runId: string): Promise<void> {
+  let last = (await store.getCounts(runId)).requests;
+  for (let waited = 0; waited < 3_000; waited += 1_200) {
+    await new Promise((r) => setTimeout(r, 1_200));
+    const now = (await store.getCounts(runId)).requests;
+    if (now === last) return;
+    last = now;
+  }
+}

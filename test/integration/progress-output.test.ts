@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunStore } from '../../src/runs/run-store.ts';
 import { startSimulator, type Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
+import { spawnWorkers, stopAll } from '../helpers/fleet.ts';
 import { leaversCsv, simEnv, tempDir, until, type TempDir } from '../helpers/operator.ts';
 import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 
@@ -78,6 +79,22 @@ describe('progress of a run: plain lines, NDJSON, a bar on a terminal', () => {
 
     const summary = JSON.parse(watch.stdout);
     expect(summary).toMatchObject({ runId, state: 'completed', counts: { total: 30, revoked: 30, pending: 0 } });
+
+  });
+
+  it('status --watch of a run the workers process: the final summary holds every request, which a worker writes up to a second after its last result', async () => {
+    const runId = uniqueRunId('prog-fleet');
+    expect((await runCli(['enqueue', '--csv', csvOf(40), '--yes', '--run-id', runId], env)).code).toBe(0);
+    const [worker] = spawnWorkers(1, env);
+    try {
+      const watch = await runCli(['status', runId, '--watch', '--json'], env);
+      expect(watch.code, watch.stderr).toBe(0);
+      const summary = JSON.parse(watch.stdout);
+      expect(summary).toMatchObject({ state: 'completed', counts: { revoked: 40 } });
+      expect(summary.requests.total).toBe(40);
+    } finally {
+      await stopAll([worker!]);
+    }
   });
 
   it('status --watch of a finished run prints one line and exits as run would', async () => {

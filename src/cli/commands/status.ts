@@ -6,7 +6,7 @@ import { onSignals } from '../stopping.ts';
 import { err, out, type CliIO } from '../io.ts';
 import { createProgress, progressMode } from '../progress.ts';
 import { checkRunId } from '../run-options.ts';
-import { exitCodeFor, printSummary, stateText, waitForRun } from '../watch-run.ts';
+import { exitCodeFor, printSummary, settledCounts, stateText, waitForRun } from '../watch-run.ts';
 
 /**
  * `grantsweep status <runId>`: the run's state and counts so far. With --watch, progress
@@ -30,6 +30,8 @@ export async function statusCommand(io: CliIO, runId: string, flags: { json?: bo
         progress.stop();
         off();
       }
+      // The workers' request counts come up to a second after the last result: the final summary waits for them.
+      if (!interrupted.signal.aborted) await settledCounts(ctx.store, runId);
       const meta = await ctx.store.requireMeta(runId);
       const counts = await ctx.store.getCounts(runId);
       if (flags.json) await out(io, `${JSON.stringify(runSummary(meta, counts))}\n`);
