@@ -45,6 +45,20 @@ describe('grantsweep check', () => {
     expect(sim.log.snapshot().byEndpoint['DELETE /api/v1/users/{userId}/grants'] ?? 0).toBe(0);
   });
 
+  it('a dropped connection is read again, as a run would, not taken for an unreachable Okta', async () => {
+    // Seed 8 drops the first GET and the third: each is asked again once.
+    sim.configure({ faults: { resetRate: 0.5, seed: 8, methods: ['GET'] } });
+    const before = sim.log.snapshot().faults.reset;
+    try {
+      const r = await check(envFor(sim));
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.result!.grantsBucket).toMatchObject({ limit: 600 });
+      expect(sim.log.snapshot().faults.reset - before).toBe(2);
+    } finally {
+      sim.configure({ faults: { resetRate: 0 } });
+    }
+  });
+
   it('prints one line per finding, with the time 10,000 targets would take', async () => {
     const r = await runCli(['check'], envFor(sim));
     expect(r.code, r.stderr).toBe(0);

@@ -15,6 +15,9 @@ import { authFrom, openContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
 
 /** What `check` found; --json prints it as is. */
+
+/** A dropped connection or a 5xx is read again, as a run would: one reset is not "Okta could not be reached". */
+const CHECK_READ_ATTEMPTS = 3;
 export interface CheckResult {
   orgUrl: string;
   credential: 'api token' | 'service app, Bearer token' | 'service app, DPoP-bound token';
@@ -56,7 +59,7 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
     const orgUrl = config.orgUrl!;
     const auth = authFrom(config, ['okta.users.read', 'okta.users.manage']);
     ctx.resources.add('auth', auth, (a) => a.close?.() ?? Promise.resolve());
-    const client = ctx.resources.add('okta', new OktaClient({ orgUrl, auth, timeoutMs: config.requestTimeoutMs, connections: 1, proxy: config.proxy }), (c) => c.close());
+    const client = ctx.resources.add('okta', new OktaClient({ orgUrl, auth, timeoutMs: config.requestTimeoutMs, connections: 1, proxy: config.proxy, readAttempts: CHECK_READ_ATTEMPTS }), (c) => c.close());
 
     let requests = 0;
     let grants: RateInfo | null = null;
