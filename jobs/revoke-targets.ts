@@ -47,7 +47,8 @@ export interface RevokeDeps {
   /** The run's metadata, cached briefly: it is read once per batch. */
   runMeta: (runId: string) => Promise<RunMeta | null>;
   /** Every response (each retry too): counts, metrics, the budget it ran against. */
-  onRequest: (runId: string, status: number, req: RequestDescriptor, meta: ResponseMeta) => void;
+  /** Every request of a run: `meta` null for one that got no answer (a reset, a timeout), which Okta counts too. */
+  onRequest: (runId: string, status: number, req: RequestDescriptor, meta: ResponseMeta | null) => void;
   /** A target's result was recorded (not for a redelivery of a finished one); `seconds` from pick-up. */
   onFinish?: (runId: string, key: string, status: TargetStatus, seconds: number) => void;
   log: Logger;
@@ -202,6 +203,7 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
         lastRequestId = m.rate.requestId;
         deps.onRequest(runId, m.status, req, m);
       },
+      onNoAnswer: (req: RequestDescriptor) => deps.onRequest(runId, 0, req, null),
     };
     const started = performance.now();
     // Tries that spent an attempt in this job, the current one included (a 429 spends none);

@@ -26,7 +26,7 @@ export class WorkerMetrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: 'grantsweep_okta_requests_total',
-      help: 'Okta API responses received, by rate-limit bucket and HTTP status (each retry counts).',
+      help: 'Okta API requests, by rate-limit bucket and HTTP status (none: no answer came, a reset or a timeout; each retry counts).',
       labelNames: ['bucket', 'status'],
       registers,
     });
@@ -89,6 +89,11 @@ export class WorkerMetrics {
     if (meta.rate.concurrency) return;
     if (meta.rate.remaining !== null) this.remaining.set({ bucket }, meta.rate.remaining);
     if (meta.rate.limit !== null) this.limit.set({ bucket }, meta.rate.limit);
+  }
+
+  /** A request that got no answer (a reset, a timeout): Okta may have counted it, so it is counted, as status "none". */
+  observeNoAnswer(bucket: string): void {
+    this.requests.inc({ bucket, status: 'none' });
   }
 
   /** A target's result was recorded. */

@@ -37,6 +37,8 @@ export interface RequestContext {
   signal?: AbortSignal;
   /** Called once per HTTP response (each page, each 401 retry), after the gate's release. */
   onResponse?: (req: RequestDescriptor, meta: ResponseMeta) => void;
+  /** Called for a request that got no answer but may have reached Okta (a reset, a timeout): Okta counts it too. */
+  onNoAnswer?: (req: RequestDescriptor) => void;
 }
 
 export interface ListGrantsOptions {
@@ -289,6 +291,7 @@ export class OktaClient {
         res = await this.#transport.send({ method, url, headers: proof ? { ...headers, ...proof } : headers });
       } catch (err) {
         lease?.release(null);
+        if (started > 0 && err instanceof OktaNetworkError && !err.neverSent) ctx?.onNoAnswer?.(desc);
         throw err;
       }
       const meta: ResponseMeta = {

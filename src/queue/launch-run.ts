@@ -127,7 +127,11 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
         readAttempts: deps.attempts + deps.maxRateLimitDeferrals,
       });
       const c = (counter = new RequestCounter(deps.store));
-      items = readDirectoryTargets(lister, source, { runId: spec.runId, onResponse: (req, m) => c.add(spec.runId, m.status, { name: req.bucket, budget: null }) });
+      items = readDirectoryTargets(lister, source, {
+        runId: spec.runId,
+        onResponse: (req, m) => c.add(spec.runId, m.status, { name: req.bucket, budget: null }),
+        onNoAnswer: (req) => c.add(spec.runId, 0, { name: req.bucket, budget: null }),
+      });
       // A scheduled run is stored halted with the reason instead, where its schedule's history shows it.
       if (spec.schedule === null) {
         try {

@@ -126,10 +126,11 @@ export class WorkerHost {
         if (!cached || Date.now() - cached.at >= META_TTL_MS) this.followPace(runId);
         // The run's budget a minute in the bucket: its rate-share × the limit the response states (per window).
         const share = cached?.meta?.rateShare;
-        const limit = m.rate.concurrency ? null : m.rate.limit;
+        const limit = !m || m.rate.concurrency ? null : m.rate.limit;
         const perMinute = 60_000 / (opts.rateWindowMs ?? 60_000);
         this.counter.add(runId, status, { name: req.bucket, budget: share && limit ? share * limit * perMinute : null });
-        opts.metrics?.observeResponse(req.bucket, m);
+        if (m) opts.metrics?.observeResponse(req.bucket, m);
+        else opts.metrics?.observeNoAnswer(req.bucket);
       },
       onFinish: (_runId, _key, status, seconds) => opts.metrics?.observeTarget(status, seconds),
       log: opts.log,

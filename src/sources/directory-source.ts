@@ -17,6 +17,7 @@ export interface DirectorySourceOptions {
   runId?: string;
   /** Each page's response: the run counts its listing's requests with its revocations'. */
   onResponse?: RequestContext['onResponse'];
+  onNoAnswer?: RequestContext['onNoAnswer'];
   /** Page size asked of Okta. 200 is the documented maximum for users and Okta's advice for groups. */
   pageSize?: number;
 }
@@ -36,7 +37,7 @@ export async function* readDirectoryTargets(
   source: SourceDescription,
   opts: DirectorySourceOptions = {},
 ): AsyncGenerator<SourceItem> {
-  const ctx = opts.runId === undefined ? undefined : { runId: opts.runId, onResponse: opts.onResponse };
+  const ctx = opts.runId === undefined ? undefined : { runId: opts.runId, onResponse: opts.onResponse, onNoAnswer: opts.onNoAnswer };
   const limit = opts.pageSize ?? 200;
   let position = 0;
   for await (const entry of listing(client, source, limit, ctx)) {

@@ -32,6 +32,7 @@ describe('a revocation whose answer was lost', () => {
     const users = t.sim.org.sampleUsers({ count: 150, status: 'ACTIVE', minGrants: 1 });
     const before = new Map(users.map((u) => [u.id, t.sim.org.grantsOf(u.id)!]));
     const resetsBefore = t.sim.log.snapshot().faults.reset;
+    const totalBefore = t.sim.log.snapshot().total;
 
     // One grant each, named by id, with --snapshot (a GET first, then the DELETE).
     const byGrant = users.slice(0, 50);
@@ -64,6 +65,9 @@ describe('a revocation whose answer was lost', () => {
 
     // The faults happened, on revocations that then had to be tried again.
     expect(t.sim.log.snapshot().faults.reset - resetsBefore).toBeGreaterThan(20);
+    // Every request Okta saw is in the runs' counts, those whose answer was lost too (Okta counts them against the bucket).
+    const counted = await Promise.all([g, w, s].map(async (x) => JSON.parse((await runCli(['status', x.runId, '--json'], env())).stdout).requests.total as number));
+    expect(counted.reduce((a, b) => a + b, 0)).toBe(t.sim.log.snapshot().total - totalBefore);
     for (const x of [g, w, s]) expect(x.results.filter((r) => r.attempts > 1).length).toBeGreaterThan(3);
     for (const u of [...byGrant, ...whole]) expect(t.sim.org.grantsOf(u.id)!.map((x) => x.id)).not.toContain(before.get(u.id)![0]!.id);
   }, 180_000);
