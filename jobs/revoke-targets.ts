@@ -90,7 +90,8 @@ export interface RevokeTargetsProcessor {
   (job: Job<RevokeTargetsData>, token?: string): Promise<void>;
   /**
    * Graceful shutdown: targets not started yet are left pending and their jobs go back
-   * to the queue unspent; waits between retries end at once; requests in flight finish.
+   * to the queue unspent; waits between retries end at once, and so do requests waiting
+   * for their budget slot (withdrawn, their targets left pending); requests in flight finish.
    */
   drain(): void;
   /** Drops what the processor keeps of a run (its slow start's state): the run is no longer active. */
@@ -118,7 +119,9 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
     // its start, and at 300 ms an answer 128 of them took 40 s in single file.
     return new Promise<T>((resolve, reject) => {
       void limit(() => {
-        const p = fn();
+        const p = Promise.resolve().then(fn);
+        // Warm before the next in line starts (it starts once this settles): it then goes at once.
+        p.then(() => warmUp(runId), () => {});
         p.then(resolve, reject);
         return warm.has(runId) ? undefined : p.catch(() => {});
       });
@@ -370,7 +373,7 @@ async function handleError(
     }
     // No Okta at that address (or none with a certificate we trust): a run that never reached
     // it halts after five tries, as on five 403s, rather than failing each target slowly.
-    if (UNREACHABLE.test(err.code) && (await deps.store.countUnreachable(meta.runId)) >= 5 && (await succeededNone(deps, meta))) {
+    if (err.unreachable && (await deps.store.countUnreachable(meta.runId)) >= 5 && (await succeededNone(deps, meta))) {
       await halt(deps, meta, c.key, `Okta could not be reached (${err.code} on the first 5 requests): check OKTA_ORG_URL, DNS, the proxy and the firewall; \`grantsweep check\` tries the way`);
       return 'left';
     }
@@ -379,9 +382,6 @@ async function handleError(
   }
   throw err; // not Okta's: Redis, or a bug. The job fails and BullMQ retries it.
 }
-
-/** Errors that say no Okta answers at the org URL, as opposed to one that answered slowly or dropped a connection. */
-const UNREACHABLE = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT|ERR_TLS_CERT_ALTNAME_INVALID)/;
 
 /** Whether no target of the run has had an answer from Okta that settled it. */
 async function succeededNone(deps: RevokeDeps, meta: RunMeta): Promise<boolean> {
@@ -453,7 +453,9 @@ async function revoking(prior: Prior, send: () => Promise<void>): Promise<void> 
   try {
     await send();
   } catch (err) {
-    if (!(err instanceof RunStoppedError || err instanceof RequestWithdrawn) && mayHaveActed(err)) prior.revokeSent = true;
+    // A failure of the token endpoint (POST) came before the DELETE left.
+    const method = (err as { method?: string } | null)?.method;
+    if (!(err instanceof RunStoppedError || err instanceof RequestWithdrawn) && (method === undefined || method === 'DELETE') && mayHaveActed(err)) prior.revokeSent = true;
     throw err;
   }
   prior.revokeSent = true;
@@ -606,6 +608,9 @@ async function revokeTokens(client: OktaClient, meta: RunMeta, rec: TargetRecord
     clients = clients.filter((_, i) => held[i] === true);
   }
   if (meta.dryRun) return clients;
-  const done = await Promise.all(clients.map((c) => limit(() => unlessClientGone(() => client.revokeUserClientTokens(userId, c, ctx).then(() => true)))));
-  return clients.filter((_, i) => done[i] === true);
+  // Every DELETE settles before the try ends, as for a scope's grants.
+  const done = await Promise.allSettled(clients.map((c) => limit(() => unlessClientGone(() => client.revokeUserClientTokens(userId, c, ctx).then(() => true)))));
+  const failure = done.find((r) => r.status === 'rejected');
+  if (failure) throw failure.reason;
+  return clients.filter((_, i) => done[i]!.status === 'fulfilled' && (done[i] as PromiseFulfilledResult<boolean | null>).value === true);
 }

@@ -11,7 +11,7 @@ import { addRunOptions, type RunFlags } from './run-options.ts';
  * An action stores its exit code in `result.code` for the error boundary.
  */
 /** Commander echoes an unknown `--flag=value` whole: the value may be a credential typed as a flag. */
-export const withoutOptionValues = (s: string) => s.replace(/'(--[^'=\s]+)=[^']*'/g, "'$1=…'");
+export const withoutOptionValues = (s: string) => s.replace(/(unknown option '-{1,2}[^'=\s]*)=[\s\S]*'/g, "$1=…'");
 
 export function buildProgram(io: CliIO, result: { code: ExitCode }): Command {
   const program = new Command('grantsweep')

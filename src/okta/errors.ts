@@ -89,8 +89,11 @@ export class OktaApiError extends Error {
   }
 }
 
-/** Codes of a connection that was never made: the request cannot have reached Okta. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+/**
+ * Codes that say no Okta answers at the org URL (or none with a certificate we trust): the
+ * connection was never made, so the request cannot have reached Okta.
+ */
+const UNREACHABLE = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT|ERR_TLS_CERT_ALTNAME_INVALID)/;
 
 /** The request never got an HTTP answer (timeout, reset, refused): worth retrying. */
 export class OktaNetworkError extends Error {
@@ -116,9 +119,14 @@ export class OktaNetworkError extends Error {
     return m ? Number(m[1]) : null;
   }
 
+  /** Whether no Okta answers at the address (refused, unknown host, untrusted certificate), as opposed to one that answered slowly or dropped a connection. */
+  get unreachable(): boolean {
+    return UNREACHABLE.test(this.code);
+  }
+
   /** Whether the request cannot have reached Okta: its connection failed, or the proxy refused the tunnel. */
   get neverSent(): boolean {
-    return this.proxyRefusal !== null || NOT_CONNECTED.has(this.code);
+    return this.proxyRefusal !== null || this.unreachable || this.code === 'UND_ERR_CONNECT_TIMEOUT';
   }
 
   /** What the operator must fix, for a proxy_refused error (a halted run's reason, the CLI's message). */

@@ -3,8 +3,6 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { OktaAuth } from '../okta/auth.ts';
 import type { OktaClient } from '../okta/client.ts';
-import { OktaApiError } from '../okta/errors.ts';
-import { UsageError } from '../errors.ts';
 import type { ProxySettings } from '../okta/http.ts';
 import { RequestCounter } from '../runs/request-counter.ts';
 import type { RunStore } from '../runs/run-store.ts';
@@ -49,34 +47,6 @@ export function scopesFor(source: SourceDescription): string[] {
 }
 
 /**
- * Asks a directory query's first page before the run is stored: a query Okta refuses (a
- * malformed search, an unknown group or app) is the command's mistake, said with its flag,
- * and leaves no halted run behind to hold the run id. Later pages fail into a halted run.
- */
-async function firstPageFirst(items: AsyncIterable<SourceItem>, source: SourceDescription): Promise<AsyncIterable<SourceItem>> {
-  const it = items[Symbol.asyncIterator]();
-  let first: IteratorResult<SourceItem>;
-  try {
-    first = await it.next();
-  } catch (err) {
-    if (err instanceof OktaApiError && (err.kind === 'invalid_request' || err.kind === 'not_found')) {
-      const said = [err.status, err.errorCode, err.errorSummary].filter(Boolean).join(' ');
-      throw new UsageError(`--${source.kind} ${JSON.stringify(source.value)}: Okta refused the query (${said}); nothing was enqueued`);
-    }
-    throw err;
-  }
-  return (async function* () {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
-    } finally {
-      await it.return?.();
-    }
-  })();
-}
-
-/**
  * Stores a run and its targets and hands it to the org's workers: the part of starting
  * a run that is not the command line (no flags, no prompt). A directory source is listed
  * through the shared budget, at the run's share. `items` replaces the source's own
@@ -90,6 +60,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
   let budget: SharedBudget | null = null;
   // The listing's requests count with the run's revocations (its report's `requests`, its chart).
   let counter: RequestCounter | null = null;
+  let stored = false;
   if (!items) {
     if (source.kind === 'csv') {
       items = readCsvTargets(source.value, { expectDigest: spec.csvDigest });
@@ -132,15 +103,6 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
         onResponse: (req, m) => c.add(spec.runId, m.status, { name: req.bucket, budget: null }),
         onNoAnswer: (req) => c.add(spec.runId, 0, { name: req.bucket, budget: null }),
       });
-      // A scheduled run is stored halted with the reason instead, where its schedule's history shows it.
-      if (spec.schedule === null) {
-        try {
-          items = await firstPageFirst(items, source);
-        } catch (err) {
-          await lister.close();
-          throw err;
-        }
-      }
     }
   }
   try {
@@ -158,7 +120,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       attempts: deps.attempts,
       maxRateLimitDeferrals: deps.maxRateLimitDeferrals,
       schedule: spec.schedule,
-    }, items, undefined, signal);
+    }, items, undefined, signal, { firstPage: lister !== null && spec.schedule === null, onStored: () => (stored = true) });
     deps.log.info(
       { runId: spec.runId, schedule: spec.schedule ?? undefined, targets: result.targets, source: source.kind, dryRun: spec.dryRun },
       'run enqueued',
@@ -166,11 +128,12 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
     return result;
   } catch (err) {
     // A listing that waits for its slot (a paced bucket) finds the run stopped and sends nothing.
-    await budget?.stopRun(spec.runId, 'loading stopped').catch(() => {});
+    // Only a run this launch stored: a refused id belongs to another run, which must go on.
+    if (stored) await budget?.stopRun(spec.runId, 'loading stopped').catch(() => {});
     throw err;
   } finally {
     await lister?.close();
-    // Counts of a run never stored (its creation refused) would be keys of no run.
-    if (counter && (await deps.store.getMeta(spec.runId).catch(() => null))) await counter.flush();
+    // Counts of a run never stored (its creation refused) would be keys of no run, or another run's.
+    if (counter && stored) await counter.flush();
   }
 }

@@ -5,9 +5,10 @@ import { orgKeys } from '../runs/keys.ts';
 import { tombstoneAt, TOMBSTONE_MS } from '../runs/prune.ts';
 import { newRecord, type TargetRecord } from '../runs/record.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
-import type { RunStore } from '../runs/run-store.ts';
+import { runIdTaken, type RunStore } from '../runs/run-store.ts';
 import { targetKey, type SourceDescription, type SourceItem } from '../sources/target.ts';
 import { abortable, LoadingInterrupted } from '../sources/abortable.ts';
+import { firstPageFirst } from '../sources/first-page.ts';
 import { orgKeyOf } from './org.ts';
 
 export interface NewRun {
@@ -49,6 +50,13 @@ export async function enqueueRun(
   items: AsyncIterable<SourceItem>,
   onProgress?: (stored: number) => void,
   signal?: AbortSignal,
+  /**
+   * `firstPage`: a directory query's first page is asked before the run is stored, so that
+   * a query Okta refuses stores nothing (firstPageFirst); a scheduled run leaves it unset,
+   * its halted run being where the schedule's history shows the reason. `onStored`: the run
+   * now exists under this id (a refusal before it leaves alone whatever run has the id).
+   */
+  opts: { firstPage?: boolean; onStored?: () => void } = {},
 ): Promise<EnqueueResult> {
   const orgKey = orgKeyOf(run.orgUrl);
   const meta: RunMeta = {
@@ -72,7 +80,13 @@ export async function enqueueRun(
       `--run-id ${run.runId}: a run with this id was pruned at ${new Date(prunedAt).toISOString()}, and its stop mark holds until ${new Date(prunedAt + TOMBSTONE_MS).toISOString()} (a worker may still hold its targets); choose another id`,
     );
   }
+  if (opts.firstPage) {
+    // A taken id is refused before the query's first request, as it would be after it.
+    if (await store.getMeta(run.runId)) throw runIdTaken(run.runId);
+    items = await firstPageFirst(abortable(items, signal), run.source);
+  }
   await store.createRun(meta);
+  opts.onStored?.();
 
   let seen = 0;
   let added = 0;

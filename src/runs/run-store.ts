@@ -52,6 +52,10 @@ export interface RequestCounts {
  * per status and per minute. Every write that must stay consistent with the counters
  * is one Lua script over keys of a single hash slot.
  */
+
+/** The refusal of a run id some run already has. */
+export const runIdTaken = (runId: string) => new UsageError(`--run-id ${runId}: a run with this id already exists (see \`grantsweep runs\`)`);
+
 export class RunStore {
   constructor(readonly redis: Redis) {
     defineScripts(redis, SCRIPTS);
@@ -60,7 +64,7 @@ export class RunStore {
   async createRun(meta: RunMeta): Promise<void> {
     const k = runKeys(meta.runId);
     if ((await this.redis.hsetnx(k.meta, 'runId', meta.runId)) === 0) {
-      throw new UsageError(`--run-id ${meta.runId}: a run with this id already exists (see \`grantsweep runs\`)`);
+      throw runIdTaken(meta.runId);
     }
     // One transaction per hash slot: the runs index is a key of its own (a Redis Cluster
     // refuses a MULTI across slots).

@@ -59,7 +59,11 @@ export function recordToItem(fields: readonly string[], columns: ColumnMap, line
     const i = columns.index[column];
     const cell = i === undefined ? '' : (fields[i] ?? '');
     if (cell === '') return null;
-    if (cell === '*' && column !== 'userId' && column !== 'login') {
+    if (cell === '*') {
+      if (column === 'userId' || column === 'login') {
+        problems.push(`${column} "*": names no user (* stands for every grant in a clientId, scopeId or grantId cell)`);
+        return null;
+      }
       onPurpose = true;
       return null;
     }

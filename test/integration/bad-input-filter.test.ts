@@ -2,7 +2,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { reportOf } from '../helpers/fleet.ts';
-import { uniqueRunId } from '../helpers/redis.ts';
+import { orgKeyOf } from '../../src/queue/org.ts';
+import { orgKeys } from '../../src/runs/keys.ts';
+import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim } from '../helpers/sim.ts';
 
 /**
@@ -86,6 +88,23 @@ describe('bad input: --filter and --search expressions', () => {
       // The id can be used by the corrected command.
       const again = await runCli(['enqueue', '--search', 'status eq "SUSPENDED"', '--yes', '--run-id', runId], env);
       expect(again.code, again.stderr).toBe(0);
+    }
+    // An id that is taken is refused before the query's first request, and the run that has it is left alone.
+    const runId = uniqueRunId('taken');
+    expect((await runCli(['enqueue', '--search', 'status eq "SUSPENDED"', '--yes', '--run-id', runId], env)).code).toBe(0);
+    const before = sim.log.snapshot().total;
+    const counted = JSON.parse((await runCli(['status', runId, '--json'], env)).stdout).requests.total;
+    const taken = await runCli(['run', '--search', 'status eq "ACTIVE"', '--yes', '--run-id', runId], env);
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toMatch(/a run with this id already exists/);
+    expect(sim.log.snapshot().total).toBe(before);
+    expect(JSON.parse((await runCli(['status', runId, '--json'], env)).stdout).requests.total).toBe(counted);
+    // Nor is that run stopped by the refusal (it was: the refused launch set the id's stop mark, and the run never went on).
+    const redis = await connectTestRedis();
+    try {
+      expect(await redis.hget(orgKeys(orgKeyOf(sim.url)).stopped, runId)).toBeNull();
+    } finally {
+      redis.disconnect();
     }
   });
 

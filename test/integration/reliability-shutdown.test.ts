@@ -110,7 +110,7 @@ describe('reliability: stopping workers', () => {
         expect(await waitFinal(redis, runId)).toBe('completed');
         // A did not wait for the answers to what it had in flight (2 s each): those targets, revoked by Okta
         // but unrecorded, were done again by B. A graceful stop redoes none (the test above: exactly one DELETE each).
-                expect(deletesOf(sim)).toBeGreaterThan(16);
+        expect(deletesOf(sim)).toBeGreaterThan(16);
         const rep = await checkExactlyOnce(redis, runId, env, { targets: 16, users: sample.map((u) => u.id), sim });
         expect(rep.counts.revoked).toBe(16);
         console.log(`[reliability] second signal: ${JSON.stringify({ exit: exit.code, exitMs: tookMs, pendingAtExit: left.counts.pending, deletes: deletesOf(sim), redone: deletesOf(sim) - 16 })}`);

@@ -33,3 +33,18 @@ describe('the error boundary, for Redis', () => {
     expect(text).toMatch(/unexpected error \(this is a bug/);
   });
 });
+
+describe('what commander says of an unknown option', () => {
+  it('never holds the value given with =, whatever it contains', async () => {
+    const { withoutOptionValues } = await import('../../src/cli/program.ts');
+    for (const [arg, flag] of [
+      ["--api-token=ab'cd'ef", '--api-token'],
+      ['-Q=S3CRET', '-Q'],
+      ['--private-key=-----BEGIN PRIVATE KEY-----\nMIIsecret\nmore', '--private-key'],
+    ]) {
+      const said = withoutOptionValues(`error: unknown option '${arg}'\n(Did you mean --apitoken?)\n`);
+      expect(said).toBe(`error: unknown option '${flag}=…'\n(Did you mean --apitoken?)\n`);
+    }
+    expect(withoutOptionValues("error: unknown option '--nope'\n")).toBe("error: unknown option '--nope'\n");
+  });
+});

@@ -137,6 +137,16 @@ describe('readCsvTargets: invalid rows are items, not errors', () => {
     ]);
   });
 
+  it('takes * in a clientId, scopeId or grantId cell as naming none on purpose, and refuses it as a user', async () => {
+    const items = await collect(write('userId,login,grantId\n00u1,,*\n*,,oag1\n,*,\n'));
+    expect(targets(items)).toEqual([t({ userId: '00u1', line: 2 })]);
+    expect(items[0]).not.toHaveProperty('wide');
+    expect(invalid(items).map((r) => [r.line, r.problem])).toEqual([
+      [3, 'userId "*": names no user (* stands for every grant in a clientId, scopeId or grantId cell)'],
+      [4, 'login "*": names no user (* stands for every grant in a clientId, scopeId or grantId cell)'],
+    ]);
+  });
+
   it('requires a userId or a login in every row', async () => {
     const items = await collect(write('userId,login,clientId\n,,0oa1\n'));
     expect(invalid(items)).toEqual([{ line: 2, problem: 'needs a userId or a login; both are empty', raw: ',,0oa1' }]);
