@@ -5,7 +5,8 @@ import { orgKeyOf } from '../src/queue/org.ts';
 import { haltInterruptedLoading, KEPT_SCHEDULE_RUNS, registerScheduledRun } from '../src/queue/schedule-overlap.ts';
 import { DEFAULT_OVERLAP, scheduledRunId, scheduledTime, type ScheduleData } from '../src/queue/schedules.ts';
 import { orgKeys } from '../src/runs/keys.ts';
-import { fillSince, oktaTime, usesSince } from '../src/sources/since.ts';
+import { fillSince, oktaTime, sameScheduledQuery, usesSince } from '../src/sources/since.ts';
+import type { RunMeta } from '../src/runs/run-meta.ts';
 import type { SourceDescription, SourceItem } from '../src/sources/target.ts';
 import { checkRowTargets, invalidRowsError, validateCsvFile } from '../src/sources/validate-csv.ts';
 
@@ -36,7 +37,9 @@ export interface StartScheduledRunResult {
  * the schedule's last run that completed with no failed target (a halted or cancelled one is
  * asked for again, and so is one with failures: its users come back to be tried again, where
  * moving on would leave them to a `retry` nobody was prompted to run), less the overlap; for
- * its first, when the schedule was added.
+ * its first, when the schedule was added. Only runs of what the schedule asks now count: one
+ * replaced (`schedule add` under its name) with another query, target or dry-run flag starts
+ * from when it was replaced.
  */
 async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, at: number, log: Logger): Promise<SourceDescription> {
   if (!usesSince(d.source)) return d.source;
@@ -46,7 +49,8 @@ async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, at: number
   let from = d.addedAt ?? at;
   let after: string | null = null;
   for (let i = 0; i < earlier.length; i += 2) {
-    if ((await store.getMeta(earlier[i]!))?.state === 'completed' && (await store.getCounts(earlier[i]!)).failed === 0) {
+    const meta = await store.getMeta(earlier[i]!);
+    if (meta?.state === 'completed' && asksTheSame(d, meta) && (await store.getCounts(earlier[i]!)).failed === 0) {
       from = Number(earlier[i + 1]);
       after = earlier[i]!;
       break;
@@ -56,6 +60,10 @@ async function sourceAt(deps: StartScheduledRunDeps, d: ScheduleData, at: number
   log.info({ since: oktaTime(since), after }, after ? `asks for what changed since ${oktaTime(since)} (run ${after} completed)` : `asks for what changed since ${oktaTime(since)} (no earlier run of the schedule completed without failures)`);
   return fillSince(d.source, since);
 }
+
+/** Whether an earlier run of the schedule did what it does now: its query (the time aside), target and dry-run flag. */
+const asksTheSame = (d: ScheduleData, meta: RunMeta): boolean =>
+  sameScheduledQuery(d.source, meta.source) && meta.dryRun === d.dryRun && meta.target.clientId === d.target.clientId && meta.target.scopeId === d.target.scopeId;
 
 /** A source that fails at once: the run is stored halted with the reason (see launchRun). */
 async function* failing(message: string): AsyncGenerator<SourceItem> {

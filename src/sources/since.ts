@@ -46,3 +46,17 @@ export function fillSince(source: SourceDescription, sinceMs: number): SourceDes
 }
 
 const flagOf = (s: SourceDescription) => (s.kind === 'run' ? 'from-run' : s.kind);
+
+/**
+ * Whether `asked` is `template` with `{{since}}` filled in: the same query, whatever the time.
+ * A schedule replaced with another query does not take its `{{since}}` from the old one's runs.
+ */
+export function sameScheduledQuery(template: SourceDescription, asked: SourceDescription): boolean {
+  if (template.kind !== asked.kind) return false;
+  const parts = template.value.split(PLACEHOLDER);
+  // split keeps the captured names at odd indexes: the text between them is literal.
+  const pattern = parts.map((p, i) => (i % 2 === 1 ? (p === 'since' ? '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z' : escape(`{{${p}}}`)) : escape(p))).join('');
+  return new RegExp(`^${pattern}$`).test(asked.value);
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -96,6 +96,12 @@ describe('{{since}}: a schedule that asks only for what changed', () => {
     expect((await f.store.getCounts(r6.runId)).revoked).toBe(2);
     const r7 = await fire();
     expect(r7.query).toBe(query(r6.at));
+
+    // Replaced under its name by another query: it starts from the replacement, not from the old query's runs.
+    const replacedAt = Date.now();
+    Object.assign(data, { source: { kind: 'search', value: 'status eq "DEPROVISIONED" and lastUpdated gt "{{since}}"' }, addedAt: replacedAt });
+    const r8 = await fire();
+    expect(r8.query).toBe(`status eq "DEPROVISIONED" and lastUpdated gt "${oktaTime(replacedAt - OVERLAP)}"`);
   }, 90_000);
 
   it('refuses {{since}} in a one-off run and an unknown placeholder in a schedule (exit 2, nothing stored)', async () => {

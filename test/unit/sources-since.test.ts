@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.ts';
-import { checkPlaceholders, fillSince, oktaTime, usesSince } from '../../src/sources/since.ts';
+import { checkPlaceholders, fillSince, oktaTime, sameScheduledQuery, usesSince } from '../../src/sources/since.ts';
 
 const at = Date.UTC(2026, 10, 27, 2, 0, 0, 5);
 
@@ -33,5 +33,19 @@ describe('{{since}}', () => {
     // Accepted: a schedule's {{since}}, and other double braces in a one-off run (literal text).
     expect(() => checkPlaceholders({ kind: 'search', value: 'lastUpdated gt "{{since}}"' }, true)).not.toThrow();
     expect(() => checkPlaceholders({ kind: 'search', value: 'profile.nickName eq "{{x}}"' }, false)).not.toThrow();
+  });
+});
+
+describe('sameScheduledQuery', () => {
+  const t = { kind: 'search' as const, value: 'status eq "SUSPENDED" and lastUpdated gt "{{since}}"' };
+  it('takes the template with any time filled in, and nothing else', () => {
+    expect(sameScheduledQuery(t, { kind: 'search', value: 'status eq "SUSPENDED" and lastUpdated gt "2026-11-27T02:00:00.000Z"' })).toBe(true);
+    expect(sameScheduledQuery(t, { kind: 'filter', value: 'status eq "SUSPENDED" and lastUpdated gt "2026-11-27T02:00:00.000Z"' })).toBe(false);
+    expect(sameScheduledQuery(t, { kind: 'search', value: 'status eq "DEPROVISIONED" and lastUpdated gt "2026-11-27T02:00:00.000Z"' })).toBe(false);
+    expect(sameScheduledQuery(t, { kind: 'search', value: 'status eq "SUSPENDED" and lastUpdated gt "yesterday"' })).toBe(false);
+    // Characters that mean something in a regular expression are taken as they are.
+    const odd = { kind: 'search' as const, value: 'profile.x eq "a.b(c)*" and lastUpdated gt "{{ since }}"' };
+    expect(sameScheduledQuery(odd, { kind: 'search', value: 'profile.x eq "a.b(c)*" and lastUpdated gt "2026-01-01T00:00:00.000Z"' })).toBe(true);
+    expect(sameScheduledQuery(odd, { kind: 'search', value: 'profile.x eq "aXb(c)*" and lastUpdated gt "2026-01-01T00:00:00.000Z"' })).toBe(false);
   });
 });
