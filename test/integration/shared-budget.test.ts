@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateLease, RequestDescriptor, ResponseMeta } from '../../src/okta/types.ts';
 import { SharedBudget } from '../../src/queue/budget.ts';
-import { RunStoppedError } from '../../src/queue/errors.ts';
+import { RequestWithdrawn, RunStoppedError } from '../../src/queue/errors.ts';
 import { orgKeys } from '../../src/runs/keys.ts';
 import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 
@@ -37,6 +37,28 @@ async function learn(b: SharedBudget, runId: string, limit: number) {
 }
 
 describe('shared budget', () => {
+  it("withdraws a request whose caller stops while it waits for its slot, in its slot's sleep or in line, and frees its lease", async () => {
+    const { b, keys } = budget(50);
+    const runId = uniqueRunId('r');
+    // 18 a minute: a slot every 3.4 s or so; the next one is reserved ahead (within 5 s), later ones wait in line.
+    b.setShare(runId, 0.03);
+    await learn(b, runId, 600);
+    const stop = new AbortController();
+    // The slot now goes at once; the next ones wait: one holding a reserved slot ahead, the others in line.
+    const now = await b.acquire({ ...req(runId), signal: stop.signal });
+    const asked = Array.from({ length: 4 }, () => b.acquire({ ...req(runId), signal: stop.signal }).then(() => 'sent', (e: unknown) => e));
+    await until(async () => (await redis.zcard(keys.inflight)) >= 2);
+    stop.abort();
+    const outcomes = await Promise.all(asked);
+    for (const o of outcomes) expect(o).toBeInstanceOf(RequestWithdrawn);
+    // Only the lease of the request that went is left, until its answer.
+    await until(async () => (await redis.zcard(keys.inflight)) === 1);
+    now.release(response(600, 590));
+    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    // A request of a caller already stopped is not even asked for.
+    await expect(b.acquire({ ...req(runId), signal: stop.signal })).rejects.toBeInstanceOf(RequestWithdrawn);
+  });
+
   it('gives each of many requests asked together its own slot, and never more than the in-flight cap', async () => {
     const { b, keys } = budget(5);
     const runId = uniqueRunId('r');

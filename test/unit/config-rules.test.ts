@@ -75,6 +75,10 @@ describe('readPrivateKeyFile', () => {
   it('reads a device or a pipe only up to the bound: /dev/zero is refused, not read for ever', () => {
     expect(readPrivateKeyFile('/dev/zero')).toEqual({ problem: { name: 'OKTA_PRIVATE_KEY_FILE', message: '/dev/zero gave more than 65536 bytes; a private key file is a few KB' } });
     expect(readPrivateKeyFile('/dev/null')).toEqual({ text: '' });
+    // The bound itself is a size a file may have.
+    const path = join(tmp, 'exact.pem');
+    writeFileSync(path, Buffer.alloc(65_536, 'k'));
+    expect(readPrivateKeyFile(path)).toEqual({ text: 'k'.repeat(65_536) });
   });
 
   it('refuses a file too large to be a key without reading it', () => {

@@ -64,6 +64,7 @@ describe('redisUrlSchema', () => {
     // A scheme in capitals connects too (schemes are case-insensitive).
     expect(maskRedisUrl('REDIS://:S3cret@host:6379/0')).toBe('REDIS://:***@host:6379/0');
     expect(maskRedisUrl('Rediss://u:S3cret@host')).toBe('Rediss://u:***@host');
+    expect(maskRedisUrl('REDIS://S3cret@host')).toBe('REDIS://***@host');
     expect(maskRedisUrl('unix:///tmp/a@b.sock')).toBe('unix:///tmp/a@b.sock');
   });
 });
