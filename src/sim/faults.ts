@@ -9,7 +9,7 @@ import type { FaultConfig } from './options.ts';
  * the revoke took effect but the caller never heard.
  */
 
-export type FaultKind = 'none' | 'error500' | 'error503' | 'reset' | 'slow';
+export type FaultKind = 'none' | 'error500' | 'error503' | 'reset' | 'slow' | 'limit429';
 
 export interface FaultDecision {
   kind: FaultKind;
@@ -31,8 +31,11 @@ export class FaultInjector {
 
   draw(method: string): FaultDecision {
     const f = this.config();
-    const none = (f.errorRate === 0 && f.resetRate === 0 && f.slowRate === 0) || (f.methods != null && !f.methods.includes(method));
+    const limit = f.limitRate ?? 0;
+    const none = (f.errorRate === 0 && f.resetRate === 0 && f.slowRate === 0 && limit === 0) || (f.methods != null && !f.methods.includes(method));
     if (none) return { kind: 'none', delayMs: f.latencyMs };
+    // Its own draw, so that adding it leaves the other faults' seeded sequence as it was.
+    if (limit > 0 && this.random() < limit) return { kind: 'limit429', delayMs: f.latencyMs };
     const r = this.random();
     if (r < f.errorRate) return { kind: this.random() < 0.5 ? 'error500' : 'error503', delayMs: f.latencyMs };
     if (r < f.errorRate + f.resetRate) return { kind: 'reset', delayMs: f.latencyMs };

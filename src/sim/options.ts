@@ -66,6 +66,8 @@ export const faultsSchema = z
   .object({
     errorRate: rate.optional(),
     resetRate: rate.optional(),
+    /** Share of requests answered 429 as if their bucket were spent (Remaining 0), before the handler: nothing changed. */
+    limitRate: rate.optional(),
     latencyMs: delayMs.optional(),
     slowRate: rate.optional(),
     slowMs: delayMs.optional(),
@@ -133,6 +135,7 @@ export type SimOptions = z.infer<typeof simOptionsSchema> & {
 export interface FaultConfig {
   errorRate: number;
   resetRate: number;
+  limitRate?: number;
   latencyMs: number;
   slowRate: number;
   slowMs: number;

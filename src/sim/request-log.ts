@@ -12,7 +12,7 @@ export type RejectKind = 'bucket' | 'token' | 'concurrency';
 /** Why a request got the answer it got, when that was the simulator's doing. */
 export interface RecordNote {
   reject?: RejectKind;
-  fault?: 'none' | 'error500' | 'error503' | 'reset' | 'slow';
+  fault?: 'none' | 'error500' | 'error503' | 'reset' | 'slow' | 'limit429';
 }
 
 export interface WindowEntry {
@@ -35,7 +35,7 @@ export interface LogSnapshot {
   byPrincipal: Record<string, { requests: number; rejected: number }>;
   total429: number;
   rejected: Record<RejectKind, number>;
-  faults: { error500: number; error503: number; reset: number; slow: number };
+  faults: { error500: number; error503: number; reset: number; slow: number; limit429: number };
   maxConcurrency: number;
   windows: Partial<Record<BucketName, WindowEntry[]>>;
 }
@@ -95,7 +95,7 @@ export class RequestLog {
       byPrincipal: {},
       total429: 0,
       rejected: { bucket: 0, token: 0, concurrency: 0 },
-      faults: { error500: 0, error503: 0, reset: 0, slow: 0 },
+      faults: { error500: 0, error503: 0, reset: 0, slow: 0, limit429: 0 },
       maxConcurrency: 0,
       windows: {},
     };

@@ -115,6 +115,9 @@ export function handleApiRequest(p: Pipeline, req: IncomingMessage, res: ServerR
   if (!decision.allowed) return later(latency, () => reply(tooManyRequests(), decision, { reject: decision.reject }));
 
   const fault = p.faults.draw(req.method ?? 'GET');
+  if (fault.kind === 'limit429') {
+    return later(fault.delayMs, () => reply(tooManyRequests(), { ...decision, allowed: false, remaining: 0 }, { fault: 'limit429' }));
+  }
   if (fault.kind === 'error500' || fault.kind === 'error503') {
     const status = fault.kind === 'error500' ? 500 : 503;
     return later(fault.delayMs, () => reply(serverError(status), decision, { fault: fault.kind }));

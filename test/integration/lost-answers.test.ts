@@ -139,7 +139,7 @@ describe('a revocation whose answer was lost', () => {
     } finally {
       await sim.close();
     }
-  }, 60_000);
+  }, 120_000);
   it('a DELETE answered 429 lost nothing: a grant someone else revokes before the next try is nothing_to_revoke, not this run\'s', async () => {
     // The token may spend 5 requests a 2-second window (a share the budget learns only from a 429): the rest are refused.
     const sim = await startTestSim({ users: 100, windowSec: 2, rateLimits: { 'user-grants': { limit: 100 } }, perTokenShare: 0.05 });
@@ -168,5 +168,44 @@ describe('a revocation whose answer was lost', () => {
     } finally {
       await sim.close();
     }
-  }, 60_000);
+  }, 120_000);
+  it.each([
+    ['every grant of the user, with --snapshot', 'user'],
+    ['one client', 'client'],
+    ['one scope', 'scope'],
+  ] as const)('%s: a DELETE answered 429 lost nothing, so what someone else revokes meanwhile is nothing_to_revoke', async (_what, kind) => {
+    const sim = await startTestSim({ users: 300, windowSec: 2, rateLimits: { 'user-grants': { limit: 1_000 } }, recordRequests: 20_000 });
+    const env = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
+    try {
+      const users = sim.org.sampleUsers({ count: 60, status: 'ACTIVE', minGrants: 1 });
+      // The client or scope most of them hold, and the users holding it.
+      const tally = new Map<string, number>();
+      for (const u of users) for (const g of new Set(u.grants.map((x) => (kind === 'scope' ? x.scope : x.clientId)))) tally.set(g, (tally.get(g) ?? 0) + 1);
+      const named = [...tally].sort((a, b) => b[1] - a[1])[0]![0];
+      const of = (u: (typeof users)[number]) => u.grants.filter((g) => kind === 'user' || (kind === 'scope' ? g.scope : g.clientId) === named);
+      // (For a client, users without a refresh token of it: Okta lists a client held by a token alone as the user's too.)
+      const targets = users.filter((u) => of(u).length > 0 && (kind !== 'client' || !sim.org.tokensOf(u.id)!.some((x) => x.clientId === named))).slice(0, 4);
+      expect(targets.length).toBeGreaterThan(2);
+      const flags = kind === 'user' ? ['--snapshot'] : kind === 'client' ? ['--client', named] : ['--scope', named];
+      // Every DELETE is answered 429 (the listings are not) until each target has had one refused: each
+      // 429 pauses the bucket until its 2-s window ends, and before a first success the targets go one at a time.
+      sim.configure({ faults: { limitRate: 1, methods: ['DELETE'] } });
+      const runId = uniqueRunId(`lost-429-${kind}`);
+      const running = runCli(['run', '--csv', writeCsv(['userId', ...targets.map((u) => u.id)]), '--yes', '--run-id', runId, ...flags], env);
+      const refused = () => new Set(sim.log.requests().filter((e) => e.method === 'DELETE' && e.outcome === 429).map((e) => e.path.split('/')[4]));
+      for (let i = 0; targets.some((u) => !refused().has(u.id)); i++) {
+        expect(i).toBeLessThan(12_000);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // Then an admin revokes what the run was after, and Okta takes DELETEs again.
+      for (const u of targets) for (const g of of(u)) expect(sim.org.revokeGrant(u.id, g.id)).toBe(true);
+      sim.configure({ faults: { limitRate: 0 } });
+      const r = await running;
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const rep = (await checkExactlyOnce(t.redis, runId, env, { targets: targets.length })).results as unknown as Row[];
+      for (const x of rep) expect(x, JSON.stringify(x)).toMatchObject({ status: 'nothing_to_revoke' });
+    } finally {
+      await sim.close();
+    }
+  }, 120_000);
 });
