@@ -122,7 +122,7 @@ describe('pace', () => {
     const s = (sim = await startTestSim({ users: 900, rateLimits: { 'user-grants': { limit: 200 } }, windowSec: 4, concurrencyLimit: 0, faults: { latencyMs: 1_500 } }));
     const env = envFor(s, { GRANTSWEEP_RATE_WINDOW_MS: '4000' });
     const runId = uniqueRunId('pace-even');
-    const e = await runCli(['enqueue', '--csv', csvOf(s, 500), '--yes', '--run-id', runId, '--rate-share', '0.6', '--pacing', 'window'], env);
+    const e = await runCli(['enqueue', '--csv', csvOf(s, 400), '--yes', '--run-id', runId, '--rate-share', '0.6', '--pacing', 'window'], env);
     expect(e.code, e.stderr).toBe(0);
     const host = new WorkerHost(redis, {
       redisUrl: redisUrl(), orgUrl: s.url, auth: new ApiTokenAuth(s.token), concurrency: 128, maxInFlight: 200,
