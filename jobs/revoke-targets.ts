@@ -46,8 +46,7 @@ export interface RevokeDeps {
   pauseQueue: (ms: number) => Promise<void>;
   /** The run's metadata, cached briefly: it is read once per batch. */
   runMeta: (runId: string) => Promise<RunMeta | null>;
-  /** Every response (each retry too): counts, metrics, the budget it ran against. */
-  /** Every request of a run: `meta` null for one that got no answer (a reset, a timeout), which Okta counts too. */
+  /** Every request (each retry too): counts, metrics, the budget it ran against; `meta` null for one that got no answer (a reset, a timeout), which Okta counts too. */
   onRequest: (runId: string, status: number, req: RequestDescriptor, meta: ResponseMeta | null) => void;
   /** A target's result was recorded (not for a redelivery of a finished one); `seconds` from pick-up. */
   onFinish?: (runId: string, key: string, status: TargetStatus, seconds: number) => void;
@@ -461,6 +460,17 @@ async function revoking(prior: Prior, send: () => Promise<void>): Promise<void> 
   prior.revokeSent = true;
 }
 
+/**
+ * The values of a target's fan-out of DELETEs, or its first failure once every one has settled:
+ * a DELETE still in flight when the try ends could revoke after its lost-answer mark was kept.
+ */
+async function settleAll<T>(requests: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(requests);
+  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /** A 404 for a grant or a client that is not the user's own: the thing is gone, the user is not. */
 const goneNotUser = (err: unknown): err is OktaApiError => err instanceof OktaApiError && err.kind === 'not_found' && !isUserNotFound(err);
 const oktaError = (err: OktaApiError) => ({ errorCode: err.errorCode, errorSummary: err.errorSummary, errorId: err.errorId });
@@ -520,8 +530,7 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
     }
     if (meta.dryRun) return { ...base, status: 'would_revoke', grantsRevoked: null, grants: now };
     const limit = pLimit(FAN_OUT);
-    // Every DELETE settles before the try ends: one still in flight could revoke after the mark was kept.
-    const settled = await Promise.allSettled(
+    const revokedNow = await settleAll(
       now.map((g) =>
         limit(() =>
           revoking(prior, () => client.revokeUserGrant(userId, g.id, ctx)).then(
@@ -534,9 +543,7 @@ async function execute(client: OktaClient, meta: RunMeta, rec: TargetRecord, ctx
         ),
       ),
     );
-    const failure = settled.find((r) => r.status === 'rejected');
-    if (failure) throw failure.reason;
-    const n = settled.reduce((a, r) => a + (r.status === 'fulfilled' ? r.value : 0), 0) + goneEarlier;
+    const n = revokedNow.reduce((a, b) => a + b, 0) + goneEarlier;
     return { ...base, status: n > 0 ? 'revoked' : 'nothing_to_revoke', grantsRevoked: n, grants: shown };
   }
 
@@ -608,9 +615,6 @@ async function revokeTokens(client: OktaClient, meta: RunMeta, rec: TargetRecord
     clients = clients.filter((_, i) => held[i] === true);
   }
   if (meta.dryRun) return clients;
-  // Every DELETE settles before the try ends, as for a scope's grants.
-  const done = await Promise.allSettled(clients.map((c) => limit(() => unlessClientGone(() => client.revokeUserClientTokens(userId, c, ctx).then(() => true)))));
-  const failure = done.find((r) => r.status === 'rejected');
-  if (failure) throw failure.reason;
-  return clients.filter((_, i) => done[i]!.status === 'fulfilled' && (done[i] as PromiseFulfilledResult<boolean | null>).value === true);
+  const done = await settleAll(clients.map((c) => limit(() => unlessClientGone(() => client.revokeUserClientTokens(userId, c, ctx).then(() => true)))));
+  return clients.filter((_, i) => done[i] === true);
 }

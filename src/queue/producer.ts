@@ -84,6 +84,8 @@ export async function enqueueRun(
     // A taken id is refused before the query's first request, as it would be after it.
     if (await store.getMeta(run.runId)) throw runIdTaken(run.runId);
     items = await firstPageFirst(abortable(items, signal), run.source);
+  } else {
+    items = abortable(items, signal);
   }
   await store.createRun(meta);
   opts.onStored?.();
@@ -114,7 +116,7 @@ export async function enqueueRun(
     );
   };
   try {
-    for await (const item of abortable(items, signal)) {
+    for await (const item of items) {
       seen++;
       if (item.kind === 'invalid') {
         invalid++;

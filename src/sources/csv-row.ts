@@ -8,6 +8,8 @@ type Column = (typeof COLUMNS)[number];
 export interface ColumnMap {
   fieldCount: number;
   index: Partial<Record<Column, number>>;
+  /** The header has a clientId, scopeId or grantId column: a row that fills none of them is `wide`. */
+  narrows: boolean;
 }
 
 export type HeaderResult = { ok: true; columns: ColumnMap } | { ok: false; problem: string };
@@ -35,7 +37,8 @@ export function readHeader(fields: readonly string[]): HeaderResult {
       problem: `the header must name a userId or login column (case does not matter); found ${found}${fields.length > 10 ? ', …' : ''}`,
     };
   }
-  return { ok: true, columns: { fieldCount: fields.length, index } };
+  const narrows = index.clientId !== undefined || index.scopeId !== undefined || index.grantId !== undefined;
+  return { ok: true, columns: { fieldCount: fields.length, index, narrows } };
 }
 
 /** Excel and friends end sheets with rows of bare commas: treat them as the blank lines they are. */
@@ -90,8 +93,7 @@ export function recordToItem(fields: readonly string[], columns: ColumnMap, line
     problems.push('grantId and scopeId together are contradictory (a grant has exactly one scope); keep one of them');
   }
   if (problems.length > 0) return { kind: 'invalid', row: { line, problem: problems.join('; '), raw: rawRow(fields) } };
-  const narrowing = columns.index.clientId !== undefined || columns.index.scopeId !== undefined || columns.index.grantId !== undefined;
-  if (narrowing && !onPurpose && target.clientId === null && target.scopeId === null && target.grantId === null) return { kind: 'target', target, wide: true };
+  if (columns.narrows && !onPurpose && target.clientId === null && target.scopeId === null && target.grantId === null) return { kind: 'target', target, wide: true };
   return { kind: 'target', target };
 }
 

@@ -14,10 +14,10 @@ import { queuePrefix } from '../../runs/keys.ts';
 import { authFrom, openContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
 
-/** What `check` found; --json prints it as is. */
-
 /** A dropped connection or a 5xx is read again, as a run would: one reset is not "Okta could not be reached". */
 const CHECK_READ_ATTEMPTS = 3;
+
+/** What `check` found; --json prints it as is. */
 export interface CheckResult {
   orgUrl: string;
   credential: 'api token' | 'service app, Bearer token' | 'service app, DPoP-bound token';

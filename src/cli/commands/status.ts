@@ -16,6 +16,14 @@ import { exitCodeFor, printSummary, settledCounts, stateText, waitForRun } from 
 export async function statusCommand(io: CliIO, runId: string, flags: { json?: boolean; watch?: boolean; intervalMs?: number }): Promise<ExitCode> {
   checkRunId(runId, 'runId');
   const ctx = await openContext(io, {});
+  // The run as it stands, as JSON or as the summary the other commands print.
+  const show = async () => {
+    const meta = await ctx.store.requireMeta(runId);
+    const counts = await ctx.store.getCounts(runId);
+    if (flags.json) await out(io, `${JSON.stringify(runSummary(meta, counts))}\n`);
+    else await printSummary(io, meta, counts);
+    return { meta, counts };
+  };
   try {
     if (flags.watch) {
       const first = await ctx.store.requireMeta(runId);
@@ -32,16 +40,10 @@ export async function statusCommand(io: CliIO, runId: string, flags: { json?: bo
       }
       // The workers' request counts come up to a second after the last result: the final summary waits for them.
       if (!interrupted.signal.aborted) await settledCounts(ctx.store, runId);
-      const meta = await ctx.store.requireMeta(runId);
-      const counts = await ctx.store.getCounts(runId);
-      if (flags.json) await out(io, `${JSON.stringify(runSummary(meta, counts))}\n`);
-      else await printSummary(io, meta, counts);
+      const { meta, counts } = await show();
       return exitCodeFor(meta, counts);
     }
-    const meta = await ctx.store.requireMeta(runId);
-    const counts = await ctx.store.getCounts(runId);
-    if (flags.json) await out(io, `${JSON.stringify(runSummary(meta, counts))}\n`);
-    else await printSummary(io, meta, counts);
+    await show();
     return EXIT.ok;
   } finally {
     await ctx.resources.releaseAll();
