@@ -10,8 +10,15 @@ import { addRunOptions, type RunFlags } from './run-options.ts';
  * lazily imports its command module, so `grantsweep status` loads no BullMQ worker.
  * An action stores its exit code in `result.code` for the error boundary.
  */
-/** Commander echoes an unknown `--flag=value` whole: the value may be a credential typed as a flag. */
-export const withoutOptionValues = (s: string) => s.replace(/(unknown option '-{1,2}[^'=\s]*)=[\s\S]*'/g, "$1=…'");
+/**
+ * Commander echoes an unknown `--flag=value` whole, and an unknown command: the value may be a
+ * credential typed as a flag, the command a token pasted in the wrong place. A command is shown
+ * only when it reads like one (a short word: `stauts`, for its "did you mean").
+ */
+export const withoutOptionValues = (s: string) =>
+  s
+    .replace(/(unknown option '-{1,2}[^'=\s]*)=[\s\S]*'/g, "$1=…'")
+    .replace(/unknown command '([\s\S]*?)'/g, (whole, name: string) => (/^[a-z][a-z-]{0,19}$/i.test(name) ? whole : 'unknown command (not shown: it may be a secret)'));
 
 export function buildProgram(io: CliIO, result: { code: ExitCode }): Command {
   const program = new Command('grantsweep')

@@ -141,12 +141,14 @@ describe('bad configuration', () => {
       [['run', '--csv', csv, '--yes', `--private-key=-----BEGIN PRIVATE KEY-----\n${secret}`], 'OKTA_PRIVATE_KEY'],
       [['status', 'r1', `--client-secret=${secret}`], 'OKTA_CLIENT_ID and OKTA_PRIVATE_KEY'],
       [['check', `--okta-api-token=${secret}`], null],
+      // A token pasted where the command goes.
+      [[secret], null],
     ] as const) {
       const before = sim.log.snapshot().total;
       const r = await runCli([...args], envFor(sim));
       expect(r.code, r.stderr).toBe(2);
       if (variable) expect(r.stderr).toMatch(new RegExp(`secrets are not accepted as flags .*set ${variable}`));
-      else expect(r.stderr).toMatch(/unknown option '--okta-api-token=…'/);
+      else expect(r.stderr).toMatch(args[0] === secret ? /unknown command \(not shown: it may be a secret\)/ : /unknown option '--okta-api-token=…'/);
       expect(r.stdout + r.stderr).not.toContain(secret);
       expect(sim.log.snapshot().total - before).toBe(0);
     }

@@ -46,5 +46,8 @@ describe('what commander says of an unknown option', () => {
       expect(said).toBe(`error: unknown option '${flag}=…'\n(Did you mean --apitoken?)\n`);
     }
     expect(withoutOptionValues("error: unknown option '--nope'\n")).toBe("error: unknown option '--nope'\n");
+    // A token pasted as the command is not shown; a mistyped command is, for its suggestion.
+    expect(withoutOptionValues("error: unknown command '00abcSECRETtoken0123456789'\n")).toBe('error: unknown command (not shown: it may be a secret)\n');
+    expect(withoutOptionValues("error: unknown command 'stauts'\n(Did you mean status?)\n")).toBe("error: unknown command 'stauts'\n(Did you mean status?)\n");
   });
 });
