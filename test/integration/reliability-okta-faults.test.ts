@@ -74,7 +74,16 @@ describe('reliability: Okta misbehaves in every way at once', () => {
     const total = TARGETS + ghosts.length + 1;
     const rep = await checkExactlyOnce(t.redis, runId, env, { targets: total, users: sample.map((u) => u.id), sim: t.sim });
     expect(rep.state).toBe('completed');
-    expect(rep.counts).toMatchObject({ revoked: TARGETS, user_not_found: ghosts.length, nothing_to_revoke: 1, failed: 0, pending: 0 });
+    // The grant that does not exist: `nothing_to_revoke` when its first DELETE was answered. When
+    // that DELETE met a 5xx or a reset, Okta may have acted, so the next try's 404 is this run's
+    // revocation (the lost-answer rule, lost-answers.test.ts): `revoked`, never `failed`.
+    const noSuch = rep.results.find((x) => x.grantId === 'oagNOSUCHGRANT000001')!;
+    if (noSuch.attempts === 1) expect(noSuch.status).toBe('nothing_to_revoke');
+    else expect(['nothing_to_revoke', 'revoked']).toContain(noSuch.status);
+    const noSuchRevoked = noSuch.status === 'revoked' ? 1 : 0;
+    expect(rep.counts).toMatchObject({
+      revoked: TARGETS + noSuchRevoked, user_not_found: ghosts.length, nothing_to_revoke: 1 - noSuchRevoked, failed: 0, pending: 0,
+    });
     // Retries happened (the faults cost attempts), and 429s cost none: no target used up its 8.
     const attempts = rep.results.map((x) => x.attempts);
     expect(attempts.some((a) => a > 1)).toBe(true);
