@@ -230,8 +230,10 @@ describe('run: Okta says no', () => {
   });
 
   it("keeps a directory listing under the service app's principal rate limit too", async () => {
-    // Pages of 200 users (about 6 pages), 10 listings a 2-s window, the app 30 % of that: 3 a window.
-    const [s, envOf] = await withCappedApps({ users: 1500, rateLimits: { 'users-list': { limit: 10 } } });
+    // Pages of 200 users (about 10 pages), 10 listings a 2-s window, the app 30 % of that: 3 a window.
+    // Enough pages that the blind app, paced at its 5 a window, meets the 429 even when a loaded
+    // machine slows its pages (with 6 pages it once kept under 4 a window by being slow).
+    const [s, envOf] = await withCappedApps({ users: 2500, rateLimits: { 'users-list': { limit: 10 }, 'user-grants': { limit: 100_000 } } });
     const listing429 = () => s.log.snapshot().windows['users-list']!.reduce((n, w) => n + w.rejected, 0);
     const listings = () => s.log.snapshot().byEndpoint['GET /api/v1/users'] ?? 0;
 
