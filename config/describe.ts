@@ -1,4 +1,5 @@
-import { maskProxyUrl, maskRedisUrl, type Config } from './schema.ts';
+import { maskRedisUrl } from '../src/redis/redis-url.ts';
+import { maskProxyUrl, type Config } from './schema.ts';
 
 const MASK = '***';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isClusterUrl, parseClusterUrl } from '../src/redis/cluster-url.ts';
+import { maskRedisUrl, parseRedisUrl } from '../src/redis/redis-url.ts';
 import { RUN_ID, RUN_ID_RULE } from '../src/runs/run-id.ts';
 
 /**
@@ -57,16 +58,6 @@ export const orgUrlSchema = z.string().transform((raw, ctx) => {
   return u.origin;
 });
 
-/** Redis URL with the password replaced, for messages and `check`. */
-export function maskRedisUrl(url: string): string {
-  // Up to the last "@": a password may contain an unencoded "@" of its own. A user name before a
-  // ":" is kept; userinfo with no ":" is a password alone (the cluster form takes one) and goes whole.
-  // Any scheme, in any case: `REDIS://` connects as well as `redis://`.
-  return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, '$1***@')
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^:@/]+@/i, '$1***@');
-}
-
 /** A proxy URL with its user and password masked, for messages and `check`. */
 export function maskProxyUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1***@');
@@ -104,8 +95,16 @@ export const redisUrlSchema = z.string().transform((raw, ctx) => {
       return fail((err as Error).message.replace(/^REDIS_URL: /, ''));
     }
   }
+  const parsed = () => {
+    try {
+      parseRedisUrl(raw);
+      return raw;
+    } catch (err) {
+      return fail((err as Error).message.replace(/^REDIS_URL:? /, ''));
+    }
+  };
   if (raw.startsWith('unix://')) {
-    return raw.length > 'unix://'.length ? raw : fail('expected unix:///path/to/redis.sock, got a unix:// URL with no path');
+    return raw.length > 'unix://'.length ? parsed() : fail('expected unix:///path/to/redis.sock, got a unix:// URL with no path');
   }
   let u: URL;
   try {
@@ -117,7 +116,7 @@ export const redisUrlSchema = z.string().transform((raw, ctx) => {
     return fail(`must start with redis://, rediss://, redis-cluster:// or unix://, got ${u.protocol}//`);
   }
   if (u.hostname === '') return fail(`names no host, got ${shown(maskRedisUrl(raw))}`);
-  return raw;
+  return parsed();
 });
 
 // Tokens and ids pasted from a terminal often carry a line break, and from a document an invisible

@@ -6,7 +6,8 @@ import { UsageError } from '../errors.ts';
  * nodes of a Redis Cluster. Apart from connection.ts so that config/ can check a URL without
  * loading ioredis.
  */
-const CLUSTER_URL = /^(rediss?)-cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?$/;
+// The credentials run to the last "@" (a password may hold one of its own); the hosts hold none.
+const CLUSTER_URL = /^(rediss?)-cluster:\/\/(?:([^/]*)@)?([^@/?#]+)\/?$/;
 
 /** The seed nodes and credentials of a `redis-cluster://` URL. */
 export function parseClusterUrl(url: string): { nodes: { host: string; port: number }[]; options: RedisOptions } {

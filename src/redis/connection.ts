@@ -1,4 +1,5 @@
 import { isClusterUrl, parseClusterUrl } from './cluster-url.ts';
+import { maskRedisUrl, parseRedisUrl } from './redis-url.ts';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
 import { HaltError, UsageError } from '../errors.ts';
@@ -20,53 +21,6 @@ export interface ConnectOptions {
    */
   waitForReconnect?: boolean;
   connectTimeoutMs?: number;
-}
-
-/** A database number from a URL's path (redis://…/2) or `?db=` (unix://…?db=2); 0 when none. */
-function dbNumber(text: string | null): number {
-  if (text === null || text === '') return 0;
-  if (!/^\d{1,5}$/.test(text)) throw new UsageError(`REDIS_URL: the database must be a number, such as redis://host:6379/2 or unix:///path/redis.sock?db=2; got "${text}"`);
-  return Number(text);
-}
-
-function parseRedisUrl(url: string): RedisOptions {
-  if (url.startsWith('unix://')) {
-    const [path, query] = url.slice('unix://'.length).split('?', 2) as [string, string | undefined];
-    return { path, db: dbNumber(new URLSearchParams(query ?? '').get('db')) };
-  }
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new UsageError(`REDIS_URL is not a URL: expected redis://host:port, rediss://host:port or unix:///path`);
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new UsageError(`REDIS_URL must start with redis://, rediss:// or unix://, got ${u.protocol}//`);
-  }
-  const db = dbNumber(u.pathname.slice(1));
-  return {
-    host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: u.port ? Number(u.port) : 6379,
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    db,
-    tls: u.protocol === 'rediss:' ? {} : undefined,
-  };
-}
-
-
-/** Describes a Redis URL for messages without its password. */
-export function describeRedisUrl(url: string): string {
-  if (url.startsWith('unix://')) return url;
-  if (isClusterUrl(url)) return url.replace(/\/\/[^@/]*@/, '//');
-  try {
-    const u = new URL(url);
-    u.password = '';
-    u.username = '';
-    return u.toString();
-  } catch {
-    return '(unparseable REDIS_URL)';
-  }
 }
 
 export function createRedis(opts: ConnectOptions): Redis {
@@ -169,7 +123,7 @@ export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number
       () =>
         reject(
           new HaltError(
-            `Redis at ${describeRedisUrl(opts.url)} could not be reached within ${timeoutMs / 1000} s${lastError ? ` (${lastError})` : ''}; check REDIS_URL and that the server is running`,
+            `Redis at ${maskRedisUrl(opts.url)} could not be reached within ${timeoutMs / 1000} s${lastError ? ` (${lastError})` : ''}; check REDIS_URL and that the server is running`,
           ),
         ),
       timeoutMs,
@@ -184,7 +138,7 @@ export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number
     const value = /maxmemory_policy:(\S+)/.exec(info)?.[1];
     if (value !== undefined && value !== 'noeviction') {
       throw new HaltError(
-        `Redis at ${describeRedisUrl(opts.url)} has maxmemory-policy ${value}; grantsweep needs noeviction ` +
+        `Redis at ${maskRedisUrl(opts.url)} has maxmemory-policy ${value}; grantsweep needs noeviction ` +
           '(BullMQ loses jobs when Redis evicts keys). Set `maxmemory-policy noeviction`.',
       );
     }
@@ -197,7 +151,7 @@ export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number
     redis.disconnect();
     if (err instanceof HaltError || err instanceof UsageError) throw err;
     const why = lastError || redisErrorText(err as Error);
-    throw new HaltError(`Redis at ${describeRedisUrl(opts.url)} could not be reached: ${why}; check REDIS_URL and that the server is running`);
+    throw new HaltError(`Redis at ${maskRedisUrl(opts.url)} could not be reached: ${why}; check REDIS_URL and that the server is running`);
   } finally {
     clearTimeout(timer);
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../config/defaults.ts';
-import { configSchema, maskRedisUrl, orgUrlSchema, redisUrlSchema } from '../../config/schema.ts';
+import { configSchema, orgUrlSchema, redisUrlSchema } from '../../config/schema.ts';
+import { maskRedisUrl } from '../../src/redis/redis-url.ts';
 
 const messages = (r: { success: boolean; error?: { issues: { message: string }[] } }) => r.error?.issues.map((i) => i.message) ?? [];
 

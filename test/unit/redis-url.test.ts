@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createRedis } from '../../src/redis/connection.ts';
+import { createServer, type AddressInfo } from 'node:net';
+import { redisUrlSchema } from '../../config/schema.ts';
+import { parseClusterUrl } from '../../src/redis/cluster-url.ts';
+import { connectChecked, createRedis } from '../../src/redis/connection.ts';
 
 /** The options a REDIS_URL gives (createRedis connects lazily: nothing is dialled here). */
 const optionsOf = (url: string) => {
@@ -20,5 +23,39 @@ describe('REDIS_URL', () => {
   it('a database that is not a number is refused, naming it, instead of falling back to 0', () => {
     expect(() => createRedis({ url: 'redis://127.0.0.1:6379/cache' })).toThrow(/REDIS_URL: the database must be a number.*got "cache"/);
     expect(() => createRedis({ url: 'unix:///tmp/r.sock?db=two' })).toThrow(/REDIS_URL: the database must be a number.*got "two"/);
+  });
+});
+
+describe('redis-cluster:// URL', () => {
+  it('credentials run to the last "@": a password may hold one of its own', () => {
+    expect(parseClusterUrl('redis-cluster://u:p@ss@10.0.0.1:7000,10.0.0.2:7001')).toEqual({
+      nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }],
+      options: { username: 'u', password: 'p@ss', tls: undefined },
+    });
+    expect(parseClusterUrl('rediss-cluster://S3cret@[::1]:7000').options).toMatchObject({ password: 'S3cret', tls: {} });
+  });
+});
+
+describe('REDIS_URL in messages', () => {
+  it('a Redis that cannot be reached is named without any of its password, whatever the password holds', async () => {
+    // A port nothing listens on (bound, then closed). The cluster form's password holds an "@":
+    // the message's copy of the URL once kept what came after it.
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((r) => server.close(r));
+    for (const [url, shown] of [
+      [`redis-cluster://u:p@ssW0rd@127.0.0.1:${port}`, `redis-cluster://u:***@127.0.0.1:${port}`],
+      [`redis://:p@ssW0rd@127.0.0.1:${port}/0`, `redis://:***@127.0.0.1:${port}/0`],
+    ] as const) {
+      const err = await connectChecked({ url, timeoutMs: 1_500, connectTimeoutMs: 500 }).then(() => null, (e: Error) => e);
+      expect(err?.message).toContain(`Redis at ${shown} could not be reached`);
+      expect(err?.message).not.toMatch(/ssW0rd|p@ss/);
+    }
+  });
+
+  it('a database that is not a number is refused with the other settings, before any connection', () => {
+    expect(redisUrlSchema.safeParse('redis://127.0.0.1:6379/cache').error?.issues[0]?.message).toMatch(/^the database must be a number.*got "cache"/);
+    expect(redisUrlSchema.safeParse('unix:///tmp/r.sock?db=two').error?.issues[0]?.message).toMatch(/^the database must be a number.*got "two"/);
   });
 });

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { describeConfig } from '../../../config/describe.ts';
-import { maskProxyUrl, maskRedisUrl } from '../../../config/schema.ts';
+import { maskProxyUrl } from '../../../config/schema.ts';
+import { maskRedisUrl } from '../../redis/redis-url.ts';
 import type { Config } from '../../../config/schema.ts';
 import { EXIT, type ExitCode } from '../../errors.ts';
 import { OktaClient } from '../../okta/client.ts';
