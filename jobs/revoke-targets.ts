@@ -5,7 +5,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { OktaClient } from '../src/okta/client.ts';
 import { isUserNotFound, mayHaveActed, NotOktaError, OktaApiError, OktaNetworkError } from '../src/okta/errors.ts';
-import { backoffMs, retryDelayMs } from '../src/okta/retry-policy.ts';
+import { backoffMs, RETRY_POLICY, retryDelayMs } from '../src/okta/retry-policy.ts';
 import type { Grant, RequestDescriptor, ResponseMeta } from '../src/okta/types.ts';
 import { jitter, type SharedBudget } from '../src/queue/budget.ts';
 import { RequestWithdrawn, RunStoppedError } from '../src/queue/errors.ts';
@@ -33,8 +33,15 @@ export interface RevokeTargetsData {
 /** The job's target keys (a job queued before batches names one, as `key`). */
 export const keysOf = (data: RevokeTargetsData): string[] => data.keys ?? (data.key ? [data.key] : []);
 
-/** Grants revoked at once inside one target (a --scope target's grants). */
+/** DELETEs sent at once inside one target (a --scope target's grants, a --tokens target's clients). */
 const FAN_OUT = 4;
+
+/**
+ * 403s, or connections Okta never answered, before any target succeeded, that halt a run: a bad
+ * token, a missing role or a wrong OKTA_ORG_URL shows within a handful of requests, and would
+ * otherwise fail every target one slow try at a time.
+ */
+export const HALT_AFTER_REFUSALS = 5;
 
 export interface RevokeDeps {
   store: RunStore;
@@ -338,7 +345,7 @@ async function handleError(
         const ms = retryDelayMs(err.kind, c.deferrals, err.rate, Date.now()) + (err.kind === 'rate_limited' ? jitter(1_000) : 0);
         if (err.kind === 'concurrency_limited') await deps.budget.pauseOrg(ms);
         await deps.pauseQueue(ms);
-        return { ms, attempt: false };
+        return { ms, attempt: RETRY_POLICY[err.kind].countsAsAttempt };
       }
       case 'not_found':
         return c.finish({ status: isUserNotFound(err) ? 'user_not_found' : 'nothing_to_revoke', httpStatus: 404,
@@ -348,14 +355,14 @@ async function handleError(
         return 'left';
       case 'forbidden': {
         const forbidden = await deps.store.countForbidden(meta.runId);
-        if (forbidden >= 5 && (await succeededNone(deps, meta))) {
-          await halt(deps, meta, c.key, 'permission missing (HTTP 403 on the first 5 requests): the token lacks okta.users.manage or an admin role for these users');
+        if (forbidden >= HALT_AFTER_REFUSALS && (await succeededNone(deps, meta))) {
+          await halt(deps, meta, c.key, `permission missing (HTTP 403 on the first ${HALT_AFTER_REFUSALS} requests): the token lacks okta.users.manage or an admin role for these users`);
           return 'left';
         }
         return failWith(err);
       }
       case 'transient':
-        if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: true };
+        if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: RETRY_POLICY.transient.countsAsAttempt };
         return failWith(err);
       default:
         return failWith(err);
@@ -371,12 +378,13 @@ async function handleError(
       return 'left';
     }
     // No Okta at that address (or none with a certificate we trust): a run that never reached
-    // it halts after five tries, as on five 403s, rather than failing each target slowly.
-    if (err.unreachable && (await deps.store.countUnreachable(meta.runId)) >= 5 && (await succeededNone(deps, meta))) {
-      await halt(deps, meta, c.key, `Okta could not be reached (${err.code} on the first 5 requests): check OKTA_ORG_URL, DNS, the proxy and the firewall; \`grantsweep check\` tries the way`);
+    // it halts after a handful of tries, as on 403s, rather than failing each target slowly.
+    if (err.unreachable && (await deps.store.countUnreachable(meta.runId)) >= HALT_AFTER_REFUSALS && (await succeededNone(deps, meta))) {
+      await halt(deps, meta, c.key, `Okta could not be reached (${err.code} on the first ${HALT_AFTER_REFUSALS} requests): check OKTA_ORG_URL, DNS, the proxy and the firewall; \`grantsweep check\` tries the way`);
       return 'left';
     }
-    if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: true };
+    // A dropped connection is retried as a 5xx is.
+    if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: RETRY_POLICY.transient.countsAsAttempt };
     return failWith(err);
   }
   throw err; // not Okta's: Redis, or a bug. The job fails and BullMQ retries it.

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from '../../config/load.ts';
 import { createLogger } from '../log.ts';
-import { ApiTokenAuth, PrivateKeyJwtAuth, type OktaAuth } from '../okta/auth.ts';
+import { ApiTokenAuth, PrivateKeyJwtAuth, REVOKE_SCOPES, type OktaAuth } from '../okta/auth.ts';
 import { connectChecked } from '../redis/connection.ts';
 import { ensureEmbeddedRedis } from '../redis/embedded.ts';
 import { OutageWatch } from '../redis/outage.ts';
@@ -61,7 +61,7 @@ export async function openContext(io: CliIO, flags: Record<string, unknown>, nee
 }
 
 /** The credential the config names, as an auth for the Okta client. Scopes follow the source. */
-export function authFrom(config: Config, scopes: string[] = ['okta.users.read', 'okta.users.manage']): OktaAuth {
+export function authFrom(config: Config, scopes: readonly string[] = REVOKE_SCOPES): OktaAuth {
   const c = config.credentials;
   if (!c) throw new Error('authFrom: credentials were not required when the config was loaded');
   if (c.kind === 'apiToken') return new ApiTokenAuth(c.apiToken);
@@ -70,7 +70,7 @@ export function authFrom(config: Config, scopes: string[] = ['okta.users.read', 
     clientId: c.clientId,
     privateKey: c.privateKey,
     keyId: c.keyId ?? undefined,
-    scopes,
+    scopes: [...scopes],
     proxy: config.proxy,
   });
 }

@@ -6,11 +6,6 @@ import { registerSimCommand } from '../sim/cli.ts';
 import { addRunOptions, type RunFlags } from './run-options.ts';
 
 /**
- * The command registry: names, descriptions, examples and options. Each action
- * lazily imports its command module, so `grantsweep status` loads no BullMQ worker.
- * An action stores its exit code in `result.code` for the error boundary.
- */
-/**
  * Commander echoes an unknown `--flag=value` whole, and an unknown command: the value may be a
  * credential typed as a flag, the command a token pasted in the wrong place. A command is shown
  * only when it reads like one (a short word: `stauts`, for its "did you mean").
@@ -20,6 +15,11 @@ export const withoutOptionValues = (s: string) =>
     .replace(/(unknown option '-{1,2}[^'=\s]*)=[\s\S]*'/g, "$1=…'")
     .replace(/unknown command '([\s\S]*?)'/g, (whole, name: string) => (/^[a-z][a-z-]{0,19}$/i.test(name) ? whole : 'unknown command (not shown: it may be a secret)'));
 
+/**
+ * The command registry: names, descriptions, examples and options. Each action
+ * lazily imports its command module, so `grantsweep status` loads no BullMQ worker.
+ * An action stores its exit code in `result.code` for the error boundary.
+ */
 export function buildProgram(io: CliIO, result: { code: ExitCode }): Command {
   const program = new Command('grantsweep')
     .description('Revoke Okta OAuth consent grants in bulk, within the org\'s rate limits, with a result for every target.')

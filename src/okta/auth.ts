@@ -75,6 +75,9 @@ export class ApiTokenAuth implements OktaAuth {
   }
 }
 
+/** The scopes a service app's token asks for to find users and revoke their grants. */
+export const REVOKE_SCOPES: readonly string[] = ['okta.users.read', 'okta.users.manage'];
+
 export interface PrivateKeyJwtOptions {
   orgUrl: string;
   clientId: string;

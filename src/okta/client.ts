@@ -82,9 +82,11 @@ function checkQueryValue(what: string, value: unknown): string {
 }
 
 /**
- * Okta Management API calls used by grantsweep. The client sends each request once
- * (plus one retry on an OAuth 401) and never sleeps on or retries a 429 or a 5xx: the
- * queue does that, so that every process sharing the org's budget backs off together.
+ * Okta Management API calls used by grantsweep. A DELETE, and a worker's reads, go once
+ * (plus one retry on an OAuth 401): a 429 or a 5xx goes back to the queue, so that every
+ * process sharing the org's budget backs off together. Reads outside a run (a directory
+ * listing, `check`, the principal share) are retried here, up to `readAttempts` times on
+ * RETRY_POLICY's waits, since no queue stands behind them.
  */
 export class OktaClient {
   readonly orgUrl: string;

@@ -1,7 +1,7 @@
 import type { Pacing } from '../../config/schema.ts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { OktaAuth } from '../okta/auth.ts';
+import { REVOKE_SCOPES, type OktaAuth } from '../okta/auth.ts';
 import type { OktaClient } from '../okta/client.ts';
 import type { ProxySettings } from '../okta/http.ts';
 import { RequestCounter } from '../runs/request-counter.ts';
@@ -43,7 +43,7 @@ export type RunSpec = Omit<NewRun, 'orgUrl' | 'pacing' | 'attempts' | 'maxRateLi
 
 /** Okta scopes a run needs: its grants, plus whatever its source reads. */
 export function scopesFor(source: SourceDescription): string[] {
-  return ['okta.users.read', 'okta.users.manage', ...requiredScopes(source).filter((s) => s !== 'okta.users.read')];
+  return [...REVOKE_SCOPES, ...requiredScopes(source).filter((s) => s !== 'okta.users.read')];
 }
 
 /**

@@ -47,15 +47,14 @@ export interface RequestCounts {
   buckets?: ({ name: string } & BucketCount)[];
 }
 
+/** The refusal of a run id some run already has. */
+export const runIdTaken = (runId: string) => new UsageError(`--run-id ${runId}: a run with this id already exists (see \`grantsweep runs\`)`);
+
 /**
  * A run in Redis: metadata, one compact record per target (with its result), counters
  * per status and per minute. Every write that must stay consistent with the counters
  * is one Lua script over keys of a single hash slot.
  */
-
-/** The refusal of a run id some run already has. */
-export const runIdTaken = (runId: string) => new UsageError(`--run-id ${runId}: a run with this id already exists (see \`grantsweep runs\`)`);
-
 export class RunStore {
   constructor(readonly redis: Redis) {
     defineScripts(redis, SCRIPTS);
@@ -164,7 +163,7 @@ export class RunStore {
     return (await callScript<number[]>(this.redis, 'recordResults', [k.targets, k.counts, k.meta], args)).map(Number);
   });
 
-  /** Counts a 403 for the run: five before any success halt it. Returns the count. */
+  /** Counts a 403 for the run (HALT_AFTER_REFUSALS of them before any success halt it). Returns the count. */
   async countForbidden(runId: string): Promise<number> {
     return this.redis.hincrby(runKeys(runId).meta, 'forbidden', 1);
   }

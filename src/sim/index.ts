@@ -23,14 +23,13 @@ import { RequestLog, type LogSnapshot, type RequestEntry } from './request-log.t
 import { handleApiRequest, type Pipeline } from './server.ts';
 import { TokenEndpoint } from './token-endpoint.ts';
 
+export type { SimOptions, SimConfigPatch, RuntimeConfig, SampleUser, SampleQuery, SimCounts, SimDirectory, LogSnapshot, RequestEntry };
+export { SimOptionsError };
+
 /**
  * An in-memory Okta org behind real HTTP on 127.0.0.1, for tests, the demo and
  * benchmarks. See options.ts for every knob and its default.
  */
-
-export type { SimOptions, SimConfigPatch, RuntimeConfig, SampleUser, SampleQuery, SimCounts, SimDirectory, LogSnapshot, RequestEntry };
-export { SimOptionsError };
-
 export interface Simulator {
   url: string;
   port: number;

@@ -4,6 +4,7 @@ import { maskProxyUrl } from '../../../config/schema.ts';
 import { maskRedisUrl } from '../../redis/redis-url.ts';
 import type { Config } from '../../../config/schema.ts';
 import { EXIT, type ExitCode } from '../../errors.ts';
+import { REVOKE_SCOPES } from '../../okta/auth.ts';
 import { OktaClient } from '../../okta/client.ts';
 import { proxyFor } from '../../okta/http.ts';
 import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare, type PrincipalShare } from '../../okta/principal-share.ts';
@@ -58,7 +59,7 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
   try {
     const { config } = ctx;
     const orgUrl = config.orgUrl!;
-    const auth = authFrom(config, ['okta.users.read', 'okta.users.manage']);
+    const auth = authFrom(config, REVOKE_SCOPES);
     ctx.resources.add('auth', auth, (a) => a.close?.() ?? Promise.resolve());
     const client = ctx.resources.add('okta', new OktaClient({ orgUrl, auth, timeoutMs: config.requestTimeoutMs, connections: 1, proxy: config.proxy, readAttempts: CHECK_READ_ATTEMPTS }), (c) => c.close());
 

@@ -1,4 +1,5 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { REVOKE_SCOPES } from '../../okta/auth.ts';
 import { startMetricsServer } from '../../metrics/server.ts';
 import { WorkerMetrics } from '../../metrics/worker-metrics.ts';
 import { redisAnswers } from '../../redis/connection.ts';
@@ -35,7 +36,7 @@ export async function workerCommand(
     }
     // After the metrics server: a port in use stops the worker before it takes any work.
     const host = await startHost(ctx, {
-      scopes: ['okta.users.read', 'okta.users.manage'],
+      scopes: [...REVOKE_SCOPES],
       metrics,
       schedules: true,
     });
