@@ -26,12 +26,7 @@ export interface RevokeTargetsData {
   runId: string;
   /** The targets' keys in the run's targets hash. */
   keys: string[];
-  /** A job queued by a version before batches: one target. */
-  key?: string;
 }
-
-/** The job's target keys (a job queued before batches names one, as `key`). */
-export const keysOf = (data: RevokeTargetsData): string[] => data.keys ?? (data.key ? [data.key] : []);
 
 /** DELETEs sent at once inside one target (a --scope target's grants, a --tokens target's clients). */
 const FAN_OUT = 4;
@@ -164,7 +159,7 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
 
   async function processJob(job: Job<RevokeTargetsData>, token?: string): Promise<void> {
     const { runId } = job.data;
-    const keys = keysOf(job.data);
+    const keys = job.data.keys;
     const meta = await deps.runMeta(runId);
     if (!meta || meta.state === 'halted' || meta.state === 'cancelled') return; // stays pending; `retry` feeds it again
     deps.budget.setShare(runId, meta.rateShare, meta.pacing);

@@ -2,7 +2,7 @@ import type { Pacing } from '../../config/schema.ts';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createRevokeTargetsProcessor, keysOf, type RevokeTargetsData, type RevokeTargetsProcessor } from '../../jobs/revoke-targets.ts';
+import { createRevokeTargetsProcessor, type RevokeTargetsData, type RevokeTargetsProcessor } from '../../jobs/revoke-targets.ts';
 import { createStartScheduledRunProcessor } from '../../jobs/start-scheduled-run.ts';
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import type { OktaAuth } from '../okta/auth.ts';
@@ -299,7 +299,7 @@ export class WorkerHost {
     // BullMQ emits `failed` for every attempt that threw; only a job that is failed for good counts.
     if ((await job.getState().catch(() => 'unknown')) !== 'failed') return;
     const { runId } = job.data;
-    const keys = keysOf(job.data);
+    const keys = job.data.keys;
     const recs = await this.store.getRecords(runId, keys).catch(() => []);
     await Promise.all(
       keys.map(async (key, i) => {

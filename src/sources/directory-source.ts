@@ -11,8 +11,6 @@ export interface DirectoryClient {
   listAppUsers(appId: string, query: { limit?: number }, ctx?: RequestContext): AsyncIterable<AppUser>;
 }
 
-export type DirectorySourceKind = 'search' | 'filter' | 'group' | 'app';
-
 export interface DirectorySourceOptions {
   runId?: string;
   /** Each page's response: the run counts its listing's requests with its revocations'. */
