@@ -607,7 +607,7 @@ async function revokeTokens(client: OktaClient, meta: RunMeta, rec: TargetRecord
       return await fn();
     } catch (err) {
       // A client the org no longer has holds no tokens; a user gone is the target's result.
-      if (err instanceof OktaApiError && err.kind === 'not_found' && !isUserNotFound(err)) return null;
+      if (goneNotUser(err)) return null;
       throw err;
     }
   };

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { InvalidIdError, validatePathId } from '../okta/ids.ts';
+import { flagId } from '../okta/ids.ts';
 import { parseResults } from '../sources/run-source.ts';
 import type { SourceDescription } from '../sources/target.ts';
 import { newRunId, RUN_ID, RUN_ID_RULE } from '../runs/run-id.ts';
@@ -51,15 +51,6 @@ export function addRunOptions(cmd: Command): Command {
     .option('--yes', 'do not ask for confirmation before a real revocation');
 }
 
-function checkId(kind: Parameters<typeof validatePathId>[0], flag: string, value: string): string {
-  try {
-    return validatePathId(kind, value);
-  } catch (err) {
-    if (err instanceof InvalidIdError) throw new UsageError(`${flag}: ${err.message}`);
-    throw err;
-  }
-}
-
 const SOURCE_FLAGS = { csv: '--csv', search: '--search', filter: '--filter', group: '--group', app: '--app', fromRun: '--from-run' } as const;
 
 /** Exactly one source; ids checked before anything is opened. */
@@ -82,8 +73,8 @@ export function parseSource(f: RunFlags): SourceDescription {
   }
   const kind = key;
   const value = f[kind]!;
-  if (kind === 'group') return { kind, value: checkId('groupId', '--group', value) };
-  if (kind === 'app') return { kind, value: checkId('appId', '--app', value) };
+  if (kind === 'group') return { kind, value: flagId('groupId', '--group', value) };
+  if (kind === 'app') return { kind, value: flagId('appId', '--app', value) };
   if (value.trim() === '') throw new UsageError(`--${kind}: must not be empty`);
   // Checked here, before a run is stored: a line break or NUL is never part of an Okta expression.
   if (kind !== 'csv' && /\p{Cc}/u.test(value)) throw new UsageError(`--${kind}: must not contain control characters or line breaks`);
@@ -94,8 +85,8 @@ export function parseTarget(f: RunFlags): { clientId: string | null; scopeId: st
   // Refresh tokens belong to a user and a client, not to a scope: Okta has no call to revoke a scope's.
   if (f.tokens && f.scope !== undefined) throw new UsageError('--tokens goes with --client or with all grants, not with --scope: refresh tokens are revoked per client');
   return {
-    clientId: f.client === undefined ? null : checkId('clientId', '--client', f.client),
-    scopeId: f.scope === undefined ? null : checkId('scopeId', '--scope', f.scope),
+    clientId: f.client === undefined ? null : flagId('clientId', '--client', f.client),
+    scopeId: f.scope === undefined ? null : flagId('scopeId', '--scope', f.scope),
   };
 }
 

@@ -4,6 +4,7 @@
  * no value can climb out of its path segment (`../apps`, `a/b`, `x?y`) and turn a
  * DELETE into a request on some other resource.
  */
+import { UsageError } from '../errors.ts';
 
 export type IdKind = 'userId' | 'login' | 'clientId' | 'scopeId' | 'grantId' | 'groupId' | 'appId';
 
@@ -76,6 +77,16 @@ export function validatePathId(kind: IdKind, value: unknown): string {
     throw new InvalidIdError(kind, value, 'must not be "me" (it names the token\'s own user)');
   }
   return value;
+}
+
+/** `validatePathId` for a command-line flag: an invalid value is a usage error (exit 2) naming the flag. */
+export function flagId(kind: IdKind, flag: string, value: string): string {
+  try {
+    return validatePathId(kind, value);
+  } catch (err) {
+    if (err instanceof InvalidIdError) throw new UsageError(`${flag}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** Validated and percent-encoded: exactly one path segment. */

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.ts';
-import { InvalidIdError, validatePathId } from '../okta/ids.ts';
+import { flagId, InvalidIdError, validatePathId } from '../okta/ids.ts';
 import type { AppUser, OktaUser } from '../okta/types.ts';
 import type { RequestContext } from '../okta/client.ts';
 import type { SourceDescription, SourceItem } from './target.ts';
@@ -86,27 +86,18 @@ async function* listing(
       return;
     }
     case 'group': {
-      const groupId = checkedId('groupId', source.value, '--group');
+      const groupId = flagId('groupId', '--group', source.value);
       for await (const u of client.listGroupUsers(groupId, { limit }, ctx)) yield userEntry(u);
       return;
     }
     case 'app': {
-      const appId = checkedId('appId', source.value, '--app');
+      const appId = flagId('appId', '--app', source.value);
       for await (const u of client.listAppUsers(appId, { limit }, ctx)) yield appUserEntry(u);
       return;
     }
     case 'csv':
     case 'run':
       throw new Error(`readDirectoryTargets() was given a ${source.kind} source`);
-  }
-}
-
-function checkedId(kind: 'groupId' | 'appId', value: string, flag: string): string {
-  try {
-    return validatePathId(kind, value);
-  } catch (err) {
-    if (err instanceof InvalidIdError) throw new UsageError(`${flag}: ${err.message}`);
-    throw err;
   }
 }
 
