@@ -432,7 +432,7 @@ const evidence = (grants: Grant[]): GrantEvidence[] =>
 /**
  * Whether the grant is of the scope named: by Okta's `scopeId` (an Okta API scope's name, a
  * custom scope's `scp…` id) or, with `expand=scope`, the embedded scope's id or name (Okta
- * has documented both shapes: okta-api.md §1.3). A name matches that scope on every
+ * has documented both shapes: docs/okta-api.md §1.3). A name matches that scope on every
  * authorization server the user consented to it on; an id, that one server's.
  */
 export function scopeMatches(g: Grant, scope: string): boolean {

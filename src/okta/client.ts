@@ -160,7 +160,7 @@ export class OktaClient {
     return this.#paginate<RefreshToken>(this.#url(path, q), ctx);
   }
 
-  /** Revokes every refresh token the user holds for the client: a separate call from its grants' (okta-api.md §1.4). */
+  /** Revokes every refresh token the user holds for the client: a separate call from its grants' (docs/okta-api.md §1.4). */
   async revokeUserClientTokens(userId: string, clientId: string, ctx?: RequestContext): Promise<void> {
     const path = `/api/v1/users/${pathSegment('userId', userId)}/clients/${pathSegment('clientId', clientId)}/tokens`;
     await this.#call('DELETE', this.#url(path), ctx);

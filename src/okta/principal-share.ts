@@ -11,7 +11,7 @@ export type PrincipalShare = { percent: number } | { unknown: string; refused?: 
 
 /**
  * The share of every bucket an admin gave this service app (its principal rate limit,
- * okta-api.md §4.4), read once with a token of its own scope: an app not granted
+ * docs/okta-api.md §4.4), read once with a token of its own scope: an app not granted
  * okta.principalRateLimits.read gets `unknown`, and its runs' real token is untouched.
  * An app with no entity is `unknown` too: Okta's default (50 %) is then learned from the
  * first 429 that comes while the bucket has room (release-3.lua), not assumed.

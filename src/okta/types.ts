@@ -1,4 +1,4 @@
-/** Okta object shapes as the Management API returns them (see shared/reference/okta-api.md §1.3, §1.4, §5.3). */
+/** Okta object shapes as the Management API returns them (see docs/okta-api.md §1.3, §1.4, §5.3). */
 
 export interface Grant {
   id: string;
@@ -33,7 +33,7 @@ export interface OAuthClientRef {
   _links?: Record<string, unknown>;
 }
 
-/** `GET /api/v1/users/{userId}/clients/{clientId}/tokens` item (OAuth2RefreshToken, okta-api.md §1.4). */
+/** `GET /api/v1/users/{userId}/clients/{clientId}/tokens` item (OAuth2RefreshToken, docs/okta-api.md §1.4). */
 export interface RefreshToken {
   id: string;
   status: string;
@@ -46,7 +46,7 @@ export interface RefreshToken {
 }
 
 /** `GET /api/v1/apps/{appId}/users` item (an AppUser, not a User). */
-/** A share of every bucket an admin gave an API token or OAuth app (okta-api.md §4.4; fields used here only). */
+/** A share of every bucket an admin gave an API token or OAuth app (docs/okta-api.md §4.4; fields used here only). */
 export interface PrincipalRateLimit {
   principalId: string;
   principalType: 'SSWS_TOKEN' | 'OAUTH_CLIENT';

@@ -4,7 +4,7 @@ import { badCursor, decodeCursor, linkHeader, parseLimit } from './pagination.ts
 import { grantScopeId, renderClient, renderGrant, renderToken } from './render.ts';
 import { json, noContent, notFound, type SimResponse } from './sim-errors.ts';
 
-/** /api/v1/users/{userId}/grants… and /clients…, grants and refresh tokens (okta-api.md §1). */
+/** /api/v1/users/{userId}/grants… and /clients…, grants and refresh tokens (docs/okta-api.md §1). */
 
 const GRANT_LIMIT = { def: 20, max: 200 };
 
@@ -49,7 +49,7 @@ export function getGrant(ctx: RequestCtx): SimResponse {
   if (typeof i !== 'number') return i;
   const grantId = ctx.params[1] as string;
   const g = ctx.sim.org.findGrant(i, grantId);
-  // UNCONFIRMED: the type name Okta puts in this 404 (okta-api.md §2.2).
+  // UNCONFIRMED: the type name Okta puts in this 404 (docs/okta-api.md §2.2).
   if (!g) return notFound(grantId, 'OAuth2ScopeConsentGrant');
   const { org, base } = ctx.sim;
   return json(200, renderGrant(org, base, org.user(i), g, ctx.query.get('expand') === 'scope'));

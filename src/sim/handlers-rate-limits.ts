@@ -2,7 +2,7 @@ import type { RequestCtx } from './context.ts';
 import { invalidSearch, json, type SimResponse } from './sim-errors.ts';
 
 /**
- * GET /api/v1/principal-rate-limits?filter=principalType eq "OAUTH_CLIENT" (okta-api.md §4.4):
+ * GET /api/v1/principal-rate-limits?filter=principalType eq "OAUTH_CLIENT" (docs/okta-api.md §4.4):
  * the OAuth apps given a share of their own. Okta requires the principalType filter (UNCONFIRMED:
  * its exact grammar; this accepts the one form grantsweep sends). API tokens' entities are
  * never listed here: their principal id is the token's id, which a token cannot learn.

@@ -5,7 +5,7 @@ import { renderAppUser, renderUser } from './render.ts';
 import { compileQuery, SearchError, type CompiledQuery } from './search.ts';
 import { invalidSearch, json, notFound, type SimResponse } from './sim-errors.ts';
 
-/** Directory endpoints: get user, list/search users, group members, app users (okta-api.md §5). */
+/** Directory endpoints: get user, list/search users, group members, app users (docs/okta-api.md §5). */
 
 /** `me` is the token owner, who is not a simulated user, so it answers 404 like any unknown login. */
 export function getUser(ctx: RequestCtx): SimResponse {

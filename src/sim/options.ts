@@ -9,7 +9,7 @@ import { BUCKET_NAMES, type BucketName } from '../okta/types.ts';
 export const BUCKETS = BUCKET_NAMES;
 
 /**
- * Per-minute limits from Okta's last published Workforce table (okta-api.md §4.2).
+ * Per-minute limits from Okta's last published Workforce table (docs/okta-api.md §4.2).
  * `user-grants` is UNCONFIRMED: Okta does not say which bucket the grants endpoints
  * use, so we give them the smaller /api/v1/users figure, which keeps clients honest.
  */
@@ -116,7 +116,7 @@ export const simOptionsSchema = configPatchSchema.extend({
           publicJwk: jwk,
           scopes: z.array(z.string()).optional(),
           dpop: z.boolean().optional(),
-          /** The app's principal rate limit (okta-api.md §4.4): this share of each bucket, listed by GET /api/v1/principal-rate-limits. */
+          /** The app's principal rate limit (docs/okta-api.md §4.4): this share of each bucket, listed by GET /api/v1/principal-rate-limits. */
           ratePercentage: z.number().int().min(1).max(100).optional(),
         })
         .strict(),

@@ -37,7 +37,7 @@ export interface UserFacts {
 /**
  * A refresh token: one per client for which the user consented to `offline_access`,
  * minted with that grant. Revoking grants leaves it (whether Okta's grant revocation
- * also revokes tokens is UNCONFIRMED, okta-api.md §1.4): the worst case for a client.
+ * also revokes tokens is UNCONFIRMED, docs/okta-api.md §1.4): the worst case for a client.
  */
 export interface TokenSlot {
   /** The key of the grant it was minted with; the token id encodes it. */

@@ -2,7 +2,7 @@ import type { AppUser, Grant, OAuthClientRef, OktaUser, RefreshToken } from '../
 import { isOrgScope, scopeInfo } from './org-data.ts';
 import type { GrantSlot, SimOrg, TokenSlot, UserFacts } from './org.ts';
 
-/** JSON shapes exactly as Okta's Management API writes them (okta-api.md §1.3, §1.4, §5.3). */
+/** JSON shapes exactly as Okta's Management API writes them (docs/okta-api.md §1.3, §1.4, §5.3). */
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -10,7 +10,7 @@ const ORG_AS = 0;
 const CUSTOM_AS = 1;
 
 /**
- * A grant's `scopeId` as Okta writes it (okta-api.md §1.3): the scope's name for an Okta API
+ * A grant's `scopeId` as Okta writes it (docs/okta-api.md §1.3): the scope's name for an Okta API
  * scope (`okta.users.read`), the scope object's id (`scp…`) for a custom authorization server's.
  */
 export function grantScopeId(org: SimOrg, scope: number): string {
@@ -39,7 +39,7 @@ export function renderGrant(org: SimOrg, base: string, user: UserFacts, g: Grant
     scopeId,
     source: 'END_USER',
   };
-  // Both shapes Okta has documented for the embedded scope (okta-api.md §1.3, UNCONFIRMED which is current).
+  // Both shapes Okta has documented for the embedded scope (docs/okta-api.md §1.3, UNCONFIRMED which is current).
   if (expandScope) grant._embedded = { scope: { id: scopeId, name, ...info } };
   grant._links = {
     self: { href: `${base}/api/v1/users/${user.id}/grants/${id}`, hints: { allow: ['GET', 'DELETE'] } },

@@ -7,7 +7,7 @@ import { handleToken } from './token-endpoint.ts';
 
 /**
  * The route table. Each template names the rate-limit bucket Okta would count it
- * in (okta-api.md §4.2) and the OAuth scope each method needs.
+ * in (docs/okta-api.md §4.2) and the OAuth scope each method needs.
  */
 
 export interface MethodSpec {

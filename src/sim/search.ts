@@ -2,7 +2,7 @@ import type { UserFacts } from './org.ts';
 
 /**
  * Okta's `search` and `filter` expression languages for GET /api/v1/users
- * (okta-api.md §5.1): comparisons joined by and/or with parentheses, quoted strings
+ * (docs/okta-api.md §5.1): comparisons joined by and/or with parentheses, quoted strings
  * with \" and \\ escapes. Operators and keywords are case-insensitive, attribute
  * names are not; `search` compares values case-insensitively, `filter` does not.
  */

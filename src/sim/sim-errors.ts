@@ -1,6 +1,6 @@
 import { uniqueId } from './hash.ts';
 
-/* Okta's ModelError bodies (okta-api.md §2) and the OAuth error form used by /oauth2/v1/token. */
+/* Okta's ModelError bodies (docs/okta-api.md §2) and the OAuth error form used by /oauth2/v1/token. */
 
 export interface SimResponse {
   status: number;

@@ -8,7 +8,7 @@ import { json, oauthError, type SimResponse } from './sim-errors.ts';
 
 /**
  * POST /oauth2/v1/token for service apps: client_credentials with a private_key_jwt
- * assertion (okta-api.md §6.2). Errors use the OAuth `{error, error_description}` form.
+ * assertion (docs/okta-api.md §6.2). Errors use the OAuth `{error, error_description}` form.
  */
 
 export interface OAuthClientConfig {

@@ -11,7 +11,7 @@ export const SINCE = '{{since}}';
 
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
-/** Okta's date format for expressions (okta-api.md §5.1): `2026-11-27T02:00:00.000Z`. */
+/** Okta's date format for expressions (docs/okta-api.md §5.1): `2026-11-27T02:00:00.000Z`. */
 export const oktaTime = (ms: number): string => new Date(ms).toISOString();
 
 /**

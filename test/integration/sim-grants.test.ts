@@ -40,7 +40,7 @@ describe('simulated user grants', () => {
     expect(g.clientId).toMatch(/^0oa[0-9A-Za-z]{17}$/);
     expect(g.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(g.lastUpdated).toMatch(/\.\d{3}Z$/);
-    // Okta's scopeId: an Okta API scope's name, a custom authorization server's scope by its id (okta-api.md §1.3).
+    // Okta's scopeId: an Okta API scope's name, a custom authorization server's scope by its id (docs/okta-api.md §1.3).
     for (const x of grants) {
       const name = u.grants.find((y) => y.id === x.id)!.scope;
       expect(['okta.users.read', 'openid', 'profile', 'email', 'offline_access', 'api:read', 'api:write']).toContain(name);
