@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { callScript, defineScripts } from './scripts.ts';
 
-const RELEASE_OWN = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
 
 /** Deletes the lock only if `token` still holds it: one that expired and was taken by another holder stays theirs. */
 export async function releaseOwnLock(redis: Redis, key: string, token: string): Promise<void> {
-  await redis.eval(RELEASE_OWN, 1, key, token);
+  defineScripts(redis, SCRIPTS);
+  await callScript(redis, 'releaseLock', [key], [token]);
 }
 
 /**

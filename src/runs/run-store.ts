@@ -118,12 +118,7 @@ export class RunStore {
 
   async markRunning(runId: string): Promise<void> {
     const k = runKeys(runId);
-    // Only a queued run becomes running; never resurrect a final one.
-    await this.redis.eval(
-      "if redis.call('HGET', KEYS[1], 'state') == 'queued' then redis.call('HSET', KEYS[1], 'state', 'running') end",
-      1,
-      k.meta,
-    );
+    await callScript(this.redis, 'markRunning', [k.meta], []);
   }
 
   async getRecord(runId: string, key: string): Promise<TargetRecord | null> {
