@@ -16,7 +16,7 @@ import { ApiTokenAuth } from '../src/okta/auth.ts';
 import { OktaClient } from '../src/okta/client.ts';
 import { SharedBudget } from '../src/queue/budget.ts';
 import { createRedis } from '../src/redis/connection.ts';
-import { queuePrefix } from '../src/runs/keys.ts';
+import { queuePrefix } from '../src/redis/keys.ts';
 import { newRecord } from '../src/runs/record.ts';
 import type { RunMeta } from '../src/runs/run-meta.ts';
 import { RunStore } from '../src/runs/run-store.ts';

@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path';
 import { orgKeyOf } from '../src/queue/org.ts';
-import { orgKeys, runKeys } from '../src/runs/keys.ts';
+import { orgKeys, runKeys } from '../src/redis/keys.ts';
 import {
   cpuSeconds,
   flagValue,

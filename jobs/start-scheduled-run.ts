@@ -4,7 +4,7 @@ import { launchRun, type LaunchDeps } from '../src/queue/launch-run.ts';
 import { orgKeyOf } from '../src/queue/org.ts';
 import { haltInterruptedLoading, KEPT_SCHEDULE_RUNS, registerScheduledRun } from '../src/queue/schedule-overlap.ts';
 import { DEFAULT_OVERLAP, scheduledRunId, scheduledTime, type ScheduleData } from '../src/queue/schedules.ts';
-import { orgKeys } from '../src/runs/keys.ts';
+import { orgKeys } from '../src/redis/keys.ts';
 import { fillSince, oktaTime, sameScheduledQuery, usesSince } from '../src/sources/since.ts';
 import type { RunMeta } from '../src/runs/run-meta.ts';
 import type { SourceDescription, SourceItem } from '../src/sources/target.ts';

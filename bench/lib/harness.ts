@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Cluster, Redis } from 'ioredis';
 import { ensureEmbeddedRedis } from '../../src/redis/embedded.ts';
-import { runKeys } from '../../src/runs/keys.ts';
+import { runKeys } from '../../src/redis/keys.ts';
 import { ID_KIND, IdCodec } from '../../src/sim/ids.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));

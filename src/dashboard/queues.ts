@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ORG_KEY, orgKeysWithQueues, queueNameOf } from '../queue/org.ts';
 import { createRedis } from '../redis/connection.ts';
-import { queuePrefix } from '../runs/keys.ts';
+import { queuePrefix } from '../redis/keys.ts';
 import type { RunStore } from '../runs/run-store.ts';
 
 /**

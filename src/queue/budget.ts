@@ -6,7 +6,7 @@ import { resetDelayMs, untilResetMs } from '../okta/rate-headers.ts';
 import { BUCKET_NAMES, type BucketName, type GateLease, type RequestDescriptor, type RequestGate, type ResponseMeta } from '../okta/types.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
-import { orgKeys } from '../runs/keys.ts';
+import { credentialFields, orgKeys } from '../redis/keys.ts';
 import { RequestWithdrawn, RunStoppedError } from './errors.ts';
 
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
@@ -271,30 +271,30 @@ export class SharedBudget implements RequestGate {
    * lower cap learned from a 429 still holds until it expires (acquire-4.lua takes the lower).
    */
   async setCredentialShare(fraction: number, holdMs: number): Promise<number> {
-    const c = this.credential;
+    const f = credentialFields(this.credential);
     const cap = fraction * this.opts.safety;
     const until = Date.now() + holdMs;
-    for (const bucket of BUCKET_NAMES) await this.redis.hset(this.keys.bucket(bucket), `pshare:${c}`, cap.toFixed(4), `pshareUntil:${c}`, until);
+    for (const bucket of BUCKET_NAMES) await this.redis.hset(this.keys.bucket(bucket), f.share, cap.toFixed(4), f.shareUntil, until);
     return cap;
   }
 
   /** The app has no principal rate limit of its own any more: its runs learn Okta's default from a 429 again. */
   async clearCredentialShare(): Promise<void> {
-    const c = this.credential;
-    for (const bucket of BUCKET_NAMES) await this.redis.hdel(this.keys.bucket(bucket), `pshare:${c}`, `pshareUntil:${c}`);
+    const f = credentialFields(this.credential);
+    for (const bucket of BUCKET_NAMES) await this.redis.hdel(this.keys.bucket(bucket), f.share, f.shareUntil);
   }
 
   /** The share read from this credential's principal rate limit (a fraction of each bucket, with the safety margin) while it holds, else null. */
   async credentialShare(bucket: BucketName): Promise<number | null> {
-    const c = this.credential;
-    const [share, until] = await this.redis.hmget(this.keys.bucket(bucket), `pshare:${c}`, `pshareUntil:${c}`);
+    const f = credentialFields(this.credential);
+    const [share, until] = await this.redis.hmget(this.keys.bucket(bucket), f.share, f.shareUntil);
     return share === null || Number(until) <= Date.now() ? null : Number(share);
   }
 
   /** The cap a 429 taught on this process's credential for the bucket (a fraction of its limit) while it holds, else null. */
   async credentialCap(bucket: BucketName): Promise<{ fraction: number; learnedAt: number; until: number } | null> {
-    const c = this.credential;
-    const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), `pcap:${c}`, `pcapAt:${c}`, `pcapUntil:${c}`);
+    const f = credentialFields(this.credential);
+    const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), f.cap, f.capAt, f.capUntil);
     if (cap === null || until === null || Number(until) <= Date.now()) return null;
     return { fraction: Number(cap), learnedAt: Number(at), until: Number(until) };
   }

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { REVOKE_TARGETS, type RevokeTargetsData } from '../../jobs/revoke-targets.ts';
 import { releaseOwnLock } from '../redis/lock.ts';
-import { orgKeys, runKeys } from '../runs/keys.ts';
+import { orgKeys, runKeys } from '../redis/keys.ts';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { placeInQueue, stepFor } from './run-order.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { scanKeys } from '../redis/scan.ts';
-import { queuePrefix } from '../runs/keys.ts';
+import { queuePrefix } from '../redis/keys.ts';
 
 /**
  * One queue and one budget per Okta org: each org's rate limits are its own.

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { PrivateKeyJwtAuth, type OktaAuth } from '../okta/auth.ts';
 import type { ProxySettings } from '../okta/http.ts';
 import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare } from '../okta/principal-share.ts';
-import { orgKeys } from '../runs/keys.ts';
+import { credentialFields, orgKeys } from '../redis/keys.ts';
 import type { SharedBudget } from './budget.ts';
 
 /** How long a share read from Okta holds at least: a process that stops reading it (gone) stops holding it. */
@@ -42,7 +42,7 @@ export async function applyPrincipalShare(o: PrincipalShareOptions): Promise<voi
   const auth = o.auth([PRINCIPAL_LIMITS_SCOPE]);
   if (!(auth instanceof PrivateKeyJwtAuth)) return;
   const refusals = orgKeys(o.orgKey).org;
-  const field = `principalShareRefused:${o.budget.credential}`;
+  const field = credentialFields(o.budget.credential).shareRefusedUntil;
   if (Number((await o.redis.hget(refusals, field)) ?? 0) > Date.now()) return;
   const share = await readPrincipalShare({ orgUrl: o.orgUrl, clientId: auth.clientId, auth, proxy: o.proxy, timeoutMs: o.timeoutMs });
   if ('percent' in share) {

@@ -1,7 +1,7 @@
 import type { Pacing } from '../../config/schema.ts';
 import type { Redis } from 'ioredis';
 import { EXIT, ExitError, UsageError } from '../errors.ts';
-import { orgKeys } from '../runs/keys.ts';
+import { orgKeys } from '../redis/keys.ts';
 import { tombstoneAt, TOMBSTONE_MS } from '../runs/prune.ts';
 import { newRecord, type TargetRecord } from '../runs/record.ts';
 import type { RunMeta } from '../runs/run-meta.ts';

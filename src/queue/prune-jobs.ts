@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { queuePrefix, runKeys } from '../runs/keys.ts';
+import { queuePrefix, runKeys } from '../redis/keys.ts';
 import { runIdOfJob } from './feeder.ts';
 import { orgKeysWithQueues, queueNameOf } from './org.ts';
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.ts';
 import type { Pacing } from '../../config/schema.ts';
-import { orgKeys } from '../runs/keys.ts';
+import { orgKeys } from '../redis/keys.ts';
 import type { RunMeta, RunState } from '../runs/run-meta.ts';
 import { noSuchRun, type RunStore } from '../runs/run-store.ts';
 import { controlBudget } from './budget.ts';

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { orgKeys } from '../runs/keys.ts';
+import { orgKeys } from '../redis/keys.ts';
 import { shownState, type RunState } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { withLock } from '../redis/lock.ts';

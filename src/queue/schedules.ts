@@ -1,7 +1,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Pacing } from '../../config/schema.ts';
-import { queuePrefix } from '../runs/keys.ts';
+import { queuePrefix } from '../redis/keys.ts';
 import { utcSecond } from '../runs/run-id.ts';
 import type { SourceDescription } from '../sources/target.ts';
 

@@ -10,7 +10,7 @@ import { OktaClient } from '../okta/client.ts';
 import type { ProxySettings } from '../okta/http.ts';
 import { backoffMs } from '../okta/retry-policy.ts';
 import { abandonConnection, createRedis } from '../redis/connection.ts';
-import { queuePrefix } from '../runs/keys.ts';
+import { queuePrefix } from '../redis/keys.ts';
 import { RequestCounter } from '../runs/request-counter.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
 import { RunStore } from '../runs/run-store.ts';

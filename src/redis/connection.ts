@@ -79,7 +79,7 @@ export const CLUSTER_RETRY_DELAY_MS = 200;
 export const CLUSTER_MAX_REDIRECTIONS = 600;
 
 /**
- * A Redis Cluster client. Every key grantsweep writes carries a hash tag (src/runs/keys.ts)
+ * A Redis Cluster client. Every key grantsweep writes carries a hash tag (src/redis/keys.ts)
  * and no script or transaction spans two tags, so the same code runs on it. It is handed
  * out as the `Redis` type: the commands grantsweep and BullMQ use exist on both.
  */

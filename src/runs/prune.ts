@@ -1,4 +1,4 @@
-import { orgKeys } from './keys.ts';
+import { orgKeys } from '../redis/keys.ts';
 import { FINAL_RUN_STATES, type RunMeta, type RunState } from './run-meta.ts';
 import type { RunStore } from './run-store.ts';
 

@@ -6,7 +6,7 @@ import { UsageError } from '../errors.ts';
 import { withLock } from '../redis/lock.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
-import { runKeys, runsIndexKey } from './keys.ts';
+import { runKeys, runsIndexKey } from '../redis/keys.ts';
 import { fromRedis, newRecord, STATUSES, toRedis, type TargetRecord, type TargetStatus } from './record.ts';
 import { metaFromRedis, metaToRedis, pacingOf, rateShareOf, type RunMeta, type RunState } from './run-meta.ts';
 

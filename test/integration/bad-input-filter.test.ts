@@ -3,7 +3,7 @@ import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { reportOf } from '../helpers/fleet.ts';
 import { orgKeyOf } from '../../src/queue/org.ts';
-import { orgKeys } from '../../src/runs/keys.ts';
+import { orgKeys } from '../../src/redis/keys.ts';
 import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim } from '../helpers/sim.ts';
 

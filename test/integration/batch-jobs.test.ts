@@ -7,7 +7,7 @@ import { ApiTokenAuth } from '../../src/okta/auth.ts';
 import { Feeder, runIdOfJob, targetsPerJob } from '../../src/queue/feeder.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
 import { WorkerHost } from '../../src/queue/worker-host.ts';
-import { orgKeys, queuePrefix, runKeys } from '../../src/runs/keys.ts';
+import { orgKeys, queuePrefix, runKeys } from '../../src/redis/keys.ts';
 import { toRedis } from '../../src/runs/record.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/dashboard/index.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
-import { orgKeys } from '../../src/runs/keys.ts';
+import { orgKeys } from '../../src/redis/keys.ts';
 import { CSV_HEADER } from '../../src/runs/report.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';

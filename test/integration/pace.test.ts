@@ -3,7 +3,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiTokenAuth } from '../../src/okta/auth.ts';
 import { WorkerHost } from '../../src/queue/worker-host.ts';
-import { runKeys } from '../../src/runs/keys.ts';
+import { runKeys } from '../../src/redis/keys.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { until, waitFinal } from '../helpers/fleet.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orgKeyOf } from '../../src/queue/org.ts';
-import { orgKeys, queuePrefix, runKeys } from '../../src/runs/keys.ts';
+import { orgKeys, queuePrefix, runKeys } from '../../src/redis/keys.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.ts';

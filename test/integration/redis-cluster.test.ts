@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverQueueNames } from '../../src/dashboard/queues.ts';
 import { createRedis } from '../../src/redis/connection.ts';
-import { queuePrefix } from '../../src/runs/keys.ts';
+import { queuePrefix } from '../../src/redis/keys.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli } from '../helpers/cli.ts';

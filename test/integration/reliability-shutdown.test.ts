@@ -2,7 +2,7 @@ import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
-import { queuePrefix } from '../../src/runs/keys.ts';
+import { queuePrefix } from '../../src/redis/keys.ts';
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { checkExactlyOnce, sleep, spawnWorkers, stopAll, until, waitFinal, waitWorkers } from '../helpers/fleet.ts';

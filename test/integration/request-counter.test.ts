@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runKeys } from '../../src/runs/keys.ts';
+import { runKeys } from '../../src/redis/keys.ts';
 import { RequestCounter } from '../../src/runs/request-counter.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cancelRun, retryFailed } from '../../src/queue/run-actions.ts';
-import { orgKeys, runKeys } from '../../src/runs/keys.ts';
+import { orgKeys, runKeys } from '../../src/redis/keys.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import { runCli } from '../helpers/cli.ts';
 import { uniqueRunId } from '../helpers/redis.ts';

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/redis/connection.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
-import { orgKeys, queuePrefix, runKeys, runsIndexKey } from '../../src/runs/keys.ts';
+import { orgKeys, queuePrefix, runKeys, runsIndexKey } from '../../src/redis/keys.ts';
 import { SharedBudget } from '../../src/queue/budget.ts';
 import { RunStoppedError } from '../../src/queue/errors.ts';
 import { tombstone, TOMBSTONE_MS } from '../../src/runs/prune.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { orgKeyOf } from '../../src/queue/org.ts';
 import { INTERRUPTED_LOADING } from '../../src/queue/schedule-overlap.ts';
 import { scheduledRunId, schedulesQueueNameOf, type ScheduleData } from '../../src/queue/schedules.ts';
-import { orgKeys, queuePrefix } from '../../src/runs/keys.ts';
+import { orgKeys, queuePrefix } from '../../src/redis/keys.ts';
 import { runCli } from '../helpers/cli.ts';
 import { scheduleFixture } from '../helpers/schedules.ts';
 

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { orgKeyOf } from '../../src/queue/org.ts';
 import { scheduledRunId, type ScheduleData } from '../../src/queue/schedules.ts';
-import { orgKeys } from '../../src/runs/keys.ts';
+import { orgKeys } from '../../src/redis/keys.ts';
 import { scheduleFixture } from '../helpers/schedules.ts';
 
 // No simulator: the org is an address nothing answers at (these starts send nothing).

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateLease, RequestDescriptor, ResponseMeta } from '../../src/okta/types.ts';
 import { SharedBudget } from '../../src/queue/budget.ts';
 import { RequestWithdrawn, RunStoppedError } from '../../src/queue/errors.ts';
-import { orgKeys } from '../../src/runs/keys.ts';
+import { orgKeys } from '../../src/redis/keys.ts';
 import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 
 /**

@@ -12,7 +12,7 @@ import type { RateInfo } from '../../okta/types.ts';
 import { BUDGET_SAFETY, controlBudget } from '../../queue/budget.ts';
 import { orgKeyOf, queueNameOf } from '../../queue/org.ts';
 import { readPersistence } from '../../redis/connection.ts';
-import { queuePrefix } from '../../runs/keys.ts';
+import { queuePrefix } from '../../redis/keys.ts';
 import { authFrom, openContext } from '../context.ts';
 import { out, type CliIO } from '../io.ts';
 

@@ -1,5 +1,7 @@
 /**
- * Every Redis key grantsweep writes is built here, and nowhere else.
+ * Every Redis key grantsweep writes is built here, and nowhere else; so are the field names
+ * that a Lua script and the TypeScript both read (credentialFields). BullMQ's own keys are
+ * under queuePrefix.
  *
  * Keys carry a hash tag so the same code runs on a Redis Cluster: all keys of one
  * run share the `{r:<runId>}` slot (the run store's scripts touch several of them
@@ -54,6 +56,21 @@ export const orgKeys = (orgKey: string) => {
     scheduleLock: (name: string) => `${tag}:sched-lock:${name}`,
   };
 };
+
+/**
+ * A credential's fields in a bucket hash (orgKeys().bucket), which acquire-4.lua and
+ * release-3.lua read by the same names: the share an admin gave a service app (its principal
+ * rate limit, `pshare`) and the cap a 429 taught (`pcap`), each with the time it holds until.
+ */
+export const credentialFields = (credential: string) => ({
+  share: `pshare:${credential}`,
+  shareUntil: `pshareUntil:${credential}`,
+  cap: `pcap:${credential}`,
+  capAt: `pcapAt:${credential}`,
+  capUntil: `pcapUntil:${credential}`,
+  /** In the org hash: until when a refused read of the principal rate limit is not asked again. */
+  shareRefusedUntil: `principalShareRefused:${credential}`,
+});
 
 /** ZSET runId → createdAt (ms): every run, for `grantsweep runs`. A single key: no cross-slot use. */
 export const runsIndexKey = `${P}:runs`;
