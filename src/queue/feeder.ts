@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { REVOKE_TARGETS, type RevokeTargetsData } from '../../jobs/revoke-targets.ts';
+import { REVOKE_TARGETS, type RevokeTargetsData } from '../../jobs/revoke-targets/index.ts';
 import { releaseOwnLock } from '../redis/lock.ts';
 import { orgKeys, runKeys } from '../redis/keys.ts';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';

@@ -2,7 +2,7 @@ import type { Pacing } from '../../config/schema.ts';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createRevokeTargetsProcessor, type RevokeTargetsData, type RevokeTargetsProcessor } from '../../jobs/revoke-targets.ts';
+import { createRevokeTargetsProcessor, type RevokeTargetsData, type RevokeTargetsProcessor } from '../../jobs/revoke-targets/index.ts';
 import { createStartScheduledRunProcessor } from '../../jobs/start-scheduled-run.ts';
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import type { OktaAuth } from '../okta/auth.ts';

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RevokeTargetsData } from '../../jobs/revoke-targets.ts';
+import type { RevokeTargetsData } from '../../jobs/revoke-targets/index.ts';
 import { ApiTokenAuth } from '../../src/okta/auth.ts';
 import { Feeder, runIdOfJob, targetsPerJob } from '../../src/queue/feeder.ts';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
