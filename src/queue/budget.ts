@@ -71,7 +71,7 @@ export class SharedBudget implements RequestGate {
     defineScripts(redis, SCRIPTS);
     this.opts = {
       ...opts,
-      windowMs: opts.windowMs ?? 60_000,
+      windowMs: opts.windowMs ?? OKTA_WINDOW_MS,
       safety: opts.safety ?? BUDGET_SAFETY,
       reserveFraction: opts.reserveFraction ?? 0.02,
       defaultShare: opts.defaultShare ?? 0.5,
@@ -186,7 +186,7 @@ export class SharedBudget implements RequestGate {
       this.redis,
       'acquire',
       [this.keys.bucket(req.bucket), this.keys.inflight, this.keys.org, this.keys.stopped],
-      [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share.share * this.opts.safety, this.opts.windowMs, 5_000, share.pacing, this.credential, ...items.map((i) => i.leaseId)],
+      [req.runId ?? '', this.opts.maxInFlight, this.opts.leaseMs, share.share * this.opts.safety, this.opts.windowMs, MAX_RESERVE_AHEAD_MS, share.pacing, this.credential, ...items.map((i) => i.leaseId)],
     );
     return items.map((_, i) => [Number(out[2 * i]), out[2 * i + 1]!]);
   }
@@ -342,6 +342,18 @@ export const controlBudget = (redis: Redis, orgKey: string, credential?: string)
 
 /** How long a cap learned on the credential holds before the runs try their share again. */
 export const CREDENTIAL_CAP_MS = 30 * 60_000;
+
+/** Okta's rate-limit window, which its headers do not state (GRANTSWEEP_RATE_WINDOW_MS changes it for the simulator). */
+export const OKTA_WINDOW_MS = 60_000;
+
+/** The furthest ahead a slot is reserved: a request waits at most this long for it, then asks again (acquire-4.lua). */
+const MAX_RESERVE_AHEAD_MS = 5_000;
+
+/**
+ * How long a slot's lease outlives its request's timeout: a process that dies mid-request
+ * frees its place among the org's requests in flight once the request could no longer be on the wire.
+ */
+export const leaseMsFor = (requestTimeoutMs: number) => requestTimeoutMs + 5_000;
 
 /**
  * A rate-limit 429 that came while the bucket still had room by its own headers: a cap

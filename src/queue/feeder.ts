@@ -7,7 +7,7 @@ import { releaseOwnLock } from '../redis/lock.ts';
 import { orgKeys, runKeys } from '../redis/keys.ts';
 import { FINAL_RUN_STATES, type RunMeta } from '../runs/run-meta.ts';
 import type { RunStore } from '../runs/run-store.ts';
-import { placeInQueue, stepFor } from './run-order.ts';
+import { MAX_TARGETS_PER_JOB, placeInQueue, stepFor } from './run-order.ts';
 
 export interface FeederOptions {
   orgKey: string;
@@ -75,7 +75,7 @@ export class Feeder {
   ) {
     this.lowWater = opts.lowWater ?? 64;
     this.batch = opts.batch ?? 64;
-    this.maxPerJob = opts.maxTargetsPerJob ?? 50;
+    this.maxPerJob = opts.maxTargetsPerJob ?? MAX_TARGETS_PER_JOB;
     this.spread = opts.spreadOver ?? 64;
     this.intervalMs = opts.intervalMs ?? 200;
     this.orphanGraceMs = opts.orphanGraceMs ?? 5_000;

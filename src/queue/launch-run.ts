@@ -10,7 +10,7 @@ import { readCsvTargets } from '../sources/csv-source.ts';
 import { requiredScopes } from '../sources/directory-source.ts';
 import { readRunTargets } from '../sources/run-source.ts';
 import type { SourceDescription, SourceItem } from '../sources/target.ts';
-import { SharedBudget } from './budget.ts';
+import { leaseMsFor, SharedBudget } from './budget.ts';
 import { applyPrincipalShare } from './principal-share.ts';
 import { orgKeyOf } from './org.ts';
 import { enqueueRun, type EnqueueResult, type NewRun } from './producer.ts';
@@ -71,7 +71,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
       budget = new SharedBudget(deps.redis, {
         orgKey: orgKeyOf(deps.orgUrl),
         maxInFlight: deps.maxInFlight,
-        leaseMs: deps.requestTimeoutMs + 5_000,
+        leaseMs: leaseMsFor(deps.requestTimeoutMs),
         windowMs: deps.rateWindowMs,
         credential: auth.principal,
       });

@@ -11,8 +11,11 @@
  * catches up with the others.
  */
 
+/** Targets a feeder puts in one BullMQ job, at most (feeder.ts). */
+export const MAX_TARGETS_PER_JOB = 50;
+
 /** Targets per step of a run's tag at --rate-share 0.5: one batch job's worth. */
-export const TAG_STEP = 50;
+export const TAG_STEP = MAX_TARGETS_PER_JOB;
 
 /**
  * Targets per step for a run at `share`: proportional to it, so that each run's turns

@@ -14,7 +14,7 @@ import { queuePrefix } from '../redis/keys.ts';
 import { RequestCounter } from '../runs/request-counter.ts';
 import type { RunMeta } from '../runs/run-meta.ts';
 import { RunStore } from '../runs/run-store.ts';
-import { SharedBudget } from './budget.ts';
+import { CREDENTIAL_CAP_MS, leaseMsFor, OKTA_WINDOW_MS, SharedBudget } from './budget.ts';
 import { Feeder, type FeederOptions } from './feeder.ts';
 import { orgKeyOf, queueNameOf } from './org.ts';
 import type { GateLease, RequestDescriptor, RequestGate } from '../okta/types.ts';
@@ -89,7 +89,7 @@ export class WorkerHost {
     this.budget = new SharedBudget(redis, {
       orgKey,
       maxInFlight: opts.maxInFlight,
-      leaseMs: opts.requestTimeoutMs + 5_000,
+      leaseMs: leaseMsFor(opts.requestTimeoutMs),
       windowMs: opts.rateWindowMs,
       credential: opts.auth.principal,
       // Said by the process whose response taught it, each time it is learned or lowered.
@@ -98,7 +98,7 @@ export class WorkerHost {
           { bucket, capPercent: Math.round(cap * 100), usedPercent: Math.round(used * 100) },
           `Okta refused this credential more of the ${bucket} bucket while the bucket had room (${Math.round(used * 100)} % used): ` +
             `a cap on the API token or OAuth app (50 % by default). Every run with this credential now keeps under ${Math.round(cap * 100)} % ` +
-            "of the bucket for 30 minutes. To use more, raise the token's or app's share in the Admin Console (Security > API > Rate limits), " +
+            `of the bucket for ${CREDENTIAL_CAP_MS / 60_000} minutes. To use more, raise the token's or app's share in the Admin Console (Security > API > Rate limits), ` +
             'or run with a lower --rate-share',
         ),
     });
@@ -127,7 +127,7 @@ export class WorkerHost {
         // The run's budget a minute in the bucket: its rate-share × the limit the response states (per window).
         const share = cached?.meta?.rateShare;
         const limit = !m || m.rate.concurrency ? null : m.rate.limit;
-        const perMinute = 60_000 / (opts.rateWindowMs ?? 60_000);
+        const perMinute = 60_000 / (opts.rateWindowMs ?? OKTA_WINDOW_MS);
         this.counter.add(runId, status, { name: req.bucket, budget: share && limit ? share * limit * perMinute : null });
         if (m) opts.metrics?.observeResponse(req.bucket, m);
         else opts.metrics?.observeNoAnswer(req.bucket);
@@ -167,7 +167,7 @@ export class WorkerHost {
       const processor = createStartScheduledRunProcessor({
         launch: {
           redis, store: this.store, log: opts.log, orgUrl: opts.orgUrl, auth: s.auth,
-          requestTimeoutMs: opts.requestTimeoutMs, proxy: opts.proxy, maxInFlight: opts.maxInFlight, rateWindowMs: opts.rateWindowMs ?? 60_000,
+          requestTimeoutMs: opts.requestTimeoutMs, proxy: opts.proxy, maxInFlight: opts.maxInFlight, rateWindowMs: opts.rateWindowMs ?? OKTA_WINDOW_MS,
           attempts: s.attempts, maxRateLimitDeferrals: s.maxRateLimitDeferrals, pacing: s.pacing,
         },
         defaultRateShare: s.rateShare,
