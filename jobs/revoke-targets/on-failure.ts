@@ -122,7 +122,7 @@ async function succeededNone(deps: RevokeDeps, meta: RunMeta): Promise<boolean> 
 async function halt(deps: RevokeDeps, meta: RunMeta, target: string, reason: string): Promise<void> {
   // Under the run's control lock, as `retry` and `cancel`: a retry cannot take the mark away between the two.
   const { changed } = await deps.store.withControlLock(meta.runId, async () => {
-    await deps.budget.stopRun(meta.runId, reason);
+    await deps.budget.markStopped(meta.runId, reason);
     return deps.store.stopRun(meta.runId, 'halted', reason);
   });
   // Logged once, by the process that halted it (others may see the same refusal at once).

@@ -1,7 +1,7 @@
 import type { WorkerMetrics } from '../metrics/worker-metrics.ts';
 import { WorkerHost } from '../queue/worker-host.ts';
 import { orgKeyOf } from '../queue/org.ts';
-import { applyPrincipalShare, keepPrincipalShare } from '../queue/principal-share.ts';
+import { applyPrincipalShare, keepPrincipalShare } from '../queue/apply-principal-share.ts';
 import { authFrom, type CliContext } from './context.ts';
 
 /**

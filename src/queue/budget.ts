@@ -255,7 +255,7 @@ export class SharedBudget implements RequestGate {
   }
 
   /** No new request is made for the run after this returns, by any process. */
-  async stopRun(runId: string, reason: string): Promise<void> {
+  async markStopped(runId: string, reason: string): Promise<void> {
     await this.redis.hset(this.keys.stopped, runId, reason);
   }
 
@@ -299,7 +299,8 @@ export class SharedBudget implements RequestGate {
     return { fraction: Number(cap), learnedAt: Number(at), until: Number(until) };
   }
 
-  async resumeRun(runId: string): Promise<void> {
+  /** The run may send again (a retry of a cancelled or halted run). */
+  async clearStopMark(runId: string): Promise<void> {
     await this.redis.hdel(this.keys.stopped, runId);
   }
 

@@ -11,7 +11,7 @@ import { requiredScopes } from '../sources/directory-source.ts';
 import { readRunTargets } from '../sources/run-source.ts';
 import type { SourceDescription, SourceItem } from '../sources/target.ts';
 import { leaseMsFor, SharedBudget } from './budget.ts';
-import { applyPrincipalShare } from './principal-share.ts';
+import { applyPrincipalShare } from './apply-principal-share.ts';
 import { orgKeyOf } from './org.ts';
 import { enqueueRun, type EnqueueResult, type NewRun } from './producer.ts';
 
@@ -129,7 +129,7 @@ export async function launchRun(deps: LaunchDeps, spec: RunSpec, items?: AsyncIt
   } catch (err) {
     // A listing that waits for its slot (a paced bucket) finds the run stopped and sends nothing.
     // Only a run this launch stored: a refused id belongs to another run, which must go on.
-    if (stored) await budget?.stopRun(spec.runId, 'loading stopped').catch(() => {});
+    if (stored) await budget?.markStopped(spec.runId, 'loading stopped').catch(() => {});
     throw err;
   } finally {
     await lister?.close();

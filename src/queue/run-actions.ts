@@ -39,7 +39,7 @@ export async function retryFailed(redis: Redis, store: RunStore, runId: string):
     // The state first: a run marked stopped in the org while its state says running sends nothing.
     const resumed = await store.resume(runId);
     if (resumed) {
-      await controlBudget(redis, meta.orgKey).resumeRun(runId);
+      await controlBudget(redis, meta.orgKey).clearStopMark(runId);
       // Offered to the feeders at once, before the long requeue: a retry killed during it leaves a
       // run that runs (what was fed and is unheld is swept as orphans), not one marked running that
       // no feeder reads. (A kill between these three quick steps needs the retry run again.)
@@ -67,7 +67,7 @@ export async function cancelRun(redis: Redis, store: RunStore, runId: string, re
     const meta = await store.requireMeta(runId);
     if (meta.state === 'completed') return { state: 'completed', alreadyCompleted: true };
     // The budget refuses the run's requests first; then the run is marked.
-    await controlBudget(redis, meta.orgKey).stopRun(runId, 'cancelled');
+    await controlBudget(redis, meta.orgKey).markStopped(runId, 'cancelled');
     const { state } = await store.stopRun(runId, 'cancelled', reason);
     return { state, alreadyCompleted: false };
   });

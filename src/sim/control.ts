@@ -6,6 +6,7 @@ import { applyConfigPatch, configPatchSchema, describeZodError, USER_STATUSES, t
 import type { RateLimiter } from './rate-limiter.ts';
 import { renderGrant, renderToken, renderUser } from './render.ts';
 import type { LogSnapshot, RequestLog } from './request-log.ts';
+import { SimOptionsError } from './sim-errors.ts';
 
 /** The simulator's back door, shared by the in-process API and the /__sim/ endpoints. */
 
@@ -46,8 +47,6 @@ export interface SampleQuery {
   offset?: number;
 }
 
-export class ConfigError extends Error {}
-
 export class SimControl {
   constructor(
     private readonly ctx: SimContext,
@@ -65,7 +64,7 @@ export class SimControl {
   /** Validates and applies a patch at runtime; a faults change restarts the fault sequence. */
   configure(patch: unknown): RuntimeConfig {
     const parsed = configPatchSchema.safeParse(patch);
-    if (!parsed.success) throw new ConfigError(describeZodError(parsed.error));
+    if (!parsed.success) throw new SimOptionsError(describeZodError(parsed.error));
     this.settings.current = applyConfigPatch(this.settings.current, parsed.data);
     if (parsed.data.faults) this.faults.reseed();
     return this.settings.current;

@@ -22,6 +22,7 @@ import { RateLimiter } from './rate-limiter.ts';
 import { RequestLog, type LogSnapshot, type RequestEntry } from './request-log.ts';
 import { handleApiRequest, type Pipeline } from './server.ts';
 import { TokenEndpoint } from './token-endpoint.ts';
+import { SimOptionsError } from './sim-errors.ts';
 
 export type { SimOptions, SimConfigPatch, RuntimeConfig, SampleUser, SampleQuery, SimCounts, SimDirectory, LogSnapshot, RequestEntry };
 export { SimOptionsError };
@@ -65,8 +66,6 @@ export interface Simulator {
   /** An admin sets (or, with null, removes) an OAuth app's principal rate limit: listed and enforced from the next request. */
   setPrincipalRateLimit(clientId: string, percent: number | null): void;
 }
-
-class SimOptionsError extends Error {}
 
 export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> {
   const { now: clock, ...plain } = opts;
@@ -138,13 +137,7 @@ export async function startSimulator(opts: SimOptions = {}): Promise<Simulator> 
       reset: () => control.reset(),
     },
     log: { snapshot: () => control.snapshotLog(), reset: () => control.resetLog(), requests: () => log.requests() },
-    configure: (p) => {
-      try {
-        return control.configure(p);
-      } catch (e) {
-        throw new SimOptionsError((e as Error).message);
-      }
-    },
+    configure: (p) => control.configure(p),
     config: () => control.currentConfig(),
     setPrincipalRateLimit: (clientId, percent) => {
       if (percent !== null && !(Number.isInteger(percent) && percent >= 1 && percent <= 100)) throw new SimOptionsError(`percent: expected an integer 1..100 or null, got ${percent}`);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError, isUserStatus, type SimControl } from './control.ts';
+import { isUserStatus, type SimControl } from './control.ts';
+import { SimOptionsError } from './sim-errors.ts';
 import { readBody } from './read-body.ts';
 
 /**
@@ -70,7 +71,7 @@ export async function handleInspect(
       try {
         return send(res, 200, control.configure(patch));
       } catch (e) {
-        if (e instanceof ConfigError) return send(res, 400, { error: e.message });
+        if (e instanceof SimOptionsError) return send(res, 400, { error: e.message });
         throw e;
       }
     }

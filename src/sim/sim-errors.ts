@@ -1,5 +1,8 @@
 import { uniqueId } from './hash.ts';
 
+/** Options or a runtime change the simulator refuses (at start, from a test, or from its /sim/config endpoint: a 400). */
+export class SimOptionsError extends Error {}
+
 /* Okta's ModelError bodies (docs/okta-api.md §2) and the OAuth error form used by /oauth2/v1/token. */
 
 export interface SimResponse {

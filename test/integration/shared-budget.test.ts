@@ -136,7 +136,7 @@ describe('shared budget', () => {
     const runId = uniqueRunId('r');
     b.setShare(runId, 1);
     await learn(b, runId, 1_000_000);
-    await b.stopRun(runId, 'cancelled by a test');
+    await b.markStopped(runId, 'cancelled by a test');
     const results = await Promise.allSettled(Array.from({ length: 3 }, () => b.acquire(req(runId))));
     for (const r of results) {
       expect(r.status).toBe('rejected');
@@ -156,7 +156,7 @@ describe('shared budget', () => {
     const asked = [stopped, stopped, live, live].map((r) => b.acquire(req(r)).then((l) => ({ r, l })));
     await until(async () => (await redis.zcard(keys.inflight)) === 5);
     first.release(response(60, 58));
-    await b.stopRun(stopped, 'cancelled by a test');
+    await b.markStopped(stopped, 'cancelled by a test');
     const results = await Promise.allSettled(asked);
     const sent = results.filter((x) => x.status === 'fulfilled').map((x) => (x as PromiseFulfilledResult<{ r: string; l: GateLease }>).value);
     const refused = results.filter((x) => x.status === 'rejected').map((x) => (x as PromiseRejectedResult).reason);
@@ -191,7 +191,7 @@ describe('shared budget', () => {
     const { b, keys } = budget(10);
     const [live, stopped] = [uniqueRunId('live'), uniqueRunId('stopped')];
     await learn(b, live, 1_000_000);
-    await b.stopRun(stopped, 'cancelled by a test');
+    await b.markStopped(stopped, 'cancelled by a test');
     const [a, c] = await Promise.allSettled([b.acquire(req(stopped)), b.acquire(req(live))]);
     expect(a.status).toBe('rejected');
     expect((a as PromiseRejectedResult).reason).toBeInstanceOf(RunStoppedError);
