@@ -10,7 +10,7 @@
  * (auth.ts) and rendering (html.ts), and the only code that depends on Express.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../listen.ts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { UsageError } from '../errors.ts';
@@ -67,7 +67,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   try {
     await board.refresh(true);
     server = createServer(app);
-    const port = await listen(server, opts.port ?? 3000, host);
+    const port = await listen(server, opts.port ?? 3000, host, '--host/--port');
     const shownHost = host.includes(':') ? `[${host}]` : host;
     return {
       url: `http://${shownHost}:${port}`,
@@ -87,18 +87,3 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   }
 }
 
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      const why =
-        err.code === 'EADDRINUSE' ? `${host}:${port} is already in use (try another --port)`
-        : err.code === 'EACCES' ? `not allowed to listen on ${host}:${port} (ports below 1024 need privileges)`
-        : err.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine`
-        : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? `${host} is not a name this machine can resolve`
-        : err.code ? `cannot listen on ${host}:${port} (${err.code})`
-        : null;
-      reject(why ? new UsageError(`--host/--port: ${why}`) : err);
-    });
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-  });
-}

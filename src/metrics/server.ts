@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen } from '../listen.ts';
 import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface MetricsServer {
@@ -43,13 +44,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       res.end(`error: ${String(e)}\n`);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, opts.port, opts.host ?? '127.0.0.1', '--metrics-host/--metrics-port');
   const { port, address, family } = server.address() as AddressInfo;
   const host = family === 'IPv6' ? `[${address}]` : address;
   return {

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { UsageError } from '../errors.ts';
 import { asksForDpopNonce, dpopNonceOf, DpopProver } from './dpop.ts';

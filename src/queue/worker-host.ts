@@ -80,7 +80,7 @@ export class WorkerHost {
   private readonly connection: Redis;
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly opts: WorkerHostOptions,
   ) {
     const orgKey = orgKeyOf(opts.orgUrl);

@@ -1,6 +1,6 @@
 import { isClusterUrl, parseClusterUrl } from './cluster-url.ts';
 import { maskRedisUrl, parseRedisUrl } from './redis-url.ts';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Socket } from 'node:net';
 import { HaltError, UsageError } from '../errors.ts';
 

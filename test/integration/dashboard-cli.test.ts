@@ -25,7 +25,7 @@ describe('grantsweep dashboard', () => {
     expect(b.stderr).not.toContain('hunter2');
     const c = await runCli(['dashboard', '--port', '70000'], env());
     expect(c.code).toBe(2);
-    expect(c.stderr).toMatch(/--port: expected an integer in 0\.\.65535/);
+    expect(c.stderr).toMatch(/--port: expected a port in 0\.\.65535/);
     // A host name that does not resolve: said, exit 2, not a stack.
     const d = await runCli(['dashboard', '--host', 'nosuch.invalid', '--port', '0'], { ...env(), GRANTSWEEP_DASHBOARD_TOKEN: TOKEN });
     expect(d.code, d.stderr).toBe(2);

@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orgKeyOf, queueNameOf } from '../../src/queue/org.ts';
@@ -133,6 +135,20 @@ describe('grantsweep worker --metrics-port', () => {
   it('refuses a port that is not one, before it starts', async () => {
     const r = await runCli(['worker', '--metrics-port', '70000'], simEnv(sim, dir.path));
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--metrics-port');
+    expect(r.stderr).toContain('--metrics-port: expected a port in 0..65535, got "70000"');
+  });
+
+  it('a metrics port in use is named as the dashboard names its own, exit 2, and no work is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const r = await runCli(['worker', '--metrics-port', String(port)], simEnv(sim, dir.path));
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`--metrics-host/--metrics-port: 127.0.0.1:${port} is already in use (try another port)`);
+      expect(r.stderr).not.toContain('worker started');
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
 import { secretFlagRefused } from '../../../config/load.ts';
 import { bindRule, startDashboard, TOKEN_ENV } from '../../dashboard/index.ts';
+import { parsePort } from '../../listen.ts';
 import { openContext } from '../context.ts';
 import { onSignals } from '../stopping.ts';
 import { err, type CliIO } from '../io.ts';
@@ -14,7 +15,7 @@ export interface DashboardFlags {
 
 /** `grantsweep dashboard`: serve bull-board and the runs page until SIGTERM/SIGINT. */
 export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promise<ExitCode> {
-  const port = parsePort(flags.port ?? '3000');
+  const port = parsePort('--port', flags.port ?? '3000');
   const host = flags.host ?? '127.0.0.1';
   if (flags.token !== undefined) {
     throw new UsageError(`--token: ${secretFlagRefused(TOKEN_ENV)}`);
@@ -52,12 +53,4 @@ export async function dashboardCommand(io: CliIO, flags: DashboardFlags): Promis
     await ctx.resources.releaseAll();
     offSignals();
   }
-}
-
-function parsePort(raw: string): number {
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n > 65_535) {
-    throw new UsageError(`--port: expected an integer in 0..65535, got ${JSON.stringify(raw.slice(0, 20))}`);
-  }
-  return n;
 }

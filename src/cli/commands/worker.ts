@@ -1,4 +1,5 @@
-import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
+import { EXIT, type ExitCode } from '../../errors.ts';
+import { parsePort } from '../../listen.ts';
 import { REVOKE_SCOPES } from '../../okta/auth.ts';
 import { startMetricsServer } from '../../metrics/server.ts';
 import { WorkerMetrics } from '../../metrics/worker-metrics.ts';
@@ -14,7 +15,7 @@ export async function workerCommand(
   flags: { concurrency?: string; metricsPort?: string; metricsHost?: string },
 ): Promise<ExitCode> {
   const { metricsPort, metricsHost, ...rest } = flags;
-  const port = metricsPort === undefined ? null : parsePort(metricsPort);
+  const port = metricsPort === undefined ? null : parsePort('--metrics-port', metricsPort);
   const ctx = await openContext(io, rest, { okta: true, credentials: true });
   try {
     const metrics = port === null ? undefined : new WorkerMetrics();
@@ -28,8 +29,6 @@ export async function workerCommand(
           if (stopping) return 'stopping';
           return (await redisAnswers(ctx.redis)) ? null : 'Redis does not answer';
         },
-      }).catch((e: NodeJS.ErrnoException) => {
-        throw new UsageError(`--metrics-port ${port}: cannot listen on ${metricsHost ?? '127.0.0.1'} (${e.code ?? e.message})`);
       });
       ctx.resources.add('metrics server', server, (s) => s.close());
       err(io, `metrics: ${server.url}/metrics (health: ${server.url}/healthz)\n`);
@@ -67,10 +66,4 @@ export async function workerCommand(
   } finally {
     await ctx.resources.releaseAll();
   }
-}
-
-function parsePort(v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n > 65_535) throw new UsageError(`--metrics-port: expected a port in 0..65535, got ${JSON.stringify(v)}`);
-  return n;
 }
