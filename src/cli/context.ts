@@ -1,11 +1,10 @@
-import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadConfig, type Config } from '../../config/load.ts';
 import { createLogger } from '../log.ts';
 import { ApiTokenAuth, PrivateKeyJwtAuth, REVOKE_SCOPES, type OktaAuth } from '../okta/auth.ts';
 import { connectChecked } from '../redis/connection.ts';
-import { ensureEmbeddedRedis } from '../redis/embedded.ts';
+import { embeddedRedisDir, ensureEmbeddedRedis } from '../redis/embedded.ts';
 import { OutageWatch } from '../redis/outage.ts';
 import { RunStore } from '../runs/run-store.ts';
 import type { CliIO } from './io.ts';
@@ -38,7 +37,7 @@ export function readConfig(io: CliIO, flags: Record<string, unknown>, need: Need
 /** REDIS_URL, or the embedded redis-server kept in GRANTSWEEP_HOME. */
 export async function resolveRedisUrl(config: Config): Promise<string> {
   if (config.redisUrl) return config.redisUrl;
-  return (await ensureEmbeddedRedis({ dir: join(config.home, 'redis') })).url;
+  return (await ensureEmbeddedRedis({ dir: embeddedRedisDir(config.home) })).url;
 }
 
 export async function openContext(io: CliIO, flags: Record<string, unknown>, need: Need = {}): Promise<CliContext> {

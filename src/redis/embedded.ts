@@ -59,6 +59,18 @@ export interface StartRedisOptions {
   extraArgs?: string[];
 }
 
+/** The embedded redis-server's folder under GRANTSWEEP_HOME. */
+export const embeddedRedisDir = (home: string) => join(home, 'redis');
+
+/** Its Unix socket: the only way it is reached (it listens on no TCP port). */
+export const embeddedRedisSocket = (dir: string) => join(resolve(dir), 'redis.sock');
+
+/** The socket of the embedded redis-server of `dir` when one answers there, else null (a socket file left by a crash is not a server). */
+export async function runningEmbeddedRedis(dir: string): Promise<string | null> {
+  const socket = embeddedRedisSocket(dir);
+  return (await ping(socket)) ? socket : null;
+}
+
 /** Starts (or finds already running) a redis-server whose data lives in `dir`. */
 export async function ensureEmbeddedRedis(opts: StartRedisOptions): Promise<EmbeddedRedis> {
   const dir = resolve(opts.dir);
@@ -69,7 +81,7 @@ export async function ensureEmbeddedRedis(opts: StartRedisOptions): Promise<Embe
     const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a part of it is a file, not a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code;
     throw new UsageError(`GRANTSWEEP_HOME: cannot make the embedded Redis's folder ${dir} (${why}); set GRANTSWEEP_HOME to a folder of yours, or REDIS_URL`);
   }
-  const socket = join(dir, 'redis.sock');
+  const socket = embeddedRedisSocket(dir);
   const url = `unix://${socket}`;
   const pidFile = join(dir, 'redis.pid');
   if (existsSync(socket) && (await ping(socket))) {
@@ -104,7 +116,7 @@ export async function ensureEmbeddedRedis(opts: StartRedisOptions): Promise<Embe
 
 /** Stops the embedded redis-server of `dir` (SHUTDOWN keeps the AOF). */
 export async function stopEmbeddedRedis(dir: string): Promise<boolean> {
-  const socket = join(resolve(dir), 'redis.sock');
+  const socket = embeddedRedisSocket(dir);
   if (!(await ping(socket))) return false;
   await new Promise<void>((done) => {
     const conn = createConnection(socket);
