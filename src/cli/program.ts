@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { DEFAULTS } from '../../config/defaults.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import type { ExitCode } from '../errors.ts';
 import type { CliIO } from './io.ts';
@@ -49,7 +50,7 @@ Example:
   program.commands.find((c) => c.name() === 'enqueue')!.options.find((o) => o.long === '--concurrency')!.hideHelp();
 
   program.command('worker').description('process queued runs until SIGTERM/SIGINT; finishes in-flight work before it exits')
-    .option('--concurrency <n>', 'Okta requests in flight from this process (default 8)')
+    .option('--concurrency <n>', `Okta requests in flight from this process (default ${DEFAULTS.concurrency})`)
     .option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and a health check on /healthz at this port')
     .option('--metrics-host <host>', 'address the metrics server binds', '127.0.0.1')
     .action((flags) => set(import('./commands/worker.ts').then((m) => m.workerCommand(io, flags))));

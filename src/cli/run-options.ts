@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { DEFAULTS } from '../../config/defaults.ts';
 import { UsageError } from '../errors.ts';
 import { flagId } from '../okta/ids.ts';
 import { parseResults } from '../sources/run-source.ts';
@@ -44,8 +45,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--tokens', "also revoke the user's refresh tokens for the client (--client), or for every client (no --client)")
     .option('--reason <text>', 'kept with the run, shown in reports')
     .option('--run-id <id>', 'the run id ([A-Za-z0-9_.-]{1,64}); default generated')
-    .option('--concurrency <n>', 'Okta requests in flight from this process (default 8)')
-    .option('--rate-share <f>', 'fraction of each Okta rate-limit bucket this run may use, 0 < F <= 1 (default 0.5)')
+    .option('--concurrency <n>', `Okta requests in flight from this process (default ${DEFAULTS.concurrency})`)
+    .option('--rate-share <f>', `fraction of each Okta rate-limit bucket this run may use, 0 < F <= 1 (default ${DEFAULTS.rateShare})`)
     .option('--pacing <mode>', "even (default): spread the run's share over each rate-limit window; window: spend it as soon as the window opens")
     .option('--skip-invalid', 'enqueue the valid rows of a file with invalid rows, and report the invalid ones')
     .option('--yes', 'do not ask for confirmation before a real revocation');
