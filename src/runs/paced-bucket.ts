@@ -15,7 +15,12 @@ export interface PacedBucket {
  * recorded before buckets were counted) has all its requests and no budget.
  */
 export function pacedBucket(counts: RunCounts): PacedBucket {
+  return busiestBucket(Object.entries(counts.buckets).map(([name, b]) => ({ name, ...b }))) ?? { name: '', requests: counts.requests, budget: null };
+}
+
+/** The bucket with the most requests among those whose budget is known; null when none is. */
+export function busiestBucket(buckets: Iterable<PacedBucket>): PacedBucket | null {
   let best: PacedBucket | null = null;
-  for (const [name, b] of Object.entries(counts.buckets)) if (b.budget !== null && (!best || b.requests > best.requests)) best = { name, ...b };
-  return best ?? { name: '', requests: counts.requests, budget: null };
+  for (const b of buckets) if (b.budget !== null && (!best || b.requests > best.requests)) best = b;
+  return best;
 }

@@ -1,3 +1,4 @@
+import { busiestBucket } from './paced-bucket.ts';
 import type { RunStore } from './run-store.ts';
 
 interface Entry {
@@ -8,12 +9,6 @@ interface Entry {
   buckets: Map<string, { n: number; budget: number | null }>;
 }
 
-/** The budget of the bucket with the most requests among those whose budget is known. */
-function busiest(buckets: Entry['buckets']): number | null {
-  let best: { n: number; budget: number | null } | null = null;
-  for (const b of buckets.values()) if (b.budget !== null && (!best || b.n > best.n)) best = b;
-  return best?.budget ?? null;
-}
 
 /**
  * Counts each run's Okta requests and 429s per minute in memory and flushes them to
@@ -56,11 +51,10 @@ export class RequestCounter {
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const entries = [...this.pending.values()].map(({ buckets, ...e }) => ({
-      ...e,
-      budget: busiest(buckets),
-      buckets: [...buckets].map(([name, b]) => ({ name, requests: b.n, budget: b.budget })),
-    }));
+    const entries = [...this.pending.values()].map(({ buckets, ...e }) => {
+      const counted = [...buckets].map(([name, b]) => ({ name, requests: b.n, budget: b.budget }));
+      return { ...e, budget: busiestBucket(counted)?.budget ?? null, buckets: counted };
+    });
     this.pending = new Map();
     try {
       await this.store.addRequestCounts(entries);
