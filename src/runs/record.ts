@@ -141,15 +141,14 @@ export function fromRedis(raw: string): TargetRecord {
     scopeId: text(3),
     grantId: text(4),
     line: num(5),
-    // A record stored before status codes holds the status's name.
-    status: typeof status === 'number' ? STATUSES[status]! : ((status as TargetStatus | undefined) ?? 'pending'),
+    status: STATUSES[status as number] ?? 'pending',
     grantsRevoked: num(7),
     attempts: (a[8] as number | null | undefined) ?? 0,
     httpStatus: num(9),
     errorCode: text(10),
     errorSummary: text(11),
     errorId: text(12),
-    finishedAt: typeof finishedAt === 'string' ? parseInt(finishedAt, 36) : ((finishedAt as number | null | undefined) ?? null),
+    finishedAt: typeof finishedAt === 'string' ? parseInt(finishedAt, 36) : null,
     grants: grants
       ? grants.map((g) => ({ id: String(g[0]), clientId: String(g[1]), scopeId: String(g[2]), created: String(g[3]) }))
       : null,

@@ -48,9 +48,4 @@ describe('the stored target record', () => {
     const done: TargetRecord = { ...pending, status: 'revoked', attempts: 1, httpStatus: 204, finishedAt: Date.UTC(2026, 10, 27) };
     expect(toRedis(done).length).toBeLessThanOrEqual(76);
   });
-
-  it('still reads a record stored before status codes (status by name, finishedAt as a number, nulls)', () => {
-    const old = '["00u1a2b3c4d5e6f7g8h9",null,null,null,null,12,"failed",null,3,503,"E0000009","Internal error",null,1795791934770]';
-    expect(fromRedis(old)).toMatchObject({ userId: '00u1a2b3c4d5e6f7g8h9', login: null, line: 12, status: 'failed', attempts: 3, httpStatus: 503, errorCode: 'E0000009', finishedAt: 1795791934770, grants: null });
-  });
 });

@@ -10,12 +10,12 @@
   ARGV[1] now (ms), then per target: targetKey, record (JSON), status
   Returns per target 1 recorded, 0 already final, -1 unknown target.
 ]]
--- Status code 0 (record.ts), or the name a record stored before status codes holds. A
--- record that cannot be read counts as pending: a result may replace it (run-store.ts).
+-- Status code 0 (record.ts). A record that cannot be read counts as pending: a result may
+-- replace it (run-store.ts).
 local function isPending(raw)
   local ok, rec = pcall(cjson.decode, raw)
   if not ok or type(rec) ~= 'table' then return true end
-  return rec[7] == 0 or rec[7] == 'pending'
+  return rec[7] == 0
 end
 local out = {}
 local pending = nil

@@ -1,8 +1,7 @@
 --[[
   Puts targets back for `retry`: a failed target becomes pending again (its earlier
   attempts kept, a fresh --attempts to spend), a pending one of a halted or cancelled run is fed again. The run
-  becomes running, unless it was halted or cancelled meanwhile. Status codes as in record.ts (0 pending, 6 failed); a record
-  stored before status codes holds the name.
+  becomes running, unless it was halted or cancelled meanwhile. Status codes as in record.ts (0 pending, 6 failed).
   KEYS[1] targets hash   KEYS[2] counts hash   KEYS[3] requeue list   KEYS[4] meta hash
   ARGV[1] "1" to requeue pending targets too   ARGV[2..] targetKeys
   Returns how many were requeued.
@@ -15,7 +14,7 @@ for i = 2, #ARGV do
   if raw then
     local rec = cjson.decode(raw)
     local status = rec[7]
-    if status == 6 or status == 'failed' then
+    if status == 6 then
       -- The result's fields cleared as toRedis writes them absent (1-based here):
       -- 8 grantsRevoked, 10 httpStatus, 14 finishedAt null; 11-13 error, 18 tokensRevokedFor 0.
       -- 19 revokeSent stays, and with it 15 grants (what was listed before a DELETE whose
@@ -38,7 +37,7 @@ for i = 2, #ARGV do
       redis.call('HINCRBY', KEYS[2], 'pending', 1)
       redis.call('RPUSH', KEYS[3], ARGV[i])
       n = n + 1
-    elseif (status == 0 or status == 'pending') and ARGV[1] == '1' then
+    elseif status == 0 and ARGV[1] == '1' then
       redis.call('RPUSH', KEYS[3], ARGV[i])
       n = n + 1
     end
