@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import { UsageError } from '../errors.ts';
+import { decoded } from './redis-url.ts';
 
 /*
  * `redis-cluster://[user:password@]host:port,host:port,…` (or `rediss-cluster://`): the seed
@@ -27,8 +28,8 @@ export function parseClusterUrl(url: string): { nodes: { host: string; port: num
   return {
     nodes,
     options: {
-      username: user ? decodeURIComponent(user) : undefined,
-      password: pass ? decodeURIComponent(pass) : undefined,
+      username: user ? decoded('user name', user) : undefined,
+      password: pass ? decoded('password', pass) : undefined,
       tls: scheme === 'rediss' ? {} : undefined,
     },
   };

@@ -133,6 +133,15 @@ export async function connectChecked(opts: ConnectOptions & { timeoutMs?: number
   redis.on('error', (err: Error) => void (lastError = redisErrorText(err)));
   try {
     await Promise.race([redis.connect(), timeout]);
+    // ioredis selects the URL's database on connect, but when Redis refuses (a number past its
+    // `databases`) it only emits an error and goes on in database 0: ask again, and say so.
+    const db = isClusterUrl(opts.url) ? 0 : (redis.options.db ?? 0);
+    if (db > 0) {
+      await Promise.race([redis.select(db), timeout]).catch((e: Error) => {
+        if (e instanceof HaltError) throw e;
+        throw new UsageError(`REDIS_URL: Redis at ${maskRedisUrl(opts.url)} refuses database ${db} (${redisErrorText(e)}); a Redis has 16 (0–15) unless its \`databases\` setting says more`);
+      });
+    }
     // INFO works where CONFIG is disabled (managed Redis services).
     const info = await Promise.race([redis.info('memory'), timeout]);
     const value = /maxmemory_policy:(\S+)/.exec(info)?.[1];

@@ -12,9 +12,11 @@ export function maskRedisUrl(url: string): string {
   // Up to the last "@": a password may contain an unencoded "@" of its own. A user name before a
   // ":" is kept; userinfo with no ":" is a password alone (the cluster form takes one) and goes whole.
   // Any scheme, in any case: `REDIS://` connects as well as `redis://`.
+  // A unix:// URL's password may be in its query (`?password=`).
   return url
     .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, '$1***@')
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^:@/]+@/i, '$1***@');
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^:@/]+@/i, '$1***@')
+    .replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
 /** A database number from a URL's path (redis://…/2) or `?db=` (unix://…?db=2); 0 when none. */
@@ -24,11 +26,42 @@ function dbNumber(text: string | null): number {
   return Number(text);
 }
 
-export function parseRedisUrl(url: string): RedisOptions {
-  if (url.startsWith('unix://')) {
-    const [path, query] = url.slice('unix://'.length).split('?', 2) as [string, string | undefined];
-    return { path, db: dbNumber(new URLSearchParams(query ?? '').get('db')) };
+/** A percent-encoded user name or password, decoded; a malformed one is named, never shown. */
+export function decoded(part: 'user name' | 'password', text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new UsageError(`REDIS_URL: its ${part} is not valid percent-encoding (a "%" must be followed by two hex digits; write %25 for a "%" of its own)`);
   }
+}
+
+/** What a unix:// URL's query may set; anything else is a typo that would otherwise go unseen. */
+const UNIX_QUERY = new Set(['db', 'password', 'username']);
+
+/**
+ * `unix:///path/redis.sock`, with `?db=N`, and a password as `?password=…` (and `&username=…`)
+ * or before the path (`unix://user:password@/path/redis.sock`).
+ */
+function parseUnixUrl(url: string): RedisOptions {
+  const [rest, query] = url.slice('unix://'.length).split('?', 2) as [string, string | undefined];
+  const m = /^(?:([^/]*)@)?(\/.*)$/.exec(rest);
+  if (!m) throw new UsageError('REDIS_URL: expected unix:///path/to/redis.sock (an absolute path), with ?db=N or ?password=… if needed');
+  const params = new URLSearchParams(query ?? '');
+  for (const key of params.keys()) {
+    if (!UNIX_QUERY.has(key)) throw new UsageError(`REDIS_URL: a unix:// URL takes ?db=, ?password= and ?username=, not ?${key.slice(0, 20)}=`);
+  }
+  const auth = m[1] ?? '';
+  const colon = auth.indexOf(':');
+  const user = colon >= 0 ? auth.slice(0, colon) : '';
+  const pass = colon >= 0 ? auth.slice(colon + 1) : auth;
+  // URLSearchParams has decoded the query already.
+  const username = user ? decoded('user name', user) : params.get('username') || undefined;
+  const password = pass ? decoded('password', pass) : params.get('password') || undefined;
+  return { path: m[2]!, db: dbNumber(params.get('db')), username, password };
+}
+
+export function parseRedisUrl(url: string): RedisOptions {
+  if (url.startsWith('unix://')) return parseUnixUrl(url);
   let u: URL;
   try {
     u = new URL(url);
@@ -42,8 +75,8 @@ export function parseRedisUrl(url: string): RedisOptions {
   return {
     host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: u.port ? Number(u.port) : 6379,
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
+    username: u.username ? decoded('user name', u.username) : undefined,
+    password: u.password ? decoded('password', u.password) : undefined,
     db,
     tls: u.protocol === 'rediss:' ? {} : undefined,
   };

@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { redisUrlSchema } from '../../config/schema.ts';
 import { parseClusterUrl } from '../../src/redis/cluster-url.ts';
 import { connectChecked, createRedis } from '../../src/redis/connection.ts';
+import { maskRedisUrl, parseRedisUrl } from '../../src/redis/redis-url.ts';
 
 /** The options a REDIS_URL gives (createRedis connects lazily: nothing is dialled here). */
 const optionsOf = (url: string) => {
@@ -57,5 +58,24 @@ describe('REDIS_URL in messages', () => {
   it('a database that is not a number is refused with the other settings, before any connection', () => {
     expect(redisUrlSchema.safeParse('redis://127.0.0.1:6379/cache').error?.issues[0]?.message).toMatch(/^the database must be a number.*got "cache"/);
     expect(redisUrlSchema.safeParse('unix:///tmp/r.sock?db=two').error?.issues[0]?.message).toMatch(/^the database must be a number.*got "two"/);
+  });
+});
+
+describe('REDIS_URL credentials and databases', () => {
+  it('a unix:// URL takes its password in the query or before the path, and shows it masked', () => {
+    expect(parseRedisUrl('unix:///tmp/r.sock?password=UnixPass%26SECRET&db=3')).toEqual({ path: '/tmp/r.sock', db: 3, username: undefined, password: 'UnixPass&SECRET' });
+    expect(parseRedisUrl('unix://app:UnixPassSECRET@/tmp/r.sock')).toEqual({ path: '/tmp/r.sock', db: 0, username: 'app', password: 'UnixPassSECRET' });
+    expect(maskRedisUrl('unix:///tmp/r.sock?db=2&password=UnixPassSECRET')).toBe('unix:///tmp/r.sock?db=2&password=***');
+    expect(maskRedisUrl('unix://:UnixPassSECRET@/tmp/r.sock')).toBe('unix://:***@/tmp/r.sock');
+    expect(() => parseRedisUrl('unix:///tmp/r.sock?pasword=x')).toThrow(/takes \?db=, \?password= and \?username=, not \?pasword=/);
+    expect(() => parseRedisUrl('unix://tmp/r.sock')).toThrow(/expected unix:\/\/\/path\/to\/redis.sock \(an absolute path\)/);
+  });
+
+  it('a password that is not valid percent-encoding is refused with the settings (exit 2), never shown', () => {
+    for (const url of ['redis://:Pa%ZZss@127.0.0.1:6379', 'unix://:Pa%ZZss@/tmp/r.sock', 'redis-cluster://u:Pa%ZZss@h1:7000']) {
+      const message = redisUrlSchema.safeParse(url).error?.issues[0]?.message;
+      expect(message).toMatch(/its password is not valid percent-encoding/);
+      expect(message).not.toContain('ZZss');
+    }
   });
 });
