@@ -75,6 +75,14 @@ export const proxyUrlSchema = z.string().transform((raw, ctx) => {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return fail(`must be an http:// or https:// proxy, got ${u.protocol}//${u.host}`);
   if (u.hostname === '') return fail(`names no host, got ${shown(maskProxyUrl(raw))}`);
   if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return fail(`must be the proxy's origin only, got ${shown(maskProxyUrl(raw))}`);
+  // The proxy agent decodes them, and would throw on a "%" not followed by two hex digits.
+  for (const [part, text] of [['user name', u.username], ['password', u.password]] as const) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      return fail(`its ${part} is not valid percent-encoding (a "%" must be followed by two hex digits; write %25 for a "%" of its own)`);
+    }
+  }
   return raw;
 });
 

@@ -190,6 +190,11 @@ describe('loadConfig: a proxy to Okta', () => {
     expect(lines.join('\n')).not.toContain('hunter2');
   });
 
+  it("refuses a proxy whose password is not valid percent-encoding (the proxy agent threw on it, after the run was stored)", () => {
+    const lines = problems({ env: { ...TOKEN, HTTP_PROXY: 'http://user:Pa%ZZhunter2@127.0.0.1:3128' }, need: { credentials: true } });
+    expect(lines).toEqual(['HTTP_PROXY: its password is not valid percent-encoding (a "%" must be followed by two hex digits; write %25 for a "%" of its own)']);
+  });
+
   it('describes the proxy with its credentials masked', async () => {
     const { describeConfig } = await import('../../config/load.ts');
     const c = loadConfig({ env: { ...TOKEN, HTTPS_PROXY: 'http://user:hunter2@proxy.corp:3128' }, need: { credentials: true } });
