@@ -3,7 +3,7 @@
  * result, another try after a wait (a 429 spends no attempt), or a halt of the whole run when
  * every request is refused the same way (bad credentials, no Okta at that address).
  */
-import { isUserNotFound, NotOktaError, OktaApiError, OktaNetworkError } from '../../src/okta/errors.ts';
+import { isUserNotFound, NotOktaError, OktaApiError, OktaNetworkError, OktaResponseError } from '../../src/okta/errors.ts';
 import { backoffMs, RETRY_POLICY, retryDelayMs } from '../../src/okta/retry-policy.ts';
 import { jitter } from '../../src/queue/budget.ts';
 import { RequestWithdrawn, RunStoppedError } from '../../src/queue/errors.ts';
@@ -46,11 +46,11 @@ export async function handleError(
   const { deps, meta } = c;
   // Cancelled or halted meanwhile, or withdrawn from its slot's wait by a stop: no result, no request.
   if (err instanceof RunStoppedError || err instanceof RequestWithdrawn) return 'left';
-  const failWith = (e: OktaApiError | OktaNetworkError | Error) =>
+  const failWith = (e: OktaApiError | OktaNetworkError | OktaResponseError | Error) =>
     c.finish({
       status: 'failed',
       httpStatus: e instanceof OktaApiError ? e.status : null,
-      errorCode: e instanceof OktaApiError ? e.errorCode : e instanceof OktaNetworkError ? e.code ?? 'NETWORK' : 'ERROR',
+      errorCode: e instanceof OktaApiError ? e.errorCode : e instanceof OktaNetworkError ? e.code ?? 'NETWORK' : e instanceof OktaResponseError ? 'BAD_RESPONSE' : 'ERROR',
       errorSummary: e instanceof OktaApiError ? e.errorSummary : e.message,
       errorId: e instanceof OktaApiError ? e.errorId : null,
     });
@@ -90,6 +90,11 @@ export async function handleError(
       default:
         return failWith(err);
     }
+  }
+  // Okta's answer, but not of the shape its API documents: tried again as a 5xx is, then failed.
+  if (err instanceof OktaResponseError) {
+    if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: RETRY_POLICY.transient.countsAsAttempt };
+    return failWith(err);
   }
   if (err instanceof NotOktaError) {
     await halt(deps, meta, c.key, err.message);

@@ -3,7 +3,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { flagName, SECRET_FLAGS, secretFlagRefused } from '../../config/load.ts';
 import { EXIT, ExitError, type ExitCode } from '../errors.ts';
 import { InvalidIdError } from '../okta/ids.ts';
-import { NotOktaError, OktaApiError, OktaNetworkError } from '../okta/errors.ts';
+import { NotOktaError, OktaApiError, OktaNetworkError, OktaResponseError } from '../okta/errors.ts';
 import { isRedisConnectionError, redisErrorText } from '../redis/connection.ts';
 import { askYesNo, drained, readerSafe, type CliIO } from './io.ts';
 import { buildProgram } from './program.ts';
@@ -54,6 +54,10 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
   }
   if (err instanceof NotOktaError) {
     io.stderr.write(`grantsweep: ${err.message}\n`);
+    return EXIT.halted;
+  }
+  if (err instanceof OktaResponseError) {
+    io.stderr.write(`grantsweep: Okta's answer could not be used: ${err.message}; \`grantsweep check\` tries the way, and Okta's System Log may say more\n`);
     return EXIT.halted;
   }
   if (err instanceof OktaNetworkError) {

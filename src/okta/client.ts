@@ -232,7 +232,10 @@ export class OktaClient {
       seen.add(url);
       const res = await this.#read(url, ctx);
       const items = parseJson(res, url);
-      if (!Array.isArray(items)) throw new OktaResponseError('expected a JSON array', 'GET', url);
+      // Every item an object: a null or a number among them would fail far from here, as a bug.
+      if (!Array.isArray(items) || items.some((i) => i === null || typeof i !== 'object' || Array.isArray(i))) {
+        throw new OktaResponseError('expected a JSON array of objects', 'GET', url);
+      }
       const next = nextLink(res.headers['link']);
       const nextUrl: string | null = next === null ? null : this.#checkNext(next, url);
       if (nextUrl !== null && seen.has(nextUrl)) {

@@ -8,6 +8,7 @@ import { ensureEmbeddedRedis, stopEmbeddedRedis } from '../../src/redis/embedded
 import type { Simulator } from '../../src/sim/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
+import { uniqueRunId } from '../helpers/redis.ts';
 
 /**
  * Bad configuration: each is refused with one clear message and the documented exit
@@ -80,6 +81,37 @@ describe('bad configuration', () => {
       expect(sim.log.snapshot().total - before).toBe(0);
       // Nothing stored for a worker with a good token to revoke later.
       expect((await runCli(['status', runId], envFor(sim))).code).toBe(2);
+    }
+  });
+
+  it("Okta's answer in a shape its API does not document (null in a list, an object for a list): exit 3 naming it, a target failed with BAD_RESPONSE, never a stack", async () => {
+    const okta = { 'content-type': 'application/json', 'x-okta-request-id': 'fake-req-1' };
+    const { server, port } = await listenHttp((req, res) => {
+      const path = (req.url ?? '').split('?')[0]!;
+      if (path === '/api/v1/users') return void res.writeHead(200, okta).end(JSON.stringify([{ id: '00uFAKE0000000000001', status: 'ACTIVE', profile: { login: 'a@example.com' } }, null]));
+      if (/^\/api\/v1\/users\/[^/]+\/grants$/.test(path)) return void res.writeHead(200, okta).end(JSON.stringify({ grants: [] }));
+      res.writeHead(404, okta).end(JSON.stringify({ errorCode: 'E0000007', errorSummary: 'Not found', errorId: 'x', errorCauses: [] }));
+    });
+    try {
+      const env = envFor(sim, { OKTA_ORG_URL: `http://127.0.0.1:${port}`, GRANTSWEEP_ATTEMPTS: '2' });
+      const listing = await runCli(['run', '--filter', 'status eq "ACTIVE"', '--dry-run', '--yes', '--run-id', uniqueRunId('bad-shape')], env);
+      expect(listing.code, listing.stderr).toBe(3);
+      expect(listing.stderr).toContain("Okta's answer could not be used: expected a JSON array of objects (GET /api/v1/users)");
+      expect(listing.stderr).not.toMatch(/unexpected error|TypeError/);
+
+      const check = await runCli(['check'], env);
+      expect(check.code, check.stderr).toBe(3);
+      expect(check.stderr + check.stdout).not.toMatch(/unexpected error/);
+
+      // A target's listing of grants (--scope) that is an object: tried again, then failed, with what was wrong.
+      const runId = uniqueRunId('bad-shape-target');
+      const scoped = await runCli(['run', '--csv', writeCsv(['userId', '00uFAKE0000000000001']), '--scope', 'api:write', '--yes', '--run-id', runId], env);
+      expect(scoped.code, scoped.stderr).toBe(1);
+      const rep = JSON.parse((await runCli(['report', runId], env)).stdout);
+      expect(rep.results).toHaveLength(1);
+      expect(rep.results[0]).toMatchObject({ status: 'failed', attempts: 2, errorCode: 'BAD_RESPONSE', errorSummary: expect.stringContaining('expected a JSON array of objects (GET /api/v1/users/00uFAKE0000000000001/grants)') });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
