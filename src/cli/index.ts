@@ -48,6 +48,10 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
     io.stderr.write(`grantsweep: Okta answered ${err.status} ${err.errorCode ?? ''} ${err.errorSummary ?? ''}${hint}\n`);
     return err.kind === 'invalid_request' || err.kind === 'not_found' ? EXIT.usage : EXIT.halted;
   }
+  if (err instanceof Error && /^OOM /.test(err.message)) {
+    io.stderr.write(`grantsweep: Redis is full (${redisErrorText(err)}): raise its maxmemory, or \`grantsweep prune\` old runs. What was written before stays; a run being stored is left halted or queued (see \`grantsweep runs\`)\n`);
+    return EXIT.halted;
+  }
   if (isRedisConnectionError(err)) {
     io.stderr.write(`grantsweep: lost the connection to Redis (${redisErrorText(err as Error)}); check that it is running. Runs stay in Redis: \`grantsweep status\` shows them once it is back\n`);
     return EXIT.halted;
