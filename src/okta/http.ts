@@ -67,6 +67,9 @@ const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
  * body timeouts. It never follows redirects, so the Authorization header cannot be
  * carried to a host the caller did not choose.
  */
+/** How much longer than the request timeout a whole answer (headers and body) may take. */
+const WHOLE_ANSWER_GRACE_MS = 1_000;
+
 export function createTransport(opts: TransportOptions): Transport {
   if (!Number.isInteger(opts.connections) || opts.connections < 1) {
     throw new RangeError(`connections must be an integer ≥ 1, got ${opts.connections}`);
@@ -88,12 +91,17 @@ export function createTransport(opts: TransportOptions): Transport {
     : new Agent(agentOpts);
   return {
     async send(req) {
+      // undici's timeouts measure idleness (to the headers, between body chunks): an answer
+      // trickled a byte at a time would never end. The whole exchange gets a second more than
+      // the timeout (a silent server meets undici's own first), well within a budget lease.
+      const deadline = AbortSignal.timeout(opts.timeoutMs + WHOLE_ANSWER_GRACE_MS);
       try {
         const res = await request(req.url, {
           method: req.method,
           headers: req.headers,
           body: req.body,
           dispatcher: agent,
+          signal: deadline,
         });
         const body = await res.body.text();
         const headers: Record<string, string | string[]> = {};
@@ -102,6 +110,7 @@ export function createTransport(opts: TransportOptions): Transport {
         }
         return { status: res.statusCode, headers, body };
       } catch (err) {
+        if (deadline.aborted) throw new OktaNetworkError('REQUEST_TIMEOUT', req.method, req.url, `no whole answer within ${opts.timeoutMs + WHOLE_ANSWER_GRACE_MS} ms`);
         // Only the code and undici's own short message: the error object may reference
         // the request options, and those hold the Authorization header.
         throw new OktaNetworkError(networkCode(err), req.method, req.url, networkDetail(err));

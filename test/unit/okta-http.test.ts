@@ -53,6 +53,22 @@ describe('createTransport', () => {
     }
   });
 
+  it('an answer trickled a byte at a time (never idle for the timeout) still ends: REQUEST_TIMEOUT a second after it', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const { url } = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      timers.push(setInterval(() => res.write(' '), 50));
+    });
+    try {
+      const err = await transport(200).send({ method: 'DELETE', url: `${url}/api/v1/users/00u1/grants`, headers: { authorization: SECRET } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OktaNetworkError);
+      expect(err).toMatchObject({ kind: 'transient', code: 'REQUEST_TIMEOUT', method: 'DELETE', path: '/api/v1/users/00u1/grants' });
+      expect((err as OktaNetworkError).neverSent).toBe(false);
+    } finally {
+      for (const t of timers) clearInterval(t);
+    }
+  });
+
   it('turns a dropped connection and a refused connection into OktaNetworkError with the socket code', async () => {
     const { url } = await listen((req) => req.socket.destroy());
     const reset = await transport().send({ method: 'GET', url: `${url}/x`, headers: {} }).catch((e: unknown) => e);
