@@ -35,6 +35,11 @@ export function checkPlaceholders(source: SourceDescription, scheduled: boolean)
   }
   const unknown = names.find((n) => n !== 'since');
   if (unknown !== undefined) throw new UsageError(`--${source.kind}: unknown placeholder {{${unknown}}}: the one a schedule fills in is ${SINCE}`);
+  // A placeholder mistyped (`{{since}`, `{since}`) would be sent as it is, every time, and match nobody.
+  const rest = source.value.replace(PLACEHOLDER, '');
+  if (rest.includes('{{') || rest.includes('}}') || /\{\s*since\s*\}/i.test(rest)) {
+    throw new UsageError(`--${source.kind}: a placeholder is not written as ${SINCE} (two braces on each side): ${JSON.stringify(source.value.slice(0, 200))}`);
+  }
 }
 
 export const usesSince = (source: SourceDescription): boolean =>

@@ -30,6 +30,10 @@ describe('{{since}}', () => {
     expect(refused(() => checkPlaceholders({ kind: 'filter', value: 'lastUpdated gt "{{since}}"' }, false))).toMatch(/^--filter: \{\{since\}\} is filled in by a schedule/);
     expect(refused(() => checkPlaceholders({ kind: 'search', value: 'lastUpdated gt "{{now}}"' }, true))).toBe('--search: unknown placeholder {{now}}: the one a schedule fills in is {{since}}');
     expect(refused(() => checkPlaceholders({ kind: 'csv', value: '/data/{{since}}.csv' }, true))).toMatch(/^\{\{since\}\} goes in --search or --filter/);
+    // Mistyped in a schedule: sent as written every time, it would match nobody.
+    for (const value of ['x sw "{{since}"', 'lastUpdated gt "{since}"', 'lastUpdated gt "{since}}"', 'lastUpdated gt "{{ since }}" and x eq "}}"']) {
+      expect(refused(() => checkPlaceholders({ kind: 'search', value }, true))).toMatch(/^--search: a placeholder is not written as \{\{since\}\} \(two braces on each side\)/);
+    }
     // Accepted: a schedule's {{since}}, and other double braces in a one-off run (literal text).
     expect(() => checkPlaceholders({ kind: 'search', value: 'lastUpdated gt "{{since}}"' }, true)).not.toThrow();
     expect(() => checkPlaceholders({ kind: 'search', value: 'profile.nickName eq "{{x}}"' }, false)).not.toThrow();
