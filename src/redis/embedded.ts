@@ -59,6 +59,9 @@ export interface StartRedisOptions {
   extraArgs?: string[];
 }
 
+/** The longest Unix socket path the kernel takes (108 bytes of sun_path, with its NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
 /** The embedded redis-server's folder under GRANTSWEEP_HOME. */
 export const embeddedRedisDir = (home: string) => join(home, 'redis');
 
@@ -74,6 +77,11 @@ export async function runningEmbeddedRedis(dir: string): Promise<string | null> 
 /** Starts (or finds already running) a redis-server whose data lives in `dir`. */
 export async function ensureEmbeddedRedis(opts: StartRedisOptions): Promise<EmbeddedRedis> {
   const dir = resolve(opts.dir);
+  // A Unix socket's path has room for 107 bytes (sun_path); redis-server would fail to start, saying so only in its log.
+  const socketBytes = Buffer.byteLength(embeddedRedisSocket(dir));
+  if (socketBytes > MAX_SOCKET_PATH_BYTES) {
+    throw new UsageError(`GRANTSWEEP_HOME: the embedded Redis's socket ${embeddedRedisSocket(dir)} would be ${socketBytes} bytes long, and a Unix socket's path holds at most ${MAX_SOCKET_PATH_BYTES}; set GRANTSWEEP_HOME to a shorter folder, or REDIS_URL`);
+  }
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {

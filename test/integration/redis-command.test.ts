@@ -31,6 +31,13 @@ describe('grantsweep redis status|stop: the embedded redis-server', () => {
     }
   });
 
+  it('a GRANTSWEEP_HOME too long for a Unix socket is refused at once, naming it (exit 2), not after redis-server fails to start', async () => {
+    const home = join(mkdtempSync(join(tmpdir(), 'gs-home-long-')), 'x'.repeat(100));
+    const r = await runCli(['runs'], { REDIS_URL: undefined, GRANTSWEEP_HOME: home });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/GRANTSWEEP_HOME: the embedded Redis's socket .* would be \d+ bytes long, and a Unix socket's path holds at most 107/);
+  });
+
   it('refuses to manage a Redis of REDIS_URL: exit 2', async () => {
     const r = await runCli(['redis', 'stop'], { REDIS_URL: 'redis://127.0.0.1:1', GRANTSWEEP_HOME: mkdtempSync(join(tmpdir(), 'gs-home-redis-')) });
     expect(r.code).toBe(2);
