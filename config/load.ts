@@ -126,6 +126,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   const credentials = needCredentials ? loadCredentials(env, problems) : null;
   const proxy = needOkta ? loadProxy(env, problems) : null;
+  problems.push(...unknownVariables(env));
 
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...settings, orgUrl, credentials, proxy, home: resolve(opts.cwd ?? process.cwd(), settings.home) };
@@ -149,6 +150,35 @@ function loadProxy(env: Record<string, string | undefined>, problems: Problem[])
   const httpProxy = url('HTTP_PROXY');
   const noProxy = read('NO_PROXY')?.[0] ?? null;
   return httpsProxy === null && httpProxy === null ? null : { httpsProxy, httpProxy, noProxy };
+}
+
+/** GRANTSWEEP_ variables read elsewhere than the settings: the dashboard's token, the image's health check. */
+const OTHER_VARIABLES = ['GRANTSWEEP_DASHBOARD_TOKEN', 'GRANTSWEEP_HEALTHCHECK_URL'];
+
+/**
+ * A GRANTSWEEP_ variable that no setting reads: a typo (GRANTSWEEP_RATESHARE) would otherwise
+ * leave the default in force unseen, in an incident 5 times the share the operator meant.
+ */
+function unknownVariables(env: Record<string, string | undefined>): Problem[] {
+  const known = [...Object.values(ENV_NAME), ...OTHER_VARIABLES];
+  const bare = (name: string) => name.slice('GRANTSWEEP_'.length).replace(/_/g, '');
+  return Object.keys(env)
+    .filter((name) => name.startsWith('GRANTSWEEP_') && !known.includes(name))
+    .map((name) => {
+      const near = known.find((k) => editDistance(bare(k), bare(name)) <= 2);
+      return { name, message: `no setting has this name${near ? `: did you mean ${near}?` : ''} (every setting is listed in the README, under Configuration)` };
+    });
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 /** Values are trimmed (a token pasted with a trailing newline), and an empty one counts as unset. */

@@ -195,6 +195,16 @@ describe('loadConfig: a proxy to Okta', () => {
     expect(lines).toEqual(['HTTP_PROXY: its password is not valid percent-encoding (a "%" must be followed by two hex digits; write %25 for a "%" of its own)']);
   });
 
+  it('refuses a GRANTSWEEP_ variable no setting reads, naming the one it is near (a typo would leave the default in force)', () => {
+    expect(problems({ env: { GRANTSWEEP_RATESHARE: '0.1', GRANTSWEEP_CONCURENCY: '2', GRANTSWEEP_NOSUCH: 'x', GRANTSWEEP_EMPTY: '' } })).toEqual([
+      'GRANTSWEEP_RATESHARE: no setting has this name: did you mean GRANTSWEEP_RATE_SHARE? (every setting is listed in the README, under Configuration)',
+      'GRANTSWEEP_CONCURENCY: no setting has this name: did you mean GRANTSWEEP_CONCURRENCY? (every setting is listed in the README, under Configuration)',
+      'GRANTSWEEP_NOSUCH: no setting has this name (every setting is listed in the README, under Configuration)',
+    ]);
+    // The dashboard's token and the image's health check are read by name elsewhere.
+    expect(() => loadConfig({ env: { GRANTSWEEP_DASHBOARD_TOKEN: 't', GRANTSWEEP_HEALTHCHECK_URL: 'http://127.0.0.1:3000/healthz', GRANTSWEEP_RATE_SHARE: '0.1' } })).not.toThrow();
+  });
+
   it('describes the proxy with its credentials masked', async () => {
     const { describeConfig } = await import('../../config/load.ts');
     const c = loadConfig({ env: { ...TOKEN, HTTPS_PROXY: 'http://user:hunter2@proxy.corp:3128' }, need: { credentials: true } });
