@@ -81,6 +81,9 @@ function checkQueryValue(what: string, value: unknown): string {
   return value;
 }
 
+/** Empty pages in a row, each with a next link, that end a listing as Okta's error. */
+const MAX_EMPTY_PAGES = 10;
+
 /**
  * Okta Management API calls used by grantsweep. A DELETE, and a worker's reads, go once
  * (plus one retry on an OAuth 401): a 429 or a 5xx goes back to the queue, so that every
@@ -228,6 +231,10 @@ export class OktaClient {
   async *#paginate<T>(firstUrl: string, ctx: RequestContext | undefined): AsyncGenerator<T> {
     const seen = new Set<string>();
     let url: string | null = firstUrl;
+    // A cursor that moves while the items do not would list for ever: the first item's id
+    // repeated from the page before, or page after page of nothing, is Okta going round.
+    let firstIdBefore: unknown;
+    let emptyInARow = 0;
     while (url !== null) {
       seen.add(url);
       const res = await this.#read(url, ctx);
@@ -241,6 +248,11 @@ export class OktaClient {
       if (nextUrl !== null && seen.has(nextUrl)) {
         throw new OktaResponseError('the next link points to a page already read', 'GET', url);
       }
+      const firstId = (items[0] as { id?: unknown } | undefined)?.id;
+      if (firstId !== undefined && firstId === firstIdBefore) throw new OktaResponseError('the next page repeats the page before', 'GET', url);
+      emptyInARow = items.length === 0 ? emptyInARow + 1 : 0;
+      if (nextUrl !== null && emptyInARow >= MAX_EMPTY_PAGES) throw new OktaResponseError(`${MAX_EMPTY_PAGES} empty pages in a row, each with a next link`, 'GET', url);
+      firstIdBefore = firstId;
       yield* items as T[];
       url = nextUrl;
     }

@@ -307,6 +307,15 @@ describe('OktaClient over real HTTP (self-contained test server)', () => {
       expect(await rejection(collect(client.listUserGrants('00u1')))).toBeInstanceOf(OktaResponseError);
       expect(okta.api()).toHaveLength(1);
     });
+    it('stops when a new cursor brings the same page again, instead of listing for ever', async () => {
+      let n = 0;
+      // Every next link new (a cursor that moves), every page the first one again.
+      okta.nextOverride.set('/api/v1/users/00u1/grants', (origin) => `${origin}/api/v1/users/00u1/grants?limit=20&after=c,0;x${n++}`);
+      const err = await rejection(collect(client.listUserGrants('00u1', { limit: 20 })));
+      expect(err).toBeInstanceOf(OktaResponseError);
+      expect((err as Error).message).toMatch(/the next page repeats the page before/);
+      expect(okta.api()).toHaveLength(2);
+    });
   });
 
   describe('single calls', () => {
