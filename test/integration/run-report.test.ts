@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,12 @@ describe('report', () => {
         expect(r.stderr).not.toMatch(/unexpected error/);
       }
     }
+    // A named pipe nobody reads would hold the open for ever: refused before it is opened.
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const piped = await runCli(['report', runId, '--out', fifo], env);
+    expect(piped.code, piped.stderr).toBe(2);
+    expect(piped.stderr).toContain(`--out ${fifo}: cannot be written (it is a named pipe)`);
     // An empty --out (a variable left unset in a script) is refused, not taken for stdout.
     const empty = await runCli(['report', runId, '--out', ''], env);
     expect(empty.code).toBe(2);

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
@@ -49,6 +49,9 @@ async function writeFile(path: string, write: (out: Writable) => Promise<void>):
     const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOSPC' ? 'no space left on the device' : code;
     return new UsageError(`--out ${path}: cannot be written (${why})`);
   };
+  // A named pipe with no reader (or a socket) would hold the open, and the command, for ever.
+  const kind = await stat(path).then((s) => (s.isFIFO() ? 'a named pipe' : s.isSocket() ? 'a socket' : null), () => null);
+  if (kind) throw new UsageError(`--out ${path}: cannot be written (it is ${kind}); name a file, or leave --out out for stdout`);
   let handle;
   try {
     handle = await open(path, 'w', 0o600);
