@@ -77,6 +77,10 @@ export async function runningEmbeddedRedis(dir: string): Promise<string | null> 
 /** Starts (or finds already running) a redis-server whose data lives in `dir`. */
 export async function ensureEmbeddedRedis(opts: StartRedisOptions): Promise<EmbeddedRedis> {
   const dir = resolve(opts.dir);
+  // The kernel's own file systems take no folder, and Node's recursive mkdir spins on /proc for ever.
+  if (/^\/(proc|sys)(\/|$)/.test(dir)) {
+    throw new UsageError(`GRANTSWEEP_HOME: cannot make the embedded Redis's folder ${dir} (it is under /${dir.split('/')[1]}, the kernel's); set GRANTSWEEP_HOME to a folder of yours, or REDIS_URL`);
+  }
   // A Unix socket's path has room for 107 bytes (sun_path); redis-server would fail to start, saying so only in its log.
   const socketBytes = Buffer.byteLength(embeddedRedisSocket(dir));
   if (socketBytes > MAX_SOCKET_PATH_BYTES) {

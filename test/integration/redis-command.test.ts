@@ -31,11 +31,15 @@ describe('grantsweep redis status|stop: the embedded redis-server', () => {
     }
   });
 
-  it('a GRANTSWEEP_HOME too long for a Unix socket is refused at once, naming it (exit 2), not after redis-server fails to start', async () => {
+  it('a GRANTSWEEP_HOME too long for a Unix socket, or under /proc, is refused at once, naming it (exit 2), not after redis-server fails to start', async () => {
     const home = join(mkdtempSync(join(tmpdir(), 'gs-home-long-')), 'x'.repeat(100));
     const r = await runCli(['runs'], { REDIS_URL: undefined, GRANTSWEEP_HOME: home });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/GRANTSWEEP_HOME: the embedded Redis's socket .* would be \d+ bytes long, and a Unix socket's path holds at most 107/);
+    // Under /proc, Node's recursive mkdir spun at full CPU for ever.
+    const proc = await runCli(['runs'], { REDIS_URL: undefined, GRANTSWEEP_HOME: '/proc/gs-home' });
+    expect(proc.code, proc.stderr).toBe(2);
+    expect(proc.stderr).toContain("GRANTSWEEP_HOME: cannot make the embedded Redis's folder /proc/gs-home/redis (it is under /proc, the kernel's)");
   });
 
   it('refuses to manage a Redis of REDIS_URL: exit 2', async () => {
