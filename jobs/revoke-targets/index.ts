@@ -42,6 +42,12 @@ export interface RevokeDeps {
   onRequest: (runId: string, status: number, req: RequestDescriptor, meta: ResponseMeta | null) => void;
   /** A target's result was recorded (not for a redelivery of a finished one); `seconds` from pick-up. */
   onFinish?: (runId: string, key: string, status: TargetStatus, seconds: number) => void;
+  /**
+   * This process's own settings are refused (its credential, its proxy) by a run that has
+   * succeeded before: it stops taking work, and the run goes on with the others (on-failure.ts).
+   * Without it, such a refusal halts the run.
+   */
+  stopProcess?: (reason: string) => void;
   log: Logger;
 }
 

@@ -74,8 +74,7 @@ export async function handleError(
         return c.finish({ status: isUserNotFound(err) ? 'user_not_found' : 'nothing_to_revoke', httpStatus: 404,
           errorCode: err.errorCode, errorSummary: err.errorSummary, errorId: err.errorId, grantsRevoked: 0 });
       case 'unauthorized':
-        await halt(deps, meta, c.key, `credentials rejected (HTTP 401 ${err.errorCode ?? ''}): check OKTA_API_TOKEN, or the service app's client id, key and granted scopes`);
-        return 'left';
+        return refusedHere(deps, meta, c.key, `credentials rejected (HTTP 401 ${err.errorCode ?? ''}): check OKTA_API_TOKEN, or the service app's client id, key and granted scopes`);
       case 'forbidden': {
         const forbidden = await deps.store.countForbidden(meta.runId);
         if (forbidden >= HALT_AFTER_REFUSALS && (await succeededNone(deps, meta))) {
@@ -96,15 +95,9 @@ export async function handleError(
     if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: RETRY_POLICY.transient.countsAsAttempt };
     return failWith(err);
   }
-  if (err instanceof NotOktaError) {
-    await halt(deps, meta, c.key, err.message);
-    return 'left';
-  }
+  if (err instanceof NotOktaError) return refusedHere(deps, meta, c.key, err.message);
   if (err instanceof OktaNetworkError) {
-    if (err.kind === 'proxy_refused') {
-      await halt(deps, meta, c.key, err.proxyHint);
-      return 'left';
-    }
+    if (err.kind === 'proxy_refused') return refusedHere(deps, meta, c.key, err.proxyHint);
     // No Okta at that address (or none with a certificate we trust): a run that never reached
     // it halts after a handful of tries, as on 403s, rather than failing each target slowly.
     if (err.unreachable && (await deps.store.countUnreachable(meta.runId)) >= HALT_AFTER_REFUSALS && (await succeededNone(deps, meta))) {
@@ -116,6 +109,24 @@ export async function handleError(
     return failWith(err);
   }
   throw err; // not Okta's: Redis, or a bug. The job fails and BullMQ retries it.
+}
+
+/**
+ * A refusal of this process's own settings: its credential (a 401), its proxy, what answers at its
+ * OKTA_ORG_URL. Before the run's first success it is taken for the run's (a wrong token shows as
+ * one halted run, with the reason, where an operator looks). After one, some process did the run's
+ * work with settings that worked (a token rotated on some machines only): this one stops taking
+ * work, and the run goes on with the others instead of halting for all of them.
+ */
+async function refusedHere(deps: RevokeDeps, meta: RunMeta, target: string, reason: string): Promise<'left'> {
+  if (!deps.stopProcess || (await succeededNone(deps, meta))) {
+    await halt(deps, meta, target, reason);
+  } else {
+    deps.stopProcess(
+      `${reason}. Run ${meta.runId} has had answers before: this process stops taking work, and the run stays for the workers whose settings work (\`grantsweep cancel ${meta.runId}\` stops it)`,
+    );
+  }
+  return 'left';
 }
 
 /** Whether no target of the run has had an answer from Okta that settled it. */

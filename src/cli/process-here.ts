@@ -1,4 +1,4 @@
-import type { ExitCode } from '../errors.ts';
+import { HaltError, type ExitCode } from '../errors.ts';
 import type { CliContext } from './context.ts';
 import { startHost } from './host.ts';
 import { giveUpOnOutage, onSignals, RUN_OUTAGE_MS } from './stopping.ts';
@@ -26,11 +26,17 @@ export async function processHere(ctx: CliContext, runId: string, opts: { scopes
   const outage = giveUpOnOutage(ctx, host, RUN_OUTAGE_MS, (why) =>
     `${why}. The run stays in Redis: once it is back, \`grantsweep worker\` or \`grantsweep retry ${runId} --wait\` finishes it`,
   );
+  // Okta refusing this process's own settings for a run that has had answers: the run goes on with
+  // the other workers, and this command ends with the reason (exit 3).
+  const refused = host.refusedHere.then((reason): never => {
+    throw new HaltError(reason);
+  });
+  refused.catch(() => {});
   // A bar on a terminal (per-target log lines would tear it: they wait for the report unless LOG_LEVEL says otherwise).
   const progress = createProgress(io, runId, { final: 'caller' });
   if (progress.mode === 'bar' && !io.env.LOG_LEVEL) ctx.log.level = 'warn';
   try {
-    const { meta, counts } = await Promise.race([waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal }), outage.gaveUp]);
+    const { meta, counts } = await Promise.race([waitForRun(ctx.store, runId, { onTick: progress.tick, signal: interrupted.signal }), outage.gaveUp, refused]);
     // Other workers on the org's queue flush their request counts up to a second after their last
     // request: the summary that goes into the ticket waits for them (this process's own are flushed by its close).
     const others = interrupted.signal.aborted ? 0 : Math.max(0, (await host.queue.getWorkersCount().catch(() => 1)) - 1);

@@ -76,6 +76,13 @@ export class WorkerHost {
   /** The org's schedules queue, read for the start jobs in progress (overlap check). */
   private readonly schedules: Schedules | null = null;
   private closing: Promise<void> | null = null;
+  private refused: ((reason: string) => void) | null = null;
+  /**
+   * Resolves with the reason when Okta refuses this process's own settings (its credential, its
+   * proxy) for a run that has had answers: the process has stopped taking work (it is closing),
+   * and the command ends with the reason (exit 3) while the run goes on with the other workers.
+   */
+  readonly refusedHere: Promise<string> = new Promise((resolve) => (this.refused = resolve));
   /** Shared by the queue and the worker; BullMQ does not close a connection it was given. */
   private readonly connection: Redis;
 
@@ -133,6 +140,13 @@ export class WorkerHost {
         else opts.metrics?.observeNoAnswer(req.bucket);
       },
       onFinish: (_runId, _key, status, seconds) => opts.metrics?.observeTarget(status, seconds),
+      stopProcess: (reason) => {
+        if (!this.refused) return;
+        this.refused(reason);
+        this.refused = null;
+        opts.log.error({}, reason);
+        void this.close();
+      },
       log: opts.log,
     }));
     this.worker = new Worker(queueNameOf(orgKey), processor, {

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/sim/index.ts';
 import { spawnCli } from '../helpers/cli.ts';
-import { reportOf, spawnWorkers, stopAll, waitWorkers } from '../helpers/fleet.ts';
+import { reportOf, spawnWorkers, stopAll, until, waitWorkers } from '../helpers/fleet.ts';
 import { connectTestRedis, uniqueRunId } from '../helpers/redis.ts';
 import { envFor, startTestSim, writeCsv } from '../helpers/sim.ts';
 
@@ -112,4 +112,36 @@ describe('reliability: credentials Okta refuses', () => {
       await sim.close();
     }
   }, 60_000);
+});
+
+describe('reliability: one process whose credentials Okta refuses, beside others whose it takes', () => {
+  it("a worker with a revoked token stops (exit 3, the reason said) and the run goes on with the others: not halted for all", async () => {
+    const sim = await startTestSim({ users: 300, rateLimits: { 'user-grants': { limit: 60 } }, windowSec: 2 });
+    const good = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
+    const stale = { ...good, OKTA_API_TOKEN: '00thisTokenWasRotatedOnThisMachineOnly000' };
+    const sample = sim.org.sampleUsers({ count: 120, status: 'ACTIVE', minGrants: 1 });
+    const runId = uniqueRunId('rotated');
+    const workers = spawnWorkers(1, good);
+    let staleWorker: ReturnType<typeof spawnCli> | null = null;
+    try {
+      // A run at 30 a 2-s window: about 8 s, time for the stale worker to join while it goes.
+      const enq = await spawnCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], good).done;
+      expect(enq.code, enq.stderr).toBe(0);
+      await until('the first results', async () => ((await reportOf(runId, good)).counts.revoked ?? 0) >= 10, 30_000, 100);
+      staleWorker = spawnCli(['worker'], stale);
+      const out = await staleWorker.done;
+      expect(out.code, out.stderr).toBe(3);
+      expect(out.stderr).toMatch(new RegExp(`credentials rejected \\(HTTP 401.*Run ${runId} has had answers before: this process stops taking work, and the run stays for the workers whose settings work`));
+      expect(sim.log.snapshot().byStatus['401'] ?? 0).toBeGreaterThan(0);
+      await until('the run to complete', async () => (await reportOf(runId, good)).state !== 'running', 60_000, 200);
+      const rep = await reportOf(runId, good);
+      expect(rep.state).toBe('completed');
+      expect(rep.counts).toMatchObject({ revoked: sample.length, failed: 0, pending: 0 });
+    } finally {
+      if (staleWorker) staleWorker.child.kill('SIGKILL');
+      const codes = await stopAll(workers);
+      expect(codes.map((c) => c.code)).toEqual([0]);
+      await sim.close();
+    }
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { EXIT, type ExitCode } from '../../errors.ts';
+import { EXIT, HaltError, type ExitCode } from '../../errors.ts';
 import { parsePort } from '../../listen.ts';
 import { REVOKE_SCOPES } from '../../okta/auth.ts';
 import { startMetricsServer } from '../../metrics/server.ts';
@@ -56,8 +56,13 @@ export async function workerCommand(
         },
       );
     });
+    // Okta refusing this process's own settings, for a run others can go on with: exit 3, the reason said.
+    const refused = host.refusedHere.then(async (reason) => {
+      await host.close();
+      throw new HaltError(reason);
+    });
     try {
-      await Promise.race([stopped, outage.gaveUp]);
+      await Promise.race([stopped, outage.gaveUp, refused]);
     } finally {
       off();
       outage.off();
