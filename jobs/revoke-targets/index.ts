@@ -172,7 +172,14 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
         deps.onRequest(runId, m.status, req, m);
       },
       onNoAnswer: (req: RequestDescriptor) => deps.onRequest(runId, 0, req, null),
+      // The lost-answer mark in Redis as a DELETE leaves, for a worker killed before its answer.
+      onSend: (req: RequestDescriptor) => {
+        if (req.method !== 'DELETE' || markSent) return;
+        markSent = true;
+        deps.store.markSent(runId, key);
+      },
     };
+    let markSent = false;
     const started = performance.now();
     // Tries that spent an attempt in this job, the current one included (a 429 spends none);
     // rec.roundAttempts holds those of earlier deliveries of the target since it was queued.
@@ -214,6 +221,12 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
       // goes on with it, to this job, another worker after a stop or a crash, or a retry; and
       // a failed try counts toward --attempts for whoever goes on.
       const again = typeof next === 'string' ? null : next;
+      // The try ended knowing its DELETEs did nothing (a 429, a 4xx): its mark in Redis goes, or
+      // the next try would count what someone else revokes meanwhile as this run's.
+      if (markSent && !prior.revokeSent) {
+        markSent = false;
+        await deps.store.clearSent(runId, key);
+      }
       const learned = prior.revokeSent !== rec.revokeSent || prior.grants !== rec.grants;
       if (learned || again?.attempt) {
         const spent = again?.attempt ? tries : tries - 1; // a 429, a stop or a halt spends none

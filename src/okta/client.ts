@@ -39,6 +39,8 @@ export interface RequestContext {
   onResponse?: (req: RequestDescriptor, meta: ResponseMeta) => void;
   /** Called for a request that got no answer but may have reached Okta (a reset, a timeout): Okta counts it too. */
   onNoAnswer?: (req: RequestDescriptor) => void;
+  /** Called as a request leaves, its slot granted and its credential ready: from here Okta may act on it. */
+  onSend?: (req: RequestDescriptor) => void;
 }
 
 export interface ListGrantsOptions {
@@ -305,6 +307,7 @@ export class OktaClient {
         const proof = this.#auth.proofHeaders?.(method, url, authorization);
         const headers = { authorization, accept: 'application/json', 'user-agent': this.#userAgent };
         started = performance.now();
+        ctx?.onSend?.(desc);
         res = await this.#transport.send({ method, url, headers: proof ? { ...headers, ...proof } : headers });
       } catch (err) {
         lease?.release(null);

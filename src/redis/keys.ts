@@ -28,6 +28,12 @@ export const runKeys = (runId: string) => {
      * `b:<minute>` → the run's budget that minute (rate-share × learned limit of its busiest bucket).
      */
     perMinute: `${tag}:pm`,
+    /**
+     * HASH targetKey → 1: a DELETE of the target left in a try not settled yet. The lost-answer
+     * mark of a worker killed before Okta's answer (or before its record): the next worker takes
+     * what it no longer finds for revoked by this run (run-store.ts markSent).
+     */
+    sent: `${tag}:sent`,
     /** STRING lock held by the one feeder that tops up the queue for this run. */
     feedLock: `${tag}:feedlock`,
     /** STRING lock held while `retry`, `cancel` or a worker's halt changes the run's state and its mark among the org's stopped runs. */

@@ -126,11 +126,39 @@ export class RunStore {
     return raw ? readRecord(raw) : null;
   }
 
-  /** The records of these targets, in their order (null for an unknown key). */
+  /** The records of these targets, in their order (null for an unknown key), with their sent marks. */
   async getRecords(runId: string, keys: string[]): Promise<(TargetRecord | null)[]> {
     if (keys.length === 0) return [];
-    const raws = await this.redis.hmget(runKeys(runId).targets, ...keys);
-    return raws.map((raw) => (raw ? readRecord(raw) : null));
+    const k = runKeys(runId);
+    const [raws, sent] = await Promise.all([this.redis.hmget(k.targets, ...keys), this.redis.hmget(k.sent, ...keys)]);
+    return raws.map((raw, i) => {
+      if (!raw) return null;
+      const rec = readRecord(raw);
+      return sent[i] && !rec.revokeSent ? { ...rec, revokeSent: true } : rec;
+    });
+  }
+
+  /**
+   * Marks that a DELETE of the target is leaving, before its answer: a worker killed before the
+   * answer or its record leaves the mark to the next one (the lost-answer rule). One HSET per
+   * run for the marks of one event-loop turn, on the connection the DELETE's slot came by.
+   * A final result takes it away (record-results-4.lua), and so does a try that ends knowing
+   * Okta did nothing (clearSent).
+   */
+  markSent(runId: string, key: string): void {
+    this.sentMarks.add(runId, key).catch(() => {}); // a mark that cannot be written leaves the in-memory one (the case before it)
+  }
+
+  private readonly sentMarks = new TurnBatches<string, void>(async (runId, keys) => {
+    const fields: string[] = [];
+    for (const key of keys) fields.push(key, '1');
+    await this.redis.hset(runKeys(runId).sent, ...fields);
+    return keys.map(() => undefined);
+  });
+
+  /** A try that ends knowing its DELETEs did nothing (a 429, a 4xx): its mark goes. */
+  async clearSent(runId: string, key: string): Promise<void> {
+    await this.redis.hdel(runKeys(runId).sent, key);
   }
 
   /**
@@ -155,7 +183,7 @@ export class RunStore {
     const k = runKeys(runId);
     const args: (string | number)[] = [Date.now()];
     for (const { key, record } of items) args.push(key, toRedis(record), record.status);
-    return (await callScript<number[]>(this.redis, 'recordResults', [k.targets, k.counts, k.meta], args)).map(Number);
+    return (await callScript<number[]>(this.redis, 'recordResults', [k.targets, k.counts, k.meta, k.sent], args)).map(Number);
   });
 
   /** Counts a 403 for the run (HALT_AFTER_REFUSALS of them before any success halt it). Returns the count. */
@@ -214,7 +242,7 @@ export class RunStore {
    */
   async deleteRun(runId: string, cutoff: number): Promise<{ state: RunState; total: number } | null> {
     const k = runKeys(runId);
-    const r = await callScript<[RunState, number] | null>(this.redis, 'deleteRun', [k.meta, k.targets, k.order, k.requeue, k.counts, k.perMinute, k.feedLock], [cutoff]);
+    const r = await callScript<[RunState, number] | null>(this.redis, 'deleteRun', [k.meta, k.targets, k.order, k.requeue, k.counts, k.perMinute, k.feedLock, k.sent], [cutoff]);
     if (!r) return null;
     await this.redis.zrem(runsIndexKey, runId);
     return { state: r[0], total: Number(r[1]) };

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
 import pino from 'pino';
 import { ApiTokenAuth } from '../../src/okta/auth.ts';
 import { WorkerHost } from '../../src/queue/worker-host.ts';
+import { runKeys } from '../../src/redis/keys.ts';
 import { RunStore } from '../../src/runs/run-store.ts';
 import { checkExactlyOnce, waitFinal } from '../helpers/fleet.ts';
 import { connectTestRedis, redisUrl, uniqueRunId } from '../helpers/redis.ts';
@@ -140,6 +141,45 @@ describe('a revocation whose answer was lost', () => {
       await sim.close();
     }
   }, 120_000);
+  it('a worker killed (SIGKILL) while its DELETEs are on the wire: the next worker records revoked, by grant and by client, from the mark in Redis', async () => {
+    // Every answer takes 1.5 s; the simulator acts on a request when it arrives, so a grant is gone 1.5 s before its 204.
+    const sim = await startTestSim({ users: 200, faults: { latencyMs: 1_500 } });
+    const env = envFor(sim, { GRANTSWEEP_LOCK_DURATION_MS: '2000' });
+    const users = sim.org.sampleUsers({ count: 8, status: 'ACTIVE', minGrants: 1 });
+    const first = new Map(users.map((u) => [u.id, sim.org.grantsOf(u.id)![0]!]));
+    // Half by grant id, half by the grant's client (an incident's target): neither is found by the next try.
+    const rows = ['userId,clientId,grantId', ...users.map((u, i) => (i % 2 === 0 ? `${u.id},,${first.get(u.id)!.id}` : `${u.id},${first.get(u.id)!.clientId},`))];
+    const runId = uniqueRunId('lost-kill');
+    try {
+      const enq = await runCli(['enqueue', '--csv', writeCsv(rows), '--yes', '--run-id', runId], env);
+      expect(enq.code, enq.stderr).toBe(0);
+      const a = spawnCli(['worker', '--concurrency', '8'], env);
+      // Every target's DELETE has reached Okta; none of its answers has come back yet. Kill A.
+      const gone = (u: { id: string }) => !sim.org.grantsOf(u.id)!.some((g) => g.id === first.get(u.id)!.id);
+      for (let i = 0; !users.every(gone); i++) {
+        expect(i).toBeLessThan(3_000);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      a.child.kill('SIGKILL');
+      await a.done;
+      expect((await new RunStore(t.redis).getCounts(runId)).revoked).toBeLessThan(users.length);
+      sim.configure({ faults: { latencyMs: 0 } });
+      const b = spawnCli(['worker'], env);
+      try {
+        expect(await waitFinal(t.redis, runId, 60_000)).toBe('completed');
+      } finally {
+        b.child.kill('SIGTERM');
+        await b.done;
+      }
+      const rep = (await checkExactlyOnce(t.redis, runId, env, { targets: users.length })).results as unknown as Row[];
+      for (const r of rep) expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked' });
+      // Settled: no mark is left behind.
+      expect(await t.redis.hlen(runKeys(runId).sent)).toBe(0);
+    } finally {
+      await sim.close();
+    }
+  }, 120_000);
+
   it('a DELETE answered 429 lost nothing: a grant someone else revokes before the next try is nothing_to_revoke, not this run\'s', async () => {
     // The token may spend 5 requests a 2-second window (a share the budget learns only from a 429): the rest are refused.
     const sim = await startTestSim({ users: 100, windowSec: 2, rateLimits: { 'user-grants': { limit: 100 } }, perTokenShare: 0.05 });

@@ -6,7 +6,9 @@
   event loop. A record whose status is pending is progress, not a result (the attempts
   a target has spent, kept for the worker that goes on): it replaces a pending record
   and leaves the counters alone.
-  KEYS[1] targets hash   KEYS[2] counts hash   KEYS[3] meta hash
+  A final result takes the target's sent mark away (KEYS[4], run-store.ts markSent): its
+  tries are settled.
+  KEYS[1] targets hash   KEYS[2] counts hash   KEYS[3] meta hash   KEYS[4] sent marks hash
   ARGV[1] now (ms), then per target: targetKey, record (JSON), status
   Returns per target 1 recorded, 0 already final, -1 unknown target.
 ]]
@@ -30,6 +32,7 @@ for i = 2, #ARGV, 3 do
     out[#out + 1] = 1
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    redis.call('HDEL', KEYS[4], ARGV[i])
     pending = redis.call('HINCRBY', KEYS[2], 'pending', -1)
     redis.call('HINCRBY', KEYS[2], ARGV[i + 2], 1)
     out[#out + 1] = 1

@@ -3,7 +3,7 @@
   Checked here, not by the caller: a `retry` that made the run active again since the
   caller read it keeps it.
   KEYS[1] meta hash  KEYS[2] targets hash  KEYS[3] order list  KEYS[4] requeue list
-  KEYS[5] counts hash  KEYS[6] per-minute hash  KEYS[7] feed lock
+  KEYS[5] counts hash  KEYS[6] per-minute hash  KEYS[7] feed lock  KEYS[8] sent marks hash
   ARGV[1] cutoff (ms): the run finished (or, without finishedAt, was created) before it
   Returns { state, total targets } of the deleted run, or false when it was left.
 ]]
