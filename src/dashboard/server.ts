@@ -132,7 +132,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (runId === null) return;
     await runAction(req, res, deps, runId, 'retry', async () => {
       const r = await retryFailed(deps.redis, deps.store, runId);
-      return { body: { runId, action: 'retry', requeued: r.requeued, resumed: r.resumed }, flash: `retried ${runId}: ${r.requeued} targets requeued${r.resumed ? ' (the run resumes)' : ''}` };
+      return { body: { runId, action: 'retry', requeued: r.requeued, resumed: r.resumed, pending: r.pending }, flash: `retried ${runId}: ${r.resumed ? `the run resumes, ${r.pending} targets to go (${r.requeued} of them put back at the head of its queue)` : `${r.requeued} targets requeued`}` };
     });
   });
 

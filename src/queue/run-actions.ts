@@ -19,6 +19,21 @@ export interface RetryResult {
   requeued: number;
   /** The run had been halted or cancelled, and runs again (its pending targets are fed again too). */
   resumed: boolean;
+  /**
+   * Targets the run has to go after the retry: the requeued, and those of a resumed run never fed
+   * yet (fed in their turn, not put back). What an operator reads as "left".
+   */
+  pending: number;
+}
+
+/**
+ * What a retry did, for a person: a resumed run's pending targets are all still to go, not
+ * only those put back at the head of its queue (3,593 requeued read as "3,593 left" of 15,221).
+ */
+export function retrySaid(runId: string, r: Pick<RetryResult, 'requeued' | 'resumed' | 'pending'>): string {
+  return r.resumed
+    ? `${runId} resumed: ${r.pending} targets to go (${r.requeued} of them put back at the head of its queue)`
+    : `${r.requeued} targets of ${runId} requeued`;
 }
 
 /**
@@ -52,7 +67,7 @@ export async function retryFailed(redis: Redis, store: RunStore, runId: string):
   const requeued = await store.requeue(runId, resumed);
   // A completed run put back to running by the requeue: offered now (a feeder would have dropped it as final before).
   await redis.sadd(orgKeys(meta.orgKey).active, runId);
-  return { meta, requeued, resumed };
+  return { meta, requeued, resumed, pending: (await store.getCounts(runId)).pending };
 }
 
 export interface CancelResult {

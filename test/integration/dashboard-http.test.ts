@@ -192,7 +192,7 @@ describe('dashboard: retry and cancel', () => {
     await runWithFailures(sim, env, runId, { count: 2, offset: 30 });
     const res = await post(dash.url, `/runs/${runId}/retry`, { ...sameOrigin(), accept: 'application/json' });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ runId, action: 'retry', requeued: 2, resumed: false });
+    expect(await res.json()).toEqual({ runId, action: 'retry', requeued: 2, resumed: false, pending: 2 });
   });
 
   it('cancel stops a run that has not finished, like `grantsweep cancel`, and a finished one stays finished', async () => {

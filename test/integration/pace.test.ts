@@ -173,6 +173,8 @@ describe('pace', () => {
     expect(JSON.parse(p.stdout)).toEqual({ runId, state: 'cancelled', before: { rateShare: 0.5, pacing: 'even' }, after: { rateShare: 0.25, pacing: 'window' } });
     const retry = await runCli(['retry', runId, '--wait'], env);
     expect(retry.code, retry.stderr).toBe(0);
+    // All its pending targets are said to go, not only those put back at the head of its queue.
+    expect(retry.stderr).toMatch(new RegExp(`${runId} resumed: 5 targets to go \\(\\d+ of them put back at the head of its queue\\)`));
     const report = JSON.parse((await runCli(['report', runId], env)).stdout);
     expect(report).toMatchObject({ state: 'completed', counts: { revoked: 5 } });
     expect(report).toMatchObject({ rateShare: 0.25, pacing: 'window' });

@@ -304,7 +304,7 @@ describe('run: Okta says no', () => {
     // Once it completed: nothing to retry, nothing to cancel, said as JSON for a script.
     const none = await runCli(['retry', runId, '--json'], env);
     expect(none.code, none.stderr).toBe(0);
-    expect(JSON.parse(none.stdout)).toEqual({ runId, requeued: 0, resumed: false });
+    expect(JSON.parse(none.stdout)).toEqual({ runId, requeued: 0, resumed: false, pending: 0 });
     const cancel = await runCli(['cancel', runId, '--json'], env);
     expect(JSON.parse(cancel.stdout)).toEqual({ runId, state: 'completed', alreadyCompleted: true });
   });

@@ -1,5 +1,5 @@
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
-import { retryFailed } from '../../queue/run-actions.ts';
+import { retryFailed, retrySaid } from '../../queue/run-actions.ts';
 import { openContext } from '../context.ts';
 import { err, out, type CliIO } from '../io.ts';
 import { checkRunId } from '../run-options.ts';
@@ -18,10 +18,11 @@ export async function retryCommand(io: CliIO, runId: string, flags: { wait?: boo
     if (flags.wait && ctx.config.orgUrl && new URL(ctx.config.orgUrl).origin !== meta.orgUrl) {
       throw new UsageError(`run ${runId} belongs to ${meta.orgUrl}, but OKTA_ORG_URL is ${ctx.config.orgUrl}`);
     }
-    const { requeued: n, resumed } = await retryFailed(ctx.redis, ctx.store, runId);
-    if (flags.wait) err(io, `${n} targets of ${runId} requeued${resumed ? ' (resumed)' : ''}\n`);
-    else if (flags.json) await out(io, `${JSON.stringify({ runId, requeued: n, resumed })}\n`);
-    else await out(io, `${n} targets of ${runId} requeued${resumed ? ' (resumed)' : ''}: the org's workers take them up (\`grantsweep status ${runId} --watch\`); --wait processes them here\n`);
+    const r = await retryFailed(ctx.redis, ctx.store, runId);
+    const said = retrySaid(runId, r);
+    if (flags.wait) err(io, `${said}\n`);
+    else if (flags.json) await out(io, `${JSON.stringify({ runId, requeued: r.requeued, resumed: r.resumed, pending: r.pending })}\n`);
+    else await out(io, `${said}: the org's workers take them up (\`grantsweep status ${runId} --watch\`); --wait processes them here\n`);
     if (!flags.wait) return EXIT.ok;
     // Imported here: only --wait runs a worker (BullMQ, the Okta client); a plain retry writes to Redis alone.
     const { processHere } = await import('../process-here.ts');
