@@ -336,6 +336,8 @@ export class RunStore {
 
   private async addRunRequestCounts(entries: RequestCounts[]): Promise<void> {
     const p = this.redis.pipeline();
+    // A minute's budgets: the highest in force that minute (set-max-1.lua), one call per run.
+    const maxima: (string | number)[] = [];
     for (const e of entries) {
       const k = runKeys(e.runId);
       p.hincrby(k.counts, 'requests', e.requests);
@@ -345,7 +347,7 @@ export class RunStore {
         p.hincrby(k.perMinute, `r:${e.minute}:${b.name}`, b.requests);
         if (b.budget) {
           p.hset(k.counts, `budget:${b.name}`, Math.round(b.budget));
-          p.hset(k.perMinute, `b:${e.minute}:${b.name}`, Math.round(b.budget));
+          maxima.push(`b:${e.minute}:${b.name}`, Math.round(b.budget));
         }
       }
       if (e.rateLimited) {
@@ -353,8 +355,9 @@ export class RunStore {
         p.hincrby(k.perMinute, `l:${e.minute}`, e.rateLimited);
       }
       // The run's budget that minute (rate-share × learned limit): the report's chart and the progress bar.
-      if (e.budget) p.hset(k.perMinute, `b:${e.minute}`, Math.round(e.budget));
+      if (e.budget) maxima.push(`b:${e.minute}`, Math.round(e.budget));
     }
+    if (maxima.length > 0) (p as unknown as Record<string, (...a: (string | number)[]) => unknown>)['setMax']!(runKeys(entries[0]!.runId).perMinute, ...maxima);
     await p.exec();
   }
 

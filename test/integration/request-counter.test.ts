@@ -40,6 +40,19 @@ describe('RequestCounter', () => {
     expect(minutes.at(-1)?.buckets).toEqual({ 'user-get': { requests: 10, budget: 300 }, 'user-grants': { requests: 100, budget: 6_000 } });
   });
 
+  it("a minute's budget is the highest in force that minute: a pace lowered mid-minute shows no overspend", async () => {
+    const runId = uniqueRunId('counter');
+    runIds.push(runId);
+    // Two workers' flushes within one minute, before and after a `pace` from 0.6 to 0.4.
+    const minute = Math.floor(Date.now() / 60_000);
+    await store.addRequestCounts([{ runId, minute, requests: 120, rateLimited: 0, budget: 7_200, buckets: [{ name: 'user-grants', requests: 120, budget: 7_200 }] }]);
+    await store.addRequestCounts([{ runId, minute, requests: 80, rateLimited: 0, budget: 4_800, buckets: [{ name: 'user-grants', requests: 80, budget: 4_800 }] }]);
+    const last = (await store.perMinute(runId)).at(-1);
+    expect(last).toMatchObject({ requests: 200, budget: 7_200, buckets: { 'user-grants': { requests: 200, budget: 7_200 } } });
+    // The run's current budget is the one now in force.
+    expect((await store.getCounts(runId)).buckets['user-grants']).toEqual({ requests: 200, budget: 4_800 });
+  });
+
   it('counts a bucket whose budget no response said, with no budget', async () => {
     const runId = uniqueRunId('counter');
     runIds.push(runId);
