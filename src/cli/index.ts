@@ -49,7 +49,7 @@ export function reportError(io: CliIO, err: unknown): ExitCode {
     return err.kind === 'invalid_request' || err.kind === 'not_found' ? EXIT.usage : EXIT.halted;
   }
   if (err instanceof Error && /^OOM /.test(err.message)) {
-    io.stderr.write(`grantsweep: Redis is full (${redisErrorText(err)}): raise its maxmemory, or \`grantsweep prune\` old runs. What was written before stays; a run being stored is left halted or queued (see \`grantsweep runs\`)\n`);
+    io.stderr.write(`grantsweep: Redis is full (${redisErrorText(err)}): raise its maxmemory, or delete old runs (\`grantsweep runs prune --older-than 30d\`). What was written before stays; a run being stored is left halted or queued (see \`grantsweep runs\`)\n`);
     return EXIT.halted;
   }
   if (isRedisConnectionError(err)) {

@@ -12,11 +12,12 @@ export function maskRedisUrl(url: string): string {
   // Up to the last "@": a password may contain an unencoded "@" of its own. A user name before a
   // ":" is kept; userinfo with no ":" is a password alone (the cluster form takes one) and goes whole.
   // Any scheme, in any case: `REDIS://` connects as well as `redis://`.
-  // A unix:// URL's password may be in its query (`?password=`).
+  // A unix:// URL's password may be in its query (`?password=`): masked to the end, as an "&" of
+  // its own would otherwise show what follows it.
   return url
     .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, '$1***@')
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^:@/]+@/i, '$1***@')
-    .replace(/([?&]password=)[^&#]*/gi, '$1***');
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^:/]+@/i, '$1***@')
+    .replace(/([?&]password=).*$/i, '$1***');
 }
 
 /** A database number from a URL's path (redis://…/2) or `?db=` (unix://…?db=2); 0 when none. */
@@ -46,18 +47,24 @@ function parseUnixUrl(url: string): RedisOptions {
   const [rest, query] = url.slice('unix://'.length).split('?', 2) as [string, string | undefined];
   const m = /^(?:([^/]*)@)?(\/.*)$/.exec(rest);
   if (!m) throw new UsageError('REDIS_URL: expected unix:///path/to/redis.sock (an absolute path), with ?db=N or ?password=… if needed');
-  const params = new URLSearchParams(query ?? '');
-  for (const key of params.keys()) {
-    if (!UNIX_QUERY.has(key)) throw new UsageError(`REDIS_URL: a unix:// URL takes ?db=, ?password= and ?username=, not ?${key.slice(0, 20)}=`);
+  // Read by hand, not by URLSearchParams, which takes a "+" for a space (generated passwords hold "+").
+  const params = new Map<string, string>();
+  for (const pair of (query ?? '').split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    // The name is not shown: after a password's unencoded "&", it is the password's tail.
+    if (!UNIX_QUERY.has(key)) throw new UsageError('REDIS_URL: a unix:// URL takes ?db=, ?password= and ?username= only (an "&" in a password is written %26)');
+    const value = eq < 0 ? '' : pair.slice(eq + 1);
+    params.set(key, key === 'db' ? value : decoded(key === 'password' ? 'password' : 'user name', value));
   }
   const auth = m[1] ?? '';
   const colon = auth.indexOf(':');
   const user = colon >= 0 ? auth.slice(0, colon) : '';
   const pass = colon >= 0 ? auth.slice(colon + 1) : auth;
-  // URLSearchParams has decoded the query already.
   const username = user ? decoded('user name', user) : params.get('username') || undefined;
   const password = pass ? decoded('password', pass) : params.get('password') || undefined;
-  return { path: m[2]!, db: dbNumber(params.get('db')), username, password };
+  return { path: m[2]!, db: dbNumber(params.get('db') ?? null), username, password };
 }
 
 export function parseRedisUrl(url: string): RedisOptions {

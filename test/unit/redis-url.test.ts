@@ -67,7 +67,17 @@ describe('REDIS_URL credentials and databases', () => {
     expect(parseRedisUrl('unix://app:UnixPassSECRET@/tmp/r.sock')).toEqual({ path: '/tmp/r.sock', db: 0, username: 'app', password: 'UnixPassSECRET' });
     expect(maskRedisUrl('unix:///tmp/r.sock?db=2&password=UnixPassSECRET')).toBe('unix:///tmp/r.sock?db=2&password=***');
     expect(maskRedisUrl('unix://:UnixPassSECRET@/tmp/r.sock')).toBe('unix://:***@/tmp/r.sock');
-    expect(() => parseRedisUrl('unix:///tmp/r.sock?pasword=x')).toThrow(/takes \?db=, \?password= and \?username=, not \?pasword=/);
+    // A password alone (no user, no ":") holding an "@" is masked to its last "@", as it is read.
+    expect(maskRedisUrl('rediss-cluster://s3cr@tTAIL@10.0.0.1:7000')).toBe('rediss-cluster://***@10.0.0.1:7000');
+    expect(maskRedisUrl('unix://p@ssTAIL@/tmp/r.sock')).toBe('unix://***@/tmp/r.sock');
+    expect(maskRedisUrl('unix:///tmp/r.sock?password=abc&SecretTail')).toBe('unix:///tmp/r.sock?password=***');
+    expect(() => parseRedisUrl('unix:///tmp/r.sock?pasword=x')).toThrow(/takes \?db=, \?password= and \?username= only/);
+    // An unencoded "&" in the password: its tail reads as a parameter, refused without being shown.
+    const tail = (() => { try { parseRedisUrl('unix:///tmp/r.sock?password=abc&SecretTail'); } catch (e) { return (e as Error).message; } return ''; })();
+    expect(tail).toMatch(/only \(an "&" in a password is written %26\)/);
+    expect(tail).not.toContain('SecretTail');
+    // A "+" is a "+" (URLSearchParams would have made it a space); %-escapes are decoded.
+    expect(parseRedisUrl('unix:///tmp/r.sock?password=ab+cd%26ef').password).toBe('ab+cd&ef');
     expect(() => parseRedisUrl('unix://tmp/r.sock')).toThrow(/expected unix:\/\/\/path\/to\/redis.sock \(an absolute path\)/);
   });
 
