@@ -155,19 +155,25 @@ function loadProxy(env: Record<string, string | undefined>, problems: Problem[])
 /** GRANTSWEEP_ variables read elsewhere than the settings: the dashboard's token, the image's health check. */
 const OTHER_VARIABLES = ['GRANTSWEEP_DASHBOARD_TOKEN', 'GRANTSWEEP_HEALTHCHECK_URL'];
 
+/** What Kubernetes (and Docker's links) set for a Service named grantsweep…: not ours, not a typo. */
+const SERVICE_VARIABLE = /_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$/;
+
 /**
- * A GRANTSWEEP_ variable that no setting reads: a typo (GRANTSWEEP_RATESHARE) would otherwise
- * leave the default in force unseen, in an incident 5 times the share the operator meant.
+ * A GRANTSWEEP_ variable a letter or two from a setting's name: a typo (GRANTSWEEP_RATESHARE)
+ * would otherwise leave the default in force unseen, in an incident 5 times the share the
+ * operator meant. Other names are left alone: a platform may set its own (a Kubernetes
+ * Service named grantsweep gives every pod GRANTSWEEP_SERVICE_HOST and GRANTSWEEP_PORT).
  */
 function unknownVariables(env: Record<string, string | undefined>): Problem[] {
   const known = [...Object.values(ENV_NAME), ...OTHER_VARIABLES];
   const bare = (name: string) => name.slice('GRANTSWEEP_'.length).replace(/_/g, '');
-  return Object.keys(env)
-    .filter((name) => name.startsWith('GRANTSWEEP_') && !known.includes(name))
-    .map((name) => {
-      const near = known.find((k) => editDistance(bare(k), bare(name)) <= 2);
-      return { name, message: `no setting has this name${near ? `: did you mean ${near}?` : ''} (every setting is listed in the README, under Configuration)` };
-    });
+  const problems: Problem[] = [];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('GRANTSWEEP_') || known.includes(name) || SERVICE_VARIABLE.test(name)) continue;
+    const near = known.find((k) => editDistance(bare(k), bare(name)) <= 2);
+    if (near) problems.push({ name, message: `no setting has this name: did you mean ${near}? (every setting is listed in the README, under Configuration)` });
+  }
+  return problems;
 }
 
 /** Levenshtein distance, for "did you mean". */
