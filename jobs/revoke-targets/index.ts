@@ -176,7 +176,7 @@ export function createRevokeTargetsProcessor(deps: RevokeDeps): RevokeTargetsPro
       onSend: (req: RequestDescriptor) => {
         if (req.method !== 'DELETE' || markSent) return;
         markSent = true;
-        deps.store.markSent(runId, key);
+        deps.store.markSent(runId, key, prior.grants);
       },
     };
     let markSent = false;

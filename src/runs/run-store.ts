@@ -7,11 +7,22 @@ import { withLock } from '../redis/lock.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
 import { runKeys, runsIndexKey } from '../redis/keys.ts';
-import { fromRedis, newRecord, STATUSES, toRedis, type TargetRecord, type TargetStatus } from './record.ts';
+import { fromRedis, newRecord, STATUSES, toRedis, type GrantEvidence, type TargetRecord, type TargetStatus } from './record.ts';
 import { metaFromRedis, metaToRedis, pacingOf, rateShareOf, type RunMeta, type RunState } from './run-meta.ts';
 
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
 const CHUNK = 1000;
+
+/** The grants a sent mark carries ('1' carries none; one that cannot be read, none either). */
+function sentGrants(mark: string): GrantEvidence[] | null {
+  if (mark === '1') return null;
+  try {
+    const grants: unknown = JSON.parse(mark);
+    return Array.isArray(grants) ? (grants as GrantEvidence[]) : null;
+  } catch {
+    return null;
+  }
+}
 
 /** What every command and the dashboard say of a run id that names no run (exit 2, 404). */
 export const noSuchRun = (runId: string) => new UsageError(`run ${runId}: no such run (see \`grantsweep runs\`)`);
@@ -134,7 +145,9 @@ export class RunStore {
     return raws.map((raw, i) => {
       if (!raw) return null;
       const rec = readRecord(raw);
-      return sent[i] && !rec.revokeSent ? { ...rec, revokeSent: true } : rec;
+      const mark = sent[i];
+      if (!mark) return rec;
+      return { ...rec, revokeSent: true, grants: rec.grants ?? sentGrants(mark) };
     });
   }
 
@@ -145,15 +158,17 @@ export class RunStore {
    * A final result takes it away (record-results-4.lua), and so does a try that ends knowing
    * Okta did nothing (clearSent).
    */
-  markSent(runId: string, key: string): void {
-    this.sentMarks.add(runId, key).catch(() => {}); // a mark that cannot be written leaves the in-memory one (the case before it)
+  markSent(runId: string, key: string, grants: GrantEvidence[] | null): void {
+    // With what the try listed before it (--scope, --snapshot): what the next try no longer finds
+    // of those is this run's. A mark that cannot be written leaves the in-memory one.
+    this.sentMarks.add(runId, { key, value: grants ? JSON.stringify(grants) : '1' }).catch(() => {});
   }
 
-  private readonly sentMarks = new TurnBatches<string, void>(async (runId, keys) => {
+  private readonly sentMarks = new TurnBatches<{ key: string; value: string }, void>(async (runId, items) => {
     const fields: string[] = [];
-    for (const key of keys) fields.push(key, '1');
+    for (const { key, value } of items) fields.push(key, value);
     await this.redis.hset(runKeys(runId).sent, ...fields);
-    return keys.map(() => undefined);
+    return items.map(() => undefined);
   });
 
   /** A try that ends knowing its DELETEs did nothing (a 429, a 4xx): its mark goes. */

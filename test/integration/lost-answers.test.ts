@@ -141,40 +141,50 @@ describe('a revocation whose answer was lost', () => {
       await sim.close();
     }
   }, 120_000);
-  it('a worker killed (SIGKILL) while its DELETEs are on the wire: the next worker records revoked, by grant and by client, from the mark in Redis', async () => {
+  it('a worker killed (SIGKILL) while its DELETEs are on the wire: the next worker records revoked, by grant, by client and with --snapshot, from the mark in Redis', async () => {
     // Every answer takes 1.5 s; the simulator acts on a request when it arrives, so a grant is gone 1.5 s before its 204.
     const sim = await startTestSim({ users: 200, faults: { latencyMs: 1_500 } });
     const env = envFor(sim, { GRANTSWEEP_LOCK_DURATION_MS: '2000' });
-    const users = sim.org.sampleUsers({ count: 8, status: 'ACTIVE', minGrants: 1 });
-    const first = new Map(users.map((u) => [u.id, sim.org.grantsOf(u.id)![0]!]));
-    // Half by grant id, half by the grant's client (an incident's target): neither is found by the next try.
-    const rows = ['userId,clientId,grantId', ...users.map((u, i) => (i % 2 === 0 ? `${u.id},,${first.get(u.id)!.id}` : `${u.id},${first.get(u.id)!.clientId},`))];
-    const runId = uniqueRunId('lost-kill');
+    const users = sim.org.sampleUsers({ count: 12, status: 'ACTIVE', minGrants: 1 });
+    const held = new Map(users.map((u) => [u.id, sim.org.grantsOf(u.id)!]));
+    const first = (id: string) => held.get(id)![0]!;
+    // Half by grant id or by the grant's client (an incident's target), without a listing before; the
+    // rest every grant of the user with --snapshot (listed first: the mark carries what was listed).
+    const [plain, listed] = [users.slice(0, 8), users.slice(8)];
+    const rows = ['userId,clientId,grantId', ...plain.map((u, i) => (i % 2 === 0 ? `${u.id},,${first(u.id).id}` : `${u.id},${first(u.id).clientId},`))];
+    const runIds = [uniqueRunId('lost-kill'), uniqueRunId('lost-kill-snap')];
     try {
-      const enq = await runCli(['enqueue', '--csv', writeCsv(rows), '--yes', '--run-id', runId], env);
-      expect(enq.code, enq.stderr).toBe(0);
-      const a = spawnCli(['worker', '--concurrency', '8'], env);
+      expect((await runCli(['enqueue', '--csv', writeCsv(rows), '--yes', '--run-id', runIds[0]!], env)).code).toBe(0);
+      expect((await runCli(['enqueue', '--csv', writeCsv(['userId', ...listed.map((u) => u.id)]), '--snapshot', '--yes', '--run-id', runIds[1]!], env)).code).toBe(0);
+      const a = spawnCli(['worker', '--concurrency', '16'], env);
       // Every target's DELETE has reached Okta; none of its answers has come back yet. Kill A.
-      const gone = (u: { id: string }) => !sim.org.grantsOf(u.id)!.some((g) => g.id === first.get(u.id)!.id);
+      const gone = (u: { id: string }) => !sim.org.grantsOf(u.id)!.some((g) => g.id === first(u.id).id);
       for (let i = 0; !users.every(gone); i++) {
         expect(i).toBeLessThan(3_000);
         await new Promise((r) => setTimeout(r, 5));
       }
       a.child.kill('SIGKILL');
       await a.done;
-      expect((await new RunStore(t.redis).getCounts(runId)).revoked).toBeLessThan(users.length);
+      const store = new RunStore(t.redis);
+      // The --snapshot run's DELETEs go last (each after its listing): some of its answers were still on their way.
+      expect((await store.getCounts(runIds[1]!)).revoked).toBeLessThan(listed.length);
       sim.configure({ faults: { latencyMs: 0 } });
       const b = spawnCli(['worker'], env);
       try {
-        expect(await waitFinal(t.redis, runId, 60_000)).toBe('completed');
+        for (const runId of runIds) expect(await waitFinal(t.redis, runId, 60_000)).toBe('completed');
       } finally {
         b.child.kill('SIGTERM');
         await b.done;
       }
-      const rep = (await checkExactlyOnce(t.redis, runId, env, { targets: users.length })).results as unknown as Row[];
-      for (const r of rep) expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked' });
+      for (const r of (await checkExactlyOnce(t.redis, runIds[0]!, env, { targets: plain.length })).results as unknown as Row[]) {
+        expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked' });
+      }
+      for (const r of (await checkExactlyOnce(t.redis, runIds[1]!, env, { targets: listed.length })).results as unknown as Row[]) {
+        expect(r, JSON.stringify(r)).toMatchObject({ status: 'revoked', grantsRevoked: held.get(r.userId)!.length });
+        expect(r.grants!.map((x) => x.id).sort()).toEqual(held.get(r.userId)!.map((g) => g.id).sort());
+      }
       // Settled: no mark is left behind.
-      expect(await t.redis.hlen(runKeys(runId).sent)).toBe(0);
+      for (const runId of runIds) expect(await t.redis.hlen(runKeys(runId).sent)).toBe(0);
     } finally {
       await sim.close();
     }

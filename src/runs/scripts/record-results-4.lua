@@ -26,6 +26,8 @@ for i = 2, #ARGV, 3 do
   if not old then
     out[#out + 1] = -1
   elseif not isPending(old) then
+    -- Already final (a redelivery's try): its mark goes all the same.
+    redis.call('HDEL', KEYS[4], ARGV[i])
     out[#out + 1] = 0
   elseif ARGV[i + 2] == 'pending' then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
