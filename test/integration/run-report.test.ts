@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -128,7 +129,18 @@ describe('report', () => {
     execFileSync('mkfifo', [fifo]);
     const piped = await runCli(['report', runId, '--out', fifo], env);
     expect(piped.code, piped.stderr).toBe(2);
-    expect(piped.stderr).toContain(`--out ${fifo}: cannot be written (it is a named pipe)`);
+    expect(piped.stderr).toContain(`--out ${fifo}: cannot be written (a named pipe nobody reads)`);
+    // One with a reader (as >(gzip > r.gz) gives) is written as a file is. The reader's end is
+    // open before the report starts (non-blocking, so no writer is needed yet).
+    const reader = new Socket({ fd: openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+    let read = '';
+    reader.on('data', (d: Buffer) => (read += d.toString()));
+    const readerDone = new Promise((r) => reader.on('end', r));
+    const toPipe = await runCli(['report', runId, '--format', 'csv', '--out', fifo], env);
+    await readerDone;
+    reader.destroy();
+    expect(toPipe.code, toPipe.stderr).toBe(0);
+    expect(read).toBe(readFileSync(out, 'utf8'));
     // An empty --out (a variable left unset in a script) is refused, not taken for stdout.
     const empty = await runCli(['report', runId, '--out', ''], env);
     expect(empty.code).toBe(2);

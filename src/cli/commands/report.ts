@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -49,9 +50,17 @@ async function writeFile(path: string, write: (out: Writable) => Promise<void>):
     const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOSPC' ? 'no space left on the device' : code;
     return new UsageError(`--out ${path}: cannot be written (${why})`);
   };
-  // A named pipe with no reader (or a socket) would hold the open, and the command, for ever.
-  const kind = await stat(path).then((s) => (s.isFIFO() ? 'a named pipe' : s.isSocket() ? 'a socket' : null), () => null);
-  if (kind) throw new UsageError(`--out ${path}: cannot be written (it is ${kind}); name a file, or leave --out out for stdout`);
+  // A named pipe nobody reads would hold the open, and the command, for ever (one with a reader,
+  // such as >(gzip > r.gz), is written as a file is); a socket cannot be opened at all.
+  const kind = await stat(path).then((s) => (s.isFIFO() ? 'fifo' : s.isSocket() ? 'socket' : null), () => null);
+  if (kind === 'socket') throw new UsageError(`--out ${path}: cannot be written (it is a socket); name a file, or leave --out out for stdout`);
+  if (kind === 'fifo') {
+    const probe = await open(path, constants.O_WRONLY | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => e);
+    if (!('close' in probe)) {
+      throw new UsageError(`--out ${path}: cannot be written (${probe.code === 'ENXIO' ? 'a named pipe nobody reads' : probe.code ?? 'error'}); name a file, or leave --out out for stdout`);
+    }
+    await probe.close();
+  }
   let handle;
   try {
     handle = await open(path, 'w', 0o600);
