@@ -45,9 +45,9 @@ export interface RevokeDeps {
   /**
    * This process's own settings are refused (its credential, its proxy) by a run that has
    * succeeded before: it stops taking work, and the run goes on with the others (on-failure.ts).
-   * Without it, such a refusal halts the run.
+   * False when there are no others (the run is halted then, as without it).
    */
-  stopProcess?: (reason: string) => void;
+  stopProcess?: (reason: string) => Promise<boolean>;
   log: Logger;
 }
 

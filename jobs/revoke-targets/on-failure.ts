@@ -116,16 +116,17 @@ export async function handleError(
  * OKTA_ORG_URL. Before the run's first success it is taken for the run's (a wrong token shows as
  * one halted run, with the reason, where an operator looks). After one, some process did the run's
  * work with settings that worked (a token rotated on some machines only): this one stops taking
- * work, and the run goes on with the others instead of halting for all of them.
+ * work, and the run goes on with the other workers instead of halting for all of them. A process
+ * with no other worker beside it halts the run as before: nobody would go on with it.
  */
 async function refusedHere(deps: RevokeDeps, meta: RunMeta, target: string, reason: string): Promise<'left'> {
-  if (!deps.stopProcess || (await succeededNone(deps, meta))) {
-    await halt(deps, meta, target, reason);
-  } else {
-    deps.stopProcess(
-      `${reason}. Run ${meta.runId} has had answers before: this process stops taking work, and the run stays for the workers whose settings work (\`grantsweep cancel ${meta.runId}\` stops it)`,
-    );
-  }
+  const stopped =
+    deps.stopProcess !== undefined &&
+    !(await succeededNone(deps, meta)) &&
+    (await deps.stopProcess(
+      `${reason}. Run ${meta.runId} has had answers before: this process stops taking work, and the run stays for the other workers, whose settings may work (\`grantsweep cancel ${meta.runId}\` stops it)`,
+    ));
+  if (!stopped) await halt(deps, meta, target, reason);
   return 'left';
 }
 

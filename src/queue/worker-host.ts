@@ -140,12 +140,16 @@ export class WorkerHost {
         else opts.metrics?.observeNoAnswer(req.bucket);
       },
       onFinish: (_runId, _key, status, seconds) => opts.metrics?.observeTarget(status, seconds),
-      stopProcess: (reason) => {
-        if (!this.refused) return;
+      // Only beside other workers of the org: a lone process halts the run instead, where `status` shows why.
+      stopProcess: async (reason) => {
+        if (!this.refused) return true; // stopping already
+        if ((await this.queue.getWorkersCount().catch(() => 0)) <= 1) return false;
+        if (!this.refused) return true;
         this.refused(reason);
         this.refused = null;
         opts.log.error({}, reason);
         void this.close();
+        return true;
       },
       log: opts.log,
     }));

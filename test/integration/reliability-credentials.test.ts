@@ -131,7 +131,7 @@ describe('reliability: one process whose credentials Okta refuses, beside others
       staleWorker = spawnCli(['worker'], stale);
       const out = await staleWorker.done;
       expect(out.code, out.stderr).toBe(3);
-      expect(out.stderr).toMatch(new RegExp(`credentials rejected \\(HTTP 401.*Run ${runId} has had answers before: this process stops taking work, and the run stays for the workers whose settings work`));
+      expect(out.stderr).toMatch(new RegExp(`credentials rejected \\(HTTP 401.*Run ${runId} has had answers before: this process stops taking work, and the run stays for the other workers, whose settings may work`));
       expect(sim.log.snapshot().byStatus['401'] ?? 0).toBeGreaterThan(0);
       await until('the run to complete', async () => (await reportOf(runId, good)).state !== 'running', 60_000, 200);
       const rep = await reportOf(runId, good);
@@ -141,6 +141,32 @@ describe('reliability: one process whose credentials Okta refuses, beside others
       if (staleWorker) staleWorker.child.kill('SIGKILL');
       const codes = await stopAll(workers);
       expect(codes.map((c) => c.code)).toEqual([0]);
+      await sim.close();
+    }
+  }, 120_000);
+
+  it('alone, the same refusal halts the run as before (nobody would go on with it), and status says why', async () => {
+    const sim = await startTestSim({ users: 300, rateLimits: { 'user-grants': { limit: 60 } }, windowSec: 2 });
+    const good = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
+    const stale = { ...good, OKTA_API_TOKEN: '00thisTokenWasRotatedOnThisMachineOnly000' };
+    const sample = sim.org.sampleUsers({ count: 120, status: 'ACTIVE', minGrants: 1 });
+    const runId = uniqueRunId('rotated-alone');
+    const [goodWorker] = spawnWorkers(1, good);
+    let staleWorker: ReturnType<typeof spawnCli> | null = null;
+    try {
+      expect((await spawnCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], good).done).code).toBe(0);
+      await until('the first results', async () => ((await reportOf(runId, good)).counts.revoked ?? 0) >= 10, 30_000, 100);
+      expect((await stopAll([goodWorker!])).map((c) => c.code)).toEqual([0]);
+      staleWorker = spawnCli(['worker'], stale);
+      await until('the run to halt', async () => (await reportOf(runId, good)).state === 'halted', 30_000, 100);
+      const rep = await reportOf(runId, good);
+      expect(rep.stateReason).toMatch(/credentials rejected \(HTTP 401/);
+      expect(rep.counts.pending).toBeGreaterThan(0);
+      // The worker itself goes on (for other runs), as a worker after a halt does.
+      expect(staleWorker.child.exitCode).toBeNull();
+    } finally {
+      const codes = await stopAll(staleWorker ? [staleWorker] : []);
+      expect(codes.map((c) => c.code)).toEqual(staleWorker ? [0] : []);
       await sim.close();
     }
   }, 120_000);
