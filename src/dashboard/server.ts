@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { ExitError, UsageError } from '../errors.ts';
 import { readPaceChange } from '../../config/pace-change.ts';
 import { ORG_KEY } from '../queue/org.ts';
-import { cancelRun, paceRun, retryFailed } from '../queue/run-actions.ts';
+import { cancelRun, paceRun, retryFailed, retrySaid } from '../queue/run-actions.ts';
 import { redisAnswers } from '../redis/connection.ts';
 import { writeHtmlReport } from '../runs/html-report.ts';
 import { STATUSES } from '../runs/record.ts';
@@ -132,7 +132,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (runId === null) return;
     await runAction(req, res, deps, runId, 'retry', async () => {
       const r = await retryFailed(deps.redis, deps.store, runId);
-      return { body: { runId, action: 'retry', requeued: r.requeued, resumed: r.resumed, pending: r.pending }, flash: `retried ${runId}: ${r.resumed ? `the run resumes, ${r.pending} targets to go (${r.requeued} of them put back at the head of its queue)` : `${r.requeued} targets requeued`}` };
+      return { body: { runId, action: 'retry', requeued: r.requeued, resumed: r.resumed, pending: r.pending }, flash: `retried: ${retrySaid(runId, r)}` };
     });
   });
 

@@ -148,8 +148,9 @@ export function mayHaveActed(err: unknown): boolean {
 }
 
 /**
- * Okta answered 2xx but the answer is unusable (not JSON, not a list, a next link to a
- * foreign origin). Retrying would get the same answer.
+ * Okta answered 2xx but the answer is unusable (not JSON, not a list of objects, a next link
+ * to a foreign origin, a listing going round). A worker tries the target again, as after a
+ * 5xx, then fails it with BAD_RESPONSE; a command ends with exit 3.
  */
 export class OktaResponseError extends Error {
   readonly kind = 'other' as const;

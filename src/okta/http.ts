@@ -62,13 +62,14 @@ export function proxyFor(url: string, p: ProxySettings | null): string | null {
 /** An Okta list page is at most a few MB; anything far larger is not Okta talking. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
+/** How much longer than the request timeout a whole answer (headers and body) may take. */
+const WHOLE_ANSWER_GRACE_MS = 1_000;
+
 /**
  * undici's `request` rather than fetch: less overhead per call and separate header and
  * body timeouts. It never follows redirects, so the Authorization header cannot be
  * carried to a host the caller did not choose.
  */
-/** How much longer than the request timeout a whole answer (headers and body) may take. */
-const WHOLE_ANSWER_GRACE_MS = 1_000;
 
 export function createTransport(opts: TransportOptions): Transport {
   if (!Number.isInteger(opts.connections) || opts.connections < 1) {

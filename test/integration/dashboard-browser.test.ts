@@ -154,7 +154,7 @@ describe('dashboard in a browser', () => {
     worker = spawnCli(['worker', '--concurrency', '4'], env);
     await row.getByRole('button', { name: 'Retry 6 failed' }).click();
     await page.waitForURL(runsPage);
-    expect(await page.locator('.flash').textContent()).toBe(`retried ${ids.failed}: 6 targets requeued`);
+    expect(await page.locator(".flash").textContent()).toBe(`retried: 6 targets of ${ids.failed} requeued`);
     // Right after the click the targets are pending again (or already being revoked).
     expect(Number(await cell(page, ids.failed, 'failed').textContent())).toBe(0);
 

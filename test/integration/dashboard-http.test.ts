@@ -182,7 +182,7 @@ describe('dashboard: retry and cancel', () => {
     const shown = await get('/', { cookie });
     expect(shown.headers.getSetCookie().some((c) => /^grantsweep_flash=;/.test(c))).toBe(true);
     const page = await shown.text();
-    expect(page).toContain(`<p class="flash ok" role="status">retried ${runId}: 4 targets requeued</p>`);
+    expect(page).toContain(`<p class="flash ok" role="status">retried: 4 targets of ${runId} requeued</p>`);
     expect(page).toContain(`action="/runs/${runId}/cancel"`);
     expect(await (await get('/')).text()).not.toContain('class="flash');
   });

@@ -316,6 +316,16 @@ describe('OktaClient over real HTTP (self-contained test server)', () => {
       expect((err as Error).message).toMatch(/the next page repeats the page before/);
       expect(okta.api()).toHaveLength(2);
     });
+
+    it('stops after ten empty pages in a row that each point to another', async () => {
+      let n = 0;
+      // Past the end of the list, every page empty, every next link new.
+      okta.nextOverride.set('/api/v1/users/00u1/grants', (origin) => `${origin}/api/v1/users/00u1/grants?limit=20&after=c,100000;x${n++}`);
+      const err = await rejection(collect(client.listUserGrants('00u1', { limit: 20 })));
+      expect(err).toBeInstanceOf(OktaResponseError);
+      expect((err as Error).message).toMatch(/10 empty pages in a row, each with a next link/);
+      expect(okta.api()).toHaveLength(11);
+    });
   });
 
   describe('single calls', () => {
