@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { EXIT, UsageError, type ExitCode } from '../../errors.ts';
@@ -54,18 +54,22 @@ async function writeFile(path: string, write: (out: Writable) => Promise<void>):
   // such as >(gzip > r.gz), is written as a file is); a socket cannot be opened at all.
   const kind = await stat(path).then((s) => (s.isFIFO() ? 'fifo' : s.isSocket() ? 'socket' : null), () => null);
   if (kind === 'socket') throw new UsageError(`--out ${path}: cannot be written (it is a socket); name a file, or leave --out out for stdout`);
+  let probe: FileHandle | null = null;
   if (kind === 'fifo') {
-    const probe = await open(path, constants.O_WRONLY | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => e);
-    if (!('close' in probe)) {
-      throw new UsageError(`--out ${path}: cannot be written (${probe.code === 'ENXIO' ? 'a named pipe nobody reads' : probe.code ?? 'error'}); name a file, or leave --out out for stdout`);
+    const p = await open(path, constants.O_WRONLY | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => e);
+    if (!('close' in p)) {
+      throw new UsageError(`--out ${path}: cannot be written (${p.code === 'ENXIO' ? 'a named pipe nobody reads' : p.code ?? 'error'}); name a file, or leave --out out for stdout`);
     }
-    await probe.close();
+    probe = p;
   }
   let handle;
   try {
     handle = await open(path, 'w', 0o600);
   } catch (err) {
     throw refused(err);
+  } finally {
+    // Closed only once the real handle is open: the pipe's last writer closing would be its end of file.
+    await probe?.close();
   }
   const file = handle.createWriteStream();
   // Failures come back through the writes and `finished`; the event itself must have a listener.
