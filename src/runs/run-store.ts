@@ -147,7 +147,12 @@ export class RunStore {
       const rec = readRecord(raw);
       const mark = sent[i];
       if (!mark) return rec;
-      return { ...rec, revokeSent: true, grants: rec.grants ?? sentGrants(mark) };
+      // A record whose tries never acted (a 429) listed before the mark's try did: the mark's listing
+      // replaces it (a grant an admin revoked in between is not this run's). One whose tries acted
+      // holds what they listed: the two together are what this run may have revoked.
+      const marked = sentGrants(mark);
+      const grants = !marked ? rec.grants : rec.revokeSent && rec.grants ? [...rec.grants, ...marked.filter((g) => !rec.grants!.some((r) => r.id === g.id))] : marked;
+      return { ...rec, revokeSent: true, grants };
     });
   }
 

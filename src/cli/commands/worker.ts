@@ -56,8 +56,11 @@ export async function workerCommand(
         },
       );
     });
-    // Okta refusing this process's own settings, for a run others can go on with: exit 3, the reason said.
+    // Okta refusing this process's own settings, for a run others can go on with: exit 3, the reason said
+    // (also when a signal comes while it closes: the refusal is why it stopped).
+    let refusal: string | null = null;
     const refused = host.refusedHere.then(async (reason) => {
+      refusal = reason;
       await host.close();
       throw new HaltError(reason);
     });
@@ -67,6 +70,7 @@ export async function workerCommand(
       off();
       outage.off();
     }
+    if (refusal !== null) throw new HaltError(refusal);
     return EXIT.ok;
   } finally {
     await ctx.resources.releaseAll();
