@@ -331,7 +331,8 @@ export class WorkerHost {
             // The tries Okta saw, as the processor counted them; the job's deliveries go in the summary.
             attempts: rec.attempts,
             errorCode: 'WORKER',
-            errorSummary: `its job failed outside Okta, delivered ${job.attemptsMade} times: ${err.message}`.slice(0, 200),
+            // A job given back by killed or frozen workers counts stalls, not deliveries: both are said.
+            errorSummary: `its job failed outside Okta (${job.attemptsMade} failed ${job.attemptsMade === 1 ? 'delivery' : 'deliveries'}, ${job.stalledCounter ?? 0} stalled): ${err.message}`.slice(0, 200),
             finishedAt: Date.now(),
           })
           .catch(() => 0);
