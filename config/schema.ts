@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isClusterUrl, parseClusterUrl } from '../src/redis/cluster-url.ts';
+import { PERCENT_RULE, percentDecoded } from '../src/percent-decoding.ts';
 import { maskRedisUrl, parseRedisUrl } from '../src/redis/redis-url.ts';
 import { RUN_ID, RUN_ID_RULE } from '../src/runs/run-id.ts';
 
@@ -77,11 +78,7 @@ export const proxyUrlSchema = z.string().transform((raw, ctx) => {
   if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return fail(`must be the proxy's origin only, got ${shown(maskProxyUrl(raw))}`);
   // The proxy agent decodes them, and would throw on a "%" not followed by two hex digits.
   for (const [part, text] of [['user name', u.username], ['password', u.password]] as const) {
-    try {
-      decodeURIComponent(text);
-    } catch {
-      return fail(`its ${part} is not valid percent-encoding (a "%" must be followed by two hex digits; write %25 for a "%" of its own)`);
-    }
+    if (percentDecoded(text) === null) return fail(`its ${part} ${PERCENT_RULE}`);
   }
   return raw;
 });

@@ -9,7 +9,7 @@ import type { OktaClient } from '../../src/okta/client.ts';
 import { isUserNotFound, mayHaveActed, OktaApiError } from '../../src/okta/errors.ts';
 import type { Grant } from '../../src/okta/types.ts';
 import { RequestWithdrawn, RunStoppedError } from '../../src/queue/errors.ts';
-import type { GrantEvidence, TargetRecord, TargetStatus } from '../../src/runs/record.ts';
+import { evidenceAfter, type GrantEvidence, type TargetRecord, type TargetStatus } from '../../src/runs/record.ts';
 import type { RunMeta } from '../../src/runs/run-meta.ts';
 
 /** DELETEs sent at once inside one target (a --scope target's grants, a --tokens target's clients). */
@@ -75,13 +75,6 @@ const evidence = (grants: Grant[]): GrantEvidence[] =>
  */
 export function scopeMatches(g: Grant, scope: string): boolean {
   return g.scopeId === scope || g._embedded?.scope?.id === scope || g._embedded?.scope?.name === scope;
-}
-
-/** `earlier` with the grants of `now` it lacks: what a target's tries have listed. */
-function mergeEvidence(earlier: GrantEvidence[] | null, now: GrantEvidence[]): GrantEvidence[] {
-  if (!earlier?.length) return now;
-  const seen = new Set(earlier.map((g) => g.id));
-  return [...earlier, ...now.filter((g) => !seen.has(g.id))];
 }
 
 /**
@@ -162,7 +155,7 @@ export async function execute(client: OktaClient, meta: RunMeta, rec: TargetReco
     const now = evidence(listed);
     // Listed by an earlier try whose DELETEs were sent, and no longer there: revoked by this run.
     const goneEarlier = prior.revokeSent ? (prior.grants ?? []).filter((g) => !now.some((n) => n.id === g.id)).length : 0;
-    prior.grants = prior.revokeSent ? mergeEvidence(prior.grants, now) : now;
+    prior.grants = evidenceAfter(prior, now);
     const shown = meta.snapshot || meta.dryRun ? prior.grants : null;
     if (now.length === 0) {
       return goneEarlier > 0
@@ -207,7 +200,7 @@ export async function execute(client: OktaClient, meta: RunMeta, rec: TargetReco
       rec.clientId ? client.listUserClientGrants(userId, rec.clientId, { limit: 200 }, ctx) : client.listUserGrants(userId, { limit: 200 }, ctx),
     ));
     // After a DELETE whose answer was lost, what the earlier try listed was revoked by this run, found now or not.
-    grants = prior.grants = prior.revokeSent ? mergeEvidence(prior.grants, now) : now;
+    grants = prior.grants = evidenceAfter(prior, now);
   }
   const none = grants !== null && grants.length === 0;
   if (!meta.tokens) {

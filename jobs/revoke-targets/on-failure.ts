@@ -54,7 +54,10 @@ export async function handleError(
       errorSummary: e instanceof OktaApiError ? e.errorSummary : e.message,
       errorId: e instanceof OktaApiError ? e.errorId : null,
     });
-  const lastAttempt = c.tries >= meta.attempts;
+  // A 5xx, a dropped connection, an answer of a shape Okta does not document: tried again after a
+  // backoff while attempts are left (RETRY_POLICY.transient), then the target's result.
+  const transient = (e: OktaApiError | OktaNetworkError | OktaResponseError) =>
+    c.tries < meta.attempts ? { ms: backoffMs('transient', c.tries), attempt: RETRY_POLICY.transient.countsAsAttempt } : failWith(e);
 
   if (err instanceof OktaApiError) {
     switch (err.kind) {
@@ -84,17 +87,12 @@ export async function handleError(
         return failWith(err);
       }
       case 'transient':
-        if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: RETRY_POLICY.transient.countsAsAttempt };
-        return failWith(err);
+        return transient(err);
       default:
         return failWith(err);
     }
   }
-  // Okta's answer, but not of the shape its API documents: tried again as a 5xx is, then failed.
-  if (err instanceof OktaResponseError) {
-    if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: RETRY_POLICY.transient.countsAsAttempt };
-    return failWith(err);
-  }
+  if (err instanceof OktaResponseError) return transient(err);
   if (err instanceof NotOktaError) return refusedHere(deps, meta, c.key, err.message);
   if (err instanceof OktaNetworkError) {
     if (err.kind === 'proxy_refused') return refusedHere(deps, meta, c.key, err.proxyHint);
@@ -104,9 +102,7 @@ export async function handleError(
       await halt(deps, meta, c.key, `Okta could not be reached (${err.code} on the first ${HALT_AFTER_REFUSALS} requests): check OKTA_ORG_URL, DNS, the proxy and the firewall; \`grantsweep check\` tries the way`);
       return 'left';
     }
-    // A dropped connection is retried as a 5xx is.
-    if (!lastAttempt) return { ms: backoffMs('transient', c.tries), attempt: RETRY_POLICY.transient.countsAsAttempt };
-    return failWith(err);
+    return transient(err);
   }
   throw err; // not Okta's: Redis, or a bug. The job fails and BullMQ retries it.
 }

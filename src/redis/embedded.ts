@@ -82,9 +82,10 @@ export async function ensureEmbeddedRedis(opts: StartRedisOptions): Promise<Embe
     throw new UsageError(`GRANTSWEEP_HOME: cannot make the embedded Redis's folder ${dir} (it is under /${dir.split('/')[1]}, the kernel's); set GRANTSWEEP_HOME to a folder of yours, or REDIS_URL`);
   }
   // A Unix socket's path has room for 107 bytes (sun_path); redis-server would fail to start, saying so only in its log.
-  const socketBytes = Buffer.byteLength(embeddedRedisSocket(dir));
+  const socket = embeddedRedisSocket(dir);
+  const socketBytes = Buffer.byteLength(socket);
   if (socketBytes > MAX_SOCKET_PATH_BYTES) {
-    throw new UsageError(`GRANTSWEEP_HOME: the embedded Redis's socket ${embeddedRedisSocket(dir)} would be ${socketBytes} bytes long, and a Unix socket's path holds at most ${MAX_SOCKET_PATH_BYTES}; set GRANTSWEEP_HOME to a shorter folder, or REDIS_URL`);
+    throw new UsageError(`GRANTSWEEP_HOME: the embedded Redis's socket ${socket} would be ${socketBytes} bytes long, and a Unix socket's path holds at most ${MAX_SOCKET_PATH_BYTES}; set GRANTSWEEP_HOME to a shorter folder, or REDIS_URL`);
   }
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -93,7 +94,6 @@ export async function ensureEmbeddedRedis(opts: StartRedisOptions): Promise<Embe
     const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a part of it is a file, not a folder' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code;
     throw new UsageError(`GRANTSWEEP_HOME: cannot make the embedded Redis's folder ${dir} (${why}); set GRANTSWEEP_HOME to a folder of yours, or REDIS_URL`);
   }
-  const socket = embeddedRedisSocket(dir);
   const url = `unix://${socket}`;
   const pidFile = join(dir, 'redis.pid');
   if (existsSync(socket) && (await ping(socket))) {

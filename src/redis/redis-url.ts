@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import { UsageError } from '../errors.ts';
+import { PERCENT_RULE, percentDecoded } from '../percent-decoding.ts';
 
 /*
  * A `redis://`, `rediss://` or `unix://` REDIS_URL: read into ioredis's options, and shown
@@ -29,11 +30,9 @@ function dbNumber(text: string | null): number {
 
 /** A percent-encoded user name or password, decoded; a malformed one is named, never shown. */
 export function decoded(part: 'user name' | 'password', text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    throw new UsageError(`REDIS_URL: its ${part} is not valid percent-encoding (a "%" must be followed by two hex digits; write %25 for a "%" of its own)`);
-  }
+  const d = percentDecoded(text);
+  if (d === null) throw new UsageError(`REDIS_URL: its ${part} ${PERCENT_RULE}`);
+  return d;
 }
 
 /** What a unix:// URL's query may set; anything else is a typo that would otherwise go unseen. */

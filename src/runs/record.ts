@@ -26,6 +26,17 @@ export interface GrantEvidence {
   created: string;
 }
 
+/**
+ * What a target's tries have listed, after a try that listed `now`: with what earlier tries listed
+ * when one of them may have acted (its DELETE left and no answer said it did nothing), for those
+ * grants may be this run's revocations; else `now` alone (a grant gone since was not this run's).
+ */
+export function evidenceAfter(earlier: { revokeSent: boolean; grants: GrantEvidence[] | null }, now: GrantEvidence[]): GrantEvidence[] {
+  if (!earlier.revokeSent || !earlier.grants?.length) return now;
+  const seen = new Set(earlier.grants.map((g) => g.id));
+  return [...earlier.grants, ...now.filter((g) => !seen.has(g.id))];
+}
+
 /** A target as its source gave it (clientId and scopeId the effective ones: the row's own, else the run's), and what became of it. */
 export interface TargetRecord extends TargetInput {
   status: TargetStatus;

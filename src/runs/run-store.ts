@@ -7,7 +7,7 @@ import { withLock } from '../redis/lock.ts';
 import { callScript, defineScripts } from '../redis/scripts.ts';
 import { TurnBatches } from '../redis/turn-batches.ts';
 import { runKeys, runsIndexKey } from '../redis/keys.ts';
-import { fromRedis, newRecord, STATUSES, toRedis, type GrantEvidence, type TargetRecord, type TargetStatus } from './record.ts';
+import { evidenceAfter, fromRedis, newRecord, STATUSES, toRedis, type GrantEvidence, type TargetRecord, type TargetStatus } from './record.ts';
 import { metaFromRedis, metaToRedis, pacingOf, rateShareOf, type RunMeta, type RunState } from './run-meta.ts';
 
 const SCRIPTS = fileURLToPath(new URL('./scripts', import.meta.url));
@@ -147,12 +147,9 @@ export class RunStore {
       const rec = readRecord(raw);
       const mark = sent[i];
       if (!mark) return rec;
-      // A record whose tries never acted (a 429) listed before the mark's try did: the mark's listing
-      // replaces it (a grant an admin revoked in between is not this run's). One whose tries acted
-      // holds what they listed: the two together are what this run may have revoked.
+      // The mark's try listed after the record's: its listing follows the record's as a try's does.
       const marked = sentGrants(mark);
-      const grants = !marked ? rec.grants : rec.revokeSent && rec.grants ? [...rec.grants, ...marked.filter((g) => !rec.grants!.some((r) => r.id === g.id))] : marked;
-      return { ...rec, revokeSent: true, grants };
+      return { ...rec, revokeSent: true, grants: marked ? evidenceAfter(rec, marked) : rec.grants };
     });
   }
 

@@ -307,24 +307,18 @@ describe('OktaClient over real HTTP (self-contained test server)', () => {
       expect(await rejection(collect(client.listUserGrants('00u1')))).toBeInstanceOf(OktaResponseError);
       expect(okta.api()).toHaveLength(1);
     });
-    it('stops when a new cursor brings the same page again, instead of listing for ever', async () => {
+    // Every next link new (a cursor that moves), and the pages going nowhere: the first page again,
+    // or, past the end of the list, nothing.
+    it.each([
+      ['the first page again', 0, /the next page repeats the page before/, 2],
+      ['ten empty pages in a row', 100_000, /10 empty pages in a row, each with a next link/, 11],
+    ] as const)('stops when a new cursor brings %s, instead of listing for ever', async (_, at, message, requests) => {
       let n = 0;
-      // Every next link new (a cursor that moves), every page the first one again.
-      okta.nextOverride.set('/api/v1/users/00u1/grants', (origin) => `${origin}/api/v1/users/00u1/grants?limit=20&after=c,0;x${n++}`);
+      okta.nextOverride.set('/api/v1/users/00u1/grants', (origin) => `${origin}/api/v1/users/00u1/grants?limit=20&after=c,${at};x${n++}`);
       const err = await rejection(collect(client.listUserGrants('00u1', { limit: 20 })));
       expect(err).toBeInstanceOf(OktaResponseError);
-      expect((err as Error).message).toMatch(/the next page repeats the page before/);
-      expect(okta.api()).toHaveLength(2);
-    });
-
-    it('stops after ten empty pages in a row that each point to another', async () => {
-      let n = 0;
-      // Past the end of the list, every page empty, every next link new.
-      okta.nextOverride.set('/api/v1/users/00u1/grants', (origin) => `${origin}/api/v1/users/00u1/grants?limit=20&after=c,100000;x${n++}`);
-      const err = await rejection(collect(client.listUserGrants('00u1', { limit: 20 })));
-      expect(err).toBeInstanceOf(OktaResponseError);
-      expect((err as Error).message).toMatch(/10 empty pages in a row, each with a next link/);
-      expect(okta.api()).toHaveLength(11);
+      expect((err as Error).message).toMatch(message);
+      expect(okta.api()).toHaveLength(requests);
     });
   });
 

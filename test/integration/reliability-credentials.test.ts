@@ -115,19 +115,34 @@ describe('reliability: credentials Okta refuses', () => {
 });
 
 describe('reliability: one process whose credentials Okta refuses, beside others whose it takes', () => {
-  it("a worker with a revoked token stops (exit 3, the reason said) and the run goes on with the others: not halted for all", async () => {
+  /**
+   * A run of 120 targets at 30 a 2-s window (about 8 s), enqueued with a good token, and one good
+   * worker; returns once it has 10 results, so the run has had answers before the stale token comes.
+   */
+  async function runUnderWay(label: string) {
     const sim = await startTestSim({ users: 300, rateLimits: { 'user-grants': { limit: 60 } }, windowSec: 2 });
     const good = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
     const stale = { ...good, OKTA_API_TOKEN: '00thisTokenWasRotatedOnThisMachineOnly000' };
     const sample = sim.org.sampleUsers({ count: 120, status: 'ACTIVE', minGrants: 1 });
-    const runId = uniqueRunId('rotated');
-    const workers = spawnWorkers(1, good);
-    let staleWorker: ReturnType<typeof spawnCli> | null = null;
+    const runId = uniqueRunId(label);
+    const goodWorker = spawnWorkers(1, good)[0]!;
     try {
-      // A run at 30 a 2-s window: about 8 s, time for the stale worker to join while it goes.
       const enq = await spawnCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], good).done;
       expect(enq.code, enq.stderr).toBe(0);
       await until('the first results', async () => ((await reportOf(runId, good)).counts.revoked ?? 0) >= 10, 30_000, 100);
+    } catch (err) {
+      await stopAll([goodWorker]);
+      await sim.close();
+      throw err;
+    }
+    return { sim, good, stale, sample, runId, goodWorker };
+  }
+
+  it("a worker with a revoked token stops (exit 3, the reason said) and the run goes on with the others: not halted for all", async () => {
+    const { sim, good, stale, sample, runId, goodWorker } = await runUnderWay('rotated');
+    const workers = [goodWorker];
+    let staleWorker: ReturnType<typeof spawnCli> | null = null;
+    try {
       staleWorker = spawnCli(['worker'], stale);
       const out = await staleWorker.done;
       expect(out.code, out.stderr).toBe(3);
@@ -146,17 +161,10 @@ describe('reliability: one process whose credentials Okta refuses, beside others
   }, 120_000);
 
   it('alone, the same refusal halts the run as before (nobody would go on with it), and status says why', async () => {
-    const sim = await startTestSim({ users: 300, rateLimits: { 'user-grants': { limit: 60 } }, windowSec: 2 });
-    const good = envFor(sim, { GRANTSWEEP_RATE_WINDOW_MS: '2000' });
-    const stale = { ...good, OKTA_API_TOKEN: '00thisTokenWasRotatedOnThisMachineOnly000' };
-    const sample = sim.org.sampleUsers({ count: 120, status: 'ACTIVE', minGrants: 1 });
-    const runId = uniqueRunId('rotated-alone');
-    const [goodWorker] = spawnWorkers(1, good);
+    const { sim, good, stale, runId, goodWorker } = await runUnderWay('rotated-alone');
     let staleWorker: ReturnType<typeof spawnCli> | null = null;
     try {
-      expect((await spawnCli(['enqueue', '--csv', writeCsv(['userId', ...sample.map((u) => u.id)]), '--yes', '--run-id', runId], good).done).code).toBe(0);
-      await until('the first results', async () => ((await reportOf(runId, good)).counts.revoked ?? 0) >= 10, 30_000, 100);
-      expect((await stopAll([goodWorker!])).map((c) => c.code)).toEqual([0]);
+      expect((await stopAll([goodWorker])).map((c) => c.code)).toEqual([0]);
       staleWorker = spawnCli(['worker'], stale);
       await until('the run to halt', async () => (await reportOf(runId, good)).state === 'halted', 30_000, 100);
       const rep = await reportOf(runId, good);
