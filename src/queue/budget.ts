@@ -46,6 +46,8 @@ export class SharedBudget implements RequestGate {
   private readonly keys;
   /** The credential its requests go with (OktaAuth.principal), '' when not said. */
   readonly credential: string;
+  /** The credential's fields in a bucket hash (its share and its learned cap). */
+  private readonly fields: ReturnType<typeof credentialFields>;
   private readonly shares = new Map<string, Share>();
   /**
    * Lease ids: this instance's random prefix and a counter, unique across processes
@@ -77,6 +79,7 @@ export class SharedBudget implements RequestGate {
       defaultShare: opts.defaultShare ?? 0.5,
     };
     this.credential = opts.credential ?? '';
+    this.fields = credentialFields(this.credential);
     this.keys = orgKeys(opts.orgKey);
     this.defaultShare = { share: this.opts.defaultShare, pacing: 'even', asksKey: `\n\n${this.opts.defaultShare}\neven` };
   }
@@ -271,30 +274,26 @@ export class SharedBudget implements RequestGate {
    * lower cap learned from a 429 still holds until it expires (acquire-4.lua takes the lower).
    */
   async setCredentialShare(fraction: number, holdMs: number): Promise<number> {
-    const f = credentialFields(this.credential);
     const cap = fraction * this.opts.safety;
     const until = Date.now() + holdMs;
-    for (const bucket of BUCKET_NAMES) await this.redis.hset(this.keys.bucket(bucket), f.share, cap.toFixed(4), f.shareUntil, until);
+    for (const bucket of BUCKET_NAMES) await this.redis.hset(this.keys.bucket(bucket), this.fields.share, cap.toFixed(4), this.fields.shareUntil, until);
     return cap;
   }
 
   /** The app has no principal rate limit of its own any more: its runs learn Okta's default from a 429 again. */
   async clearCredentialShare(): Promise<void> {
-    const f = credentialFields(this.credential);
-    for (const bucket of BUCKET_NAMES) await this.redis.hdel(this.keys.bucket(bucket), f.share, f.shareUntil);
+    for (const bucket of BUCKET_NAMES) await this.redis.hdel(this.keys.bucket(bucket), this.fields.share, this.fields.shareUntil);
   }
 
   /** The share read from this credential's principal rate limit (a fraction of each bucket, with the safety margin) while it holds, else null. */
   async credentialShare(bucket: BucketName): Promise<number | null> {
-    const f = credentialFields(this.credential);
-    const [share, until] = await this.redis.hmget(this.keys.bucket(bucket), f.share, f.shareUntil);
+    const [share, until] = await this.redis.hmget(this.keys.bucket(bucket), this.fields.share, this.fields.shareUntil);
     return share === null || Number(until) <= Date.now() ? null : Number(share);
   }
 
   /** The cap a 429 taught on this process's credential for the bucket (a fraction of its limit) while it holds, else null. */
   async credentialCap(bucket: BucketName): Promise<{ fraction: number; learnedAt: number; until: number } | null> {
-    const f = credentialFields(this.credential);
-    const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), f.cap, f.capAt, f.capUntil);
+    const [cap, at, until] = await this.redis.hmget(this.keys.bucket(bucket), this.fields.cap, this.fields.capAt, this.fields.capUntil);
     if (cap === null || until === null || Number(until) <= Date.now()) return null;
     return { fraction: Number(cap), learnedAt: Number(at), until: Number(until) };
   }

@@ -1,4 +1,5 @@
 import type { BucketName } from '../okta/types.ts';
+import type { FaultKind } from './faults.ts';
 
 /**
  * What the simulator saw, for tests and benchmarks to assert on: counts by bucket,
@@ -12,7 +13,7 @@ export type RejectKind = 'bucket' | 'token' | 'concurrency';
 /** Why a request got the answer it got, when that was the simulator's doing. */
 export interface RecordNote {
   reject?: RejectKind;
-  fault?: 'none' | 'error500' | 'error503' | 'reset' | 'slow' | 'limit429';
+  fault?: FaultKind;
 }
 
 export interface WindowEntry {
