@@ -48,6 +48,10 @@ const WORKERS = Number(flagValue('--workers') ?? 3);
 /** Run length in windows at the run's budget: ≥ 4 full windows, and room for the settle after the neighbour stops. */
 const RUN_WINDOWS = Number(flagValue('--windows') ?? 5.4);
 const name = flagValue('--name') ?? 'budget';
+/** `--pacing window`: the run hands out each window's share at its opening (default even). */
+const PACING = flagValue('--pacing') ?? 'even';
+/** The squeeze phase's share (default 0.9). */
+const SQUEEZE_SHARE = Number(flagValue('--squeeze-share') ?? 0.9);
 
 interface Sample {
   t: number;
@@ -108,7 +112,7 @@ async function phase(
   })();
 
   const t0 = Date.now();
-  const enq = await runCli(h, ['enqueue', '--csv', csv, '--yes', '--run-id', runId, '--rate-share', String(p.share)], env, { logName: `enqueue-${p.phase}` });
+  const enq = await runCli(h, ['enqueue', '--csv', csv, '--yes', '--run-id', runId, '--rate-share', String(p.share), '--pacing', PACING], env, { logName: `enqueue-${p.phase}` });
   if (enq.code !== 0) throw new Error(`enqueue exited ${enq.code}`);
 
   // The simulator's window starts at the bucket's first request.
@@ -234,7 +238,7 @@ try {
   phases.push(await phase(h, sim, redis, env, csv, targets, pids, { phase: 'neighbour', share: SHARE, neighbourOn: 1.5, neighbourOff: 3.5 }));
   log(`  neighbour: use ${phases[1]!.windows.filter((w) => w.full).map((w) => w.use).join(', ')}; 429s ${phases[1]!.total429}; settle ${phases[1]!.events.map((e) => e.settleWindows).join(', ')} windows`);
   if (hasFlag('--squeeze')) {
-    phases.push(await phase(h, sim, redis, env, csv, targets, pids, { phase: 'squeeze', share: 0.9, neighbourOn: 0, neighbourOff: undefined }));
+    phases.push(await phase(h, sim, redis, env, csv, targets, pids, { phase: 'squeeze', share: SQUEEZE_SHARE, neighbourOn: 0, neighbourOff: undefined }));
   }
   await Promise.all(workers.map((w) => h.stop(w)));
 
@@ -243,7 +247,7 @@ try {
   const summary =
     `${name}: ${windowSec} s windows, share ${SHARE}, ${WORKERS} workers: alone ${alone.fullWindows} full windows, use min ${alone.useMin} mean ${alone.useMean} (target ≥0.97), 429s ${alone.total429} (target 0); ` +
     `neighbour 30 %: 429s ${nb.total429}/${nb.requests} = ${round(nb.rate429 * 100)} % (≤1 %), ${nb.state}, settles within ${settle} window (≤1), use min ${nb.useMin}`;
-  report(name, summary, { quick, windowSec, limit: LIMIT, share: SHARE, neighbour: NEIGHBOUR, workers: WORKERS, targets, phases });
+  report(name, summary, { quick, windowSec, limit: LIMIT, share: SHARE, pacing: PACING, squeezeShare: SQUEEZE_SHARE, neighbour: NEIGHBOUR, workers: WORKERS, targets, phases });
 } finally {
   await h.close();
 }

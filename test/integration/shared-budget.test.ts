@@ -131,6 +131,28 @@ describe('shared budget', () => {
     for (const l of granted) l.release(at(3_000, 0));
   });
 
+  it('pacing window: a run that was the largest until a larger one asked keeps, in that window, to its own share', async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 200, leaseMs: 30_000, windowMs: 60_000 });
+    const [small, large] = [uniqueRunId('small'), uniqueRunId('large')];
+    b.setShare(small, 0.2, 'window');
+    b.setShare(large, 0.8, 'window');
+    // The probe (the large run's) teaches the limit: 100, so 19 a window at 0.2 and 79 at 0.8.
+    (await b.acquire(req(large))).release(response(100, 99));
+    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '100');
+    // The small run asks first: the largest share so far, its 19 less the probe.
+    const firstGo = await grantedWithin(b, small, 25, 300);
+    expect(firstGo.length).toBe(18);
+    // The large run asks: from now on the small run is below the largest share, with its own count.
+    const big = await grantedWithin(b, large, 1, 300);
+    expect(big.length).toBe(1);
+    // It has sent 18 of its 19 in this window already: one more, not another 19.
+    const secondGo = await grantedWithin(b, small, 5, 300);
+    expect(secondGo.length).toBe(1);
+    for (const l of [...firstGo, ...big, ...secondGo]) l.release(response(100, 50));
+  });
+
   it('refuses every request of a stopped run asked in the same turn, and takes no slot for them', async () => {
     const { b, keys } = budget(10);
     const runId = uniqueRunId('r');
@@ -270,4 +292,20 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000)
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Asks for `count` slots of the run together; the leases granted within `ms`, the other asks withdrawn. */
+async function grantedWithin(b: SharedBudget, runId: string, count: number, ms: number): Promise<GateLease[]> {
+  const stop = new AbortController();
+  const granted: GateLease[] = [];
+  const asked = Array.from({ length: count }, () =>
+    b.acquire({ ...req(runId), signal: stop.signal }).then(
+      (l) => void granted.push(l),
+      (e: unknown) => expect(e).toBeInstanceOf(RequestWithdrawn),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, ms));
+  stop.abort();
+  await Promise.all(asked);
+  return granted;
 }

@@ -131,32 +131,38 @@ if ARGV[7] == 'window' then
   elseif now >= wEnd - PAD then
     return all(0, wEnd + PAD - now)
   end
-  -- Runs below the largest share count their own slots of each window (`wRuns`: run id ->
-  -- {used, share of the window, window number}), and the larger run leaves them room for
-  -- what they have not used yet: a run seen in this window or the one before is reserved
-  -- its part, so that at a window's opening the larger run's callers do not take it first.
+  -- Each run counts its own slots of each window (`wRuns`: run id -> {used, share of the
+  -- window, window number}), and the larger run leaves the smaller ones room for what they
+  -- have not used yet: a run seen in this window or the one before is reserved its part, so
+  -- that at a window's opening the larger run's callers do not take it first. The largest
+  -- run counts too: a run that asked first was the largest until a larger one asked, and
+  -- what it sent before then counts against its own share.
   local runs = b[9] and cjson.decode(b[9]) or {}
   local mine, reserve = 0, 0
-  if own then
+  local track = ARGV[1] ~= ''
+  if track then
     local e = runs[ARGV[1]]
     if e and e[3] == seq then mine = e[1] end
-  else
-    for _, e in pairs(runs) do
-      if e[3] >= seq - 1 then reserve = reserve + math.max(0, e[2] - (e[3] == seq and e[1] or 0)) end
+  end
+  if not own then
+    for id, e in pairs(runs) do
+      if id ~= ARGV[1] and e[2] < perWindowMax and e[3] >= seq - 1 then
+        reserve = reserve + math.max(0, e[2] - (e[3] == seq and e[1] or 0))
+      end
     end
   end
   local used0, mine0 = used, mine
   nextSlot = function()
     if used + reserve >= perWindowMax or mine >= perWindow then return nil, math.min(wEnd - now, 1000) end
     used = used + 1
-    if own then mine = mine + 1 end
+    mine = mine + 1
     return 0
   end
   save = function()
     -- `wUsedEnd`: the end of the window `wUsed` counts in (a Reset read later may move `wEnd` on to the next one).
     if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd) end
-    if (own and mine ~= mine0) or (started and b[9]) then
-      if own then runs[ARGV[1]] = { mine, perWindow, seq } end
+    if (track and mine ~= mine0) or (started and b[9]) then
+      if track then runs[ARGV[1]] = { mine, perWindow, seq } end
       local kept, any = {}, false
       for id, e in pairs(runs) do
         if e[3] >= seq - 1 then kept[id], any = e, true end
