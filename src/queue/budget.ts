@@ -198,22 +198,25 @@ export class SharedBudget implements RequestGate {
     let limit = '';
     let pauseBucket = 0;
     let windowEnd = 0;
+    let counted = -1;
     let capUsed = 0;
     if (meta && !meta.rate.concurrency && meta.rate.limit !== null && meta.rate.limit > 0) {
       limit = String(meta.rate.limit);
-      // Pacing `window`: when the bucket's window ends, by Okta's clock (acquire-4.lua adds the margins).
+      // Pacing `window`: when the bucket's window ends, by Okta's clock (acquire-4.lua adds the
+      // margins), and what Okta has counted in it (release-3.lua, an answer from the next window).
       windowEnd = untilResetMs(meta.rate, Date.now()) ?? 0;
       const { remaining } = meta.rate;
+      if (remaining !== null) counted = Math.max(0, meta.rate.limit - remaining);
       const reserve = Math.max(1, Math.floor(meta.rate.limit * this.opts.reserveFraction));
       if (meta.status === 429 || (remaining !== null && remaining <= reserve)) {
         pauseBucket = resetDelayMs(meta.rate, Date.now()) + jitter(500);
       }
       capUsed = credentialCapHit(meta, this.opts.reserveFraction) ?? 0;
     }
-    void this.returns.add(bucket, { leaseId, limit, pauseBucket, windowEnd, capUsed });
+    void this.returns.add(bucket, { leaseId, limit, pauseBucket, windowEnd, counted, capUsed });
   }
 
-  /** The returns of one turn: the latest limit, the longest pause, the latest window end, the lowest cap seen. */
+  /** The returns of one turn: the latest limit, the longest pause, the latest window end and the most counted in it, the lowest cap seen. */
   private async giveBack(bucket: string, items: Returned[]): Promise<void[]> {
     let limit = '';
     let pauseBucket = 0;
@@ -225,12 +228,15 @@ export class SharedBudget implements RequestGate {
       windowEnd = Math.max(windowEnd, i.windowEnd);
       if (i.capUsed > 0 && (capUsed === 0 || i.capUsed < capUsed)) capUsed = i.capUsed;
     }
-    const learned = await this.releaseRaw(items.map((i) => i.leaseId), bucket, limit, pauseBucket, 0, windowEnd, capUsed);
+    // Answers of one turn can straddle a window's end: only the latest window's counts say what it holds.
+    let counted = -1;
+    for (const i of items) if (i.windowEnd > windowEnd - this.opts.windowMs / 2) counted = Math.max(counted, i.counted);
+    const learned = await this.releaseRaw(items.map((i) => i.leaseId), bucket, limit, pauseBucket, 0, windowEnd, capUsed, counted);
     if (typeof learned === 'string') this.opts.onCredentialCap?.(bucket, Number(learned), capUsed);
     return [];
   }
 
-  private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number, windowEndInMs = 0, capUsed = 0) {
+  private releaseRaw(leaseIds: string[], bucket: string, limit: string, pauseBucket: number, pauseOrg: number, windowEndInMs = 0, capUsed = 0, counted = -1) {
     // 1, or the credential's cap as a string when this call set it.
     return callScript<number | string>(this.redis, 'release', [this.keys.inflight, this.keys.bucket(bucket), this.keys.org], [
       limit,
@@ -241,6 +247,7 @@ export class SharedBudget implements RequestGate {
       capUsed > 0 ? capUsed.toFixed(4) : '',
       CREDENTIAL_CAP_MS,
       this.credential,
+      counted >= 0 ? counted : '',
       ...leaseIds,
     ]).catch(() => {
       // A lost release only keeps its in-flight slots until their leases expire.
@@ -311,7 +318,7 @@ export class SharedBudget implements RequestGate {
 /** A run's share and pacing; `asksKey` groups its acquires of a turn (with the bucket). */
 type Share = { share: number; pacing: Pacing; asksKey: string };
 type Asked = { req: RequestDescriptor; leaseId: string; share: Share };
-type Returned = { leaseId: string; limit: string; pauseBucket: number; windowEnd: number; capUsed: number };
+type Returned = { leaseId: string; limit: string; pauseBucket: number; windowEnd: number; counted: number; capUsed: number };
 
 export function jitter(maxMs: number): number {
   return Math.floor(Math.random() * maxMs);

@@ -131,6 +131,31 @@ describe('shared budget', () => {
     for (const l of granted) l.release(at(3_000, 0));
   });
 
+  it("pacing window: an answer from the next window starts counting it with what Okta counted there, not the old window's count", async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1, 'window');
+    const at = (resetInMs: number, remaining: number) =>
+      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
+    (await b.acquire(req(runId))).release(at(5_000, 19));
+    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    // The window's whole share: 19 with the probe.
+    const sent = await grantedWithin(b, runId, 18, 300);
+    expect(sent).toHaveLength(18);
+    for (const l of sent.slice(0, -1)) l.release(at(5_000, 2));
+    await until(async () => (await redis.zcard(keys.inflight)) === 1);
+    // The last one reached Okta after its window ended: the next window's answer (it ends 8 s
+    // later), in which Okta has counted 3 requests so far.
+    sent.at(-1)!.release(at(13_000, 17));
+    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    // The new window has room for 16 of the share, now: not a wait until the next one's end.
+    const next = await grantedWithin(b, runId, 19, 500);
+    expect(next).toHaveLength(16);
+    for (const l of next) l.release(at(13_000, 1));
+  });
+
   it('pacing window: a run that was the largest until a larger one asked keeps, in that window, to its own share', async () => {
     const orgKey = uniqueRunId('org');
     const keys = orgKeys(orgKey);

@@ -9,10 +9,12 @@
   ARGV[5] window length, ms
   ARGV[6] a 429 came while the bucket had room (a cap on this credential): the fraction of the
           bucket used then, or ""   ARGV[7] how long a learned cap holds, ms
-  ARGV[8] the credential (OktaAuth.principal)   ARGV[9..] lease ids
+  ARGV[8] the credential (OktaAuth.principal)
+  ARGV[9] requests the window of ARGV[4] had counted (X-Rate-Limit-Limit − Remaining), or ""
+  ARGV[10..] lease ids
   Returns 1, or the cap (a string) when this call set one.
 ]]
-if #ARGV >= 9 then redis.call('ZREM', KEYS[1], unpack(ARGV, 9)) end
+if #ARGV >= 10 then redis.call('ZREM', KEYS[1], unpack(ARGV, 10)) end
 local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd')
 if ARGV[1] ~= '' and b[1] ~= ARGV[1] then
   redis.call('HSET', KEYS[2], 'limit', ARGV[1])
@@ -35,7 +37,32 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
   -- A late answer from an older window (its end more than half a window before the
   -- current one's) says nothing about the current one.
   local e = now + we
-  if wEnd > 0 and e > wEnd - tonumber(ARGV[5]) / 2 and math.abs(e - wEnd) > 100 then
+  local window = tonumber(ARGV[5])
+  if wEnd > 0 and e > wEnd + window / 2 then
+    -- An answer from the next window: a request granted in the counted window's last moments
+    -- (Reset and Date are whole seconds, so the counted end can be up to 2 s late) reached Okta
+    -- after its window ended, and opened the next one. Moving only the end on would keep the
+    -- old window's count for the new one, and the run would wait a whole window with the bucket
+    -- nearly unused. The new window has what Okta counted in it so far and, at most, the
+    -- requests still in flight; no run can have sent more than that in it.
+    local counted = tonumber(ARGV[9])
+    local fields = { 'wEnd', e, 'wUsedEnd', e }
+    if counted then
+      local w = redis.call('HMGET', KEYS[2], 'wUsed', 'wRuns', 'wSeq')
+      local used = math.min(tonumber(w[1] or '0'), counted + redis.call('ZCARD', KEYS[1]))
+      fields[#fields + 1] = 'wUsed'
+      fields[#fields + 1] = used
+      if w[2] then
+        local runs, seq = cjson.decode(w[2]), tonumber(w[3] or '0')
+        for _, r in pairs(runs) do
+          if r[3] == seq and r[1] > used then r[1] = used end
+        end
+        fields[#fields + 1] = 'wRuns'
+        fields[#fields + 1] = cjson.encode(runs)
+      end
+    end
+    redis.call('HSET', KEYS[2], unpack(fields))
+  elseif wEnd > 0 and e > wEnd - window / 2 and math.abs(e - wEnd) > 100 then
     redis.call('HSET', KEYS[2], 'wEnd', e)
   end
   -- The credential's cap (`pcap:<credential>`, a fraction of the bucket's limit, which acquire-4.lua holds
