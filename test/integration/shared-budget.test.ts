@@ -156,6 +156,29 @@ describe('shared budget', () => {
     for (const l of next) l.release(at(13_000, 1));
   });
 
+  it("even pacing after window pacing: an answer from the next window moves the window's end on, and makes no count of it", async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1, 'window');
+    const at = (resetInMs: number, remaining: number) =>
+      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
+    (await b.acquire(req(runId))).release(at(5_000, 19));
+    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    for (const l of await grantedWithin(b, runId, 9, 300)) l.release(at(5_000, 10));
+    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    const counted = await redis.hmget(keys.bucket('user-grants'), 'wUsed', 'wUsedEnd');
+    expect(counted[0]).toBe('10');
+    // Now even pacing, and an answer from Okta's next window, which has 3 requests in it (the
+    // neighbours'): no count of this run's, which would hold its even clock back in that window.
+    b.setShare(runId, 1, 'even');
+    const lease = await b.acquire(req(runId));
+    lease.release(at(13_000, 17));
+    await until(async () => Number(await redis.hget(keys.bucket('user-grants'), 'wEnd')) > Date.now() + 10_000);
+    expect(await redis.hmget(keys.bucket('user-grants'), 'wUsed', 'wUsedEnd')).toEqual(counted);
+  });
+
   it('pacing window: a run that was the largest until a larger one asked keeps, in that window, to its own share', async () => {
     const orgKey = uniqueRunId('org');
     const keys = orgKeys(orgKey);
@@ -163,18 +186,18 @@ describe('shared budget', () => {
     const [small, large] = [uniqueRunId('small'), uniqueRunId('large')];
     b.setShare(small, 0.2, 'window');
     b.setShare(large, 0.8, 'window');
-    // The probe (the large run's) teaches the limit: 100, so 19 a window at 0.2 and 79 at 0.8.
-    (await b.acquire(req(large))).release(response(100, 99));
+    // The small run asks first. Its probe teaches the limit: 100, so 19 a window at 0.2 and 79 at 0.8.
+    (await b.acquire(req(small))).release(response(100, 99));
     await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '100');
-    // The small run asks first: the largest share so far, its 19 less the probe.
+    // The largest share so far: its 19, the probe included.
     const firstGo = await grantedWithin(b, small, 25, 300);
     expect(firstGo.length).toBe(18);
     // The large run asks: from now on the small run is below the largest share, with its own count.
     const big = await grantedWithin(b, large, 1, 300);
     expect(big.length).toBe(1);
-    // It has sent 18 of its 19 in this window already: one more, not another 19.
+    // It has sent its 19 in this window already (the probe too): none, not another 19.
     const secondGo = await grantedWithin(b, small, 5, 300);
-    expect(secondGo.length).toBe(1);
+    expect(secondGo.length).toBe(0);
     for (const l of [...firstGo, ...big, ...secondGo]) l.release(response(100, 50));
   });
 

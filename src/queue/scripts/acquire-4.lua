@@ -12,7 +12,7 @@
   The in-flight cap is a sorted set of leases that expire: a killed worker's
   slots come back by themselves.
 
-  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wUsedEnd, wRuns, pcap:<credential>, pshare:<credential>…)   KEYS[2] in-flight zset
+  KEYS[1] bucket hash (limit, tat, pausedUntil, smax, rts, wEnd, wUsed, wUsedEnd, wRuns, wLive, pcap:<credential>, pshare:<credential>…)   KEYS[2] in-flight zset
   KEYS[3] org hash (pausedUntil)                  KEYS[4] stopped runs hash
   ARGV[1] runId or ""  ARGV[2] max in flight  ARGV[3] lease ms
   ARGV[4] share (already with its safety margin)  ARGV[5] window ms
@@ -41,7 +41,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap:' .. cred, 'pcapUntil:' .. cred, 'smaxCred', 'pshare:' .. cred, 'pshareUntil:' .. cred, 'wUsedEnd')
+local b = redis.call('HMGET', KEYS[1], 'pausedUntil', 'limit', 'tat', 'wEnd', 'wUsed', 'smax', 'smaxAt', 'rts', 'wRuns', 'wSeq', 'pcap:' .. cred, 'pcapUntil:' .. cred, 'smaxCred', 'pshare:' .. cred, 'pshareUntil:' .. cred, 'wUsedEnd', 'wLive')
 local paused = math.max(tonumber(b[1] or '0'), tonumber(redis.call('HGET', KEYS[3], 'pausedUntil') or '0'))
 if paused > now then return all(0, paused - now) end
 
@@ -57,7 +57,15 @@ if not b[2] then
   if probe > now - 1000 or inflight >= maxInFlight then return all(0, 50) end
   redis.call('HSET', KEYS[1], 'probe', now)
   -- The probe is the window's first request: pacing `window` counts it.
-  if ARGV[7] == 'window' then redis.call('HSET', KEYS[1], 'wEnd', now + tonumber(ARGV[5]), 'wUsed', 1, 'wUsedEnd', now + tonumber(ARGV[5])) end
+  if ARGV[7] == 'window' then
+    redis.call('HSET', KEYS[1], 'wEnd', now + tonumber(ARGV[5]), 'wUsed', 1, 'wUsedEnd', now + tonumber(ARGV[5]), 'wLive', 1)
+    -- And its run's own count (its share of the window is not known yet).
+    if ARGV[1] ~= '' then
+      local runs = b[9] and cjson.decode(b[9]) or {}
+      runs[ARGV[1]] = { 1, 0, tonumber(b[10] or '0') }
+      redis.call('HSET', KEYS[1], 'wRuns', cjson.encode(runs))
+    end
+  end
   redis.call('ZADD', KEYS[2], now + leaseMs, ARGV[FIRST])
   out[1] = 1
   out[2] = 0
@@ -160,7 +168,8 @@ if ARGV[7] == 'window' then
   end
   save = function()
     -- `wUsedEnd`: the end of the window `wUsed` counts in (a Reset read later may move `wEnd` on to the next one).
-    if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd) end
+    -- `wLive`: window pacing counts this bucket's windows (release-3.lua recounts one from Okta's answers).
+    if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd, 'wLive', 1) end
     if (track and mine ~= mine0) or (started and b[9]) then
       if track then runs[ARGV[1]] = { mine, perWindow, seq } end
       local kept, any = {}, false
@@ -204,6 +213,8 @@ else
   end
   save = function()
     if tat ~= tat0 then redis.call('HSET', KEYS[1], 'tat', tostring(tat)) end
+    -- Even pacing counts no window: Okta's count of the next one must not become a count of ours.
+    if b[17] then redis.call('HDEL', KEYS[1], 'wLive') end
     saveSmax()
     -- A smaller run's clock is kept while it goes, and pruned a window after its last slot:
     -- by the next smaller run that writes, or by the larger run about once a second.

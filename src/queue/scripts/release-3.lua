@@ -45,13 +45,18 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
     -- old window's count for the new one, and the run would wait a whole window with the bucket
     -- nearly unused. The new window has what Okta counted in it so far and, at most, the
     -- requests still in flight; no run can have sent more than that in it.
+    -- Only while window pacing counts the bucket's windows (`wLive`): under even pacing the
+    -- count is what a window paced earlier left, and Okta's count (the neighbours' too) would
+    -- hold the even clock back in every window.
     local counted = tonumber(ARGV[9])
-    local fields = { 'wEnd', e, 'wUsedEnd', e }
-    if counted then
-      local w = redis.call('HMGET', KEYS[2], 'wUsed', 'wRuns', 'wSeq')
+    local fields = { 'wEnd', e }
+    local w = redis.call('HMGET', KEYS[2], 'wUsed', 'wRuns', 'wSeq', 'wLive')
+    if counted and w[4] then
       local used = math.min(tonumber(w[1] or '0'), counted + redis.call('ZCARD', KEYS[1]))
       fields[#fields + 1] = 'wUsed'
       fields[#fields + 1] = used
+      fields[#fields + 1] = 'wUsedEnd'
+      fields[#fields + 1] = e
       if w[2] then
         local runs, seq = cjson.decode(w[2]), tonumber(w[3] or '0')
         for _, r in pairs(runs) do
