@@ -69,6 +69,16 @@ export function untilResetMs(rate: RateInfo, nowMs: number): number | null {
   return until === null ? null : clampDelay(until);
 }
 
+/**
+ * Whole seconds until the window resets, for people (`check`): Reset and Date are whole
+ * seconds, so their difference can exceed the window by one; never more than a window.
+ */
+export function secondsUntilReset(rate: RateInfo, windowMs: number): number | null {
+  if (rate.date === null) return null;
+  const until = rawUntilReset(rate, rate.date);
+  return until === null ? null : Math.min(Math.ceil(windowMs / 1000), Math.max(0, Math.round(until / 1000)));
+}
+
 function rawUntilReset(rate: RateInfo, nowMs: number): number | null {
   if (rate.resetAt === null) return null;
   const until = rate.resetAt - (rate.date ?? nowMs);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_RESET_DELAY_MS, parseRateHeaders, resetDelayMs } from '../../src/okta/rate-headers.ts';
+import { MAX_RESET_DELAY_MS, parseRateHeaders, resetDelayMs, secondsUntilReset } from '../../src/okta/rate-headers.ts';
+import type { RateInfo } from '../../src/okta/types.ts';
 
 const DATE = 'Fri, 27 Nov 2026 11:30:00 GMT';
 const DATE_MS = Date.parse(DATE);
@@ -67,6 +68,18 @@ describe('parseRateHeaders', () => {
     });
     const junk = parseRateHeaders(headers({ 'X-Rate-Limit-Limit': 'abc', 'X-Rate-Limit-Reset': '-5', Date: 'yesterday' }));
     expect([junk.limit, junk.resetAt, junk.date]).toEqual([null, null, null]);
+  });
+});
+
+describe('secondsUntilReset', () => {
+  const rate = (resetAt: number | null, date: number | null) => ({ limit: 60, remaining: 10, resetAt, date, concurrency: false }) as RateInfo;
+  it("says the seconds left by Okta's clock, never more than a window (Reset and Date are whole seconds)", () => {
+    expect(secondsUntilReset(rate(1_700_000_002_000, 1_700_000_000_000), 3_000)).toBe(2);
+    // A 3-s window that began at x.9 s: Reset rounds up, Date down: 4 s apart.
+    expect(secondsUntilReset(rate(1_700_000_004_000, 1_700_000_000_000), 3_000)).toBe(3);
+    expect(secondsUntilReset(rate(1_700_000_000_000, 1_700_000_001_000), 60_000)).toBe(0);
+    expect(secondsUntilReset(rate(null, 1_700_000_000_000), 60_000)).toBeNull();
+    expect(secondsUntilReset(rate(1_700_000_004_000, null), 60_000)).toBeNull();
   });
 });
 

@@ -8,6 +8,7 @@ import { REVOKE_SCOPES } from '../../okta/auth.ts';
 import { OktaClient } from '../../okta/client.ts';
 import { proxyFor } from '../../okta/http.ts';
 import { PRINCIPAL_LIMITS_SCOPE, readPrincipalShare, type PrincipalShare } from '../../okta/principal-share.ts';
+import { secondsUntilReset } from '../../okta/rate-headers.ts';
 import type { RateInfo } from '../../okta/types.ts';
 import { BUDGET_SAFETY, controlBudget } from '../../queue/budget.ts';
 import { orgKeyOf, queueNameOf } from '../../queue/org.ts';
@@ -104,7 +105,7 @@ export async function checkCommand(io: CliIO, flags: { json?: boolean }): Promis
       redis: config.redisUrl ? maskRedisUrl(config.redisUrl) : `embedded (${config.home})`,
       redisPersistence: await readPersistence(ctx.redis).catch(() => null),
       requests,
-      grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: bucket.resetAt !== null && bucket.date !== null ? Math.max(0, Math.round((bucket.resetAt - bucket.date) / 1000)) : null } : null,
+      grantsBucket: bucket ? { limit, remaining: bucket.remaining, resetInSec: secondsUntilReset(bucket, config.rateWindowMs) } : null,
       runPerMinute: limit !== null && limit > 0 ? Math.max(1, Math.floor(limit * share)) : null,
       principalShare,
       credentialCap: cap ? { percent: Math.round(cap.fraction * 100), learnedAt: new Date(cap.learnedAt).toISOString(), until: new Date(cap.until).toISOString() } : null,
@@ -150,3 +151,4 @@ function text(r: CheckResult, config: Config): string {
   ];
   return `${lines.join('\n')}\n`;
 }
+
