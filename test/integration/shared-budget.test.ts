@@ -156,6 +156,31 @@ describe('shared budget', () => {
     for (const l of next) l.release(at(13_000, 1));
   });
 
+  it("pacing window after even pacing: the window's count guessed from the even clock gives way to Okta's own count", async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
+    const runId = uniqueRunId('r');
+    const at = (resetInMs: number, remaining: number) =>
+      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
+    (await b.acquire(req(runId))).release(at(8_000, 19));
+    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    // Even pacing: one slot now, nine more reserved on the clock over the next few seconds.
+    const held = await b.acquire(req(runId));
+    expect(await grantedWithin(b, runId, 9, 300)).toHaveLength(0);
+    // Switched to window pacing: the window's count is guessed from the even clock, which
+    // went on for a whole window's worth: nothing more in this window, for now.
+    b.setShare(runId, 1, 'window');
+    expect(await grantedWithin(b, runId, 5, 300)).toHaveLength(0);
+    // Okta says its window has 2 requests so far (the probe and the one held): the rest of
+    // the share at once, not after the guessed window's end.
+    held.release(at(7_500, 18));
+    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    const rest = await grantedWithin(b, runId, 19, 500);
+    expect(rest).toHaveLength(17);
+    for (const l of rest) l.release(at(7_000, 1));
+  });
+
   it("even pacing after window pacing: an answer from the next window moves the window's end on, and makes no count of it", async () => {
     const orgKey = uniqueRunId('org');
     const keys = orgKeys(orgKey);
@@ -296,12 +321,14 @@ describe('shared budget', () => {
     // The bucket's clock moves one interval a slot: two slots asked together from a fresh clock.
     const interval = async (b: SharedBudget) => {
       await redis.hdel(keys.bucket('user-grants'), 'tat', 'smax', 'smaxAt', 'smaxCred');
-      const t = await redis.time();
-      const now = Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
       const leases = await Promise.all([b.acquire(req(runId)), b.acquire(req(runId))]);
       const tat = Number(await redis.hget(keys.bucket('user-grants'), 'tat'));
+      // The script's own clock when it gave the slots: the first one's lease ends 30 s after it
+      // (Redis's TIME read before the acquire drifted from it on a loaded machine).
+      const [, first] = await redis.zrange(keys.inflight, 0, 0, 'WITHSCORES');
+      const now = Number(first) - 30_000;
       for (const l of leases) l.release(response(600, 590));
-      await new Promise((r) => setTimeout(r, 20));
+      await until(async () => (await redis.zcard(keys.inflight)) === 0);
       return (tat - now) / 2;
     };
     const at = (share: number) => 60_000 / Math.floor(600 * share);

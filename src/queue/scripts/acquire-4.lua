@@ -58,7 +58,7 @@ if not b[2] then
   redis.call('HSET', KEYS[1], 'probe', now)
   -- The probe is the window's first request: pacing `window` counts it.
   if ARGV[7] == 'window' then
-    redis.call('HSET', KEYS[1], 'wEnd', now + tonumber(ARGV[5]), 'wUsed', 1, 'wUsedEnd', now + tonumber(ARGV[5]), 'wLive', 1)
+    redis.call('HSET', KEYS[1], 'wEnd', now + tonumber(ARGV[5]), 'wUsed', 1, 'wUsedEnd', now + tonumber(ARGV[5]), 'wLive', 1, 'wOkta', 0)
     -- And its run's own count (its share of the window is not known yet).
     if ARGV[1] ~= '' then
       local runs = b[9] and cjson.decode(b[9]) or {}
@@ -169,7 +169,12 @@ if ARGV[7] == 'window' then
   save = function()
     -- `wUsedEnd`: the end of the window `wUsed` counts in (a Reset read later may move `wEnd` on to the next one).
     -- `wLive`: window pacing counts this bucket's windows (release-3.lua recounts one from Okta's answers).
-    if started or used ~= used0 then redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd, 'wLive', 1) end
+    -- `wOkta`: the most Okta has said it counted in the window (release-3.lua), none yet in a new one.
+    if started then
+      redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd, 'wLive', 1, 'wOkta', 0)
+    elseif used ~= used0 then
+      redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd, 'wLive', 1)
+    end
     if (track and mine ~= mine0) or (started and b[9]) then
       if track then runs[ARGV[1]] = { mine, perWindow, seq } end
       local kept, any = {}, false

@@ -15,7 +15,7 @@
   Returns 1, or the cap (a string) when this call set one.
 ]]
 if #ARGV >= 10 then redis.call('ZREM', KEYS[1], unpack(ARGV, 10)) end
-local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd')
+local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd', 'wLive')
 if ARGV[1] ~= '' and b[1] ~= ARGV[1] then
   redis.call('HSET', KEYS[2], 'limit', ARGV[1])
 end
@@ -38,25 +38,39 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
   -- current one's) says nothing about the current one.
   local e = now + we
   local window = tonumber(ARGV[5])
-  if wEnd > 0 and e > wEnd + window / 2 then
-    -- An answer from the next window: a request granted in the counted window's last moments
-    -- (Reset and Date are whole seconds, so the counted end can be up to 2 s late) reached Okta
-    -- after its window ended, and opened the next one. Moving only the end on would keep the
-    -- old window's count for the new one, and the run would wait a whole window with the bucket
-    -- nearly unused. The new window has what Okta counted in it so far and, at most, the
-    -- requests still in flight; no run can have sent more than that in it.
-    -- Only while window pacing counts the bucket's windows (`wLive`): under even pacing the
-    -- count is what a window paced earlier left, and Okta's count (the neighbours' too) would
-    -- hold the even clock back in every window.
-    local counted = tonumber(ARGV[9])
-    local fields = { 'wEnd', e }
-    local w = redis.call('HMGET', KEYS[2], 'wUsed', 'wRuns', 'wSeq', 'wLive')
-    if counted and w[4] then
-      local used = math.min(tonumber(w[1] or '0'), counted + redis.call('ZCARD', KEYS[1]))
+  -- An answer from the next window: a request granted in the counted window's last moments
+  -- (Reset and Date are whole seconds, so the counted end can be up to 2 s late) reached Okta
+  -- after its window ended, and opened the next one.
+  local later = wEnd > 0 and e > wEnd + window / 2
+  local fields = {}
+  local endNow = wEnd
+  if later or (wEnd > 0 and e > wEnd - window / 2 and math.abs(e - wEnd) > 100) then
+    fields = { 'wEnd', e }
+    endNow = e
+  end
+  -- While window pacing counts the bucket's windows (`wLive`), the count can be no more than
+  -- the most Okta has said it counted in the window (`wOkta`: the neighbours' requests too;
+  -- the most, since an answer can overtake one Okta counted before it) plus what is in flight:
+  -- none of the run's requests can be anywhere else. That corrects a count carried into a
+  -- window that began early (the next window's answer above: the run would otherwise wait a
+  -- whole window with the bucket nearly unused), and a count guessed from what even pacing sent
+  -- before (a switch by `pace`, or a run after an even-paced one). Under even pacing the count
+  -- is what a window paced earlier left, and Okta's count would hold the even clock back.
+  local counted = tonumber(ARGV[9])
+  if counted and b[3] and (later or (wEnd > 0 and math.abs(e - wEnd) <= window / 2)) then
+    local w = redis.call('HMGET', KEYS[2], 'wUsed', 'wRuns', 'wSeq', 'wOkta')
+    local okta = later and counted or math.max(counted, tonumber(w[4] or '0'))
+    if later or okta > tonumber(w[4] or '0') then
+      fields[#fields + 1] = 'wOkta'
+      fields[#fields + 1] = okta
+    end
+    local used0 = tonumber(w[1] or '0')
+    local used = math.min(used0, okta + redis.call('ZCARD', KEYS[1]))
+    if later or used < used0 then
       fields[#fields + 1] = 'wUsed'
       fields[#fields + 1] = used
       fields[#fields + 1] = 'wUsedEnd'
-      fields[#fields + 1] = e
+      fields[#fields + 1] = endNow
       if w[2] then
         local runs, seq = cjson.decode(w[2]), tonumber(w[3] or '0')
         for _, r in pairs(runs) do
@@ -66,10 +80,8 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
         fields[#fields + 1] = cjson.encode(runs)
       end
     end
-    redis.call('HSET', KEYS[2], unpack(fields))
-  elseif wEnd > 0 and e > wEnd - window / 2 and math.abs(e - wEnd) > 100 then
-    redis.call('HSET', KEYS[2], 'wEnd', e)
   end
+  if #fields > 0 then redis.call('HSET', KEYS[2], unpack(fields)) end
   -- The credential's cap (`pcap:<credential>`, a fraction of the bucket's limit, which acquire-4.lua holds
   -- every run under until `pcapUntil`): nine tenths of the least of the share in use, the fraction
   -- of the bucket used when the 429 came (other clients' requests count in it too), and, for a
