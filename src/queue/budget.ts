@@ -168,7 +168,8 @@ export class SharedBudget implements RequestGate {
       let wait = queued ? 0 : retryMs;
       for (;;) {
         if (!(await sleep(wait, req.signal))) throw new RequestWithdrawn();
-        const [code, value] = await this.tryAcquire(req, leaseId, share);
+        // The run's share and pacing as they are now: a `pace` while it waited holds for it too.
+        const [code, value] = await this.tryAcquire(req, leaseId, this.shareOf(req.runId));
         if (code !== 0) return [code, value];
         wait = Number(value);
       }

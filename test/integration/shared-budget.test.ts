@@ -169,16 +169,66 @@ describe('shared budget', () => {
     const held = await b.acquire(req(runId));
     expect(await grantedWithin(b, runId, 9, 300)).toHaveLength(0);
     // Switched to window pacing: the window's count is guessed from the even clock, which
-    // went on for a whole window's worth: nothing more in this window, for now.
+    // went on for a whole window's worth: one request more in this window, to learn Okta's count.
     b.setShare(runId, 1, 'window');
-    expect(await grantedWithin(b, runId, 5, 300)).toHaveLength(0);
-    // Okta says its window has 2 requests so far (the probe and the one held): the rest of
-    // the share at once, not after the guessed window's end.
-    held.release(at(7_500, 18));
+    const one = await grantedWithin(b, runId, 5, 300);
+    expect(one).toHaveLength(1);
+    // Okta says its window has 3 requests so far (the probe, the one held, that one): the rest
+    // of the share at once, not after the guessed window's end.
+    for (const l of [held, ...one]) l.release(at(7_500, 17));
     await until(async () => (await redis.zcard(keys.inflight)) === 0);
     const rest = await grantedWithin(b, runId, 19, 500);
-    expect(rest).toHaveLength(17);
+    expect(rest).toHaveLength(16);
     for (const l of rest) l.release(at(7_000, 1));
+  });
+
+  it('a request waiting in line asks with the share and pacing of a pace that came while it waited', async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 60_000 });
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 0.1, 'window');
+    (await b.acquire(req(runId))).release(response(100, 99));
+    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '100');
+    // 9 a window at 0.1: the probe and 8 more; three more wait in line for the next window.
+    const first = await grantedWithin(b, runId, 8, 300);
+    expect(first).toHaveLength(8);
+    const stop = new AbortController();
+    const waiting = Array.from({ length: 3 }, () => b.acquire({ ...req(runId), signal: stop.signal }).catch(() => null));
+    await new Promise((r) => setTimeout(r, 300));
+    // The run is paced up to 0.5 (49 a window): they go within their next ask, not a window later.
+    b.setShare(runId, 0.5, 'window');
+    const timer = setTimeout(() => stop.abort(), 2_500);
+    const got = await Promise.all(waiting);
+    clearTimeout(timer);
+    expect(got.filter((l) => l !== null)).toHaveLength(3);
+    for (const l of [...first, ...got]) l?.release(response(100, 50));
+  });
+
+  it('pacing window after even pacing that went on into the next window: that window is counted again, not the old count carried', async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 4_000 });
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1, 'window');
+    const at = (resetInMs: number, remaining: number) =>
+      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
+    // A window of Okta's ending in 3 s: the probe and 9 more (10 of 19).
+    (await b.acquire(req(runId))).release(at(3_000, 19));
+    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    for (const l of await grantedWithin(b, runId, 9, 300)) l.release(at(2_700, 10));
+    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    await new Promise((r) => setTimeout(r, 2_900));
+    // Even pacing now, into Okta's next window: one request, whose answer moves the window's end on.
+    b.setShare(runId, 1, 'even');
+    (await b.acquire(req(runId))).release(at(4_000, 19));
+    await until(async () => Number(await redis.hget(keys.bucket('user-grants'), 'wEnd')) > Date.now() + 3_000);
+    // Window pacing again, in that window: the old window's 10 are not this one's count.
+    b.setShare(runId, 1, 'window');
+    const granted = await grantedWithin(b, runId, 19, 300);
+    expect(granted.length).toBeGreaterThan(9);
+    expect(granted.length).toBeLessThanOrEqual(18);
+    for (const l of granted) l.release(at(3_500, 1));
   });
 
   it("even pacing after window pacing: an answer from the next window moves the window's end on, and makes no count of it", async () => {

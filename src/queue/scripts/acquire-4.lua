@@ -123,17 +123,28 @@ if ARGV[7] == 'window' then
   local PAD = 1000
   local started = false
   local seq = tonumber(b[10] or '0')
-  if now >= wEnd + PAD then
+  local window = tonumber(ARGV[5])
+  -- A count from an older window (`wUsedEnd` half a window or more before `wEnd`): even pacing
+  -- moved the end on from Okta's answers without counting (a run switched back and forth by
+  -- `pace`, or an even-paced run beside this one). The window's count starts again.
+  local stale = wEnd > 0 and now < wEnd - PAD and tonumber(b[16] or '0') < wEnd - window / 2
+  if now >= wEnd + PAD or stale then
+    -- What even pacing granted since Okta's window began counts in it (a run switched from even
+    -- to window pacing, by `pace`, or an even-paced run beside this one): Okta's window holds
+    -- those requests too, and the share must not be spent again on top of them. The window began
+    -- after the last one's known end, or at the known end less a window (a second's pad either way).
+    local from = math.max(now - window, stale and wEnd - window - PAD or wEnd - PAD)
     -- A new window starts with this request (as Okta's do), until a response states its end.
-    local window = tonumber(ARGV[5])
-    wEnd = now + window
+    if not stale then wEnd = now + window end
     used = 0
-    -- What even pacing granted over the last window counts in it (a run switched from even to
-    -- window pacing mid-window, by `pace`): Okta's window holds those requests too, and the
-    -- share must not be spent again on top of them. Some of them fell in Okta's previous window,
-    -- so this errs on the safe side, for this window only: Okta's Reset then corrects its end.
     local tat = tonumber(b[3] or '0')
-    if tat > now - window then used = math.min(perWindowMax, math.floor((tat - (now - window)) * perWindowMax / window)) end
+    if tat > from then
+      used = math.min(perWindowMax, math.ceil((tat - from) * perWindowMax / window - 1e-6))
+      -- A guess, on the safe side: one request still goes, and its answer says what Okta has
+      -- counted in the window (release-3.lua holds the count to that), instead of a window lost
+      -- to a guess that nothing corrects.
+      if used >= perWindowMax then used = perWindowMax - 1 end
+    end
     seq = seq + 1
     started = true
   elseif now >= wEnd - PAD then
