@@ -182,6 +182,34 @@ describe('shared budget', () => {
     for (const l of rest) l.release(at(7_000, 1));
   });
 
+  it("pacing window: answers that move the window's end on a little at a time keep its count (no second share in one window)", async () => {
+    const orgKey = uniqueRunId('org');
+    const keys = orgKeys(orgKey);
+    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
+    const runId = uniqueRunId('r');
+    b.setShare(runId, 1, 'window');
+    const at = (resetInMs: number, remaining: number) =>
+      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
+    (await b.acquire(req(runId))).release(at(8_000, 19));
+    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    const all = await grantedWithin(b, runId, 18, 300);
+    expect(all).toHaveLength(18);
+    // Each answer says the window ends a little later than the last (Reset's whole seconds, a
+    // slow answer): 4.5 s in all, more than half the window, never more than half at once.
+    const end = () => redis.hget(keys.bucket('user-grants'), 'wEnd').then(Number);
+    const end0 = await end();
+    for (const [i, l] of all.entries()) {
+      const e = await end();
+      l.release(at(e - Date.now() + 1_500, 10));
+      await until(async () => (await end()) >= e + 1_000);
+      if (i === 2) break;
+    }
+    expect(await end()).toBeGreaterThan(end0 + 4_200);
+    // The window's share went out: none now, however far its end moved.
+    expect(await grantedWithin(b, runId, 5, 300)).toHaveLength(0);
+    for (const l of all.slice(3)) l.release(at(6_000, 1));
+  });
+
   it('a request waiting in line asks with the share and pacing of a pace that came while it waited', async () => {
     const orgKey = uniqueRunId('org');
     const keys = orgKeys(orgKey);

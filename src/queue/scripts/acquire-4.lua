@@ -124,10 +124,11 @@ if ARGV[7] == 'window' then
   local started = false
   local seq = tonumber(b[10] or '0')
   local window = tonumber(ARGV[5])
-  -- A count from an older window (`wUsedEnd` half a window or more before `wEnd`): even pacing
-  -- moved the end on from Okta's answers without counting (a run switched back and forth by
-  -- `pace`, or an even-paced run beside this one). The window's count starts again.
-  local stale = wEnd > 0 and now < wEnd - PAD and tonumber(b[16] or '0') < wEnd - window / 2
+  -- A count from an older window (`wUsedEnd` half a window or more before `wEnd`, and even pacing
+  -- has asked since: `wLive` gone): even pacing moved the end on from Okta's answers without
+  -- counting (a run switched back and forth by `pace`, or an even-paced run beside this one).
+  -- The window's count starts again.
+  local stale = not b[17] and wEnd > 0 and now < wEnd - PAD and tonumber(b[16] or '0') < wEnd - window / 2
   if now >= wEnd + PAD or stale then
     -- What even pacing granted since Okta's window began counts in it (a run switched from even
     -- to window pacing, by `pace`, or an even-paced run beside this one): Okta's window holds

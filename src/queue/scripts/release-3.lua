@@ -15,7 +15,7 @@
   Returns 1, or the cap (a string) when this call set one.
 ]]
 if #ARGV >= 10 then redis.call('ZREM', KEYS[1], unpack(ARGV, 10)) end
-local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd', 'wLive')
+local b = redis.call('HMGET', KEYS[2], 'limit', 'wEnd', 'wLive', 'wUsedEnd')
 if ARGV[1] ~= '' and b[1] ~= ARGV[1] then
   redis.call('HSET', KEYS[2], 'limit', ARGV[1])
 end
@@ -47,6 +47,11 @@ if pb > 0 or po > 0 or wEnd > 0 or capUsed > 0 then
   if later or (wEnd > 0 and e > wEnd - window / 2 and math.abs(e - wEnd) > 100) then
     fields = { 'wEnd', e }
     endNow = e
+    -- The window's count goes with its end, while window pacing keeps it for this window.
+    if not later and b[3] and math.abs(tonumber(b[4] or '0') - wEnd) <= window / 2 then
+      fields[#fields + 1] = 'wUsedEnd'
+      fields[#fields + 1] = e
+    end
   end
   -- While window pacing counts the bucket's windows (`wLive`), the count can be no more than
   -- the most Okta has said it counted in the window (`wOkta`: the neighbours' requests too;
