@@ -107,16 +107,8 @@ describe('shared budget', () => {
   });
 
   it('pacing window: a window that Okta says ends sooner than estimated starts the next one afresh', async () => {
-    const orgKey = uniqueRunId('org');
-    const keys = orgKeys(orgKey);
-    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
-    const runId = uniqueRunId('r');
-    b.setShare(runId, 1, 'window');
-    const at = (resetInMs: number, remaining: number) =>
-      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
     // The probe teaches the limit (20: 19 a window at share 1 × 0.99); nine more of this window.
-    (await b.acquire(req(runId))).release(at(5_000, 19));
-    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    const { b, keys, runId } = await twentyAWindow(8_000, 'window', 5_000);
     const first = await Promise.all(Array.from({ length: 9 }, () => b.acquire(req(runId))));
     // Okta says this window ends in 5 s, not in the 8 s the budget assumed when it began.
     for (const l of first) l.release(at(5_000, 10));
@@ -132,15 +124,7 @@ describe('shared budget', () => {
   });
 
   it("pacing window: an answer from the next window starts counting it with what Okta counted there, not the old window's count", async () => {
-    const orgKey = uniqueRunId('org');
-    const keys = orgKeys(orgKey);
-    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
-    const runId = uniqueRunId('r');
-    b.setShare(runId, 1, 'window');
-    const at = (resetInMs: number, remaining: number) =>
-      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
-    (await b.acquire(req(runId))).release(at(5_000, 19));
-    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    const { b, keys, runId } = await twentyAWindow(8_000, 'window', 5_000);
     // The window's whole share: 19 with the probe.
     const sent = await grantedWithin(b, runId, 18, 300);
     expect(sent).toHaveLength(18);
@@ -157,14 +141,7 @@ describe('shared budget', () => {
   });
 
   it("pacing window after even pacing: the window's count guessed from the even clock gives way to Okta's own count", async () => {
-    const orgKey = uniqueRunId('org');
-    const keys = orgKeys(orgKey);
-    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
-    const runId = uniqueRunId('r');
-    const at = (resetInMs: number, remaining: number) =>
-      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
-    (await b.acquire(req(runId))).release(at(8_000, 19));
-    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    const { b, keys, runId } = await twentyAWindow(8_000, 'even', 8_000);
     // Even pacing: one slot now, nine more reserved on the clock over the next few seconds.
     const held = await b.acquire(req(runId));
     expect(await grantedWithin(b, runId, 9, 300)).toHaveLength(0);
@@ -183,15 +160,7 @@ describe('shared budget', () => {
   });
 
   it("pacing window: answers that move the window's end on a little at a time keep its count (no second share in one window)", async () => {
-    const orgKey = uniqueRunId('org');
-    const keys = orgKeys(orgKey);
-    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
-    const runId = uniqueRunId('r');
-    b.setShare(runId, 1, 'window');
-    const at = (resetInMs: number, remaining: number) =>
-      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
-    (await b.acquire(req(runId))).release(at(8_000, 19));
-    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    const { b, keys, runId } = await twentyAWindow(8_000, 'window', 8_000);
     const all = await grantedWithin(b, runId, 18, 300);
     expect(all).toHaveLength(18);
     // Each answer says the window ends a little later than the last (Reset's whole seconds, a
@@ -234,16 +203,8 @@ describe('shared budget', () => {
   });
 
   it('pacing window after even pacing that went on into the next window: that window is counted again, not the old count carried', async () => {
-    const orgKey = uniqueRunId('org');
-    const keys = orgKeys(orgKey);
-    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 4_000 });
-    const runId = uniqueRunId('r');
-    b.setShare(runId, 1, 'window');
-    const at = (resetInMs: number, remaining: number) =>
-      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
     // A window of Okta's ending in 3 s: the probe and 9 more (10 of 19).
-    (await b.acquire(req(runId))).release(at(3_000, 19));
-    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    const { b, keys, runId } = await twentyAWindow(4_000, 'window', 3_000);
     for (const l of await grantedWithin(b, runId, 9, 300)) l.release(at(2_700, 10));
     await until(async () => (await redis.zcard(keys.inflight)) === 0);
     await new Promise((r) => setTimeout(r, 2_900));
@@ -260,15 +221,7 @@ describe('shared budget', () => {
   });
 
   it("even pacing after window pacing: an answer from the next window moves the window's end on, and makes no count of it", async () => {
-    const orgKey = uniqueRunId('org');
-    const keys = orgKeys(orgKey);
-    const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs: 8_000 });
-    const runId = uniqueRunId('r');
-    b.setShare(runId, 1, 'window');
-    const at = (resetInMs: number, remaining: number) =>
-      ({ status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } }) as unknown as ResponseMeta;
-    (await b.acquire(req(runId))).release(at(5_000, 19));
-    await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+    const { b, keys, runId } = await twentyAWindow(8_000, 'window', 5_000);
     for (const l of await grantedWithin(b, runId, 9, 300)) l.release(at(5_000, 10));
     await until(async () => (await redis.zcard(keys.inflight)) === 0);
     const counted = await redis.hmget(keys.bucket('user-grants'), 'wUsed', 'wUsedEnd');
@@ -409,13 +362,13 @@ describe('shared budget', () => {
       await until(async () => (await redis.zcard(keys.inflight)) === 0);
       return (tat - now) / 2;
     };
-    const at = (share: number) => 60_000 / Math.floor(600 * share);
-    expect(await interval(app)).toBeCloseTo(at(0.99), -1);
+    const intervalFor = (share: number) => 60_000 / Math.floor(600 * share);
+    expect(await interval(app)).toBeCloseTo(intervalFor(0.99), -1);
 
     expect(await app.setCredentialShare(0.3, 60_000)).toBeCloseTo(0.297, 6);
     expect(await app.credentialShare('user-grants')).toBeCloseTo(0.297, 4);
-    expect(await interval(app)).toBeCloseTo(at(0.297), -1);
-    expect(await interval(token)).toBeCloseTo(at(0.99), -1);
+    expect(await interval(app)).toBeCloseTo(intervalFor(0.297), -1);
+    expect(await interval(token)).toBeCloseTo(intervalFor(0.99), -1);
 
     // A 429 while the bucket had room (100 of 600 used): the cap learned is below the read share.
     const l = await app.acquire(req(runId));
@@ -424,18 +377,18 @@ describe('shared budget', () => {
     await redis.hdel(keys.bucket('user-grants'), 'pausedUntil');
     const learned = (await app.credentialCap('user-grants'))!.fraction;
     expect(learned).toBeCloseTo((100 / 600) * 0.9, 4);
-    expect(await interval(app)).toBeCloseTo(at(learned), -1);
+    expect(await interval(app)).toBeCloseTo(intervalFor(learned), -1);
 
     // An admin raises the share: the learned cap still holds, the lower of the two.
     await app.setCredentialShare(0.6, 60_000);
-    expect(await interval(app)).toBeCloseTo(at(learned), -1);
+    expect(await interval(app)).toBeCloseTo(intervalFor(learned), -1);
     // The learned cap expires: the read share holds again, not the run's own.
     await redis.hset(keys.bucket('user-grants'), 'pcapUntil:app:0oaX', 1);
-    expect(await interval(app)).toBeCloseTo(at(0.594), -1);
+    expect(await interval(app)).toBeCloseTo(intervalFor(0.594), -1);
     // The entry removed: the run's own share.
     await app.clearCredentialShare();
     expect(await app.credentialShare('user-grants')).toBeNull();
-    expect(await interval(app)).toBeCloseTo(at(0.99), -1);
+    expect(await interval(app)).toBeCloseTo(intervalFor(0.99), -1);
   });
 });
 
@@ -445,6 +398,26 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000)
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** An answer from a bucket of 20 a window whose window ends in `resetInMs`, by Okta's clock. */
+function at(resetInMs: number, remaining: number): ResponseMeta {
+  return { status: 204, rate: { limit: 20, remaining, resetAt: Date.now() + resetInMs, date: Date.now(), concurrency: false, requestId: null } } as unknown as ResponseMeta;
+}
+
+/**
+ * A budget over Okta's windows of `windowMs`, and a run at share 1 with `pacing`, whose probe
+ * taught the bucket its limit, 20 (19 a window at share 1 × 0.99), in a window ending in `endsInMs`.
+ */
+async function twentyAWindow(windowMs: number, pacing: 'even' | 'window', endsInMs: number) {
+  const orgKey = uniqueRunId('org');
+  const keys = orgKeys(orgKey);
+  const b = new SharedBudget(redis, { orgKey, maxInFlight: 100, leaseMs: 30_000, windowMs });
+  const runId = uniqueRunId('r');
+  b.setShare(runId, 1, pacing);
+  (await b.acquire(req(runId))).release(at(endsInMs, 19));
+  await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
+  return { b, keys, runId };
 }
 
 /** Asks for `count` slots of the run together; the leases granted within `ms`, the other asks withdrawn. */
