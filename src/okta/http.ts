@@ -70,7 +70,6 @@ const WHOLE_ANSWER_GRACE_MS = 1_000;
  * body timeouts. It never follows redirects, so the Authorization header cannot be
  * carried to a host the caller did not choose.
  */
-
 export function createTransport(opts: TransportOptions): Transport {
   if (!Number.isInteger(opts.connections) || opts.connections < 1) {
     throw new RangeError(`connections must be an integer ≥ 1, got ${opts.connections}`);

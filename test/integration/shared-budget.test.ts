@@ -128,12 +128,10 @@ describe('shared budget', () => {
     // The window's whole share: 19 with the probe.
     const sent = await grantedWithin(b, runId, 18, 300);
     expect(sent).toHaveLength(18);
-    for (const l of sent.slice(0, -1)) l.release(at(5_000, 2));
-    await until(async () => (await redis.zcard(keys.inflight)) === 1);
+    await answered(keys, sent.slice(0, -1), at(5_000, 2), 1);
     // The last one reached Okta after its window ended: the next window's answer (it ends 8 s
     // later), in which Okta has counted 3 requests so far.
-    sent.at(-1)!.release(at(13_000, 17));
-    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    await answered(keys, sent.slice(-1), at(13_000, 17));
     // The new window has room for 16 of the share, now: not a wait until the next one's end.
     const next = await grantedWithin(b, runId, 19, 500);
     expect(next).toHaveLength(16);
@@ -152,8 +150,7 @@ describe('shared budget', () => {
     expect(one).toHaveLength(1);
     // Okta says its window has 3 requests so far (the probe, the one held, that one): the rest
     // of the share at once, not after the guessed window's end.
-    for (const l of [held, ...one]) l.release(at(7_500, 17));
-    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    await answered(keys, [held, ...one], at(7_500, 17));
     const rest = await grantedWithin(b, runId, 19, 500);
     expect(rest).toHaveLength(16);
     for (const l of rest) l.release(at(7_000, 1));
@@ -205,8 +202,7 @@ describe('shared budget', () => {
   it('pacing window after even pacing that went on into the next window: that window is counted again, not the old count carried', async () => {
     // A window of Okta's ending in 3 s: the probe and 9 more (10 of 19).
     const { b, keys, runId } = await twentyAWindow(4_000, 'window', 3_000);
-    for (const l of await grantedWithin(b, runId, 9, 300)) l.release(at(2_700, 10));
-    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    await answered(keys, await grantedWithin(b, runId, 9, 300), at(2_700, 10));
     await new Promise((r) => setTimeout(r, 2_900));
     // Even pacing now, into Okta's next window: one request, whose answer moves the window's end on.
     b.setShare(runId, 1, 'even');
@@ -222,8 +218,7 @@ describe('shared budget', () => {
 
   it("even pacing after window pacing: an answer from the next window moves the window's end on, and makes no count of it", async () => {
     const { b, keys, runId } = await twentyAWindow(8_000, 'window', 5_000);
-    for (const l of await grantedWithin(b, runId, 9, 300)) l.release(at(5_000, 10));
-    await until(async () => (await redis.zcard(keys.inflight)) === 0);
+    await answered(keys, await grantedWithin(b, runId, 9, 300), at(5_000, 10));
     const counted = await redis.hmget(keys.bucket('user-grants'), 'wUsed', 'wUsedEnd');
     expect(counted[0]).toBe('10');
     // Now even pacing, and an answer from Okta's next window, which has 3 requests in it (the
@@ -418,6 +413,12 @@ async function twentyAWindow(windowMs: number, pacing: 'even' | 'window', endsIn
   (await b.acquire(req(runId))).release(at(endsInMs, 19));
   await until(async () => (await redis.hget(keys.bucket('user-grants'), 'limit')) === '20');
   return { b, keys, runId };
+}
+
+/** Gives the leases back with Okta's answer `meta`; returns once `left` leases are in flight. */
+async function answered(keys: ReturnType<typeof orgKeys>, leases: GateLease[], meta: ResponseMeta, left = 0): Promise<void> {
+  for (const l of leases) l.release(meta);
+  await until(async () => (await redis.zcard(keys.inflight)) === left);
 }
 
 /** Asks for `count` slots of the run together; the leases granted within `ms`, the other asks withdrawn. */

@@ -151,4 +151,3 @@ function text(r: CheckResult, config: Config): string {
   ];
   return `${lines.join('\n')}\n`;
 }
-

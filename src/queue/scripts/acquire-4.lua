@@ -182,10 +182,13 @@ if ARGV[7] == 'window' then
     -- `wUsedEnd`: the end of the window `wUsed` counts in (a Reset read later may move `wEnd` on to the next one).
     -- `wLive`: window pacing counts this bucket's windows (release-3.lua recounts one from Okta's answers).
     -- `wOkta`: the most Okta has said it counted in the window (release-3.lua), none yet in a new one.
-    if started then
-      redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd, 'wLive', 1, 'wOkta', 0)
-    elseif used ~= used0 then
-      redis.call('HSET', KEYS[1], 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd, 'wLive', 1)
+    if started or used ~= used0 then
+      local fields = { 'wEnd', wEnd, 'wUsed', used, 'wSeq', seq, 'wUsedEnd', wEnd, 'wLive', 1 }
+      if started then
+        fields[#fields + 1] = 'wOkta'
+        fields[#fields + 1] = 0
+      end
+      redis.call('HSET', KEYS[1], unpack(fields))
     end
     if (track and mine ~= mine0) or (started and b[9]) then
       if track then runs[ARGV[1]] = { mine, perWindow, seq } end
